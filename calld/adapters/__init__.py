@@ -1,0 +1,1 @@
+"""Switch adapters: Asterisk (AMI) and FreeSWITCH (Event Socket) behind one port."""

@@ -1,0 +1,53 @@
+"""The switch port: the one interface every switch adapter implements.
+
+Nothing above the adapters knows which switch is behind this interface. Control methods return
+once the switch has *accepted* the request; the call's status changes later, when the switch's
+own events (delivered to the sink) confirm it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from calld.domain.events import SwitchEvent
+
+EventSink = Callable[[SwitchEvent], Awaitable[None]]
+
+
+class SwitchError(Exception):
+    """The switch refused a request (bad channel, unknown extension...). Maps to HTTP 409/422."""
+
+
+class SwitchUnavailable(Exception):
+    """The switch cannot be reached or did not answer in time. Maps to HTTP 502/503."""
+
+
+class SwitchPort(Protocol):
+    """A connected switch that reports call events and carries out call control."""
+
+    name: str
+
+    async def run(self, sink: EventSink) -> None:
+        """Connect, subscribe and deliver events to ``sink`` until cancelled; reconnect and resync."""
+
+    async def originate(self, calld_call_id: str, recipient: str, caller: str | None) -> str:
+        """Place a call; return the switch's reference for it (its ``call_ref``)."""
+
+    async def hangup(self, call_ref: str) -> None:
+        """End the call."""
+
+    async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
+        """Transfer the far party to ``target``."""
+
+    async def hold(self, call_ref: str) -> None:
+        """Put the far party on hold (music on hold)."""
+
+    async def unhold(self, call_ref: str) -> None:
+        """Take the call off hold."""
+
+    async def start_recording(self, call_ref: str, path: str) -> None:
+        """Start recording the call into ``path`` on the switch's file system."""
+
+    async def stop_recording(self, call_ref: str, path: str) -> None:
+        """Stop the recording started with ``path``."""

@@ -1,0 +1,173 @@
+"""calld's configuration: a TOML file, validated, with environment overrides.
+
+Every option and its default is documented in ``config.example.toml``. Environment variables
+(``CALLD_DATABASE_URL``, ``CALLD_HOST``, ``CALLD_PORT``, ``CALLD_LOG_LEVEL``, ``CALLD_LOG_FORMAT``,
+``CALLD_TIMEZONE``) override the file, so a unit file or container can change one setting without
+editing it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the option and the problem."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+    shutdown_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = "sqlite:///calld.db"
+    pool_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CallsConfig:
+    timezone: str = "UTC"
+    default_region: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class SipProbeConfig:
+    timeout_seconds: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
+
+
+_ENV = {
+    "CALLD_DATABASE_URL": ("database", "url", str),
+    "CALLD_HOST": ("server", "host", str),
+    "CALLD_PORT": ("server", "port", int),
+    "CALLD_LOG_LEVEL": ("logging", "level", str),
+    "CALLD_LOG_FORMAT": ("logging", "format", str),
+    "CALLD_TIMEZONE": ("calls", "timezone", str),
+}
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "calls": CallsConfig,
+    "logging": LoggingConfig,
+    "sip_probe": SipProbeConfig,
+}
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (if given), apply environment overrides, validate, and return the config."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such file") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for var, (section, key, kind) in _ENV.items():
+        if var in env:
+            try:
+                value = kind(env[var])
+            except ValueError as exc:
+                raise ConfigError(f"{var}: must be {kind.__name__}, got {env[var]!r}") from exc
+            raw.setdefault(section, {})[key] = value
+    return _build(raw)
+
+
+def _build(raw: Mapping[str, Any]) -> Config:
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            # Switch sections are validated by their adapters; unknown ones are a typo worth stopping on.
+            raise ConfigError(f"[{name}]: unknown section (known: {', '.join(sorted(_SECTIONS))})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}]: must be a table")
+        sections[name] = _section(name, _SECTIONS[name], value)
+    config = Config(**sections)
+    _validate(config)
+    return config
+
+
+def _section(name: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
+    defaults = cls()
+    known = set(cls.__dataclass_fields__)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown option (known: {', '.join(sorted(known))})")
+        default = getattr(defaults, key)
+        expected: tuple[type, ...]
+        if isinstance(default, bool):
+            expected = (bool,)
+        elif isinstance(default, float):
+            expected = (int, float)
+        elif isinstance(default, int):
+            expected = (int,)
+        else:
+            expected = (str,)
+        if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
+            raise ConfigError(f"{name}.{key}: must be {expected[0].__name__}, got {value!r}")
+        kwargs[key] = float(value) if float in expected else value
+    return cls(**kwargs)
+
+
+def _validate(config: Config) -> None:
+    if not 0 < config.server.port < 65536:
+        raise ConfigError(f"server.port: must be 1..65535, got {config.server.port}")
+    if config.server.max_body_bytes < 1024:
+        raise ConfigError("server.max_body_bytes: must be at least 1024")
+    if config.server.shutdown_timeout_seconds <= 0:
+        raise ConfigError("server.shutdown_timeout_seconds: must be positive")
+    if not config.database.url.startswith(("sqlite:", "postgresql:", "postgresql+")):
+        raise ConfigError("database.url: must start with sqlite:/// or postgresql://")
+    if config.database.pool_size < 1:
+        raise ConfigError("database.pool_size: must be at least 1")
+    try:
+        ZoneInfo(config.calls.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"calls.timezone: unknown time zone {config.calls.timezone!r}") from exc
+    region = config.calls.default_region
+    if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"calls.default_region: {region!r} is not an ISO 3166 region code such as 'US' or 'GB'")
+    if config.logging.level not in LOG_LEVELS:
+        raise ConfigError(f"logging.level: must be one of {', '.join(LOG_LEVELS)}")
+    if config.logging.format not in LOG_FORMATS:
+        raise ConfigError(f"logging.format: must be one of {', '.join(LOG_FORMATS)}")
+    if config.sip_probe.timeout_seconds <= 0:
+        raise ConfigError("sip_probe.timeout_seconds: must be positive")

@@ -1,0 +1,288 @@
+"""The call state machine: one explicit transition table and a pure reducer.
+
+Every status change of a call is caused by exactly one event. ``apply_event`` folds an event into a
+``CallState``; timestamps and durations are derived here from event timestamps only, never taken from
+clients. ``TRANSITIONS`` is the single table of allowed status changes, read both by the reducer and
+by the API's "set status" action (``event_for_status``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.domain.vocabulary import (
+    END_OUTCOMES,
+    TERMINAL_STATUSES,
+    CallDirection,
+    CallStatus,
+    EventType,
+)
+
+S = CallStatus
+E = EventType
+
+# current status -> {next status: the event that records that change}
+TRANSITIONS: Mapping[CallStatus, Mapping[CallStatus, EventType]] = {
+    S.INITIATED: {
+        S.RINGING: E.RINGING,
+        S.ANSWERED: E.ANSWERED,
+        S.MISSED: E.ENDED,
+        S.BUSY: E.ENDED,
+        S.NO_ANSWER: E.ENDED,
+        S.CANCELLED: E.ENDED,
+        S.FAILED: E.FAILED,
+    },
+    S.RINGING: {
+        S.ANSWERED: E.ANSWERED,
+        S.MISSED: E.ENDED,
+        S.BUSY: E.ENDED,
+        S.NO_ANSWER: E.ENDED,
+        S.CANCELLED: E.ENDED,
+        S.FAILED: E.FAILED,
+    },
+    S.ANSWERED: {
+        S.ON_HOLD: E.HOLD,
+        S.RECORDING: E.RECORDING_STARTED,
+        S.TRANSFERRED: E.TRANSFER_INITIATED,
+        S.ENDED: E.ENDED,
+        S.FAILED: E.FAILED,
+    },
+    S.RECORDING: {
+        S.ANSWERED: E.RECORDING_STOPPED,
+        S.ON_HOLD: E.HOLD,
+        S.TRANSFERRED: E.TRANSFER_INITIATED,
+        S.ENDED: E.ENDED,
+        S.FAILED: E.FAILED,
+    },
+    S.ON_HOLD: {
+        S.ANSWERED: E.UNHOLD,
+        S.RECORDING: E.UNHOLD,
+        S.TRANSFERRED: E.TRANSFER_INITIATED,
+        S.ENDED: E.ENDED,
+        S.FAILED: E.FAILED,
+    },
+    S.TRANSFERRED: {
+        S.ANSWERED: E.TRANSFER_COMPLETED,
+        S.RECORDING: E.TRANSFER_COMPLETED,
+        S.ENDED: E.ENDED,
+        S.FAILED: E.FAILED,
+    },
+    S.MISSED: {},
+    S.BUSY: {},
+    S.NO_ANSWER: {},
+    S.FAILED: {},
+    S.CANCELLED: {},
+    S.ENDED: {},
+}
+
+# Events that never change status. Late quality reports and errors are accepted after a call ended
+# (switches send RTCP summaries after hangup); the others only while the call is live.
+_NEUTRAL_EVENTS: frozenset[EventType] = frozenset({E.MUTED, E.UNMUTED, E.DTMF, E.QUALITY_CHANGE, E.ERROR})
+_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset({E.QUALITY_CHANGE, E.ERROR})
+
+MAX_QUALITY_SCORE = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """What the domain knows of one call, derived from its events."""
+
+    direction: CallDirection
+    status: CallStatus
+    started_at: datetime
+    last_event_at: datetime
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    held_since: datetime | None = None
+    ring_seconds: float | None = None
+    hold_seconds: float = 0.0
+    duration_seconds: float | None = None
+    recording: bool = False
+    transfer_target: str | None = None
+    call_quality_score: float | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def new_call(direction: CallDirection, started_at: datetime) -> CallState:
+    """The state of a call that has just been initiated at ``started_at``."""
+    return CallState(
+        direction=direction,
+        status=CallStatus.INITIATED,
+        started_at=started_at,
+        last_event_at=started_at,
+    )
+
+
+def validate_quality_score(value: Any, field: str = "call_quality_score") -> float:
+    """A quality score is a number from 0 to 5 (MOS-like)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValue(field, "must be a number from 0 to 5")
+    score = float(value)
+    if not 0.0 <= score <= MAX_QUALITY_SCORE:
+        raise InvalidValue(field, "must be a number from 0 to 5")
+    return score
+
+
+def event_for_status(state: CallState, requested: CallStatus) -> tuple[EventType, dict[str, Any]]:
+    """The event (type and metadata) that moves ``state`` to ``requested``, per ``TRANSITIONS``."""
+    event_type = TRANSITIONS[state.status].get(requested)
+    if event_type is None:
+        raise IllegalTransition(state.status, requested, _why_not(state.status))
+    metadata: dict[str, Any] = {}
+    if event_type is E.ENDED:
+        metadata["outcome"] = requested.value
+    return event_type, metadata
+
+
+def _why_not(status: CallStatus) -> str:
+    if status in TERMINAL_STATUSES:
+        return f"the call is already {status.value}"
+    allowed = ", ".join(s.value for s in TRANSITIONS[status])
+    return f"from {status.value} the call can only become one of: {allowed}"
+
+
+def _default_outcome(state: CallState) -> CallStatus:
+    if state.answered_at is not None:
+        return S.ENDED
+    # Unanswered: the far end never picked up an inbound call (missed); we gave up on an outbound one.
+    return S.MISSED if state.direction is CallDirection.INBOUND else S.CANCELLED
+
+
+def _target_status(state: CallState, event_type: EventType, metadata: Mapping[str, Any]) -> CallStatus:
+    if event_type is E.RINGING:
+        return S.RINGING
+    if event_type is E.ANSWERED:
+        return S.ANSWERED
+    if event_type is E.HOLD:
+        return S.ON_HOLD
+    if event_type in (E.UNHOLD, E.TRANSFER_COMPLETED):
+        return S.RECORDING if state.recording else S.ANSWERED
+    if event_type is E.RECORDING_STARTED:
+        return S.RECORDING
+    if event_type is E.RECORDING_STOPPED:
+        return S.ANSWERED
+    if event_type is E.TRANSFER_INITIATED:
+        return S.TRANSFERRED
+    if event_type is E.FAILED:
+        return S.FAILED
+    if event_type is E.ENDED:
+        raw = metadata.get("outcome")
+        if raw is None:
+            return _default_outcome(state)
+        try:
+            outcome = CallStatus(raw)
+        except ValueError:
+            outcome = None
+        if outcome is None or outcome not in END_OUTCOMES:
+            allowed = ", ".join(sorted(o.value for o in END_OUTCOMES))
+            raise InvalidValue("metadata.outcome", f"must be one of: {allowed}")
+        return outcome
+    raise AssertionError(f"unhandled event type {event_type}")  # pragma: no cover
+
+
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
+
+
+def apply_event(
+    state: CallState,
+    event_type: EventType,
+    timestamp: datetime,
+    metadata: Mapping[str, Any] | None = None,
+) -> CallState:
+    """Fold one event into ``state``; raise ``IllegalTransition`` if the call cannot take it.
+
+    Timestamps earlier than the call's last event are clamped to it, so that the derived
+    timestamps stay ordered (started ≤ answered ≤ ended) even when a switch reports two events
+    out of order within the same instant.
+    """
+    meta = metadata or {}
+    ts = max(timestamp, state.last_event_at)
+
+    if event_type is E.INITIATED:
+        raise IllegalTransition(state.status, event_type, "a call is initiated only once, when created")
+
+    if event_type in _NEUTRAL_EVENTS:
+        if state.is_terminal and event_type not in _ACCEPTED_AFTER_END:
+            raise IllegalTransition(state.status, event_type, f"the call is already {state.status.value}")
+        if event_type in (E.MUTED, E.UNMUTED) and state.status not in (
+            S.ANSWERED,
+            S.RECORDING,
+            S.ON_HOLD,
+            S.TRANSFERRED,
+        ):
+            raise IllegalTransition(state.status, event_type, "only a connected call can be muted")
+        changes: dict[str, Any] = {"last_event_at": ts}
+        if event_type is E.QUALITY_CHANGE and "score" in meta:
+            changes["call_quality_score"] = validate_quality_score(meta["score"], "metadata.score")
+        return replace(state, **changes)
+
+    # Recording is orthogonal to hold: starting or stopping it while held keeps the call on hold.
+    if state.status is S.ON_HOLD and event_type in (E.RECORDING_STARTED, E.RECORDING_STOPPED):
+        starting = event_type is E.RECORDING_STARTED
+        if state.recording == starting:
+            already = "already recording" if starting else "not recording"
+            raise IllegalTransition(state.status, event_type, f"the call is {already}")
+        return replace(state, recording=starting, last_event_at=ts)
+
+    if event_type is E.RECORDING_STOPPED and not state.recording:
+        raise IllegalTransition(state.status, event_type, "the call is not recording")
+
+    target = _target_status(state, event_type, meta)
+    if TRANSITIONS[state.status].get(target) is not event_type:
+        raise IllegalTransition(state.status, target, _why_not(state.status))
+    return _enter(state, target, event_type, ts, meta)
+
+
+def _enter(
+    state: CallState,
+    target: CallStatus,
+    event_type: EventType,
+    ts: datetime,
+    meta: Mapping[str, Any],
+) -> CallState:
+    changes: dict[str, Any] = {"status": target, "last_event_at": ts}
+    if event_type is E.RINGING and state.ringing_at is None:
+        changes["ringing_at"] = ts
+    elif event_type is E.ANSWERED:
+        changes["answered_at"] = ts
+        changes["ring_seconds"] = _seconds(ts, state.ringing_at or state.started_at)
+    elif event_type is E.HOLD:
+        changes["held_since"] = ts
+    elif event_type is E.UNHOLD and state.held_since is not None:
+        changes["held_since"] = None
+        changes["hold_seconds"] = state.hold_seconds + _seconds(ts, state.held_since)
+    elif event_type is E.RECORDING_STARTED:
+        changes["recording"] = True
+    elif event_type is E.RECORDING_STOPPED:
+        changes["recording"] = False
+    elif event_type is E.TRANSFER_INITIATED:
+        target_party = meta.get("transfer_to")
+        if isinstance(target_party, str) and target_party:
+            changes["transfer_target"] = target_party
+        if state.held_since is not None:
+            changes["held_since"] = None
+            changes["hold_seconds"] = state.hold_seconds + _seconds(ts, state.held_since)
+    if target in TERMINAL_STATUSES:
+        changes.update(_closing(state, ts))
+    return replace(state, **changes)
+
+
+def _closing(state: CallState, ts: datetime) -> dict[str, Any]:
+    changes: dict[str, Any] = {"ended_at": ts, "recording": False, "held_since": None}
+    if state.held_since is not None:
+        changes["hold_seconds"] = state.hold_seconds + _seconds(ts, state.held_since)
+    if state.answered_at is not None:
+        changes["duration_seconds"] = _seconds(ts, state.answered_at)
+    else:
+        changes["duration_seconds"] = 0.0
+        changes["ring_seconds"] = _seconds(ts, state.ringing_at or state.started_at)
+    return changes

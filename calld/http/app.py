@@ -1,0 +1,48 @@
+"""The aiohttp application: its parts, middleware and routes."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aiohttp import web
+
+from calld.http import call_logs, clients, sip_configurations, webhooks
+from calld.http.context import SERVICES, Services
+from calld.http.errors import Handler, error_middleware
+
+
+@web.middleware
+async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One log line per request, with route, status and latency (and call id where the path has one)."""
+    started = time.perf_counter()
+    log = structlog.get_logger("calld.http")
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        call_id = request.match_info.get("id") if request.path.startswith("/api/call-logs/") else None
+        if call_id:
+            fields["call_id"] = call_id
+        log.info("request", **fields)
+
+
+def create_app(parts: Services) -> web.Application:
+    """Build the aiohttp application around ``parts``."""
+    app = web.Application(
+        middlewares=[request_log_middleware, error_middleware],
+        client_max_size=parts.config.server.max_body_bytes,
+    )
+    app[SERVICES] = parts
+    # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
+    for module in (call_logs, clients, sip_configurations, webhooks):
+        module.add_routes(app)
+    return app

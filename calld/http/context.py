@@ -1,0 +1,29 @@
+"""What request handlers reach: the parts the daemon hands to the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from calld.adapters.port import SwitchPort
+from calld.config import Config
+from calld.storage.calls import CallStore
+from calld.storage.database import Database
+
+
+@dataclass(slots=True)
+class Services:
+    """The parts handlers use, handed to the app by the daemon (no globals)."""
+
+    config: Config
+    db: Database
+    calls: CallStore
+    switch: SwitchPort | None = None
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]

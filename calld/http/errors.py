@@ -1,0 +1,97 @@
+"""Every error the API answers is JSON: ``{"error": ..., "detail": {field: message}}``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import sqlalchemy.exc
+import structlog
+from aiohttp import web
+
+from calld.adapters.port import SwitchError, SwitchUnavailable
+from calld.domain.errors import IllegalTransition, InvalidValue
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An error answered to the client as it is."""
+
+    def __init__(self, status: int, error: str, detail: Mapping[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = dict(detail or {})
+        self.extra = extra
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"error": self.error, "detail": self.detail, **self.extra}
+        return web.json_response(body, status=self.status)
+
+
+def not_found(what: str, field: str = "id", value: object = None) -> ApiError:
+    message = f"no {what} with this id" if value is None else f"no {what} with id {value}"
+    return ApiError(404, f"{what} not found", {field: message})
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    if exc.status == 413:
+        return ApiError(413, "request body too large", {"body": exc.text or "too large"})
+    if exc.status == 405:
+        return ApiError(405, "method not allowed", {"method": f"{exc.reason}"})
+    if exc.status == 404:
+        return ApiError(404, "not found", {"path": "no such endpoint"})
+    return ApiError(exc.status, exc.reason or "error", {})
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON answer; only a bug in calld is a 500, and it is logged."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except IllegalTransition as exc:
+        return ApiError(
+            409,
+            "illegal status transition",
+            {"status": str(exc)},
+            current_status=exc.current.value,
+            requested=exc.requested.value,
+        ).response()
+    except InvalidValue as exc:
+        return ApiError(422, "invalid value", {exc.field: exc.message}).response()
+    except SwitchError as exc:
+        return ApiError(409, "the switch refused the request", {"switch": str(exc)}).response()
+    except SwitchUnavailable as exc:
+        return ApiError(502, "the switch is unavailable", {"switch": str(exc)}).response()
+    except sqlalchemy.exc.IntegrityError as exc:
+        structlog.get_logger("calld.http").info("integrity conflict", path=request.path, error=str(exc.orig))
+        return ApiError(409, "conflict with stored data", {"body": "a unique value is already taken"}).response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_exception(exc).response()
+    except Exception:
+        structlog.get_logger("calld.http").exception("unhandled error", path=request.path, method=request.method)
+        return web.json_response({"error": "internal error", "detail": {}}, status=500)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 naming what is wrong with it."""
+    raw = await request.read()
+    if not raw.strip():
+        raise ApiError(400, "malformed JSON", {"body": "the request body is empty; send a JSON object"})
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "malformed JSON", {"body": str(exc)}) from exc
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed JSON", {"body": "must be a JSON object"})
+    return body

@@ -1,0 +1,227 @@
+"""Field-by-field validation of JSON bodies and query strings.
+
+``Fields`` reads values out of a mapping and collects every problem, so one 422 answer names all
+the bad fields at once (``{"error": "validation failed", "detail": {field: message}}``).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from calld.domain.errors import InvalidValue
+from calld.domain.phone import normalise_number
+from calld.http.errors import ApiError
+
+E = TypeVar("E", bound=StrEnum)
+
+MISSING: Any = object()
+
+
+class Fields:
+    """Typed reads from a JSON object or a query string, collecting errors."""
+
+    def __init__(self, data: Mapping[str, Any], *, allowed: Iterable[str] | None = None, status: int = 422) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+        self.status = status
+        if allowed is not None:
+            known = set(allowed)
+            for key in data:
+                if key not in known:
+                    self.errors[key] = f"unknown field; allowed: {', '.join(sorted(known))}"
+
+    def present(self, name: str) -> bool:
+        return name in self.data
+
+    def fail(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, message)
+
+    def done(self) -> None:
+        """Raise one 422 (or ``status``) naming every bad field, if any."""
+        if self.errors:
+            raise ApiError(self.status, "validation failed", self.errors)
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self.data.get(name, MISSING)
+        if value is MISSING or value is None:
+            if required:
+                self.fail(name, "this field is required")
+            return MISSING
+        return value
+
+    def string(
+        self, name: str, *, required: bool = False, default: Any = None, max_length: int = 255, blank: bool = False
+    ) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if not isinstance(value, str):
+            self.fail(name, "must be a string")
+            return default
+        value = value.strip()
+        if not blank and not value:
+            self.fail(name, "must not be blank")
+            return default
+        if len(value) > max_length:
+            self.fail(name, f"must be at most {max_length} characters")
+            return default
+        return value
+
+    def choice(self, name: str, enum: type[E], *, required: bool = False, default: Any = None) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        try:
+            return enum(value)
+        except ValueError:
+            self.fail(name, f"must be one of: {', '.join(m.value for m in enum)}")
+            return default
+
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: Any = None,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if isinstance(value, str):  # query strings
+            try:
+                value = int(value, 10)
+            except ValueError:
+                self.fail(name, "must be a whole number")
+                return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(name, "must be a whole number")
+            return default
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            self.fail(name, f"must be from {minimum} to {maximum}" if maximum is not None else f"must be ≥ {minimum}")
+            return default
+        return value
+
+    def number(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: Any = None,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.fail(name, "must be a number")
+            return default
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            self.fail(name, f"must be from {minimum} to {maximum}")
+            return default
+        return float(value)
+
+    def boolean(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if isinstance(value, str):  # query strings
+            lowered = value.lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+        if not isinstance(value, bool):
+            self.fail(name, "must be true or false")
+            return default
+        return value
+
+    def uuid(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        try:
+            return uuid.UUID(str(value)) if isinstance(value, str) else _raise()
+        except ValueError:
+            self.fail(name, "must be a UUID")
+            return default
+
+    def phone(self, name: str, region: str | None, *, required: bool = False, default: Any = None) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        try:
+            return normalise_number(value, name, region)
+        except InvalidValue as exc:
+            self.fail(name, exc.message)
+            return default
+
+    def timestamp(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+        """An ISO 8601 instant with a time zone (or a Unix epoch number in seconds)."""
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        parsed = parse_instant(value)
+        if parsed is None:
+            self.fail(name, "must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T10:00:00Z")
+            return default
+        return parsed
+
+    def mapping(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if not isinstance(value, dict):
+            self.fail(name, "must be a JSON object")
+            return default
+        return value
+
+    def string_list(self, name: str, *, required: bool = False, default: Any = None, max_items: int = 50) -> Any:
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.fail(name, "must be a list of non-empty strings")
+            return default
+        if len(value) > max_items:
+            self.fail(name, f"must have at most {max_items} items")
+            return default
+        return [v.strip() for v in value]
+
+
+def _raise() -> Any:
+    raise ValueError
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An aware datetime from ISO 8601 text (``Z`` allowed) or epoch seconds; None if it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or not 0 <= value < 32503680000:
+            return None
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def path_uuid(raw: str, what: str) -> uuid.UUID:
+    """A UUID from the URL path; a malformed one is a 404 (no such resource can exist)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, f"{what} not found", {"id": f"{raw!r} is not a valid UUID"}) from None

@@ -1,0 +1,226 @@
+"""The call store: the one way calls are created and events applied, whatever their source.
+
+API actions, inbound webhooks and switch adapters all go through ``CallStore``, so the state
+machine, derived timestamps, client matching and event de-duplication behave the same for each.
+Methods take the caller's session so that one request's changes commit (or fail) together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.domain.call import CallState, apply_event, new_call
+from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType
+from calld.storage.models import CallEvent, CallLog, ClientPhoneNumber
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class NewCall:
+    """What is known of a call when it starts."""
+
+    direction: CallDirection
+    caller_number: str
+    recipient_number: str
+    call_type: CallType = CallType.VOICE
+    sip_call_id: str | None = None
+    client_id: uuid.UUID | None = None
+    sip_configuration_id: uuid.UUID | None = None
+    switch_name: str | None = None
+    switch_call_ref: str | None = None
+    notes: str = ""
+    seeded: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+_STATE_FIELDS = (
+    "status",
+    "started_at",
+    "last_event_at",
+    "ringing_at",
+    "answered_at",
+    "ended_at",
+    "held_since",
+    "ring_seconds",
+    "hold_seconds",
+    "duration_seconds",
+    "recording",
+    "transfer_target",
+    "call_quality_score",
+)
+
+
+def state_of(call: CallLog) -> CallState:
+    """The domain state held in a stored call."""
+    return CallState(
+        direction=CallDirection(call.direction),
+        status=CallStatus(call.status),
+        started_at=call.started_at,
+        last_event_at=call.last_event_at,
+        ringing_at=call.ringing_at,
+        answered_at=call.answered_at,
+        ended_at=call.ended_at,
+        held_since=call.held_since,
+        ring_seconds=call.ring_seconds,
+        hold_seconds=call.hold_seconds,
+        duration_seconds=call.duration_seconds,
+        recording=call.recording,
+        transfer_target=call.transfer_target,
+        call_quality_score=call.call_quality_score,
+    )
+
+
+def _store_state(call: CallLog, state: CallState) -> None:
+    for name in _STATE_FIELDS:
+        setattr(call, name, getattr(state, name))
+
+
+class CallStore:
+    """Creates calls and applies events to them inside the caller's transaction."""
+
+    def __init__(self, clock: Clock = system_clock, logger: Any = None) -> None:
+        self.clock = clock
+        self.log = logger if logger is not None else structlog.get_logger("calld.calls")
+
+    async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
+        """The client one of ``numbers`` belongs to (first number wins)."""
+        rows = (
+            await session.execute(
+                sa.select(ClientPhoneNumber.number, ClientPhoneNumber.client_id).where(
+                    ClientPhoneNumber.number.in_(numbers)
+                )
+            )
+        ).all()
+        owners = {number: client_id for number, client_id in rows}
+        for number in numbers:
+            if number in owners:
+                return owners[number]
+        return None
+
+    async def create(
+        self,
+        session: AsyncSession,
+        new: NewCall,
+        source: EventSource,
+        *,
+        started_at: datetime | None = None,
+        dedup_key: str | None = None,
+    ) -> CallLog:
+        """Store a new call and its ``initiated`` event."""
+        started = started_at or self.clock()
+        client_id = new.client_id
+        if client_id is None:
+            # The far party decides whose call it is: an inbound call's caller, an outbound call's callee.
+            far, near = (
+                (new.caller_number, new.recipient_number)
+                if new.direction is CallDirection.INBOUND
+                else (new.recipient_number, new.caller_number)
+            )
+            client_id = await self.match_client(session, far, near)
+        state = new_call(new.direction, started)
+        call = CallLog(
+            id=uuid.uuid4(),
+            direction=new.direction,
+            call_type=new.call_type,
+            caller_number=new.caller_number,
+            recipient_number=new.recipient_number,
+            sip_call_id=new.sip_call_id,
+            client_id=client_id,
+            sip_configuration_id=new.sip_configuration_id,
+            switch_name=new.switch_name,
+            switch_call_ref=new.switch_call_ref,
+            notes=new.notes,
+            seeded=new.seeded,
+        )
+        _store_state(call, state)
+        session.add(call)
+        await session.flush()
+        await self._add_event(session, call, EventType.INITIATED, started, dict(new.metadata), source, dedup_key)
+        return call
+
+    async def get_for_update(self, session: AsyncSession, call_id: uuid.UUID) -> CallLog | None:
+        """Load a call and lock its row (PostgreSQL) so concurrent events apply one after another."""
+        stmt = sa.select(CallLog).where(CallLog.id == call_id).with_for_update()
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    async def find_by(
+        self, session: AsyncSession, *, sip_call_id: str | None = None, switch: tuple[str, str] | None = None
+    ) -> CallLog | None:
+        """Find (and lock) a call by its SIP Call-ID or its switch reference."""
+        stmt = sa.select(CallLog).with_for_update()
+        if sip_call_id is not None:
+            stmt = stmt.where(CallLog.sip_call_id == sip_call_id)
+        elif switch is not None:
+            stmt = stmt.where(CallLog.switch_name == switch[0], CallLog.switch_call_ref == switch[1])
+        else:
+            raise ValueError("find_by needs sip_call_id or switch")
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    async def has_event(self, session: AsyncSession, dedup_key: str) -> bool:
+        """Whether an event with this delivery identity is already stored."""
+        stmt = sa.select(sa.literal(1)).where(CallEvent.dedup_key == dedup_key)
+        return (await session.execute(stmt)).first() is not None
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        call: CallLog,
+        event_type: EventType,
+        source: EventSource,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        timestamp: datetime | None = None,
+        dedup_key: str | None = None,
+    ) -> CallEvent:
+        """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``) and store it."""
+        ts = timestamp or self.clock()
+        meta = dict(metadata or {})
+        state = apply_event(state_of(call), event_type, ts, meta)
+        _store_state(call, state)
+        return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
+
+    async def _add_event(
+        self,
+        session: AsyncSession,
+        call: CallLog,
+        event_type: EventType,
+        timestamp: datetime,
+        metadata: dict[str, Any],
+        source: EventSource,
+        dedup_key: str | None,
+    ) -> CallEvent:
+        event = CallEvent(
+            call_id=call.id,
+            event_type=event_type,
+            timestamp=timestamp,
+            meta=metadata,
+            source=source,
+            dedup_key=dedup_key,
+        )
+        session.add(event)
+        await session.flush()
+        self.log.info(
+            "call event stored",
+            call_id=str(call.id),
+            event_type=event_type.value,
+            status=call.status.value if isinstance(call.status, CallStatus) else call.status,
+            source=source.value,
+        )
+        return event
+
+    async def events_of(self, session: AsyncSession, call_id: uuid.UUID) -> list[CallEvent]:
+        stmt = sa.select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.timestamp, CallEvent.id)
+        return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,34 @@
+"""Alembic environment: run with the connection calld hands over (``Database.migrate``), or
+standalone with ``CALLD_DATABASE_URL`` for ``alembic revision --autogenerate`` while developing."""
+
+from __future__ import annotations
+
+import os
+
+import sqlalchemy as sa
+from alembic import context
+
+from calld.storage.models import Base
+
+target_metadata = Base.metadata
+
+
+def _run(connection: sa.Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    engine = sa.create_engine(os.environ.get("CALLD_DATABASE_URL", "sqlite:///calld-dev.db"))
+    with engine.connect() as conn:
+        _run(conn)
+        conn.commit()

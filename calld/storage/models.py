@@ -1,0 +1,195 @@
+"""SQLAlchemy models of everything calld stores."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from calld.domain.vocabulary import (
+    CallDirection,
+    CallStatus,
+    CallType,
+    EventSource,
+    EventType,
+    RecordingStatus,
+    SipTransport,
+)
+from calld.storage.types import BigIntId, JSONType, UTCDateTime, enum_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class Client(Timestamped, Base):
+    __tablename__ = "clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    company: Mapped[str | None] = mapped_column(sa.String(200))
+    notes: Mapped[str] = mapped_column(sa.Text(), default="", nullable=False)
+    seeded: Mapped[bool] = mapped_column(sa.Boolean(), default=False, nullable=False)
+
+    phone_numbers: Mapped[list[ClientPhoneNumber]] = relationship(
+        back_populates="client",
+        cascade="all, delete-orphan",
+        order_by="ClientPhoneNumber.position",
+        lazy="selectin",
+    )
+
+
+class ClientPhoneNumber(Base):
+    """A number that identifies a client: calls from or to it are the client's."""
+
+    __tablename__ = "client_phone_numbers"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    number: Mapped[str] = mapped_column(sa.String(32), nullable=False, unique=True)
+    position: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+
+    client: Mapped[Client] = relationship(back_populates="phone_numbers")
+
+
+class SipConfiguration(Timestamped, Base):
+    __tablename__ = "sip_configurations"
+    __table_args__ = (
+        sa.CheckConstraint("port >= 1 AND port <= 65535", name="port_range"),
+        # At most one default at the database level; "exactly one" is kept by the repository.
+        sa.Index(
+            "uq_sip_configurations_single_default",
+            "is_default",
+            unique=True,
+            sqlite_where=sa.text("is_default"),
+            postgresql_where=sa.text("is_default"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(100), nullable=False, unique=True)
+    server: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    port: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=5060)
+    transport: Mapped[SipTransport] = mapped_column(
+        enum_column(SipTransport, "sip_transport"), nullable=False, default=SipTransport.UDP
+    )
+    username: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    secret: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    websocket_url: Mapped[str | None] = mapped_column(sa.String(500))
+    stun_servers: Mapped[list[str]] = mapped_column(JSONType(), nullable=False, default=list)
+    turn_servers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType(), nullable=False, default=list)
+    is_default: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+    active: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=True)
+
+
+class CallLog(Timestamped, Base):
+    __tablename__ = "call_logs"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "call_quality_score IS NULL OR (call_quality_score >= 0 AND call_quality_score <= 5)",
+            name="quality_score_range",
+        ),
+        sa.UniqueConstraint("switch_name", "switch_call_ref", name="uq_call_logs_switch_call"),
+        sa.Index("ix_call_logs_started_at", "started_at"),
+        sa.Index("ix_call_logs_client_started", "client_id", "started_at"),
+        sa.Index("ix_call_logs_status_started", "status", "started_at"),
+        sa.Index("ix_call_logs_caller_number", "caller_number"),
+        sa.Index("ix_call_logs_recipient_number", "recipient_number"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    direction: Mapped[CallDirection] = mapped_column(enum_column(CallDirection, "call_direction"), nullable=False)
+    call_type: Mapped[CallType] = mapped_column(enum_column(CallType, "call_type"), nullable=False)
+    status: Mapped[CallStatus] = mapped_column(enum_column(CallStatus, "call_status"), nullable=False)
+    caller_number: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    recipient_number: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    sip_call_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    client_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="SET NULL"))
+    sip_configuration_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("sip_configurations.id", ondelete="SET NULL")
+    )
+    switch_name: Mapped[str | None] = mapped_column(sa.String(64))
+    switch_call_ref: Mapped[str | None] = mapped_column(sa.String(128))
+
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    ringing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    duration_seconds: Mapped[float | None] = mapped_column(sa.Float())
+    ring_seconds: Mapped[float | None] = mapped_column(sa.Float())
+    hold_seconds: Mapped[float] = mapped_column(sa.Float(), nullable=False, default=0.0)
+    recording: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+    transfer_target: Mapped[str | None] = mapped_column(sa.String(255))
+    call_quality_score: Mapped[float | None] = mapped_column(sa.Float())
+    notes: Mapped[str] = mapped_column(sa.Text(), nullable=False, default="")
+    seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+
+    client: Mapped[Client | None] = relationship(lazy="raise")
+    sip_configuration: Mapped[SipConfiguration | None] = relationship(lazy="raise")
+
+
+class CallEvent(Base):
+    __tablename__ = "call_events"
+    __table_args__ = (sa.Index("ix_call_events_call_ts", "call_id", "timestamp", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("call_logs.id", ondelete="CASCADE"), nullable=False)
+    event_type: Mapped[EventType] = mapped_column(enum_column(EventType, "event_type"), nullable=False)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # "metadata" is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType(), nullable=False, default=dict)
+    source: Mapped[EventSource] = mapped_column(enum_column(EventSource, "event_source"), nullable=False)
+    # Identity of the delivery that produced this event (webhook delivery id, switch event id):
+    # a redelivery finds it and stores nothing twice.
+    dedup_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class CallRecording(Timestamped, Base):
+    __tablename__ = "call_recordings"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "transcript_confidence IS NULL OR (transcript_confidence >= 0 AND transcript_confidence <= 1)",
+            name="confidence_range",
+        ),
+        sa.CheckConstraint("file_size IS NULL OR file_size >= 0", name="file_size_positive"),
+        sa.Index("ix_call_recordings_call", "call_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    call_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("call_logs.id", ondelete="CASCADE"), nullable=False)
+    status: Mapped[RecordingStatus] = mapped_column(enum_column(RecordingStatus, "recording_status"), nullable=False)
+    local_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    external_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    file_size: Mapped[int | None] = mapped_column(sa.BigInteger())
+    duration_seconds: Mapped[float | None] = mapped_column(sa.Float())
+    format: Mapped[str | None] = mapped_column(sa.String(16))
+    transcript: Mapped[str | None] = mapped_column(sa.Text())
+    transcript_confidence: Mapped[float | None] = mapped_column(sa.Float())
+    seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)

@@ -1,0 +1,59 @@
+"""Fixtures: every database test runs on a real SQLite file and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from calld.config import CallsConfig, Config
+from calld.http.app import create_app
+from calld.http.context import Services
+from calld.storage.calls import CallStore
+from calld.storage.database import Database
+from tests.support import SettableClock, ensure_pg_database, fresh_database
+
+@pytest.fixture(scope="session")
+def pg_database() -> None:
+    """Create the PostgreSQL test database once per run."""
+    asyncio.run(ensure_pg_database())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path, pg_database: None) -> AsyncIterator[Database]:
+    database = await fresh_database(request.param, tmp_path)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(calls=CallsConfig(timezone="UTC", default_region="US"))
+
+
+@pytest.fixture
+def services(db: Database, config: Config, clock: SettableClock) -> Services:
+    return Services(config=config, db=db, calls=CallStore(clock=clock))
+
+
+AppClient = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+async def api(
+    services: Services, aiohttp_client: Callable[..., Awaitable[AppClient]]
+) -> AppClient:
+    """A real HTTP client talking to calld's app on a loopback port."""
+    return await aiohttp_client(create_app(services))
