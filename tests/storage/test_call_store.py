@@ -19,7 +19,12 @@ async def test_inbound_call_lifecycle_derives_timestamps(db: Database, clock: Se
             s, NewCall(CallDirection.INBOUND, "+14155550100", "+14155550199", sip_call_id="abc@pbx"), EventSource.API
         )
         call_id = call.id
-    for event, seconds in ((EventType.RINGING, 1), (EventType.ANSWERED, 4), (EventType.HOLD, 10), (EventType.UNHOLD, 5)):
+    for event, seconds in (
+        (EventType.RINGING, 1),
+        (EventType.ANSWERED, 4),
+        (EventType.HOLD, 10),
+        (EventType.UNHOLD, 5),
+    ):
         clock.advance(seconds)
         async with db.write() as s:
             locked = await store.get_for_update(s, call_id)
@@ -41,7 +46,12 @@ async def test_inbound_call_lifecycle_derives_timestamps(db: Database, clock: Se
         assert (found.ended_at - found.answered_at).total_seconds() == 35.0
         events = await store.events_of(s, call_id)
     assert [e.event_type for e in events] == [
-        EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.HOLD, EventType.UNHOLD, EventType.ENDED
+        EventType.INITIATED,
+        EventType.RINGING,
+        EventType.ANSWERED,
+        EventType.HOLD,
+        EventType.UNHOLD,
+        EventType.ENDED,
     ]
 
 

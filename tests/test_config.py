@@ -1,0 +1,75 @@
+"""Configuration loading, validation and environment overrides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from calld.config import Config, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_is_valid_and_matches_the_defaults() -> None:
+    assert load_config(ROOT / "config.example.toml", environ={}) == Config()
+
+
+def test_no_file_gives_defaults() -> None:
+    config = load_config(None, environ={})
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 8080
+    assert config.database.url == "sqlite:///calld.db"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "calld.toml"
+    path.write_text('[database]\nurl = "sqlite:///a.db"\n[server]\nport = 9000\n')
+    config = load_config(path, environ={"CALLD_DATABASE_URL": "postgresql://x@127.0.0.1/db", "CALLD_PORT": "9100"})
+    assert config.database.url == "postgresql://x@127.0.0.1/db"
+    assert config.server.port == 9100
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[server]\nport = 70000\n", {}, "server.port"),
+        ('[server]\nport = "80"\n', {}, "server.port: must be int"),
+        ("[server]\nprot = 80\n", {}, "server.prot: unknown option"),
+        ("[srever]\n", {}, "[srever]: unknown section"),
+        ('[calls]\ntimezone = "Mars/Olympus"\n', {}, "calls.timezone"),
+        ('[calls]\ndefault_region = "XX"\n', {}, "calls.default_region"),
+        ('[logging]\nlevel = "loud"\n', {}, "logging.level"),
+        ('[database]\nurl = "mysql://x"\n', {}, "database.url"),
+        ("not toml [", {}, "not valid TOML"),
+        ("", {"CALLD_PORT": "eighty"}, "CALLD_PORT"),
+    ],
+)
+def test_invalid_configuration_names_the_option(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
+    path = tmp_path / "calld.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=env)
+    assert message in str(info.value)
+
+
+def test_check_config_command_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = 0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "calld.cli", "--config", str(bad), "check-config"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "server.port: must be 1..65535" in result.stderr
+    good = subprocess.run(
+        [sys.executable, "-m", "calld.cli", "--config", str(ROOT / "config.example.toml"), "check-config"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert good.returncode == 0, good.stderr
