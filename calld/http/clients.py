@@ -1,9 +1,249 @@
-"""Routes of this part of the API (being written)."""
+"""Clients: the people and companies behind phone numbers, and their call history.
+
+``/api/clients/`` (list, create), ``/api/clients/{id}/`` (read, change, delete),
+``/api/clients/{id}/call_history/`` (their calls, newest first) and ``/api/clients/{id}/link_calls/``
+(assign past unowned calls from or to their numbers).
+"""
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
 from aiohttp import web
+
+from calld.domain.errors import InvalidValue
+from calld.domain.phone import normalise_number
+from calld.http.context import services
+from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.serialize import call_log_json, iso
+from calld.http.validation import Fields, path_uuid
+from calld.storage import clients as repo
+from calld.storage.models import Client
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_NUMBERS = 50
+CLIENT_FIELDS = ("name", "phone_numbers", "email", "company", "notes")
+# Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is not ours to judge.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+# --- pagination (the same envelope as the call list) -------------------------------------------
+
+
+def page_window(fields: Fields) -> tuple[int, int]:
+    """``limit`` (1..200, default 50) and ``offset`` (≥ 0) read from a query string."""
+    limit = fields.integer("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    offset = fields.integer("offset", default=0, minimum=0)
+    return limit, offset
+
+
+def page_json(
+    request: web.Request, count: int, results: list[dict[str, Any]], limit: int, offset: int
+) -> dict[str, Any]:
+    """``{"count", "next", "previous", "results"}`` with absolute links to the neighbouring pages."""
+    nxt = str(request.url.update_query(limit=limit, offset=offset + limit)) if offset + limit < count else None
+    prev = None
+    if offset > 0:
+        prev = str(request.url.update_query(limit=limit, offset=max(0, offset - limit)))
+    return {"count": count, "next": nxt, "previous": prev, "results": results}
+
+
+# --- JSON shapes and body reading ---------------------------------------------------------------
+
+
+def client_json(client: Client) -> dict[str, Any]:
+    return {
+        "id": str(client.id),
+        "name": client.name,
+        "phone_numbers": [row.number for row in client.phone_numbers],
+        "email": client.email,
+        "company": client.company,
+        "notes": client.notes,
+        "created_at": iso(client.created_at),
+        "updated_at": iso(client.updated_at),
+    }
+
+
+def _numbers(fields: Fields, region: str | None) -> list[str]:
+    """Normalised numbers, duplicates collapsed in first-seen order."""
+    raw = fields.data.get("phone_numbers")
+    if not isinstance(raw, list):
+        fields.fail("phone_numbers", "must be a list of phone number strings")
+        return []
+    if len(raw) > MAX_NUMBERS:
+        fields.fail("phone_numbers", f"must have at most {MAX_NUMBERS} numbers")
+        return []
+    numbers: list[str] = []
+    problems: list[str] = []
+    for index, item in enumerate(raw):
+        try:
+            number = normalise_number(item, "phone_numbers", region)
+        except InvalidValue as exc:
+            problems.append(f"item {index}: {exc.message}")
+            continue
+        if number not in numbers:
+            numbers.append(number)
+    if problems:
+        fields.fail("phone_numbers", "; ".join(problems))
+    return numbers
+
+
+def _optional_text(fields: Fields, name: str, max_length: int) -> str | None:
+    """A string that may be cleared with null or an empty string."""
+    if fields.data.get(name) is None:
+        return None
+    value: str | None = fields.string(name, max_length=max_length, blank=True)
+    return value or None
+
+
+def read_client_body(body: Mapping[str, Any], *, partial: bool, region: str | None) -> dict[str, Any]:
+    """The validated values of a create (all fields) or patch (fields present) body; one 422 if any is bad."""
+    fields = Fields(body, allowed=CLIENT_FIELDS)
+    values: dict[str, Any] = {}
+    if not partial or fields.present("name"):
+        values["name"] = fields.string("name", required=True, max_length=200)
+    if fields.present("phone_numbers"):
+        values["numbers"] = _numbers(fields, region)
+    elif not partial:
+        values["numbers"] = []
+    if not partial or fields.present("email"):
+        email = _optional_text(fields, "email", 254)
+        if email is not None and not _EMAIL.match(email):
+            fields.fail("email", "must be an email address such as name@example.com")
+        values["email"] = email
+    if not partial or fields.present("company"):
+        values["company"] = _optional_text(fields, "company", 200)
+    if not partial or fields.present("notes"):
+        values["notes"] = fields.string("notes", default="", max_length=10_000, blank=True)
+    fields.done()
+    return values
+
+
+def _number_taken(exc: repo.NumberTaken) -> ApiError:
+    return ApiError(
+        409,
+        "phone number belongs to another client",
+        {"phone_numbers": f"{exc.number} already belongs to client {exc.owner_id}"},
+        number=exc.number,
+        client=str(exc.owner_id),
+    )
+
+
+async def _load(session: Any, client_id: uuid.UUID) -> Client:
+    client = await repo.get_client(session, client_id)
+    if client is None:
+        raise not_found("client", value=client_id)
+    return client
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+async def list_clients(request: web.Request) -> web.Response:
+    """``GET /api/clients/?search=&number=&limit=&offset=``"""
+    svc = services(request)
+    fields = Fields(request.query, allowed=("limit", "offset", "search", "number"))
+    limit, offset = page_window(fields)
+    search = fields.string("search", max_length=200, blank=True)
+    number = fields.phone("number", svc.config.calls.default_region)
+    fields.done()
+    async with svc.db.read() as session:
+        page = await repo.list_clients(session, repo.ClientFilter(search, number), limit=limit, offset=offset)
+    return web.json_response(page_json(request, page.count, [client_json(c) for c in page.rows], limit, offset))
+
+
+async def create_client(request: web.Request) -> web.Response:
+    """``POST /api/clients/`` → 201 with the client; 409 if a number belongs to another client."""
+    svc = services(request)
+    values = read_client_body(await read_json_object(request), partial=False, region=svc.config.calls.default_region)
+    try:
+        async with svc.db.write() as session:
+            client = await repo.create_client(
+                session,
+                name=values["name"],
+                numbers=values["numbers"],
+                email=values["email"],
+                company=values["company"],
+                notes=values["notes"],
+            )
+            body = client_json(client)
+    except repo.NumberTaken as exc:
+        raise _number_taken(exc) from None
+    return web.json_response(body, status=201, headers={"Location": f"/api/clients/{body['id']}/"})
+
+
+async def get_client(request: web.Request) -> web.Response:
+    svc = services(request)
+    client_id = path_uuid(request.match_info["id"], "client")
+    async with svc.db.read() as session:
+        client = await _load(session, client_id)
+        return web.json_response(client_json(client))
+
+
+async def patch_client(request: web.Request) -> web.Response:
+    """``PATCH /api/clients/{id}/``: change the fields given; ``phone_numbers`` replaces the list."""
+    svc = services(request)
+    client_id = path_uuid(request.match_info["id"], "client")
+    values = read_client_body(await read_json_object(request), partial=True, region=svc.config.calls.default_region)
+    try:
+        async with svc.db.write() as session:
+            client = await _load(session, client_id)
+            for name in ("name", "email", "company", "notes"):
+                if name in values:
+                    setattr(client, name, values[name])
+            if "numbers" in values:
+                await repo.replace_numbers(session, client, values["numbers"])
+            await session.flush()
+            body = client_json(client)
+    except repo.NumberTaken as exc:
+        raise _number_taken(exc) from None
+    return web.json_response(body)
+
+
+async def delete_client(request: web.Request) -> web.Response:
+    """``DELETE /api/clients/{id}/`` → 204; the client's calls are kept, without a client."""
+    svc = services(request)
+    client_id = path_uuid(request.match_info["id"], "client")
+    async with svc.db.write() as session:
+        await repo.delete_client(session, await _load(session, client_id))
+    return web.Response(status=204)
+
+
+async def call_history(request: web.Request) -> web.Response:
+    """``GET /api/clients/{id}/call_history/?limit=&offset=``: the client's calls, newest first."""
+    svc = services(request)
+    client_id = path_uuid(request.match_info["id"], "client")
+    fields = Fields(request.query, allowed=("limit", "offset"))
+    limit, offset = page_window(fields)
+    fields.done()
+    async with svc.db.read() as session:
+        await _load(session, client_id)
+        page = await repo.call_history(session, client_id, limit=limit, offset=offset)
+    results = [call_log_json(c) for c in page.rows]
+    return web.json_response(page_json(request, page.count, results, limit, offset))
+
+
+async def link_calls(request: web.Request) -> web.Response:
+    """``POST /api/clients/{id}/link_calls/`` → ``{"linked": n}``: unowned past calls whose far
+    party is one of the client's numbers become the client's. History is only rewritten on request."""
+    svc = services(request)
+    client_id = path_uuid(request.match_info["id"], "client")
+    async with svc.db.write() as session:
+        await _load(session, client_id)
+        linked = await repo.link_calls(session, client_id)
+    return web.json_response({"linked": linked})
 
 
 def add_routes(app: web.Application) -> None:
     """Register this module's routes on ``app``."""
+    app.router.add_get("/api/clients/", list_clients)
+    app.router.add_post("/api/clients/", create_client)
+    app.router.add_get("/api/clients/{id}/", get_client)
+    app.router.add_patch("/api/clients/{id}/", patch_client)
+    app.router.add_delete("/api/clients/{id}/", delete_client)
+    app.router.add_get("/api/clients/{id}/call_history/", call_history)
+    app.router.add_post("/api/clients/{id}/link_calls/", link_calls)

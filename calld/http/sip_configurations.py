@@ -1,9 +1,485 @@
-"""Routes of this part of the API (being written)."""
+"""SIP configurations: where the PBX is and how browsers and calld reach it.
+
+``/api/sip-configurations/`` (list, create), ``/{id}/`` (read, change, delete), ``/{id}/webrtc_config/``
+(what a browser SIP client needs), ``/{id}/set_default/`` and ``/{id}/test_connection/`` (a real
+SIP OPTIONS probe). The SIP ``secret`` is write-only: no response carries it, only ``has_secret``.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
 from aiohttp import web
+
+from calld import sip_probe
+from calld.domain.vocabulary import SipTransport
+from calld.http.clients import page_json, page_window
+from calld.http.context import services
+from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.serialize import iso
+from calld.http.validation import Fields, path_uuid
+from calld.storage import sip_configurations as repo
+from calld.storage.models import SipConfiguration
+
+WHAT = "SIP configuration"
+DEFAULT_PORTS: Mapping[SipTransport, int] = {
+    SipTransport.UDP: 5060,
+    SipTransport.TCP: 5060,
+    SipTransport.TLS: 5061,
+    SipTransport.WS: 80,
+    SipTransport.WSS: 443,
+}
+WRITABLE = (
+    "name",
+    "server",
+    "port",
+    "transport",
+    "username",
+    "secret",
+    "websocket_url",
+    "stun_servers",
+    "turn_servers",
+    "active",
+)
+READ_ONLY: Mapping[str, str] = {
+    "id": "read-only",
+    "is_default": "read-only; use POST /api/sip-configurations/{id}/set_default/",
+    "has_secret": "read-only; send secret to set or clear it",
+    "created_at": "read-only",
+    "updated_at": "read-only",
+}
+MAX_ICE_SERVERS = 20
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_USERNAME_FORBIDDEN = re.compile(r"[\s@:<>\"]")
+_TURN_KEYS = {"urls", "username", "credential"}
+
+
+# --- value checks ---------------------------------------------------------------------------------
+
+
+def host_problem(text: str) -> str | None:
+    """Why ``text`` is not a host name or IP address, or None if it is one."""
+    try:
+        ipaddress.ip_address(text)
+        return None
+    except ValueError:
+        pass
+    name = text[:-1] if text.endswith(".") else text
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        return "must be a host name (such as pbx.example.com) or an IP address, without scheme or port"
+    if labels[-1].isdigit():
+        return "is neither a valid IP address nor a host name"
+    return None
+
+
+def _host_port_problem(rest: str) -> str | None:
+    """Check ``host[:port]`` (IPv6 literal in brackets)."""
+    if rest.startswith("["):
+        host, sep, tail = rest[1:].partition("]")
+        if not sep:
+            return "has an unclosed [ in its host"
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "has an invalid IPv6 address"
+        port = tail[1:] if tail.startswith(":") else None
+        if tail and port is None:
+            return "has text after its host"
+    else:
+        host, sep, port_text = rest.partition(":")
+        port = port_text if sep else None
+        problem = host_problem(host)
+        if problem:
+            return f"has a host that {problem}"
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return "has a port that is not 1..65535"
+    return None
+
+
+def stun_problem(uri: str) -> str | None:
+    """RFC 7064: ``stun:host[:port]`` or ``stuns:host[:port]``."""
+    scheme, sep, rest = uri.partition(":")
+    if not sep or scheme.lower() not in ("stun", "stuns"):
+        return "must be a stun: URI such as stun:stun.example.com:3478"
+    return _host_port_problem(rest)
+
+
+def turn_problem(uri: str) -> str | None:
+    """RFC 7065: ``turn:host[:port][?transport=udp|tcp]`` or ``turns:...``."""
+    scheme, sep, rest = uri.partition(":")
+    if not sep or scheme.lower() not in ("turn", "turns"):
+        return "must be a turn: or turns: URI such as turn:turn.example.com:3478?transport=udp"
+    address, qmark, query = rest.partition("?")
+    if qmark and query.lower() not in ("transport=udp", "transport=tcp"):
+        return "may only carry ?transport=udp or ?transport=tcp"
+    return _host_port_problem(address)
+
+
+def websocket_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("ws", "wss"):
+        return "must be a ws:// or wss:// URL"
+    if not parts.hostname:
+        return "must name a host"
+    if port == 0:
+        return "has a port that is not 1..65535"
+    if parts.username or parts.password:
+        return "must not carry credentials"
+    if parts.hostname.startswith("[") or ":" in parts.hostname:
+        return None if _host_port_problem(f"[{parts.hostname}]") is None else "has an invalid IPv6 address"
+    problem = host_problem(parts.hostname)
+    return f"has a host that {problem}" if problem else None
+
+
+# --- body reading ---------------------------------------------------------------------------------
+
+
+def _list_of(fields: Fields, name: str) -> list[Any] | None:
+    raw = fields.data.get(name)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        fields.fail(name, "must be a list")
+        return None
+    if len(raw) > MAX_ICE_SERVERS:
+        fields.fail(name, f"must have at most {MAX_ICE_SERVERS} items")
+        return None
+    return raw
+
+
+def _stun_servers(fields: Fields) -> list[str]:
+    raw = _list_of(fields, "stun_servers")
+    problems: list[str] = []
+    uris: list[str] = []
+    for index, item in enumerate(raw or []):
+        problem = stun_problem(item.strip()) if isinstance(item, str) else "must be a string"
+        if problem:
+            problems.append(f"item {index}: {problem}")
+        elif item.strip() not in uris:
+            uris.append(item.strip())
+    if problems:
+        fields.fail("stun_servers", "; ".join(problems))
+    return uris
+
+
+def _turn_item_problem(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return "must be an object {urls, username, credential}"
+    unknown = set(item) - _TURN_KEYS
+    if unknown:
+        return f"unknown keys {', '.join(sorted(unknown))}; allowed: credential, urls, username"
+    urls = item.get("urls")
+    if not isinstance(urls, str):
+        return "urls must be a turn: URI string"
+    problem = turn_problem(urls.strip())
+    if problem:
+        return f"urls {problem}"
+    for key in ("username", "credential"):
+        value = item.get(key)
+        if not isinstance(value, str) or not value or len(value) > 255:
+            return f"{key} must be a non-empty string of at most 255 characters"
+    return None
+
+
+def _turn_servers(fields: Fields) -> list[dict[str, str]]:
+    raw = _list_of(fields, "turn_servers")
+    problems: list[str] = []
+    servers: list[dict[str, str]] = []
+    for index, item in enumerate(raw or []):
+        problem = _turn_item_problem(item)
+        if problem:
+            problems.append(f"item {index}: {problem}")
+        else:
+            servers.append(
+                {"urls": item["urls"].strip(), "username": item["username"], "credential": item["credential"]}
+            )
+    if problems:
+        fields.fail("turn_servers", "; ".join(problems))
+    return servers
+
+
+def _secret(fields: Fields) -> str | None:
+    """The secret exactly as sent (not stripped: spaces may be part of it); null or "" clears it.
+    Error messages never repeat it."""
+    raw = fields.data.get("secret")
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        fields.fail("secret", "must be a string")
+        return None
+    if len(raw) > 255:
+        fields.fail("secret", "must be at most 255 characters")
+        return None
+    return raw
+
+
+def _server(fields: Fields, required: bool) -> str | None:
+    server: str | None = fields.string("server", required=required, max_length=255)
+    if server is not None:
+        problem = host_problem(server)
+        if problem:
+            fields.fail("server", problem)
+    return server
+
+
+def _username(fields: Fields, required: bool) -> str | None:
+    username: str | None = fields.string("username", required=required, max_length=100)
+    if username is not None and _USERNAME_FORBIDDEN.search(username):
+        fields.fail("username", 'must not contain spaces or any of @ : < > "')
+    return username
+
+
+def _websocket_url(fields: Fields) -> str | None:
+    if fields.data.get("websocket_url") in (None, ""):
+        return None
+    url: str | None = fields.string("websocket_url", max_length=500)
+    if url is not None:
+        problem = websocket_problem(url)
+        if problem:
+            fields.fail("websocket_url", problem)
+    return url
+
+
+def _port(fields: Fields, transport: SipTransport, current: SipConfiguration | None) -> int | None:
+    """The port given, else the default of ``transport`` — on a patch only when the transport changes
+    and the stored port was the old transport's default (a deliberately chosen port is kept)."""
+    if fields.present("port") and fields.data["port"] is not None:
+        if isinstance(fields.data["port"], str):  # Fields.integer also reads query strings; JSON wants a number
+            fields.fail("port", "must be a whole number")
+            return None
+        port: int | None = fields.integer("port", minimum=1, maximum=65535)
+        return port
+    if current is None or fields.present("port"):
+        return DEFAULT_PORTS[transport]
+    if transport is not current.transport and current.port == DEFAULT_PORTS[current.transport]:
+        return DEFAULT_PORTS[transport]
+    return None
+
+
+def read_sip_body(body: Mapping[str, Any], current: SipConfiguration | None) -> dict[str, Any]:
+    """Validated values of a create body (``current`` None) or of a patch of ``current``; one 422 if bad."""
+    fields = Fields(body, allowed=(*WRITABLE, *READ_ONLY))
+    for name, message in READ_ONLY.items():
+        if fields.present(name):
+            fields.fail(name, message)
+    creating = current is None
+    values: dict[str, Any] = {}
+
+    def wanted(name: str) -> bool:
+        return creating or fields.present(name)
+
+    if wanted("name"):
+        values["name"] = fields.string("name", required=True, max_length=100)
+    if wanted("server"):
+        values["server"] = _server(fields, required=True)
+    if wanted("username"):
+        values["username"] = _username(fields, required=True)
+    if wanted("transport"):
+        values["transport"] = fields.choice("transport", SipTransport, required=not creating, default=SipTransport.UDP)
+    transport = values.get("transport") or (current.transport if current else SipTransport.UDP)
+    port = _port(fields, transport, current)
+    if port is not None:
+        values["port"] = port
+    if wanted("secret"):
+        values["secret"] = _secret(fields)
+    if wanted("websocket_url"):
+        values["websocket_url"] = _websocket_url(fields)
+    if wanted("stun_servers"):
+        values["stun_servers"] = _stun_servers(fields)
+    if wanted("turn_servers"):
+        values["turn_servers"] = _turn_servers(fields)
+    if wanted("active"):
+        if isinstance(fields.data.get("active"), str):  # as for port: JSON wants true or false
+            fields.fail("active", "must be true or false")
+        values["active"] = fields.boolean("active", required=not creating, default=True)
+    fields.done()
+    return values
+
+
+# --- JSON shapes ----------------------------------------------------------------------------------
+
+
+def sip_configuration_json(config: SipConfiguration) -> dict[str, Any]:
+    """A configuration as the API shows it: never the secret, only whether one is set."""
+    return {
+        "id": str(config.id),
+        "name": config.name,
+        "server": config.server,
+        "port": config.port,
+        "transport": config.transport.value,
+        "username": config.username,
+        "has_secret": bool(config.secret),
+        "websocket_url": config.websocket_url,
+        "stun_servers": list(config.stun_servers),
+        "turn_servers": [dict(t) for t in config.turn_servers],
+        "is_default": config.is_default,
+        "active": config.active,
+        "created_at": iso(config.created_at),
+        "updated_at": iso(config.updated_at),
+    }
+
+
+def webrtc_config_json(config: SipConfiguration) -> dict[str, Any]:
+    """The settings a browser SIP.js / JsSIP user agent needs to register through ``websocket_url``.
+
+    The SIP secret is deliberately absent: it must not reach every page that can read this
+    endpoint. The browser asks the user for it, or gets a short-lived credential from a token
+    service. ``display_name`` is the SIP username (calld stores no person's name for a line).
+    """
+    if not config.websocket_url:
+        raise ApiError(
+            409,
+            "no WebSocket URL configured",
+            {"websocket_url": "a browser reaches SIP only over WebSocket; set websocket_url (ws:// or wss://)"},
+        )
+    ice: list[dict[str, Any]] = [{"urls": uri} for uri in config.stun_servers]
+    ice += [{"urls": t["urls"], "username": t["username"], "credential": t["credential"]} for t in config.turn_servers]
+    return {
+        "uri": f"sip:{config.username}@{sip_probe.host_in_uri(config.server)}",
+        "ws_servers": [config.websocket_url],
+        "display_name": config.username,
+        "authorization_user": config.username,
+        "ice_servers": ice,
+        "register": True,
+    }
+
+
+def _conflict(exc: repo.NameTaken | repo.DefaultConflict, field: str) -> ApiError:
+    if isinstance(exc, repo.NameTaken):
+        return ApiError(409, "name already taken", {"name": str(exc)})
+    return ApiError(409, "default configuration conflict", {field: str(exc)})
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+async def list_configurations(request: web.Request) -> web.Response:
+    """``GET /api/sip-configurations/?active=&limit=&offset=``, oldest first."""
+    svc = services(request)
+    fields = Fields(request.query, allowed=("limit", "offset", "active"))
+    limit, offset = page_window(fields)
+    active = fields.boolean("active")
+    fields.done()
+    async with svc.db.read() as session:
+        page = await repo.list_configurations(session, active=active, limit=limit, offset=offset)
+    results = [sip_configuration_json(c) for c in page.rows]
+    return web.json_response(page_json(request, page.count, results, limit, offset))
+
+
+async def create_configuration(request: web.Request) -> web.Response:
+    """``POST /api/sip-configurations/`` → 201; the first configuration becomes the default."""
+    svc = services(request)
+    values = read_sip_body(await read_json_object(request), None)
+    try:
+        async with svc.db.write() as session:
+            config = await repo.create_configuration(session, values)
+            body = sip_configuration_json(config)
+    except repo.NameTaken as exc:
+        raise _conflict(exc, "name") from None
+    return web.json_response(body, status=201, headers={"Location": f"/api/sip-configurations/{body['id']}/"})
+
+
+async def _load(session: Any, config_id: uuid.UUID, *, locked: bool = False) -> SipConfiguration:
+    if locked:
+        config = await repo.load_locked(session, config_id)
+    else:
+        config = await repo.get_configuration(session, config_id)
+    if config is None:
+        raise not_found(WHAT, value=config_id)
+    return config
+
+
+async def get_configuration(request: web.Request) -> web.Response:
+    svc = services(request)
+    config_id = path_uuid(request.match_info["id"], WHAT)
+    async with svc.db.read() as session:
+        return web.json_response(sip_configuration_json(await _load(session, config_id)))
+
+
+async def patch_configuration(request: web.Request) -> web.Response:
+    """``PATCH /api/sip-configurations/{id}/``: change the fields given (``is_default`` only by set_default)."""
+    svc = services(request)
+    config_id = path_uuid(request.match_info["id"], WHAT)
+    body = await read_json_object(request)
+    try:
+        async with svc.db.write() as session:
+            config = await _load(session, config_id, locked=True)
+            values = read_sip_body(body, config)
+            await repo.update_configuration(session, config, values)
+            result = sip_configuration_json(config)
+    except (repo.NameTaken, repo.DefaultConflict) as exc:
+        raise _conflict(exc, "active") from None
+    return web.json_response(result)
+
+
+async def delete_configuration(request: web.Request) -> web.Response:
+    """``DELETE /api/sip-configurations/{id}/`` → 204; deleting the default promotes another."""
+    svc = services(request)
+    config_id = path_uuid(request.match_info["id"], WHAT)
+    async with svc.db.write() as session:
+        await repo.delete_configuration(session, await _load(session, config_id, locked=True))
+    return web.Response(status=204)
+
+
+async def set_default(request: web.Request) -> web.Response:
+    """``POST /api/sip-configurations/{id}/set_default/`` → the configuration, now the only default."""
+    svc = services(request)
+    config_id = path_uuid(request.match_info["id"], WHAT)
+    try:
+        async with svc.db.write() as session:
+            config = await _load(session, config_id, locked=True)
+            await repo.set_default(session, config)
+            result = sip_configuration_json(config)
+    except repo.DefaultConflict as exc:
+        raise _conflict(exc, "active") from None
+    return web.json_response(result)
+
+
+async def webrtc_config(request: web.Request) -> web.Response:
+    """``GET /api/sip-configurations/{id}/webrtc_config/`` (409 without a websocket_url)."""
+    svc = services(request)
+    config_id = path_uuid(request.match_info["id"], WHAT)
+    async with svc.db.read() as session:
+        config = await _load(session, config_id)
+    return web.json_response(webrtc_config_json(config))
+
+
+async def test_connection(request: web.Request) -> web.Response:
+    """``POST /api/sip-configurations/{id}/test_connection/``: probe the server now (200 whatever the outcome)."""
+    svc = services(request)
+    config_id = path_uuid(request.match_info["id"], WHAT)
+    async with svc.db.read() as session:
+        config = await _load(session, config_id)
+        target = sip_probe.ProbeTarget(
+            transport=config.transport,
+            host=config.server,
+            port=config.port,
+            username=config.username,
+            websocket_url=config.websocket_url,
+        )
+    # The session is closed before the network wait: a slow server must not hold a database connection.
+    result = await sip_probe.probe(target, timeout_seconds=svc.config.sip_probe.timeout_seconds)
+    return web.json_response(result.as_json())
 
 
 def add_routes(app: web.Application) -> None:
     """Register this module's routes on ``app``."""
+    base = "/api/sip-configurations/"
+    app.router.add_get(base, list_configurations)
+    app.router.add_post(base, create_configuration)
+    app.router.add_get(base + "{id}/", get_configuration)
+    app.router.add_patch(base + "{id}/", patch_configuration)
+    app.router.add_delete(base + "{id}/", delete_configuration)
+    app.router.add_get(base + "{id}/webrtc_config/", webrtc_config)
+    app.router.add_post(base + "{id}/set_default/", set_default)
+    app.router.add_post(base + "{id}/test_connection/", test_connection)
