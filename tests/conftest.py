@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from calld.http.context import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.support import SettableClock, ensure_pg_database, fresh_database
+
 
 @pytest.fixture(scope="session")
 def pg_database() -> None:
@@ -52,8 +52,6 @@ AppClient = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def api(
-    services: Services, aiohttp_client: Callable[..., Awaitable[AppClient]]
-) -> AppClient:
+async def api(services: Services, aiohttp_client: Callable[..., Awaitable[AppClient]]) -> AppClient:
     """A real HTTP client talking to calld's app on a loopback port."""
     return await aiohttp_client(create_app(services))
