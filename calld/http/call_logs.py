@@ -1,9 +1,673 @@
-"""Routes of this part of the API (being written)."""
+"""The call-logs API: list, create, read, change and delete calls, and act on live calls.
+
+Every status change goes through ``CallStore.apply`` (the domain's transition table is the one
+rule); handlers validate the whole request before opening a transaction, so a rejected request
+stores nothing. Actions on a live call either change storage (no switch configured) or ask the
+switch, whose own events later confirm the change (see ``_switch_for``).
+"""
 
 from __future__ import annotations
 
+import math
+import re
+import uuid
+from typing import Any
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.adapters.port import SwitchPort
+from calld.domain.call import MAX_QUALITY_SCORE, apply_event, event_for_status
+from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.domain.phone import normalise_number
+from calld.domain.vocabulary import (
+    CallDirection,
+    CallStatus,
+    CallType,
+    EventSource,
+    EventType,
+    RecordingStatus,
+)
+from calld.http.context import Services, services
+from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.serialize import call_detail_json, call_event_json, call_log_json
+from calld.http.validation import Fields, path_uuid
+from calld.storage import call_queries as q
+from calld.storage.calls import NewCall, state_of
+from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfiguration
+
+BASE = "/api/call-logs/"
+WHAT = "call log"
+NOTES_MAX = 10_000
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_OFFSET = 1_000_000_000  # beyond any real table; keeps the value inside a database integer
+MAX_METADATA_DEPTH = 20
+
+# Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
+_DERIVED_HINTS = {
+    "status": "cannot be set here; change it with PATCH /api/call-logs/{id}/update_status/ or a call action",
+    **{
+        name: "derived from the call's events; it cannot be set"
+        for name in (
+            "started_at",
+            "ringing_at",
+            "answered_at",
+            "ended_at",
+            "duration_seconds",
+            "ring_seconds",
+            "hold_seconds",
+            "on_hold_since",
+            "is_recording",
+            "transfer_target",
+        )
+    },
+}
+
+CREATE_FIELDS = (
+    "direction",
+    "call_type",
+    "caller_number",
+    "recipient_number",
+    "sip_call_id",
+    "client",
+    "sip_configuration",
+    "notes",
+)
+PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration")
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes on ``app``."""
+    """Register the call-logs routes; fixed paths come before the ``{id}`` ones."""
+    r = app.router
+    r.add_get(BASE, list_calls)
+    r.add_post(BASE, create_call)
+    r.add_get(BASE + "statistics/", statistics)
+    r.add_post(BASE + "initiate_call/", initiate_call)
+    r.add_post(BASE + "log_incoming_call/", log_incoming_call)
+    r.add_get(BASE + "{id}/", get_call)
+    r.add_patch(BASE + "{id}/", patch_call)
+    r.add_delete(BASE + "{id}/", delete_call)
+    r.add_patch(BASE + "{id}/update_status/", update_status)
+    r.add_post(BASE + "{id}/end_call/", end_call)
+    r.add_post(BASE + "{id}/add_event/", add_event)
+    r.add_post(BASE + "{id}/start_recording/", start_recording)
+    r.add_post(BASE + "{id}/stop_recording/", stop_recording)
+    r.add_post(BASE + "{id}/transfer_call/", transfer_call)
+    r.add_post(BASE + "{id}/toggle_hold/", toggle_hold)
+
+
+# --- request reading -------------------------------------------------------------------------
+
+
+def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> Fields:
+    fields = Fields(body, allowed=allowed)
+    for name, hint in _DERIVED_HINTS.items():
+        if name in body and name not in allowed:
+            fields.errors[name] = hint
+    return fields
+
+
+def _unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored: PostgreSQL refuses NUL, and JSON's "\\ud800" escapes can
+    smuggle in lone surrogates that no database encoding accepts."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (no lone surrogates)"
+    return None
+
+
+def _text(fields: Fields, name: str, **kwargs: Any) -> Any:
+    """A string field that both databases can store."""
+    value = fields.string(name, **kwargs)
+    problem = _unstorable(value) if isinstance(value, str) else None
+    if problem is not None:
+        fields.fail(name, problem)
+    return value
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored as JSON on both databases, or None."""
+    if depth > MAX_METADATA_DEPTH:
+        return f"must not be nested more than {MAX_METADATA_DEPTH} levels deep"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must not contain NaN or Infinity"
+    if isinstance(value, str):
+        return _unstorable(value)
+    items: list[Any] = []
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        problem = _json_problem(item, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+async def _empty_body(request: web.Request) -> None:
+    """Actions without parameters take no body, or an empty JSON object."""
+    if (await request.read()).strip():
+        _fields(await read_json_object(request), ()).done()
+
+
+def _call_id(request: web.Request) -> uuid.UUID:
+    return path_uuid(request.match_info["id"], WHAT)
+
+
+def _patch_changes(fields: Fields, body: dict[str, Any]) -> dict[str, Any]:
+    """Values for notes / call_quality_score / client / sip_configuration present in ``body``.
+
+    ``null`` clears the score, the client and the SIP configuration; notes are cleared with "".
+    """
+    changes: dict[str, Any] = {}
+    if "notes" in body:
+        if body["notes"] is None:
+            fields.fail("notes", 'must be a string (send "" to clear)')
+        changes["notes"] = _text(fields, "notes", blank=True, max_length=NOTES_MAX, default="")
+    if "call_quality_score" in body:
+        changes["call_quality_score"] = fields.number("call_quality_score", minimum=0, maximum=MAX_QUALITY_SCORE)
+    for name in ("client", "sip_configuration"):
+        if name in body:
+            changes[name] = fields.uuid(name)
+    return changes
+
+
+# --- shared storage steps --------------------------------------------------------------------
+
+
+async def _locked(svc: Services, session: AsyncSession, call_id: uuid.UUID) -> CallLog:
+    call = await svc.calls.get_for_update(session, call_id)
+    if call is None:
+        raise not_found(WHAT)
+    return call
+
+
+async def _detail(svc: Services, session: AsyncSession, call: CallLog) -> dict[str, Any]:
+    await session.flush()
+    events = await svc.calls.events_of(session, call.id)
+    recordings = await q.recordings_of(session, call.id)
+    return call_detail_json(call, events, recordings)
+
+
+async def _check_references(
+    session: AsyncSession, client_id: uuid.UUID | None, sip_configuration_id: uuid.UUID | None
+) -> None:
+    """422 naming ``client`` / ``sip_configuration`` when the referenced row does not exist."""
+    errors: dict[str, str] = {}
+    if client_id is not None and not await q.client_exists(session, client_id):
+        errors["client"] = f"no client with id {client_id}"
+    if sip_configuration_id is not None and await q.sip_configuration(session, sip_configuration_id) is None:
+        errors["sip_configuration"] = f"no SIP configuration with id {sip_configuration_id}"
+    if errors:
+        raise ApiError(422, "validation failed", errors)
+
+
+async def _check_sip_call_id(session: AsyncSession, sip_call_id: str | None) -> None:
+    if sip_call_id is not None and await q.sip_call_id_taken(session, sip_call_id):
+        raise ApiError(409, "conflict with stored data", {"sip_call_id": "a call with this SIP Call-ID already exists"})
+
+
+async def _apply(
+    svc: Services,
+    session: AsyncSession,
+    call: CallLog,
+    event_type: EventType,
+    metadata: dict[str, Any] | None = None,
+) -> CallEvent:
+    """Apply one API event and keep the call's recording rows in step with its ``recording`` flag."""
+    was_recording = call.recording
+    event = await svc.calls.apply(session, call, event_type, EventSource.API, metadata=metadata)
+    if call.recording and not was_recording:
+        session.add(CallRecording(call_id=call.id, status=RecordingStatus.RECORDING, format="wav"))
+    elif was_recording and not call.recording:
+        # Stopped, or the call ended while recording: the recording webhook completes it later.
+        active = await q.active_recording(session, call.id)
+        if active is not None:
+            active.status = RecordingStatus.PROCESSING
+    return event
+
+
+# --- list, create, read, change, delete --------------------------------------------------------
+
+_LIST_PARAMS = (
+    "status",
+    "direction",
+    "call_type",
+    "number",
+    "client",
+    "started_after",
+    "started_before",
+    "ordering",
+    "limit",
+    "offset",
+)
+_MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]] = {
+    "status": CallStatus,
+    "direction": CallDirection,
+    "call_type": CallType,
+}
+# A "+" in a query string decodes to a space, so "…T10:00:00+02:00" or "+14155550100" sent
+# unencoded arrives as "…T10:00:00 02:00" or " 14155550100"; put the sign back rather than refuse
+# (or, for a number, misread) what was obviously meant.
+_LOST_OFFSET_PLUS = (re.compile(r" (\d{2}(?::?\d{2})?)$"), r"+\1")
+_LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$)"), "+")  # not extensions (2 to 6 digits)
+_PLUS_REPAIRS = {
+    "started_after": _LOST_OFFSET_PLUS,
+    "started_before": _LOST_OFFSET_PLUS,
+    "number": _LOST_NUMBER_PLUS,
+}
+
+
+def _query_fields(request: web.Request, allowed: tuple[str, ...], multi: tuple[str, ...] = ()) -> Fields:
+    """Fields over a query string: unknown parameters and repeated single-valued ones are errors."""
+    single = {key: request.query[key] for key in request.query if key not in multi}
+    for key, (pattern, replacement) in _PLUS_REPAIRS.items():
+        if key in single:
+            single[key] = pattern.sub(replacement, single[key])
+    fields = Fields(single, allowed=allowed)
+    for key in single:
+        if key in allowed and len(request.query.getall(key)) > 1:
+            fields.fail(key, "give this parameter once")
+    return fields
+
+
+def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
+    enum = _MULTI_PARAMS[name]
+    values: list[Any] = []
+    for raw in request.query.getall(name, []):
+        for part in raw.split(","):
+            try:
+                values.append(enum(part.strip()))
+            except ValueError:
+                fields.fail(name, f"{part.strip()!r} is not one of: {', '.join(m.value for m in enum)}")
+    return values
+
+
+def _parse_list_query(request: web.Request, region: str | None) -> tuple[q.CallFilter, str, int, int]:
+    fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
+    statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
+    flt = q.CallFilter(
+        statuses=statuses,
+        directions=directions,
+        call_types=call_types,
+        number=fields.phone("number", region),
+        client_id=fields.uuid("client"),
+        started_after=fields.timestamp("started_after"),
+        started_before=fields.timestamp("started_before"),
+    )
+    ordering = fields.string("ordering", default=q.DEFAULT_ORDERING)
+    if ordering not in q.ORDERINGS:
+        fields.fail("ordering", f"must be one of: {', '.join(q.ORDERINGS)}")
+    limit = fields.integer("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    offset = fields.integer("offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    fields.done()
+    return flt, ordering, limit, offset
+
+
+def _page_link(request: web.Request, limit: int, offset: int) -> str:
+    """The same request (all filters kept) for another page."""
+    return str(request.url.update_query(limit=str(limit), offset=str(offset)))
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """GET /api/call-logs/ — one page of calls matching the filters."""
+    svc = services(request)
+    flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region)
+    async with svc.db.read() as session:
+        total, calls = await q.list_calls(session, flt, ordering=ordering, limit=limit, offset=offset)
+    next_link = _page_link(request, limit, offset + limit) if offset + limit < total else None
+    previous = _page_link(request, limit, max(offset - limit, 0)) if offset > 0 else None
+    return web.json_response(
+        {"count": total, "next": next_link, "previous": previous, "results": [call_log_json(c) for c in calls]}
+    )
+
+
+async def create_call(request: web.Request) -> web.Response:
+    """POST /api/call-logs/ — record a call; it starts ``initiated`` at the server's clock."""
+    svc = services(request)
+    region = svc.config.calls.default_region
+    body = await read_json_object(request)
+    fields = _fields(body, CREATE_FIELDS)
+    new = NewCall(
+        direction=fields.choice("direction", CallDirection, required=True),
+        call_type=fields.choice("call_type", CallType, default=CallType.VOICE),
+        caller_number=fields.phone("caller_number", region, required=True),
+        recipient_number=fields.phone("recipient_number", region, required=True),
+        sip_call_id=_text(fields, "sip_call_id"),
+        client_id=fields.uuid("client"),
+        sip_configuration_id=fields.uuid("sip_configuration"),
+        notes=_text(fields, "notes", default="", blank=True, max_length=NOTES_MAX),
+    )
+    fields.done()
+    async with svc.db.write() as session:
+        await _check_references(session, new.client_id, new.sip_configuration_id)
+        await _check_sip_call_id(session, new.sip_call_id)
+        call = await svc.calls.create(session, new, EventSource.API)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail, status=201)
+
+
+async def get_call(request: web.Request) -> web.Response:
+    """GET /api/call-logs/{id}/ — a call with its events and recordings."""
+    svc = services(request)
+    call_id = _call_id(request)
+    async with svc.db.read() as session:
+        call = await session.get(CallLog, call_id)
+        if call is None:
+            raise not_found(WHAT)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail)
+
+
+async def patch_call(request: web.Request) -> web.Response:
+    """PATCH /api/call-logs/{id}/ — notes, quality score, client and SIP configuration only."""
+    svc = services(request)
+    call_id = _call_id(request)
+    body = await read_json_object(request)
+    fields = _fields(body, PATCH_FIELDS)
+    changes = _patch_changes(fields, body)
+    fields.done()
+    async with svc.db.write() as session:
+        call = await _locked(svc, session, call_id)
+        await _check_references(session, changes.get("client"), changes.get("sip_configuration"))
+        _set(call, changes)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail)
+
+
+def _set(call: CallLog, changes: dict[str, Any]) -> None:
+    columns = {"client": "client_id", "sip_configuration": "sip_configuration_id"}
+    for name, value in changes.items():
+        setattr(call, columns.get(name, name), value)
+
+
+async def delete_call(request: web.Request) -> web.Response:
+    """DELETE /api/call-logs/{id}/ — the call, its events and recordings (by cascade)."""
+    svc = services(request)
+    call_id = _call_id(request)
+    async with svc.db.write() as session:
+        call = await _locked(svc, session, call_id)
+        await session.delete(call)
+    return web.Response(status=204)
+
+
+# --- starting calls --------------------------------------------------------------------------
+
+
+async def _origin(
+    session: AsyncSession, config_id: uuid.UUID | None, caller: str | None, region: str | None
+) -> tuple[SipConfiguration | None, str]:
+    """The SIP configuration an outbound call uses and the number it is placed from."""
+    if config_id is not None:
+        config = await q.sip_configuration(session, config_id)
+        if config is None:
+            raise ApiError(422, "validation failed", {"sip_configuration": f"no SIP configuration with id {config_id}"})
+        if not config.active:
+            raise ApiError(422, "validation failed", {"sip_configuration": "this SIP configuration is not active"})
+    else:
+        config = await q.default_sip_configuration(session)
+    if caller is not None:
+        return config, caller
+    if config is None:
+        raise ApiError(
+            422, "validation failed", {"caller_number": "required: there is no default active SIP configuration"}
+        )
+    try:
+        return config, normalise_number(config.username, "caller_number", region)
+    except InvalidValue:
+        raise ApiError(
+            422,
+            "validation failed",
+            {"caller_number": f"required: the SIP username {config.username!r} is not a number or extension"},
+        ) from None
+
+
+async def initiate_call(request: web.Request) -> web.Response:
+    """POST /api/call-logs/initiate_call/ — place an outbound call (recorded as ``initiated``)."""
+    svc = services(request)
+    region = svc.config.calls.default_region
+    body = await read_json_object(request)
+    fields = _fields(body, ("recipient_number", "call_type", "sip_configuration", "caller_number"))
+    recipient = fields.phone("recipient_number", region, required=True)
+    call_type = fields.choice("call_type", CallType, default=CallType.VOICE)
+    config_id = fields.uuid("sip_configuration")
+    given_caller = fields.phone("caller_number", region)
+    fields.done()
+    async with svc.db.write() as session:
+        config, caller = await _origin(session, config_id, given_caller, region)
+        new = NewCall(
+            direction=CallDirection.OUTBOUND,
+            caller_number=caller,
+            recipient_number=recipient,
+            call_type=call_type,
+            sip_configuration_id=config.id if config is not None else None,
+        )
+        call = await svc.calls.create(session, new, EventSource.API)
+        await _originate_on_switch(svc.switch, call)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail, status=201)
+
+
+async def _originate_on_switch(switch: SwitchPort | None, call: CallLog) -> None:
+    """THE SWITCH SEAM for new calls: ask the configured switch to place ``call``.
+
+    Runs inside the request's transaction after the call is stored, so a refused origination
+    (SwitchError / SwitchUnavailable) rolls the call back. Without a switch, storage only.
+    """
+    if switch is None:
+        return
+    call.switch_call_ref = await switch.originate(str(call.id), call.recipient_number, call.caller_number)
+    call.switch_name = switch.name
+
+
+async def log_incoming_call(request: web.Request) -> web.Response:
+    """POST /api/call-logs/log_incoming_call/ — record an inbound call by its SIP Call-ID."""
+    svc = services(request)
+    region = svc.config.calls.default_region
+    fields = _fields(await read_json_object(request), ("caller_number", "recipient_number", "sip_call_id"))
+    new = NewCall(
+        direction=CallDirection.INBOUND,
+        caller_number=fields.phone("caller_number", region, required=True),
+        recipient_number=fields.phone("recipient_number", region, required=True),
+        sip_call_id=_text(fields, "sip_call_id", required=True),
+    )
+    fields.done()
+    async with svc.db.write() as session:
+        await _check_sip_call_id(session, new.sip_call_id)
+        call = await svc.calls.create(session, new, EventSource.API)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail, status=201)
+
+
+# --- status changes and actions ------------------------------------------------------------
+
+
+async def update_status(request: web.Request) -> web.Response:
+    """PATCH /api/call-logs/{id}/update_status/ — move the call to ``status`` by the matching event."""
+    svc = services(request)
+    call_id = _call_id(request)
+    body = await read_json_object(request)
+    fields = _fields(body, ("status", "notes", "call_quality_score"))
+    requested = fields.choice("status", CallStatus, required=True)
+    changes = _patch_changes(fields, body)
+    fields.done()
+    async with svc.db.write() as session:
+        call = await _locked(svc, session, call_id)
+        current = CallStatus(call.status)
+        event_type, metadata = event_for_status(state_of(call), requested)
+        await _apply(svc, session, call, event_type, metadata)
+        if call.status != requested:
+            # e.g. "answered" asked of a held call that is recording: un-holding resumes recording.
+            raise IllegalTransition(current, requested, f"that change leads to {CallStatus(call.status).value}")
+        _set(call, changes)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail)
+
+
+def _switch_for(svc: Services, call: CallLog) -> SwitchPort | None:
+    """THE SWITCH SEAM for live calls: the switch that controls ``call``, or None.
+
+    With a switch, an action asks it and changes nothing locally: the switch's events confirm
+    the change through the call store. Without one, the action is applied to storage directly.
+    """
+    switch = svc.switch
+    if switch is None or call.switch_call_ref is None or call.switch_name != switch.name:
+        return None
+    return switch
+
+
+def _check_allowed(svc: Services, call: CallLog, event_type: EventType, metadata: dict[str, Any]) -> None:
+    """Refuse (409) before asking the switch for something the call cannot do now."""
+    apply_event(state_of(call), event_type, svc.calls.clock(), metadata)
+
+
+def _recording_path(call: CallLog) -> str:
+    return f"calld/{call.id}/{uuid.uuid4()}.wav"
+
+
+async def _action(
+    request: web.Request, event_type: EventType | None, metadata: dict[str, Any] | None = None
+) -> web.Response:
+    """Apply one action event to the call in the path (``None``: decided by the call's status)."""
+    svc = services(request)
+    call_id = _call_id(request)
+    meta = dict(metadata or {})
+    async with svc.db.write() as session:
+        call = await _locked(svc, session, call_id)
+        kind = event_type if event_type is not None else _hold_toggle(call)
+        switch = _switch_for(svc, call)
+        if switch is None:
+            await _apply(svc, session, call, kind, meta)
+        else:
+            _check_allowed(svc, call, kind, meta)
+            await _ask_switch(session, switch, call, kind, meta)
+        detail = await _detail(svc, session, call)
+    return web.json_response(detail)
+
+
+def _hold_toggle(call: CallLog) -> EventType:
+    status = CallStatus(call.status)
+    if status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+        return EventType.HOLD
+    if status is CallStatus.ON_HOLD:
+        return EventType.UNHOLD
+    raise IllegalTransition(status, EventType.HOLD, "only an answered, recording or held call can toggle hold")
+
+
+async def _ask_switch(
+    session: AsyncSession, switch: SwitchPort, call: CallLog, kind: EventType, meta: dict[str, Any]
+) -> None:
+    """Ask ``switch`` to carry out ``kind`` on ``call`` (switch mode; not exercised without an adapter)."""
+    ref = call.switch_call_ref
+    assert ref is not None
+    if kind is EventType.ENDED:
+        await switch.hangup(ref)
+    elif kind is EventType.HOLD:
+        await switch.hold(ref)
+    elif kind is EventType.UNHOLD:
+        await switch.unhold(ref)
+    elif kind is EventType.TRANSFER_INITIATED:
+        await switch.transfer(ref, meta["transfer_to"], bool(meta.get("attended", False)))
+    elif kind is EventType.RECORDING_STARTED:
+        path = _recording_path(call)
+        session.add(CallRecording(call_id=call.id, status=RecordingStatus.PENDING, local_path=path, format="wav"))
+        await switch.start_recording(ref, path)
+    elif kind is EventType.RECORDING_STOPPED:
+        active = await q.active_recording(session, call.id)
+        await switch.stop_recording(ref, active.local_path if active is not None and active.local_path else "")
+
+
+async def end_call(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/end_call/ — hang up (outcome per the domain: ended, missed or cancelled)."""
+    await _empty_body(request)
+    return await _action(request, EventType.ENDED)
+
+
+async def start_recording(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/start_recording/ — start a recording (409 if already recording)."""
+    await _empty_body(request)
+    return await _action(request, EventType.RECORDING_STARTED)
+
+
+async def stop_recording(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/stop_recording/ — stop the recording (409 if not recording)."""
+    await _empty_body(request)
+    return await _action(request, EventType.RECORDING_STOPPED)
+
+
+async def toggle_hold(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/toggle_hold/ — hold an answered/recording call, or resume a held one."""
+    await _empty_body(request)
+    return await _action(request, None)
+
+
+async def transfer_call(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/transfer_call/ — transfer a connected call to a number or extension."""
+    region = services(request).config.calls.default_region
+    fields = _fields(await read_json_object(request), ("transfer_to", "attended"))
+    target = fields.phone("transfer_to", region, required=True)
+    attended = fields.boolean("attended", default=False)
+    fields.done()
+    return await _action(request, EventType.TRANSFER_INITIATED, {"transfer_to": target, "attended": attended})
+
+
+async def add_event(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/add_event/ — record one event (201 with the stored event)."""
+    svc = services(request)
+    call_id = _call_id(request)
+    fields = _fields(await read_json_object(request), ("event_type", "metadata"))
+    event_type = fields.choice("event_type", EventType, required=True)
+    if event_type is EventType.INITIATED:
+        fields.fail("event_type", "a call is initiated only once, when it is created")
+    metadata = fields.mapping("metadata", default={})
+    _check_metadata(fields, event_type, metadata)
+    fields.done()
+    async with svc.db.write() as session:
+        call = await _locked(svc, session, call_id)
+        event = await _apply(svc, session, call, event_type, metadata)
+        await session.flush()
+        body = call_event_json(event)
+    return web.json_response(body, status=201)
+
+
+def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict[str, Any]) -> None:
+    problem = _json_problem(metadata)
+    if problem is not None:
+        fields.fail("metadata", problem)
+    target = metadata.get("transfer_to")
+    # The domain copies transfer_to into the call's transfer_target column (255 characters).
+    bad_target = target is not None and (not isinstance(target, str) or not 0 < len(target) <= 255)
+    if event_type is EventType.TRANSFER_INITIATED and bad_target:
+        fields.fail("metadata.transfer_to", "must be a string of 1 to 255 characters")
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+async def statistics(request: web.Request) -> web.Response:
+    """GET /api/call-logs/statistics/?period=today|week|month — counts since the period began."""
+    svc = services(request)
+    fields = _query_fields(request, ("period",))
+    period = fields.choice("period", q.Period, default=q.Period.TODAY)
+    fields.done()
+    now = svc.calls.clock()
+    start = q.period_start(period, now, svc.config.calls.zone)
+    async with svc.db.read() as session:
+        stats = await q.call_statistics(session, start, now)
+    return web.json_response(
+        {
+            "period": period.value,
+            "total_calls": stats.total_calls,
+            "answered_calls": stats.answered_calls,
+            "missed_calls": stats.missed_calls,
+            "inbound_calls": stats.inbound_calls,
+            "outbound_calls": stats.outbound_calls,
+            "answer_rate": stats.answer_rate,
+            "average_duration_seconds": stats.average_duration_seconds,
+        }
+    )

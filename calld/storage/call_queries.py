@@ -1,0 +1,190 @@
+"""Read queries over calls: filtered pages, statistics, and the look-ups the call API needs.
+
+Filtering, counting and aggregation happen in SQL; nothing here loads more rows than one page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
+from calld.storage.models import CallLog, CallRecording, Client, SipConfiguration
+
+# The orderings a list may ask for; the id is always appended so pages never overlap or skip rows.
+ORDERINGS: tuple[str, ...] = (
+    "started_at",
+    "-started_at",
+    "duration_seconds",
+    "-duration_seconds",
+    "created_at",
+    "-created_at",
+)
+DEFAULT_ORDERING = "-started_at"
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """What a call list is restricted to; empty sequences and None mean "any"."""
+
+    statuses: Sequence[CallStatus] = ()
+    directions: Sequence[CallDirection] = ()
+    call_types: Sequence[CallType] = ()
+    number: str | None = None
+    client_id: uuid.UUID | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """The WHERE clauses of this filter."""
+        conds: list[sa.ColumnElement[bool]] = []
+        if self.statuses:
+            conds.append(CallLog.status.in_(self.statuses))
+        if self.directions:
+            conds.append(CallLog.direction.in_(self.directions))
+        if self.call_types:
+            conds.append(CallLog.call_type.in_(self.call_types))
+        if self.number is not None:
+            conds.append(sa.or_(CallLog.caller_number == self.number, CallLog.recipient_number == self.number))
+        if self.client_id is not None:
+            conds.append(CallLog.client_id == self.client_id)
+        if self.started_after is not None:
+            conds.append(CallLog.started_at >= self.started_after)
+        if self.started_before is not None:
+            conds.append(CallLog.started_at < self.started_before)
+        return conds
+
+
+def _order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
+    if ordering not in ORDERINGS:
+        raise ValueError(f"unknown ordering {ordering!r}")
+    descending = ordering.startswith("-")
+    column = getattr(CallLog, ordering.lstrip("-"))
+    key = column.desc() if descending else column.asc()
+    # NULL durations (calls still live) sort last either way, on both databases alike.
+    if ordering.lstrip("-") == "duration_seconds":
+        key = key.nulls_last()
+    tie = CallLog.id.desc() if descending else CallLog.id.asc()
+    return [key, tie]
+
+
+async def list_calls(
+    session: AsyncSession, flt: CallFilter, *, ordering: str, limit: int, offset: int
+) -> tuple[int, list[CallLog]]:
+    """The total number of calls matching ``flt`` and one page of them."""
+    conds = flt.conditions()
+    total = (await session.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds))).scalar_one()
+    stmt = sa.select(CallLog).where(*conds).order_by(*_order_by(ordering)).limit(limit).offset(offset)
+    rows = list((await session.execute(stmt)).scalars())
+    return int(total), rows
+
+
+async def recordings_of(session: AsyncSession, call_id: uuid.UUID) -> list[CallRecording]:
+    """A call's recordings, oldest first."""
+    stmt = (
+        sa.select(CallRecording)
+        .where(CallRecording.call_id == call_id)
+        .order_by(CallRecording.created_at, CallRecording.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def active_recording(session: AsyncSession, call_id: uuid.UUID) -> CallRecording | None:
+    """The call's recording that is still being written, if any (the newest one)."""
+    stmt = (
+        sa.select(CallRecording)
+        .where(
+            CallRecording.call_id == call_id,
+            CallRecording.status.in_((RecordingStatus.PENDING, RecordingStatus.RECORDING)),
+        )
+        .order_by(CallRecording.created_at.desc(), CallRecording.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def client_exists(session: AsyncSession, client_id: uuid.UUID) -> bool:
+    stmt = sa.select(sa.literal(1)).where(Client.id == client_id)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def sip_configuration(session: AsyncSession, config_id: uuid.UUID) -> SipConfiguration | None:
+    return await session.get(SipConfiguration, config_id)
+
+
+async def default_sip_configuration(session: AsyncSession) -> SipConfiguration | None:
+    """The default SIP configuration, if there is one and it is active."""
+    stmt = sa.select(SipConfiguration).where(SipConfiguration.is_default, SipConfiguration.active)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def sip_call_id_taken(session: AsyncSession, sip_call_id: str) -> bool:
+    stmt = sa.select(sa.literal(1)).where(CallLog.sip_call_id == sip_call_id)
+    return (await session.execute(stmt)).first() is not None
+
+
+class Period(StrEnum):
+    TODAY = "today"
+    WEEK = "week"
+    MONTH = "month"
+
+
+def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which ``period`` began in ``zone``: local midnight, Monday, or the 1st.
+
+    Built from the local calendar date, so a DST change inside the period does not shift it.
+    A local midnight that does not exist (DST at 00:00) resolves to the instant the day begins.
+    """
+    local_day = now.astimezone(zone).date()
+    if period is Period.WEEK:
+        local_day -= timedelta(days=local_day.weekday())
+    elif period is Period.MONTH:
+        local_day = local_day.replace(day=1)
+    return datetime.combine(local_day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CallStatistics:
+    total_calls: int
+    answered_calls: int
+    missed_calls: int
+    inbound_calls: int
+    outbound_calls: int
+    answer_rate: float
+    average_duration_seconds: float
+
+
+def _count_where(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+
+async def call_statistics(session: AsyncSession, start: datetime, end: datetime) -> CallStatistics:
+    """Counts and averages over calls started in [start, end), in one aggregate query."""
+    answered = CallLog.answered_at.is_not(None)
+    stmt = sa.select(
+        sa.func.count(),
+        _count_where(answered),
+        _count_where(CallLog.status.in_((CallStatus.MISSED, CallStatus.NO_ANSWER))),
+        _count_where(CallLog.direction == CallDirection.INBOUND),
+        _count_where(CallLog.direction == CallDirection.OUTBOUND),
+        sa.func.avg(sa.case((sa.and_(answered, CallLog.ended_at.is_not(None)), CallLog.duration_seconds))),
+    ).where(CallLog.started_at >= start, CallLog.started_at < end)
+    total, answered_n, missed, inbound, outbound, avg = (await session.execute(stmt)).one()
+    total = int(total)
+    return CallStatistics(
+        total_calls=total,
+        answered_calls=int(answered_n),
+        missed_calls=int(missed),
+        inbound_calls=int(inbound),
+        outbound_calls=int(outbound),
+        answer_rate=round(int(answered_n) * 100 / total, 2) if total else 0.0,
+        average_duration_seconds=round(float(avg), 2) if avg is not None else 0.0,
+    )
