@@ -1,0 +1,1 @@
+"""FreeSWITCH adapter: Event Socket (ESL) codec, event mapping and (later) the connection."""

@@ -1,0 +1,143 @@
+"""A fake FreeSWITCH Event Socket that replays a real capture, byte for byte.
+
+It listens on 127.0.0.1 (ephemeral port). For each connection it walks the capture's timeline:
+a ``recv`` entry is written to the client exactly as FreeSWITCH sent it (same chunk boundaries);
+a ``send`` entry waits for the client's next command and compares it with what the recorder sent.
+What follows in the capture is the switch's answer, so nothing is ever invented. On a command
+that does not match, the server records it in ``mismatches`` and closes the connection (a real
+switch would have answered differently, and the capture cannot say how).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from tests.fakes.esl_capture import Capture
+
+
+def split_command(buffer: bytearray) -> bytes | None:
+    """Take one complete ESL command (header block + Content-Length body) off ``buffer``.
+
+    Blank lines between commands are skipped (the recorder sent one after a sendevent body).
+    """
+    while buffer[:1] == b"\n":
+        del buffer[:1]
+    end = buffer.find(b"\n\n")
+    if end < 0:
+        return None
+    length = 0
+    for line in bytes(buffer[:end]).split(b"\n"):
+        name, _, value = line.partition(b": ")
+        if name.lower() == b"content-length":
+            length = int(value)
+    total = end + 2 + length
+    if len(buffer) < total:
+        return None
+    command = bytes(buffer[:total])
+    del buffer[:total]
+    return command
+
+
+def normalise(command: bytes) -> bytes:
+    """A command as framed by ``split_command`` (drops the recorder's trailing blank lines)."""
+    buffer = bytearray(command)
+    framed = split_command(buffer)
+    if framed is None:
+        raise ValueError(f"not a complete command: {command!r}")
+    return framed
+
+
+@dataclass
+class FakeEslServer:
+    """Replays ``capture`` to every client. ``speed``: None = no pauses, 1.0 = real time."""
+
+    capture: Capture
+    speed: float | None = None
+    command_timeout: float = 10.0
+    received: list[bytes] = field(default_factory=list)  # commands, framed, in order
+    mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)  # (expected, got)
+    connections: int = 0
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def expected_commands(self) -> list[bytes]:
+        return [normalise(s) for s in self.capture.sends()]
+
+    async def start(self) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", 0)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> FakeEslServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            await self._replay(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    async def _replay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = self.capture.data
+        pending = bytearray()
+        last_t: float | None = None
+        for entry in self.capture.timeline:
+            if self.speed is not None and "t" in entry:
+                if last_t is not None and entry["t"] > last_t:
+                    await asyncio.sleep((entry["t"] - last_t) / self.speed)
+                last_t = entry["t"]
+            if entry["dir"] == "recv":
+                writer.write(data[entry["off"] : entry["off"] + entry["len"]])
+                await writer.drain()
+            elif entry["dir"] == "send":
+                expected = normalise(entry["data"].encode())
+                got = await self._next_command(reader, pending)
+                if got is None:
+                    return  # client went away
+                self.received.append(got)
+                if got != expected:
+                    self.mismatches.append((expected, got))
+                    return
+        # The capture ends where FreeSWITCH closed the socket (after the disconnect notice).
+
+    async def _next_command(self, reader: asyncio.StreamReader, pending: bytearray) -> bytes | None:
+        while True:
+            command = split_command(pending)
+            if command is not None:
+                return command
+            chunk = await asyncio.wait_for(reader.read(65536), self.command_timeout)
+            if not chunk:
+                return None
+            pending += chunk
