@@ -1,0 +1,1 @@
+"""Asterisk adapter: AMI wire codec and the AMI-event → ``SwitchEvent`` mapping."""

@@ -1,0 +1,512 @@
+"""Map AMI events to calld ``SwitchEvent``s. Pure and synchronous: no I/O, no clock.
+
+One calld call is one Asterisk ``Linkedid``: every leg (the caller's channel, the dialled one,
+Local channel pairs, the target of a transfer) shares it, so a transfer stays ONE call with
+transfer events. ``AmiEventMapper`` keeps the small per-call state needed to correlate legs and to
+know when the last leg hung up; it mirrors each call through the domain reducer
+(``calld.domain.call.apply_event``) and only emits events the domain accepts, so a consumer never
+sees an illegal sequence (a second ``answered``, an ``unhold`` that Asterisk sends without a
+``Hold``, anything after ``ended``). What it drops is listed in ``dropped`` for diagnostics.
+
+Observed on Asterisk 22 (see tests/data/asterisk/README.md): AMI events carry no sequence number,
+so an event's ``key`` is ``<uniqueid>:<Event>:<Timestamp>:<event type>`` (``timestampevents=yes``
+gives microsecond timestamps); an originated channel is created ``Down`` in its endpoint's context
+and only later learns the originate's caller id and variables, so its ``initiated`` is held back
+until the call's first significant event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from calld.adapters.asterisk.ami_codec import AmiMessage
+from calld.domain.call import CallState, apply_event, new_call
+from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.domain.events import CallParties, SwitchEvent
+from calld.domain.vocabulary import CallDirection, CallStatus, EventType
+
+CALLD_CALL_ID_VAR = "CALLD_CALL_ID"
+
+# Channels that are machinery, not call legs: ConfBridge announcer/recorder, message queue.
+DEFAULT_IGNORED_CHANNELS: tuple[str, ...] = ("CBAnn/", "CBRec/", "Message/", "Announcer/", "Recorder/")
+
+# Events that may follow an originated channel's Newchannel before it means anything; they are
+# where the originate's caller id and variables show up, so ``initiated`` waits past them.
+_SETUP_EVENTS = frozenset({"VarSet", "Newexten", "NewCallerid", "NewConnectedLine", "NewAccountCode"})
+
+# Where an event names the channel it is about: its own, or (events about two channels) the one
+# that belongs to the call: the dialled leg of an originate's DialBegin, a transfer's transferee.
+_UID_HEADERS = ("Uniqueid", "DestUniqueid", "TransfereeUniqueid", "OrigTransfererUniqueid")
+
+_CHANNEL_STATE_DOWN = "0"
+_CHANNEL_STATE_RINGING = "5"
+_CHANNEL_STATE_UP = "6"
+
+# Q.850 causes (AMI ``Cause``) of an unanswered call -> outcome.
+_CAUSE_NORMAL = 16
+_BUSY_CAUSES = frozenset({17, 21})  # user busy; call rejected (a decline is a busy signal to the caller)
+_NO_ANSWER_CAUSES = frozenset({18, 19})  # no user responding; no answer
+_CANCEL_CAUSES = frozenset({0, 127})  # Asterisk reports 0 or 127 (interworking) on a CANCEL
+
+# Dial()'s DIALSTATUS is more precise than the caller leg's cause (a no-answer Dial ends the caller
+# with cause 16; a CANCELled one with 127), so it wins when present.
+_DIAL_STATUS_OUTCOME: Mapping[str, CallStatus] = {
+    "NOANSWER": CallStatus.NO_ANSWER,
+    "BUSY": CallStatus.BUSY,
+    "CANCEL": CallStatus.CANCELLED,
+}
+_DIAL_STATUS_FAILED = frozenset({"CONGESTION", "CHANUNAVAIL", "INVALIDARGS"})
+
+
+@dataclass(slots=True)
+class _Leg:
+    uniqueid: str
+    channel: str
+    caller_number: str = ""
+    was_bridged: bool = False
+    recording_path: str | None = None
+
+
+@dataclass(slots=True)
+class _Call:
+    ref: str
+    state: CallState
+    parties: CallParties
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    calld_call_id: str | None = None
+    dial_status: str | None = None
+    # The caller's leg says why the call ended; the other legs are hung up as a consequence.
+    first_leg_cause: tuple[int | None, str] | None = None
+    transfer_to: str | None = None
+    conference: str | None = None
+    # (timestamp, key) of a held-back ``initiated``; None once emitted.
+    pending_initiated: tuple[datetime, str] | None = None
+
+
+def parse_timestamp(value: str) -> datetime:
+    """AMI ``Timestamp`` (``1795567136.622984``, unix seconds) as an aware UTC datetime."""
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def _header_values(event: Mapping[str, str], name: str) -> list[str]:
+    if isinstance(event, AmiMessage):
+        return event.get_all(name)
+    value = event.get(name)
+    return [] if value is None else [value]
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _number_from_channel(channel: str) -> str:
+    """``PJSIP/1001-0000001f`` -> ``1001``; ``Local/1003@ctx-00000000;1`` -> ``1003``."""
+    resource = channel.split("/", 1)[-1]
+    resource = resource.split("@", 1)[0]
+    head, sep, tail = resource.rpartition("-")
+    return head if sep and len(tail) == 8 else resource
+
+
+class AmiEventMapper:
+    """Turns AMI events into ``SwitchEvent``s, one call per ``Linkedid``.
+
+    ``inbound_contexts``/``outbound_contexts`` name the dialplan contexts whose incoming calls are
+    inbound or outbound for calld; other incoming calls get ``default_direction``. A call whose
+    first channel Asterisk itself created (AMI ``Originate``, call files) is outbound.
+    """
+
+    def __init__(
+        self,
+        inbound_contexts: Iterable[str] = (),
+        outbound_contexts: Iterable[str] = (),
+        default_direction: CallDirection = CallDirection.INBOUND,
+        ignored_channels: Iterable[str] = DEFAULT_IGNORED_CHANNELS,
+    ) -> None:
+        self.inbound_contexts = frozenset(inbound_contexts)
+        self.outbound_contexts = frozenset(outbound_contexts)
+        self.default_direction = default_direction
+        self.ignored_channels = tuple(ignored_channels)
+        self._calls: dict[str, _Call] = {}
+        self._leg_call: dict[str, str] = {}  # uniqueid -> call ref
+        # (event key, reason) of events the domain would have refused; for logs and tests.
+        self.dropped: list[tuple[str, str]] = []
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def map(self, event: Mapping[str, str], received_at: datetime | None = None) -> list[SwitchEvent]:
+        """The calld events for one AMI event (often none). ``received_at`` is used when the
+        event has no ``Timestamp`` header (``timestampevents`` off)."""
+        name = event.get("Event")
+        if name is None:
+            return []
+        if "ActionID" in event and name != "CoreShowChannel":
+            return []  # items of a list an action asked for (ConfbridgeList...), not things that happened
+        if name == "CoreShowChannel":
+            # List items carry no Timestamp; adopting needs the time we saw the call.
+            if received_at is not None:
+                self._adopt(event, received_at)
+            return []
+        handler = _HANDLERS.get(name)
+        call = self._call_for(event)
+        if call is None:
+            if name == "Newchannel":
+                return self._newchannel(event, self._timestamp(event, received_at))
+            return []
+        ts = self._timestamp(event, received_at)
+        self._learn(call, event)
+        out: list[SwitchEvent] = []
+        if call.pending_initiated is not None and name not in _SETUP_EVENTS:
+            out.extend(self._flush_initiated(call))
+        if name == "Newchannel":
+            self._add_leg(call, event)
+        elif handler is not None:
+            out.extend(handler(self, call, event, ts))
+        return out
+
+    def open_calls(self) -> list[str]:
+        """``call_ref`` of every call not yet ended."""
+        return list(self._calls)
+
+    def reconcile(self, live_refs: Collection[str], timestamp: datetime) -> list[SwitchEvent]:
+        """After a reconnect: end (``failed``) calls the switch no longer has.
+
+        ``live_refs`` are the ``Linkedid``s listed by ``CoreShowChannels``. A call that vanished
+        without a ``Hangup`` (Asterisk crashed, or events were lost while disconnected) would
+        otherwise stay open forever.
+        """
+        out: list[SwitchEvent] = []
+        for ref in [r for r in self._calls if r not in live_refs]:
+            call = self._calls[ref]
+            out.extend(self._flush_initiated(call))
+            meta = {"reason": "call no longer on the switch after reconnect"}
+            out.extend(self._emit(call, EventType.FAILED, timestamp, f"{ref}:lost:failed", meta))
+            self._forget(call)
+        return out
+
+    # --- correlation ----------------------------------------------------------------------------
+
+    def _call_for(self, event: Mapping[str, str]) -> _Call | None:
+        for uid_header in _UID_HEADERS:
+            uid = event.get(uid_header)
+            if uid and uid in self._leg_call:
+                return self._calls.get(self._leg_call[uid])
+        linkedid = event.get("Linkedid")
+        if event.get("Event") == "Newchannel" and linkedid in self._calls:
+            return self._calls[linkedid]
+        return None
+
+    def _ignored(self, channel: str) -> bool:
+        return channel.startswith(self.ignored_channels)
+
+    def _newchannel(self, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        channel = event.get("Channel", "")
+        uid = event.get("Uniqueid", "")
+        ref = event.get("Linkedid") or uid
+        if not uid or self._ignored(channel):
+            return []
+        created_by_switch = event.get("ChannelState") == _CHANNEL_STATE_DOWN
+        if created_by_switch:
+            direction = CallDirection.OUTBOUND
+            parties = CallParties(direction, event.get("CallerIDNum", ""), _number_from_channel(channel))
+        else:
+            direction = self._direction_for(event.get("Context", ""))
+            parties = CallParties(direction, event.get("CallerIDNum", ""), event.get("Exten", ""))
+        call = _Call(ref=ref, state=new_call(direction, ts), parties=parties)
+        self._calls[ref] = call
+        self._add_leg(call, event)
+        self._learn(call, event)
+        call.pending_initiated = (ts, self._key(event, EventType.INITIATED))
+        if created_by_switch:
+            # Caller id and CALLD_CALL_ID of an originate arrive in the next few events.
+            return []
+        return self._flush_initiated(call)
+
+    def _direction_for(self, context: str) -> CallDirection:
+        if context in self.outbound_contexts:
+            return CallDirection.OUTBOUND
+        if context in self.inbound_contexts:
+            return CallDirection.INBOUND
+        return self.default_direction
+
+    def _add_leg(self, call: _Call, event: Mapping[str, str]) -> None:
+        uid = event.get("Uniqueid", "")
+        channel = event.get("Channel", "")
+        if not uid or self._ignored(channel):
+            return
+        call.legs[uid] = _Leg(uid, channel, event.get("CallerIDNum", ""))
+        self._leg_call[uid] = call.ref
+
+    def _adopt(self, event: Mapping[str, str], ts: datetime) -> None:
+        """Take over a call already up when we connected (``CoreShowChannel`` list item), silently:
+        its earlier events were reported by a previous session or are lost."""
+        channel = event.get("Channel", "")
+        uid = event.get("Uniqueid", "")
+        ref = event.get("Linkedid") or uid
+        if not uid or self._ignored(channel):
+            return
+        if uid in self._leg_call:
+            return
+        call = self._calls.get(ref)
+        if call is None:
+            direction = self._direction_for(event.get("Context", ""))
+            parties = CallParties(direction, event.get("CallerIDNum", ""), event.get("Exten", ""))
+            state = new_call(direction, ts)
+            if event.get("ChannelState") == _CHANNEL_STATE_UP:
+                state = apply_event(state, EventType.ANSWERED, ts)
+            call = _Call(ref=ref, state=state, parties=parties)
+            self._calls[ref] = call
+        self._add_leg(call, event)
+        self._learn(call, event)
+
+    def _learn(self, call: _Call, event: Mapping[str, str]) -> None:
+        """Pick up calld's call id and the leg's current caller id from any event."""
+        if call.calld_call_id is None:
+            for header in [h for h in event if h.startswith("ChanVariable")]:
+                for value in _header_values(event, header):
+                    var, _, val = value.partition("=")
+                    if var.lstrip("_") == CALLD_CALL_ID_VAR and val:
+                        call.calld_call_id = val
+            if event.get("Event") == "VarSet" and event.get("Variable", "").lstrip("_") == CALLD_CALL_ID_VAR:
+                call.calld_call_id = event.get("Value") or None
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        if leg is not None and event.get("CallerIDNum"):
+            leg.caller_number = event.get("CallerIDNum", "")
+
+    def _forget(self, call: _Call) -> None:
+        for uid in call.legs:
+            self._leg_call.pop(uid, None)
+        self._calls.pop(call.ref, None)
+
+    # --- emission -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _timestamp(event: Mapping[str, str], received_at: datetime | None) -> datetime:
+        raw = event.get("Timestamp")
+        if raw:
+            return parse_timestamp(raw)
+        if received_at is None:
+            raise ValueError("AMI event without Timestamp (enable timestampevents) and no received_at")
+        return received_at
+
+    @staticmethod
+    def _key(event: Mapping[str, str], event_type: EventType) -> str:
+        uid = next((event[h] for h in _UID_HEADERS if h in event), "")
+        return f"{uid}:{event.get('Event', '')}:{event.get('Timestamp', '')}:{event_type.value}"
+
+    def _flush_initiated(self, call: _Call) -> list[SwitchEvent]:
+        if call.pending_initiated is None:
+            return []
+        ts, key = call.pending_initiated
+        call.pending_initiated = None
+        parties = call.parties
+        if parties.direction is CallDirection.OUTBOUND and len(call.legs) >= 1:
+            # The originate's caller id (NewCallerid) has replaced the endpoint's own by now.
+            first = call.legs.get(call.ref) or next(iter(call.legs.values()))
+            parties = CallParties(parties.direction, first.caller_number, parties.recipient_number)
+            call.parties = parties
+        return [SwitchEvent(call.ref, EventType.INITIATED, ts, key, {}, parties, call.calld_call_id)]
+
+    def _emit(
+        self, call: _Call, event_type: EventType, ts: datetime, key: str, metadata: dict[str, Any] | None = None
+    ) -> list[SwitchEvent]:
+        meta = metadata or {}
+        try:
+            call.state = apply_event(call.state, event_type, ts, meta)
+        except (IllegalTransition, InvalidValue) as exc:
+            self.dropped.append((key, str(exc)))
+            return []
+        return [SwitchEvent(call.ref, event_type, ts, key, meta, None, call.calld_call_id)]
+
+    def _emit_for(
+        self,
+        call: _Call,
+        event: Mapping[str, str],
+        event_type: EventType,
+        ts: datetime,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[SwitchEvent]:
+        return self._emit(call, event_type, ts, self._key(event, event_type), metadata)
+
+    # --- handlers -------------------------------------------------------------------------------
+
+    def _on_newstate(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        state = event.get("ChannelState")
+        if state == _CHANNEL_STATE_RINGING and call.state.status is CallStatus.INITIATED:
+            return self._emit_for(call, event, EventType.RINGING, ts)
+        if state == _CHANNEL_STATE_UP and call.state.answered_at is None:
+            return self._emit_for(call, event, EventType.ANSWERED, ts)
+        return []
+
+    def _on_dial_state(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        if event.get("DialStatus") == "RINGING" and call.state.status is CallStatus.INITIATED:
+            return self._emit_for(call, event, EventType.RINGING, ts)
+        return []
+
+    def _on_dial_begin(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        # A leg that already talked in a bridge dialling someone new is being transferred by other
+        # means than a transfer action (AMI Redirect, a dialplan transfer). Blind transfers are
+        # already TRANSFERRED here; an attended transfer's consultation dials from a fresh Local leg.
+        if leg is not None and leg.was_bridged and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+            target = event.get("DialString") or event.get("DestExten", "")
+            return self._transfer_initiated(call, event, ts, {"transfer_to": target, "kind": "redirect"})
+        return []
+
+    def _on_dial_end(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        status = event.get("DialStatus")
+        if status:
+            call.dial_status = status
+        return []
+
+    def _on_bridge_enter(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        if leg is not None:
+            leg.was_bridged = True
+        two_party = (_int(event.get("BridgeNumChannels")) or 0) >= 2
+        if call.state.status is CallStatus.TRANSFERRED and two_party:
+            # The transferee is talking to someone again: the transfer went through.
+            return self._emit_for(call, event, EventType.TRANSFER_COMPLETED, ts, {"transfer_to": call.transfer_to})
+        return []
+
+    def _on_hold(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        return self._emit_for(call, event, EventType.HOLD, ts)
+
+    def _on_unhold(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # Asterisk sends Unhold without Hold on a blind transfer; only a held call can resume.
+        if call.state.status is not CallStatus.ON_HOLD:
+            return []
+        return self._emit_for(call, event, EventType.UNHOLD, ts)
+
+    def _on_blind_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        if event.get("Result") != "Success":
+            return []
+        meta = {"transfer_to": event.get("Extension", ""), "context": event.get("Context", ""), "kind": "blind"}
+        return self._transfer_initiated(call, event, ts, meta)
+
+    def _on_attended_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        if event.get("Result") != "Success":
+            return []
+        target = event.get("TransferTargetExten") or event.get("TransferTargetCallerIDNum", "")
+        meta = {"transfer_to": target, "kind": "attended"}
+        out = []
+        if call.state.status is not CallStatus.TRANSFERRED:
+            out.extend(self._transfer_initiated(call, event, ts, meta))
+        # The event is sent once both bridges are merged: the transferee already talks to the target.
+        out.extend(self._emit_for(call, event, EventType.TRANSFER_COMPLETED, ts, {"transfer_to": target}))
+        return out
+
+    def _transfer_initiated(
+        self, call: _Call, event: Mapping[str, str], ts: datetime, meta: dict[str, Any]
+    ) -> list[SwitchEvent]:
+        out = self._emit_for(call, event, EventType.TRANSFER_INITIATED, ts, meta)
+        if out:
+            call.transfer_to = meta["transfer_to"]
+        return out
+
+    def _on_dtmf_end(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # Each digit is reported Received on the leg that pressed it and Sent on the bridged leg.
+        if event.get("Direction") != "Received":
+            return []
+        meta: dict[str, Any] = {"digit": event.get("Digit", "")}
+        duration = _int(event.get("DurationMs"))
+        if duration is not None:
+            meta["duration_ms"] = duration
+        return self._emit_for(call, event, EventType.DTMF, ts, meta)
+
+    def _on_var_set(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # MixMonitorStart does not carry the file; MixMonitor sets MIXMONITOR_FILENAME just before.
+        if event.get("Variable") == "MIXMONITOR_FILENAME":
+            leg = call.legs.get(event.get("Uniqueid", ""))
+            if leg is not None:
+                leg.recording_path = event.get("Value") or None
+        return []
+
+    def _recording_meta(self, call: _Call, event: Mapping[str, str]) -> dict[str, Any]:
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        return {"path": leg.recording_path} if leg is not None and leg.recording_path else {}
+
+    def _on_mixmonitor_start(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        return self._emit_for(call, event, EventType.RECORDING_STARTED, ts, self._recording_meta(call, event))
+
+    def _on_mixmonitor_stop(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        return self._emit_for(call, event, EventType.RECORDING_STOPPED, ts, self._recording_meta(call, event))
+
+    def _on_confbridge_join(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # No domain event for joining a conference: remembered and reported on ``ended``.
+        call.conference = event.get("Conference") or call.conference
+        return []
+
+    def _on_hangup(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        uid = event.get("Uniqueid", "")
+        cause = _int(event.get("Cause"))
+        if uid == call.ref:
+            call.first_leg_cause = (cause, event.get("Cause-txt", ""))
+        call.legs.pop(uid, None)
+        self._leg_call.pop(uid, None)
+        if call.legs:
+            return []
+        out = self._end(call, event, ts, cause)
+        self._forget(call)
+        return out
+
+    def _end(self, call: _Call, event: Mapping[str, str], ts: datetime, cause: int | None) -> list[SwitchEvent]:
+        code, text = call.first_leg_cause or (cause, event.get("Cause-txt", ""))
+        meta: dict[str, Any] = {"cause": text, "cause_code": code}
+        if call.dial_status:
+            meta["dial_status"] = call.dial_status
+        if call.conference:
+            meta["conference"] = call.conference
+        if call.state.answered_at is not None:
+            meta["outcome"] = CallStatus.ENDED.value
+            return self._emit_for(call, event, EventType.ENDED, ts, meta)
+        outcome = self._unanswered_outcome(call, code)
+        if outcome is None:
+            return self._emit_for(call, event, EventType.FAILED, ts, meta)
+        meta["outcome"] = outcome.value
+        return self._emit_for(call, event, EventType.ENDED, ts, meta)
+
+    def _unanswered_outcome(self, call: _Call, cause: int | None) -> CallStatus | None:
+        """How an unanswered call ended; None means it failed (congestion, unroutable...)."""
+        if call.dial_status is not None:
+            if call.dial_status in _DIAL_STATUS_OUTCOME:
+                return _DIAL_STATUS_OUTCOME[call.dial_status]
+            if call.dial_status in _DIAL_STATUS_FAILED:
+                return None
+        if cause in _BUSY_CAUSES:
+            return CallStatus.BUSY
+        if cause in _NO_ANSWER_CAUSES:
+            return CallStatus.NO_ANSWER
+        if cause in _CANCEL_CAUSES:
+            return CallStatus.CANCELLED
+        if cause == _CAUSE_NORMAL or cause is None:
+            # Hung up normally before anyone answered: missed for inbound, unanswered for outbound.
+            inbound = call.parties.direction is CallDirection.INBOUND
+            return CallStatus.MISSED if inbound else CallStatus.NO_ANSWER
+        return None
+
+
+_Handler = Callable[[AmiEventMapper, _Call, Mapping[str, str], datetime], list[SwitchEvent]]
+
+_HANDLERS: Mapping[str, _Handler] = {
+    "Newstate": AmiEventMapper._on_newstate,
+    "DialState": AmiEventMapper._on_dial_state,
+    "DialBegin": AmiEventMapper._on_dial_begin,
+    "DialEnd": AmiEventMapper._on_dial_end,
+    "BridgeEnter": AmiEventMapper._on_bridge_enter,
+    "Hold": AmiEventMapper._on_hold,
+    "Unhold": AmiEventMapper._on_unhold,
+    "BlindTransfer": AmiEventMapper._on_blind_transfer,
+    "AttendedTransfer": AmiEventMapper._on_attended_transfer,
+    "DTMFEnd": AmiEventMapper._on_dtmf_end,
+    "VarSet": AmiEventMapper._on_var_set,
+    "MixMonitorStart": AmiEventMapper._on_mixmonitor_start,
+    "MixMonitorStop": AmiEventMapper._on_mixmonitor_stop,
+    "ConfbridgeJoin": AmiEventMapper._on_confbridge_join,
+    "Hangup": AmiEventMapper._on_hangup,
+}

@@ -1,0 +1,274 @@
+"""AMI events of real Asterisk 22 calls -> calld call events, scenario by scenario."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from calld.adapters.asterisk.ami_codec import AmiParser
+from calld.adapters.asterisk.mapping import AmiEventMapper, parse_timestamp
+from calld.domain.call import CallState, apply_event, new_call
+from calld.domain.events import SwitchEvent
+from calld.domain.vocabulary import CallDirection, CallStatus, EventType
+from tests.asterisk.captures import CAPTURES, messages, raw
+
+E = EventType
+IN = CallDirection.INBOUND
+OUT = CallDirection.OUTBOUND
+
+NORMAL = {"cause": "Normal Clearing", "cause_code": 16}
+ANSWERED_END = {**NORMAL, "dial_status": "ANSWER", "outcome": "ended"}
+NO_ANSWER_END = {**NORMAL, "dial_status": "NOANSWER", "outcome": "no_answer"}
+BUSY_END = {"cause": "User busy", "cause_code": 17, "dial_status": "BUSY", "outcome": "busy"}
+CANCELLED_END = {
+    "cause": "Interworking, unspecified",
+    "cause_code": 127,
+    "dial_status": "CANCEL",
+    "outcome": "cancelled",
+}
+CONFERENCE_END = {**NORMAL, "conference": "calld-lab", "outcome": "ended"}
+BRIDGED = [(E.RINGING, {}), (E.ANSWERED, {})]  # 1002 rings 1 s, then answers
+
+# scenario -> per call (in order of initiation): (direction, caller, recipient, calld_call_id, events after initiated)
+Expected = tuple[CallDirection, str, str, str | None, list[tuple[EventType, dict[str, Any]]]]
+EXPECTED: dict[str, list[Expected]] = {
+    "answered": [(IN, "1001", "1002", None, [*BRIDGED, (E.ENDED, ANSWERED_END)])],
+    # Dial timed out: the caller's leg ends with cause 16, DIALSTATUS tells the truth.
+    "no_answer": [(IN, "1001", "1002", None, [(E.RINGING, {}), (E.ENDED, NO_ANSWER_END)])],
+    "busy": [(IN, "1001", "1002", None, [(E.ENDED, BUSY_END)])],
+    "cancelled": [(IN, "1001", "1002", None, [(E.RINGING, {}), (E.ENDED, CANCELLED_END)])],
+    "failed": [(IN, "1001", "9008", None, [(E.FAILED, {"cause": "Circuit/channel congestion", "cause_code": 34})])],
+    "hold": [(IN, "1001", "1002", None, [*BRIDGED, (E.HOLD, {}), (E.UNHOLD, {}), (E.ENDED, ANSWERED_END)])],
+    "blind_transfer": [
+        (
+            IN, "1001", "1002", None,
+            [
+                *BRIDGED,  # the Unhold Asterisk sends on 1002 just before the transfer is not passed on
+                (E.TRANSFER_INITIATED, {"transfer_to": "1003", "context": "lab-inbound", "kind": "blind"}),
+                (E.TRANSFER_COMPLETED, {"transfer_to": "1003"}),
+                (E.ENDED, ANSWERED_END),
+            ],
+        )
+    ],
+    "redirect_transfer": [
+        (
+            IN, "1001", "1002", None,
+            [
+                *BRIDGED,
+                (E.TRANSFER_INITIATED, {"transfer_to": "1003", "kind": "redirect"}),
+                (E.TRANSFER_COMPLETED, {"transfer_to": "1003"}),
+                (E.ENDED, ANSWERED_END),
+            ],
+        )
+    ],
+    "attended_transfer": [
+        (
+            IN, "1001", "1002", None,
+            [
+                *BRIDGED,
+                # AMI Atxfer works by injecting the atxfer feature code and the target as DTMF.
+                (E.DTMF, {"digit": "*", "duration_ms": 0}),
+                (E.DTMF, {"digit": "2", "duration_ms": 0}),
+                (E.HOLD, {}),  # 1001 hears hold music while 1002 consults 1003
+                (E.DTMF, {"digit": "1", "duration_ms": 0}),
+                (E.DTMF, {"digit": "0", "duration_ms": 0}),
+                (E.DTMF, {"digit": "0", "duration_ms": 0}),
+                (E.DTMF, {"digit": "3", "duration_ms": 0}),
+                (E.TRANSFER_INITIATED, {"transfer_to": "1003", "kind": "attended"}),
+                (E.TRANSFER_COMPLETED, {"transfer_to": "1003"}),
+                (E.ENDED, ANSWERED_END),
+            ],
+        )
+    ],
+    "recording": [
+        (
+            IN, "1001", "1002", None,
+            [
+                *BRIDGED,
+                (E.RECORDING_STARTED, {"path": "/var/spool/asterisk/monitor/calld-lab-recording.wav"}),
+                (E.RECORDING_STOPPED, {"path": "/var/spool/asterisk/monitor/calld-lab-recording.wav"}),
+                (E.ENDED, ANSWERED_END),
+            ],
+        )
+    ],
+    "dtmf": [
+        (
+            IN, "1001", "1002", None,
+            [
+                *BRIDGED,
+                (E.DTMF, {"digit": "1", "duration_ms": 250}),
+                (E.DTMF, {"digit": "2", "duration_ms": 250}),
+                (E.DTMF, {"digit": "#", "duration_ms": 250}),
+                # the PlayDTMF sent to 1001 produces no event
+                (E.ENDED, ANSWERED_END),
+            ],
+        )
+    ],
+    "conference": [
+        (IN, phone, "9005", None, [(E.ANSWERED, {}), (E.ENDED, CONFERENCE_END)])
+        for phone in ("1001", "1002", "1003")
+    ],
+    "originate": [
+        (OUT, "9999", "1001", "2b8427e5-787c-4771-9e87-c04548e833ab", [*BRIDGED, (E.ENDED, ANSWERED_END)]),
+    ],
+    "originate_channel_id": [
+        (OUT, "9999", "1001", "945130d8-3092-49ce-9cd4-2d591179ab11", [*BRIDGED, (E.ENDED, ANSWERED_END)]),
+    ],
+    # "core stop now" hangs the call up before the Shutdown event.
+    "restart_mid_call": [(IN, "1001", "1002", None, [*BRIDGED, (E.ENDED, ANSWERED_END)])],
+    "restart_mid_call.after": [(IN, "1001", "1002", None, [*BRIDGED, (E.ENDED, ANSWERED_END)])],
+    # kill -9: no Hangup ever comes; see test_crash_is_reconciled_after_reconnect.
+    "crash_mid_call": [(IN, "1001", "1002", None, BRIDGED)],
+    "crash_mid_call.after": [(IN, "1001", "1002", None, [*BRIDGED, (E.ENDED, ANSWERED_END)])],
+}  # fmt: skip
+
+
+def new_mapper() -> AmiEventMapper:
+    return AmiEventMapper(inbound_contexts={"lab-inbound"}, outbound_contexts={"lab-outbound"})
+
+
+def map_capture(name: str, mapper: AmiEventMapper | None = None) -> list[SwitchEvent]:
+    mapper = mapper or new_mapper()
+    return [event for message in messages(name) for event in mapper.map(message)]
+
+
+def by_call(events: list[SwitchEvent]) -> dict[str, list[SwitchEvent]]:
+    calls: dict[str, list[SwitchEvent]] = {}
+    for event in events:
+        calls.setdefault(event.call_ref, []).append(event)
+    return calls
+
+
+def test_every_capture_has_expectations() -> None:
+    assert set(EXPECTED) == set(CAPTURES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_scenario_maps_to_expected_call_events(name: str) -> None:
+    calls = by_call(map_capture(name))
+    assert len(calls) == len(EXPECTED[name])
+    for events, expected in zip(calls.values(), EXPECTED[name], strict=True):
+        direction, caller, recipient, calld_call_id, rest = expected
+        first = events[0]
+        assert first.event_type is E.INITIATED
+        assert first.parties is not None
+        assert (first.parties.direction, first.parties.caller_number, first.parties.recipient_number) == (
+            direction,
+            caller,
+            recipient,
+        )
+        assert [(e.event_type, dict(e.metadata)) for e in events[1:]] == rest
+        assert all(e.parties is None for e in events[1:])
+        assert {e.calld_call_id for e in events} == {calld_call_id}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_domain_accepts_every_mapped_sequence(name: str) -> None:
+    states: dict[str, CallState] = {}
+    for event in map_capture(name):
+        if event.event_type is E.INITIATED:
+            assert event.call_ref not in states
+            assert event.parties is not None
+            states[event.call_ref] = new_call(event.parties.direction, event.timestamp)
+        else:
+            state = states[event.call_ref]
+            states[event.call_ref] = apply_event(state, event.event_type, event.timestamp, event.metadata)
+    if name != "crash_mid_call":  # the one capture whose call never got its Hangup
+        assert all(state.is_terminal for state in states.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_keys_are_unique_and_stable_on_replay(name: str) -> None:
+    first = map_capture(name)
+    keys = [e.key for e in first]
+    assert len(keys) == len(set(keys))
+    # Same bytes, different chunking, fresh mapper: same events (a replay is recognised by key).
+    parser = AmiParser()
+    data = raw(name)
+    mapper = new_mapper()
+    again = [ev for i in range(0, len(data), 7) for m in parser.feed(data[i : i + 7]) for ev in mapper.map(m)]
+    assert again == first
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_timestamps_come_from_the_events_and_never_go_back(name: str) -> None:
+    for events in by_call(map_capture(name)).values():
+        stamps = [e.timestamp for e in events]
+        assert all(ts.tzinfo is UTC for ts in stamps)
+        assert stamps == sorted(stamps)
+        assert stamps[0].year >= 2026
+
+
+def test_nothing_is_dropped_in_the_plain_scenarios() -> None:
+    for name in ("answered", "busy", "hold", "recording", "dtmf", "attended_transfer", "blind_transfer"):
+        mapper = new_mapper()
+        map_capture(name, mapper)
+        assert mapper.dropped == [], name
+        assert mapper.open_calls() == []
+
+
+def test_crash_is_reconciled_after_reconnect() -> None:
+    mapper = new_mapper()
+    events = map_capture("crash_mid_call", mapper)
+    ref = events[0].call_ref
+    assert mapper.open_calls() == [ref]
+    # The new session's first CoreShowChannels lists nothing: the call is gone.
+    after = messages("crash_mid_call.after")
+    first_list_end = next(i for i, m in enumerate(after) if m.event == "CoreShowChannelsComplete")
+    live = {m["Linkedid"] for m in after[:first_list_end] if m.event == "CoreShowChannel"}
+    assert live == set()
+    now = parse_timestamp(after[-2]["Timestamp"])
+    (lost,) = mapper.reconcile(live, now)
+    assert (lost.call_ref, lost.event_type, lost.key) == (ref, E.FAILED, f"{ref}:lost:failed")
+    assert mapper.open_calls() == []
+    state = new_call(IN, events[0].timestamp)
+    for event in [*events[1:], lost]:
+        state = apply_event(state, event.event_type, event.timestamp, event.metadata)
+    assert state.status is CallStatus.FAILED
+
+
+def test_call_up_at_connect_is_adopted_from_core_show_channels() -> None:
+    after = messages("crash_mid_call.after")
+    second_list = [m for m in after if m.event == "CoreShowChannel"]
+    assert len(second_list) == 2  # both legs of the new call
+    mapper = new_mapper()
+    seen_at = datetime(2026, 11, 25, tzinfo=UTC)
+    for item in second_list:
+        assert mapper.map(item, received_at=seen_at) == []
+    (ref,) = mapper.open_calls()
+    assert mapper.reconcile({ref}, seen_at) == []
+    # Its hangups, seen later, end it as an answered call.
+    hangups = [m for m in after if m.event == "Hangup"]
+    ended = [e for m in hangups for e in mapper.map(m)]
+    assert [(e.event_type, e.metadata["outcome"]) for e in ended] == [(E.ENDED, "ended")]
+
+
+def test_direction_comes_from_configured_contexts() -> None:
+    calls = by_call(map_capture("answered", AmiEventMapper(outbound_contexts={"lab-inbound"})))
+    (events,) = calls.values()
+    assert events[0].parties is not None and events[0].parties.direction is OUT
+    calls = by_call(map_capture("answered", AmiEventMapper(default_direction=OUT)))
+    (events,) = calls.values()
+    assert events[0].parties is not None and events[0].parties.direction is OUT
+
+
+def test_unanswered_outcome_without_dial_depends_on_direction() -> None:
+    # Synthetic: an incoming call hung up normally by the switch before anyone answered.
+    base = {"Channel": "PJSIP/1001-00000001", "Uniqueid": "10.1", "Linkedid": "10.1", "Context": "lab-inbound"}
+    newchannel = {"Event": "Newchannel", "Timestamp": "10.000001", "ChannelState": "4", "Exten": "9001", **base}
+    hangup = {"Event": "Hangup", "Timestamp": "14.000001", "Cause": "16", "Cause-txt": "Normal Clearing", **base}
+    for mapper, outcome in ((new_mapper(), "missed"), (AmiEventMapper(outbound_contexts={"lab-inbound"}), "no_answer")):
+        events = mapper.map(newchannel) + mapper.map(hangup)
+        assert [(e.event_type, e.metadata.get("outcome")) for e in events] == [(E.INITIATED, None), (E.ENDED, outcome)]
+        assert events[1].timestamp - events[0].timestamp == timedelta(seconds=4)
+
+
+def test_event_without_timestamp_uses_received_at() -> None:
+    base = {"Channel": "PJSIP/1001-00000001", "Uniqueid": "10.1", "Linkedid": "10.1", "Context": "lab-inbound"}
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    (event,) = new_mapper().map({"Event": "Newchannel", "ChannelState": "4", "Exten": "1", **base}, received_at=at)
+    assert event.timestamp == at
+    with pytest.raises(ValueError, match="timestampevents"):
+        new_mapper().map({"Event": "Newchannel", "ChannelState": "4", "Exten": "1", **base})
