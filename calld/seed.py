@@ -27,6 +27,7 @@ from calld.domain.vocabulary import (
     RecordingStatus,
     SipTransport,
 )
+from calld.storage.call_queries import recordings_of
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
@@ -315,20 +316,16 @@ async def _add_recording(b: _CallBuilder, rng: random.Random, length: timedelta)
     seconds = round(length.total_seconds(), 3)
     day = b.call.started_at
     transcribed = rng.random() < 0.5
-    b.session.add(
-        CallRecording(
-            id=uuid.uuid4(),
-            call_id=b.call.id,
-            status=RecordingStatus.COMPLETED,
-            local_path=f"{RECORDING_ROOT}/{day:%Y/%m/%d}/{b.call.id}.{fmt}",
-            file_size=int(seconds * bytes_per_second) + 44,
-            duration_seconds=seconds,
-            format=fmt,
-            transcript=rng.choice(TRANSCRIPTS) if transcribed else None,
-            transcript_confidence=round(rng.uniform(0.72, 0.97), 2) if transcribed else None,
-            seeded=True,
-        )
-    )
+    # The call store opened the recording when recording_started was applied; finish it as a
+    # recording system would.
+    recording = (await recordings_of(b.session, b.call.id))[-1]
+    recording.status = RecordingStatus.COMPLETED
+    recording.local_path = f"{RECORDING_ROOT}/{day:%Y/%m/%d}/{b.call.id}.{fmt}"
+    recording.file_size = int(seconds * bytes_per_second) + 44
+    recording.duration_seconds = seconds
+    recording.format = fmt
+    recording.transcript = rng.choice(TRANSCRIPTS) if transcribed else None
+    recording.transcript_confidence = round(rng.uniform(0.72, 0.97), 2) if transcribed else None
 
 
 async def cleanup_seeded(db: Database) -> CleanupSummary:

@@ -139,6 +139,11 @@ def event_for_status(state: CallState, requested: CallStatus) -> tuple[EventType
     metadata: dict[str, Any] = {}
     if event_type is E.ENDED:
         metadata["outcome"] = requested.value
+    # The table names the event; the state decides where it lands (un-holding a call that is
+    # recording resumes recording), so refuse a request the event would not fulfil.
+    landed = apply_event(state, event_type, state.last_event_at, metadata).status
+    if landed is not requested:
+        raise IllegalTransition(state.status, requested, f"that change leads to {landed.value}")
     return event_type, metadata
 
 

@@ -30,8 +30,9 @@ from calld.domain.vocabulary import (
 )
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.pagination import page_json, page_window
 from calld.http.serialize import call_detail_json, call_event_json, call_log_json
-from calld.http.validation import Fields, path_uuid
+from calld.http.validation import Fields, path_uuid, unstorable_text
 from calld.storage import call_queries as q
 from calld.storage.calls import NewCall, state_of
 from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfiguration
@@ -39,9 +40,6 @@ from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfigura
 BASE = "/api/call-logs/"
 WHAT = "call log"
 NOTES_MAX = 10_000
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
-MAX_OFFSET = 1_000_000_000  # beyond any real table; keeps the value inside a database integer
 MAX_METADATA_DEPTH = 20
 
 # Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
@@ -108,27 +106,6 @@ def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> Fields:
     return fields
 
 
-def _unstorable(text: str) -> str | None:
-    """Why ``text`` cannot be stored: PostgreSQL refuses NUL, and JSON's "\\ud800" escapes can
-    smuggle in lone surrogates that no database encoding accepts."""
-    if "\x00" in text:
-        return "must not contain NUL characters"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode text (no lone surrogates)"
-    return None
-
-
-def _text(fields: Fields, name: str, **kwargs: Any) -> Any:
-    """A string field that both databases can store."""
-    value = fields.string(name, **kwargs)
-    problem = _unstorable(value) if isinstance(value, str) else None
-    if problem is not None:
-        fields.fail(name, problem)
-    return value
-
-
 def _json_problem(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` cannot be stored as JSON on both databases, or None."""
     if depth > MAX_METADATA_DEPTH:
@@ -136,7 +113,7 @@ def _json_problem(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return "must not contain NaN or Infinity"
     if isinstance(value, str):
-        return _unstorable(value)
+        return unstorable_text(value)
     items: list[Any] = []
     if isinstance(value, dict):
         items = [*value.keys(), *value.values()]
@@ -168,7 +145,7 @@ def _patch_changes(fields: Fields, body: dict[str, Any]) -> dict[str, Any]:
     if "notes" in body:
         if body["notes"] is None:
             fields.fail("notes", 'must be a string (send "" to clear)')
-        changes["notes"] = _text(fields, "notes", blank=True, max_length=NOTES_MAX, default="")
+        changes["notes"] = fields.string("notes", blank=True, max_length=NOTES_MAX, default="")
     if "call_quality_score" in body:
         changes["call_quality_score"] = fields.number("call_quality_score", minimum=0, maximum=MAX_QUALITY_SCORE)
     for name in ("client", "sip_configuration"):
@@ -219,17 +196,8 @@ async def _apply(
     event_type: EventType,
     metadata: dict[str, Any] | None = None,
 ) -> CallEvent:
-    """Apply one API event and keep the call's recording rows in step with its ``recording`` flag."""
-    was_recording = call.recording
-    event = await svc.calls.apply(session, call, event_type, EventSource.API, metadata=metadata)
-    if call.recording and not was_recording:
-        session.add(CallRecording(call_id=call.id, status=RecordingStatus.RECORDING, format="wav"))
-    elif was_recording and not call.recording:
-        # Stopped, or the call ended while recording: the recording webhook completes it later.
-        active = await q.active_recording(session, call.id)
-        if active is not None:
-            active.status = RecordingStatus.PROCESSING
-    return event
+    """Apply one API event (the call store keeps recording rows in step)."""
+    return await svc.calls.apply(session, call, event_type, EventSource.API, metadata=metadata)
 
 
 # --- list, create, read, change, delete --------------------------------------------------------
@@ -269,7 +237,7 @@ def _query_fields(request: web.Request, allowed: tuple[str, ...], multi: tuple[s
     for key, (pattern, replacement) in _PLUS_REPAIRS.items():
         if key in single:
             single[key] = pattern.sub(replacement, single[key])
-    fields = Fields(single, allowed=allowed)
+    fields = Fields(single, allowed=allowed, query=True)
     for key in single:
         if key in allowed and len(request.query.getall(key)) > 1:
             fields.fail(key, "give this parameter once")
@@ -303,15 +271,9 @@ def _parse_list_query(request: web.Request, region: str | None) -> tuple[q.CallF
     ordering = fields.string("ordering", default=q.DEFAULT_ORDERING)
     if ordering not in q.ORDERINGS:
         fields.fail("ordering", f"must be one of: {', '.join(q.ORDERINGS)}")
-    limit = fields.integer("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    offset = fields.integer("offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    limit, offset = page_window(fields)
     fields.done()
     return flt, ordering, limit, offset
-
-
-def _page_link(request: web.Request, limit: int, offset: int) -> str:
-    """The same request (all filters kept) for another page."""
-    return str(request.url.update_query(limit=str(limit), offset=str(offset)))
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -320,11 +282,7 @@ async def list_calls(request: web.Request) -> web.Response:
     flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region)
     async with svc.db.read() as session:
         total, calls = await q.list_calls(session, flt, ordering=ordering, limit=limit, offset=offset)
-    next_link = _page_link(request, limit, offset + limit) if offset + limit < total else None
-    previous = _page_link(request, limit, max(offset - limit, 0)) if offset > 0 else None
-    return web.json_response(
-        {"count": total, "next": next_link, "previous": previous, "results": [call_log_json(c) for c in calls]}
-    )
+    return web.json_response(page_json(request, total, [call_log_json(c) for c in calls], limit, offset))
 
 
 async def create_call(request: web.Request) -> web.Response:
@@ -338,10 +296,10 @@ async def create_call(request: web.Request) -> web.Response:
         call_type=fields.choice("call_type", CallType, default=CallType.VOICE),
         caller_number=fields.phone("caller_number", region, required=True),
         recipient_number=fields.phone("recipient_number", region, required=True),
-        sip_call_id=_text(fields, "sip_call_id"),
+        sip_call_id=fields.string("sip_call_id"),
         client_id=fields.uuid("client"),
         sip_configuration_id=fields.uuid("sip_configuration"),
-        notes=_text(fields, "notes", default="", blank=True, max_length=NOTES_MAX),
+        notes=fields.string("notes", default="", blank=True, max_length=NOTES_MAX),
     )
     fields.done()
     async with svc.db.write() as session:
@@ -474,7 +432,7 @@ async def log_incoming_call(request: web.Request) -> web.Response:
         direction=CallDirection.INBOUND,
         caller_number=fields.phone("caller_number", region, required=True),
         recipient_number=fields.phone("recipient_number", region, required=True),
-        sip_call_id=_text(fields, "sip_call_id", required=True),
+        sip_call_id=fields.string("sip_call_id", required=True),
     )
     fields.done()
     async with svc.db.write() as session:
@@ -498,12 +456,8 @@ async def update_status(request: web.Request) -> web.Response:
     fields.done()
     async with svc.db.write() as session:
         call = await _locked(svc, session, call_id)
-        current = CallStatus(call.status)
         event_type, metadata = event_for_status(state_of(call), requested)
         await _apply(svc, session, call, event_type, metadata)
-        if call.status != requested:
-            # e.g. "answered" asked of a held call that is recording: un-holding resumes recording.
-            raise IllegalTransition(current, requested, f"that change leads to {CallStatus(call.status).value}")
         _set(call, changes)
         detail = await _detail(svc, session, call)
     return web.json_response(detail)

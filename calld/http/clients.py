@@ -18,38 +18,16 @@ from calld.domain.errors import InvalidValue
 from calld.domain.phone import normalise_number
 from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.pagination import page_json, page_window
 from calld.http.serialize import call_log_json, iso
 from calld.http.validation import Fields, path_uuid
 from calld.storage import clients as repo
 from calld.storage.models import Client
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
 MAX_NUMBERS = 50
 CLIENT_FIELDS = ("name", "phone_numbers", "email", "company", "notes")
 # Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is not ours to judge.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-# --- pagination (the same envelope as the call list) -------------------------------------------
-
-
-def page_window(fields: Fields) -> tuple[int, int]:
-    """``limit`` (1..200, default 50) and ``offset`` (≥ 0) read from a query string."""
-    limit = fields.integer("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    offset = fields.integer("offset", default=0, minimum=0)
-    return limit, offset
-
-
-def page_json(
-    request: web.Request, count: int, results: list[dict[str, Any]], limit: int, offset: int
-) -> dict[str, Any]:
-    """``{"count", "next", "previous", "results"}`` with absolute links to the neighbouring pages."""
-    nxt = str(request.url.update_query(limit=limit, offset=offset + limit)) if offset + limit < count else None
-    prev = None
-    if offset > 0:
-        prev = str(request.url.update_query(limit=limit, offset=max(0, offset - limit)))
-    return {"count": count, "next": nxt, "previous": prev, "results": results}
 
 
 # --- JSON shapes and body reading ---------------------------------------------------------------
@@ -146,7 +124,7 @@ async def _load(session: Any, client_id: uuid.UUID) -> Client:
 async def list_clients(request: web.Request) -> web.Response:
     """``GET /api/clients/?search=&number=&limit=&offset=``"""
     svc = services(request)
-    fields = Fields(request.query, allowed=("limit", "offset", "search", "number"))
+    fields = Fields(request.query, query=True, allowed=("limit", "offset", "search", "number"))
     limit, offset = page_window(fields)
     search = fields.string("search", max_length=200, blank=True)
     number = fields.phone("number", svc.config.calls.default_region)
@@ -217,7 +195,7 @@ async def call_history(request: web.Request) -> web.Response:
     """``GET /api/clients/{id}/call_history/?limit=&offset=``: the client's calls, newest first."""
     svc = services(request)
     client_id = path_uuid(request.match_info["id"], "client")
-    fields = Fields(request.query, allowed=("limit", "offset"))
+    fields = Fields(request.query, query=True, allowed=("limit", "offset"))
     limit, offset = page_window(fields)
     fields.done()
     async with svc.db.read() as session:

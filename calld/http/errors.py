@@ -85,9 +85,16 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         raise ApiError(400, "malformed JSON", {"body": "the request body is empty; send a JSON object"})
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ApiError(400, "malformed JSON", {"body": "nested too deeply"}) from None
+    except ValueError as exc:  # also JSONDecodeError, UnicodeDecodeError and over-long integers
         raise ApiError(400, "malformed JSON", {"body": str(exc)}) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which are not JSON and which PostgreSQL cannot store.
+    raise ValueError(f"{name} is not valid JSON")
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

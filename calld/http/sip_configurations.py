@@ -18,9 +18,9 @@ from aiohttp import web
 
 from calld import sip_probe
 from calld.domain.vocabulary import SipTransport
-from calld.http.clients import page_json, page_window
 from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.pagination import page_json, page_window
 from calld.http.serialize import iso
 from calld.http.validation import Fields, path_uuid
 from calld.storage import sip_configurations as repo
@@ -366,7 +366,7 @@ def _conflict(exc: repo.NameTaken | repo.DefaultConflict, field: str) -> ApiErro
 async def list_configurations(request: web.Request) -> web.Response:
     """``GET /api/sip-configurations/?active=&limit=&offset=``, oldest first."""
     svc = services(request)
-    fields = Fields(request.query, allowed=("limit", "offset", "active"))
+    fields = Fields(request.query, query=True, allowed=("limit", "offset", "active"))
     limit, offset = page_window(fields)
     active = fields.boolean("active")
     fields.done()

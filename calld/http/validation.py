@@ -22,13 +22,37 @@ E = TypeVar("E", bound=StrEnum)
 MISSING: Any = object()
 
 
-class Fields:
-    """Typed reads from a JSON object or a query string, collecting errors."""
+def unstorable_text(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None: PostgreSQL refuses NUL, and JSON's "\\ud800" escapes
+    can smuggle in lone surrogates that no database encoding accepts."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (no lone surrogates)"
+    return None
 
-    def __init__(self, data: Mapping[str, Any], *, allowed: Iterable[str] | None = None, status: int = 422) -> None:
+
+class Fields:
+    """Typed reads from a JSON object (``query=False``) or a query string (``query=True``).
+
+    Query strings carry only text, so there "5" reads as a number and "true" as a boolean; in a
+    JSON body those are type errors.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        *,
+        allowed: Iterable[str] | None = None,
+        status: int = 422,
+        query: bool = False,
+    ) -> None:
         self.data = data
         self.errors: dict[str, str] = {}
         self.status = status
+        self.query = query
         if allowed is not None:
             known = set(allowed)
             for key in data:
@@ -64,6 +88,10 @@ class Fields:
             self.fail(name, "must be a string")
             return default
         value = value.strip()
+        problem = unstorable_text(value)
+        if problem is not None:
+            self.fail(name, problem)
+            return default
         if not blank and not value:
             self.fail(name, "must not be blank")
             return default
@@ -94,7 +122,7 @@ class Fields:
         value = self._get(name, required)
         if value is MISSING:
             return default
-        if isinstance(value, str):  # query strings
+        if isinstance(value, str) and self.query:
             try:
                 value = int(value, 10)
             except ValueError:
@@ -132,7 +160,7 @@ class Fields:
         value = self._get(name, required)
         if value is MISSING:
             return default
-        if isinstance(value, str):  # query strings
+        if isinstance(value, str) and self.query:
             lowered = value.lower()
             if lowered in ("true", "1", "yes"):
                 return True

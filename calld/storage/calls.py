@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,8 +19,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, apply_event, new_call
-from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType
-from calld.storage.models import CallEvent, CallLog, ClientPhoneNumber
+from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType, RecordingStatus
+from calld.storage.call_queries import active_recording
+from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
 
 Clock = Callable[[], datetime]
 
@@ -188,9 +190,38 @@ class CallStore:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``) and store it."""
         ts = timestamp or self.clock()
         meta = dict(metadata or {})
+        was_recording = call.recording
         state = apply_event(state_of(call), event_type, ts, meta)
         _store_state(call, state)
+        if state.recording and not was_recording:
+            await self._recording_started(session, call, meta.get("path"))
+        elif was_recording and not state.recording:
+            # Stopped, or the call ended while recording: the file is finished by the switch or the
+            # recording system, whose webhook marks it completed.
+            active = await active_recording(session, call.id)
+            if active is not None:
+                active.status = RecordingStatus.PROCESSING
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
+
+    async def _recording_started(self, session: AsyncSession, call: CallLog, path: object) -> None:
+        """Keep one CallRecording per recording: a row made ``pending`` when calld asked the switch
+        to record becomes ``recording`` when the switch confirms; otherwise a new row is made."""
+        local_path = path if isinstance(path, str) and path else None
+        active = await active_recording(session, call.id)
+        if active is not None:
+            active.status = RecordingStatus.RECORDING
+            active.local_path = active.local_path or local_path
+            return
+        suffix = PurePosixPath(local_path).suffix.lstrip(".").lower() if local_path else ""
+        session.add(
+            CallRecording(
+                call_id=call.id,
+                status=RecordingStatus.RECORDING,
+                local_path=local_path,
+                format=suffix or "wav",
+                seeded=call.seeded,
+            )
+        )
 
     async def _add_event(
         self,

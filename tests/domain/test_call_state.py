@@ -172,3 +172,11 @@ def test_out_of_order_timestamps_are_clamped_so_times_stay_ordered() -> None:
 def test_initiated_only_once() -> None:
     with pytest.raises(IllegalTransition):
         apply_event(new_call(CallDirection.INBOUND, T0), E.INITIATED, at(1))
+
+
+def test_status_request_that_would_land_elsewhere_is_refused() -> None:
+    held_while_recording = run([(E.ANSWERED, 1, {}), (E.RECORDING_STARTED, 2, {}), (E.HOLD, 3, {})])
+    with pytest.raises(IllegalTransition) as info:
+        event_for_status(held_while_recording, S.ANSWERED)
+    assert "leads to recording" in info.value.reason
+    assert event_for_status(held_while_recording, S.RECORDING) == (E.UNHOLD, {})

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from aiohttp import ClientResponse
 from yarl import URL
@@ -423,7 +424,7 @@ async def test_add_event_rejections(api: AppClient, db: Database) -> None:
     await expect_error(await api.post(url, json={"event_type": "dtmf", "metadata": [1]}), 422, "metadata")
     await expect_error(await api.post(url, json={"event_type": "dtmf", "when": "now"}), 422, "when")
     nan = b'{"event_type": "dtmf", "metadata": {"x": NaN}}'
-    await expect_error(await api.post(url, data=nan, headers={"Content-Type": "application/json"}), 422, "metadata")
+    await expect_error(await api.post(url, data=nan, headers={"Content-Type": "application/json"}), 400, "body")
     await expect_error(await api.post(url, json={"event_type": "dtmf", "metadata": {"x": "a\x00"}}), 422, "metadata")
     await expect_error(await api.post(url, json={"event_type": "ended", "metadata": {"outcome": "exploded"}}), 422)
     await expect_error(await api.post(url, json={"event_type": "quality_change", "metadata": {"score": 9}}), 422)
@@ -684,3 +685,24 @@ async def test_with_a_switch_actions_are_asked_of_it_not_stored(
         await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"}), 409
     )
     assert await count(db, CallLog) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b'{"notes": NaN}', "NaN is not valid JSON"),
+        (b'{"notes": Infinity}', "Infinity is not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "digits"),
+        (b"\xff\xfe{}", ""),
+        (b"", "empty"),
+    ],
+)
+async def test_bodies_that_are_not_json_are_400(api: AppClient, raw: bytes, problem: str) -> None:
+    resp = await api.post(BASE, data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"] == "malformed JSON"
+    assert problem in body["detail"]["body"]
+    listing = await (await api.get(BASE)).json()
+    assert listing["count"] == 0
