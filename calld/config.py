@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from calld.adapters.asterisk.settings import AsteriskConfig
+from calld.adapters.freeswitch.settings import FreeswitchConfig
+
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names the option and the problem."""
@@ -69,6 +72,9 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
+    # The switch this calld instance sits beside (one per PBX); neither means API-only.
+    asterisk: AsteriskConfig | None = None
+    freeswitch: FreeswitchConfig | None = None
 
 
 _ENV = {
@@ -86,6 +92,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "calls": CallsConfig,
     "logging": LoggingConfig,
     "sip_probe": SipProbeConfig,
+    "asterisk": AsteriskConfig,
+    "freeswitch": FreeswitchConfig,
 }
 
 
@@ -114,7 +122,6 @@ def _build(raw: Mapping[str, Any]) -> Config:
     sections: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in _SECTIONS:
-            # Switch sections are validated by their adapters; unknown ones are a typo worth stopping on.
             raise ConfigError(f"[{name}]: unknown section (known: {', '.join(sorted(_SECTIONS))})")
         if not isinstance(value, dict):
             raise ConfigError(f"[{name}]: must be a table")
@@ -133,6 +140,11 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
             raise ConfigError(f"{name}.{key}: unknown option (known: {', '.join(sorted(known))})")
         default = getattr(defaults, key)
         expected: tuple[type, ...]
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{name}.{key}: must be a list of strings, got {value!r}")
+            kwargs[key] = tuple(value)
+            continue
         if isinstance(default, bool):
             expected = (bool,)
         elif isinstance(default, float):
@@ -171,3 +183,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"logging.format: must be one of {', '.join(LOG_FORMATS)}")
     if config.sip_probe.timeout_seconds <= 0:
         raise ConfigError("sip_probe.timeout_seconds: must be positive")
+    if config.asterisk is not None and config.freeswitch is not None:
+        raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
+    for switch in (config.asterisk, config.freeswitch):
+        problems = switch.problems() if switch is not None else []
+        if problems:
+            raise ConfigError("; ".join(problems))

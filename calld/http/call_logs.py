@@ -16,11 +16,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.adapters.port import SwitchPort
+from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import MAX_QUALITY_SCORE, apply_event, event_for_status
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.phone import normalise_number
 from calld.domain.vocabulary import (
+    TERMINAL_STATUSES,
     CallDirection,
     CallStatus,
     CallType,
@@ -406,21 +407,39 @@ async def initiate_call(request: web.Request) -> web.Response:
             sip_configuration_id=config.id if config is not None else None,
         )
         call = await svc.calls.create(session, new, EventSource.API)
-        await _originate_on_switch(svc.switch, call)
         detail = await _detail(svc, session, call)
+    if svc.switch is not None:
+        detail = await _originate_on_switch(svc, svc.switch, call.id)
     return web.json_response(detail, status=201)
 
 
-async def _originate_on_switch(switch: SwitchPort | None, call: CallLog) -> None:
-    """THE SWITCH SEAM for new calls: ask the configured switch to place ``call``.
+async def _originate_on_switch(svc: Services, switch: SwitchPort, call_id: uuid.UUID) -> dict[str, Any]:
+    """THE SWITCH SEAM for new calls: ask the switch to place the stored call.
 
-    Runs inside the request's transaction after the call is stored, so a refused origination
-    (SwitchError / SwitchUnavailable) rolls the call back. Without a switch, storage only.
+    The call is committed first, so the switch's first events (which carry the calld call id) always
+    find it. A refused origination is kept as a ``failed`` call with the switch's reason (the
+    attempt happened) and answered with the switch error.
     """
-    if switch is None:
-        return
-    call.switch_call_ref = await switch.originate(str(call.id), call.recipient_number, call.caller_number)
-    call.switch_name = switch.name
+    try:
+        ref = await switch.originate(str(call_id), *await _parties(svc, call_id))
+    except (SwitchError, SwitchUnavailable) as exc:
+        async with svc.db.write() as session:
+            call = await _locked(svc, session, call_id)
+            if CallStatus(call.status) not in TERMINAL_STATUSES:
+                await _apply(svc, session, call, EventType.FAILED, {"reason": str(exc), "switch": switch.name})
+        raise
+    async with svc.db.write() as session:
+        call = await _locked(svc, session, call_id)
+        call.switch_name = switch.name
+        call.switch_call_ref = call.switch_call_ref or ref
+        return await _detail(svc, session, call)
+
+
+async def _parties(svc: Services, call_id: uuid.UUID) -> tuple[str, str]:
+    async with svc.db.read() as session:
+        call = await session.get(CallLog, call_id)
+        assert call is not None
+        return call.recipient_number, call.caller_number
 
 
 async def log_incoming_call(request: web.Request) -> web.Response:

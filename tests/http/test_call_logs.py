@@ -684,7 +684,12 @@ async def test_with_a_switch_actions_are_asked_of_it_not_stored(
     await expect_error(
         await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"}), 409
     )
-    assert await count(db, CallLog) == 1
+    # The refused attempt is kept, failed, with the switch's reason.
+    assert await count(db, CallLog) == 2
+    listing = await ok(await api.get(f"{BASE}?status=failed"))
+    assert listing["count"] == 1
+    failed = await ok(await api.get(f"{BASE}{listing['results'][0]['id']}/"))
+    assert failed["events"][-1]["metadata"] == {"reason": "no such extension", "switch": "fake"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,37 @@
+"""``[asterisk]`` settings. Plain data, so the config loader can import it without I/O libraries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskConfig:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "calld"
+    secret: str = ""
+    # A file holding the secret (first line), so the config file itself need not carry it.
+    secret_file: str = ""
+    # Dialplan contexts whose channels are calls coming in from outside / going out.
+    inbound_contexts: tuple[str, ...] = ("from-external",)
+    outbound_contexts: tuple[str, ...] = ("from-internal",)
+    # Where calls placed by calld start: the channel dialled first and the context the far party is sent to.
+    originate_channel: str = "PJSIP/{caller}"
+    originate_context: str = "from-internal"
+    recording_directory: str = "/var/spool/asterisk/monitor"
+    keepalive_seconds: float = 20.0
+    reconnect_max_seconds: float = 30.0
+    action_timeout_seconds: float = 5.0
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings (empty when valid)."""
+        found = []
+        if not 0 < self.port < 65536:
+            found.append("asterisk.port: must be 1..65535")
+        if not self.secret and not self.secret_file:
+            found.append("asterisk.secret: set secret or secret_file")
+        for name in ("keepalive_seconds", "reconnect_max_seconds", "action_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                found.append(f"asterisk.{name}: must be positive")
+        return found

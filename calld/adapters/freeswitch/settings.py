@@ -1,0 +1,35 @@
+"""``[freeswitch]`` settings. Plain data, so the config loader can import it without I/O libraries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FreeswitchConfig:
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: str = ""
+    # A file holding the Event Socket password (first line), so the config file need not carry it.
+    password_file: str = ""
+    # Dialplan contexts whose channels are calls coming in from outside / going out.
+    inbound_contexts: tuple[str, ...] = ("public",)
+    outbound_contexts: tuple[str, ...] = ("default",)
+    # Where calls placed by calld start: the endpoint dialled first, then the far party in this context.
+    originate_endpoint: str = "user/{caller}"
+    originate_context: str = "default"
+    recording_directory: str = "/var/lib/freeswitch/recordings"
+    reconnect_max_seconds: float = 30.0
+    command_timeout_seconds: float = 5.0
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings (empty when valid)."""
+        found = []
+        if not 0 < self.port < 65536:
+            found.append("freeswitch.port: must be 1..65535")
+        if not self.password and not self.password_file:
+            found.append("freeswitch.password: set password or password_file")
+        for name in ("reconnect_max_seconds", "command_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                found.append(f"freeswitch.{name}: must be positive")
+        return found
