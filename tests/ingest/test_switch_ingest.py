@@ -1,0 +1,114 @@
+"""Real captured switch traffic, mapped and stored through SwitchIngest, on both databases."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import sqlalchemy as sa
+
+from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
+from calld.adapters.freeswitch.mapping import EventMapper
+from calld.domain.events import SwitchEvent
+from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType
+from calld.ingest import SwitchIngest
+from calld.storage.calls import CallStore, NewCall
+from calld.storage.database import Database
+from calld.storage.models import CallEvent, CallLog
+from tests.fakes.esl_capture import load_capture
+from tests.support import SettableClock
+
+
+def mapped(capture: str) -> list[SwitchEvent]:
+    parser = EslParser()
+    mapper = EventMapper()
+    out: list[SwitchEvent] = []
+    for chunk in load_capture(capture).chunks():
+        for event in iter_events(parser.feed(chunk)):
+            out.extend(mapper.map(event))
+    return out
+
+
+async def ingest_all(db: Database, events: list[SwitchEvent], clock: SettableClock) -> SwitchIngest:
+    ingest = SwitchIngest(db, CallStore(clock=clock), "freeswitch")
+    for event in events:
+        await ingest(event)
+    return ingest
+
+
+async def stored(db: Database) -> list[tuple[CallLog, list[EventType]]]:
+    async with db.read() as s:
+        calls = list((await s.execute(sa.select(CallLog).order_by(CallLog.started_at))).scalars())
+        result = []
+        for call in calls:
+            rows = await s.execute(
+                sa.select(CallEvent.event_type).where(CallEvent.call_id == call.id).order_by(CallEvent.id)
+            )
+            result.append((call, list(rows.scalars())))
+    return result
+
+
+async def test_bridged_call_is_one_answered_call_with_switch_timing(db: Database, clock: SettableClock) -> None:
+    events = mapped("a2_bridged")
+    ingest = await ingest_all(db, events, clock)
+    [(call, types)] = await stored(db)
+    assert types == [EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.ENDED]
+    assert call.status is CallStatus.ENDED
+    assert (call.caller_number, call.recipient_number) == ("1000", "1001")
+    assert call.switch_name == "freeswitch" and call.switch_call_ref == events[0].call_ref
+    # Times come from the switch's own event timestamps, not from calld's clock.
+    by_type = {e.event_type: e.timestamp for e in events}
+    assert call.started_at == by_type[EventType.INITIATED]
+    assert call.answered_at == by_type[EventType.ANSWERED]
+    assert call.ended_at == by_type[EventType.ENDED]
+    assert call.duration_seconds == (call.ended_at - call.answered_at).total_seconds()
+    assert 3.5 < call.duration_seconds < 6  # the capture's call talked for about 4 s
+    assert ingest.stored == 4 and ingest.refused == 0
+
+
+async def test_replaying_the_same_events_stores_nothing_twice(db: Database, clock: SettableClock) -> None:
+    events = mapped("d_hold")
+    await ingest_all(db, events, clock)
+    again = await ingest_all(db, events, clock)
+    assert again.stored == 0 and again.duplicates == len(events)
+    [(call, types)] = await stored(db)
+    assert types.count(EventType.HOLD) == 2 and types.count(EventType.UNHOLD) == 2
+    assert call.hold_seconds > 0
+
+
+async def test_busy_bridge_is_stored_busy(db: Database, clock: SettableClock) -> None:
+    await ingest_all(db, mapped("c_busy"), clock)
+    statuses = sorted(call.status.value for call, _ in await stored(db))
+    assert statuses == ["busy", "busy", "busy"]
+
+
+async def test_events_for_a_call_calld_originated_join_it(db: Database, clock: SettableClock) -> None:
+    """calld stores the call first; the switch's events name it by its id (as origination uuid)."""
+    events = mapped("a_answered")
+    store = CallStore(clock=clock)
+    async with db.write() as s:
+        ours = await store.create(s, NewCall(CallDirection.OUTBOUND, "9000", "1000"), EventSource.API)
+    ref = events[0].call_ref
+    renamed = [replace(e, call_ref=str(ours.id)) if e.call_ref == ref else e for e in events]
+    await ingest_all(db, renamed, clock)
+    [(call, types)] = await stored(db)
+    assert call.id == ours.id
+    assert types == [EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.ENDED]
+    assert call.switch_call_ref == str(ours.id)
+
+
+async def test_event_for_an_unknown_call_is_dropped_not_fatal(db: Database, clock: SettableClock) -> None:
+    events = mapped("a2_bridged")
+    orphan = replace(events[2], call_ref=str(uuid.uuid4()), key="orphan")
+    ingest = await ingest_all(db, [orphan, *events], clock)
+    assert ingest.refused == 1
+    assert len(await stored(db)) == 1
+
+
+async def test_an_event_the_state_machine_refuses_is_skipped(db: Database, clock: SettableClock) -> None:
+    events = mapped("a2_bridged")
+    extra_answer = replace(events[2], key="second-answer")
+    ingest = await ingest_all(db, [*events[:3], extra_answer, *events[3:]], clock)
+    assert ingest.refused == 1
+    [(_call, types)] = await stored(db)
+    assert types == [EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.ENDED]
