@@ -57,7 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from calld.daemon import Daemon
 
-    asyncio.run(Daemon(config).run())
+    try:
+        asyncio.run(Daemon(config).run())
+    except OSError as exc:
+        # Most often the port is taken (another calld?) or the address is not this machine's.
+        where = f"{config.server.host}:{config.server.port}"
+        print(f"calld: cannot serve on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

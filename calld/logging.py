@@ -50,3 +50,5 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root.setLevel(max(numeric, logging.INFO) if numeric > logging.DEBUG else numeric)
     # aiohttp's own access log duplicates calld's request log line.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic announces every plugin and migration step at INFO; only problems belong in the journal.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

@@ -89,3 +89,18 @@ def test_sigterm_stops_cleanly_and_data_survives_a_restart(tmp_path: Path) -> No
     finally:
         code, err = _stop(proc)
     assert code == 0, err
+
+
+def test_a_taken_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "CALLD_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "CALLD_PORT": str(port)}
+        result = subprocess.run(
+            [sys.executable, "-m", "calld.cli", "run"], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
+    assert result.returncode == 1
+    assert f"calld: cannot serve on 127.0.0.1:{port}: " in result.stderr
+    assert "address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
