@@ -55,10 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         asyncio.run(_seed(config, args.count, args.cleanup, args.random_seed))
         return 0
+    from calld.adapters.factory import make_switch
     from calld.daemon import Daemon
 
     try:
-        asyncio.run(Daemon(config).run())
+        asyncio.run(Daemon(config, switch=make_switch(config)).run())
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
         where = f"{config.server.host}:{config.server.port}"

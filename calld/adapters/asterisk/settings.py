@@ -19,6 +19,10 @@ class AsteriskConfig:
     # Where calls placed by calld start: the channel dialled first and the context the far party is sent to.
     originate_channel: str = "PJSIP/{caller}"
     originate_context: str = "from-internal"
+    # How long an originated call's first channel may ring; the context transfers dial into
+    # (empty: originate_context).
+    originate_timeout_seconds: float = 30.0
+    transfer_context: str = ""
     recording_directory: str = "/var/spool/asterisk/monitor"
     keepalive_seconds: float = 20.0
     reconnect_max_seconds: float = 30.0
@@ -31,7 +35,8 @@ class AsteriskConfig:
             found.append("asterisk.port: must be 1..65535")
         if not self.secret and not self.secret_file:
             found.append("asterisk.secret: set secret or secret_file")
-        for name in ("keepalive_seconds", "reconnect_max_seconds", "action_timeout_seconds"):
+        timings = ("keepalive_seconds", "reconnect_max_seconds", "action_timeout_seconds", "originate_timeout_seconds")
+        for name in timings:
             if getattr(self, name) <= 0:
                 found.append(f"asterisk.{name}: must be positive")
         return found

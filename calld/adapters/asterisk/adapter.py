@@ -1,0 +1,385 @@
+"""The Asterisk switch adapter: AMI over ``panoramisk``, events through ``AmiEventMapper``.
+
+``AsteriskAdapter.run(sink)`` connects, logs in, installs an event filter (AMI ``Filter`` action, so
+Asterisk only sends what the mapper uses), resynchronises with ``CoreShowChannels`` (adopting live
+calls, ending those that vanished while we were away) and then feeds every event through the
+mapper to ``sink`` in wire order. A ``Ping`` every ``keepalive_seconds`` detects a dead link; on
+any loss it reconnects with capped exponential backoff. The mapper (and so the knowledge of open
+calls) survives reconnects; event keys are stable, so the sink's de-duplication makes a replay
+harmless.
+
+panoramisk 1.4 on Python 3.11 works, with defects worked around here, in ``_Manager`` and
+``_Protocol`` only:
+
+* it reconnects by itself at a fixed interval (no backoff) and re-sends, after the reconnect, every
+  action that got no answer — an ``Originate`` could place the call twice. ``_Manager`` never
+  reconnects on its own and forgets unanswered actions (they fail as ``SwitchUnavailable``);
+* its parser splits the stream on blank lines after decoding with ``errors="ignore"``, drops
+  headers with an empty value at the end of a message and turns repeated headers into lists;
+  ``_Protocol`` parses with calld's own byte-exact ``AmiParser`` and hands panoramisk a ``Message``
+  built from it (the original ``AmiMessage`` is kept for the mapper);
+* an async ``Originate`` waits for the ``OriginateResponse`` event (the end of the call setup)
+  unless ``as_list=False`` is given; we always give it, so control returns once Asterisk accepted;
+* its ``Ping`` fires and forgets (a dead peer is never noticed) and takes whole seconds: the
+  keepalive here awaits the ``Pong`` with a timeout;
+* no action has a timeout: every action here is awaited with ``action_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from panoramisk import actions as pk_actions
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.manager import Manager
+from panoramisk.message import Message
+
+from calld.adapters.asterisk.ami_codec import AmiMessage, AmiParser
+from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
+from calld.adapters.asterisk.settings import AsteriskConfig
+from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
+
+# The AMI events the mapper uses (``Shutdown`` tells us Asterisk is going away).
+SUBSCRIBED_EVENTS: tuple[str, ...] = (
+    "Newchannel",
+    "Newstate",
+    "NewCallerid",
+    "DialBegin",
+    "DialState",
+    "DialEnd",
+    "BridgeEnter",
+    "Hold",
+    "Unhold",
+    "BlindTransfer",
+    "AttendedTransfer",
+    "DTMFEnd",
+    "MixMonitorStart",
+    "MixMonitorStop",
+    "ConfbridgeJoin",
+    "Hangup",
+    "Shutdown",
+)
+# POSIX extended regexes, matched by Asterisk against the whole event text (legacy ``Filter``);
+# an event is sent when any one matches. VarSet is noisy: only the two variables the mapper reads.
+EVENT_FILTERS: tuple[str, ...] = (
+    "^Event: (" + "|".join(SUBSCRIBED_EVENTS) + ")[[:space:]]",
+    f"^Event: VarSet[[:space:]].*Variable: (MIXMONITOR_FILENAME|_*{CALLD_CALL_ID_VAR})[[:space:]]",
+)
+
+_INITIAL_BACKOFF = 0.5
+
+
+class _Everything:
+    """``forgetable_actions`` that contains every action: panoramisk must never re-send one."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+class _Protocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol with calld's byte-exact parser (see the module docstring)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.parser = AmiParser()
+
+    def data_received(self, data: bytes) -> None:
+        for ami in self.parser.feed(data):
+            if ami.event is None and ami.response is None:
+                continue
+            headers: dict[str, Any] = {}
+            for name, value in ami.headers:
+                if name in headers:
+                    previous = headers[name]
+                    headers[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+                else:
+                    headers[name] = value
+            message = Message(headers)
+            message.ami = ami
+            message.received_at = datetime.now(UTC)
+            self.handle_message(message)
+
+
+class _Manager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager without its own reconnection, re-sending or fire-and-forget ping."""
+
+    def __init__(self, on_lost: asyncio.Future[None], **config: Any) -> None:
+        super().__init__(forgetable_actions=_Everything(), **config)
+        self._on_lost = on_lost
+
+    async def open(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        _, protocol = await loop.create_connection(_Protocol, host, port)
+        self.protocol = protocol
+        protocol.queue = None
+        protocol.factory = self
+        protocol.log = self.log
+        protocol.config = self.config
+        protocol.encoding = self.encoding = "utf8"
+        self.responses = protocol.responses = {}
+        self._connected = True
+
+    def ping(self) -> None:  # the adapter's keepalive does this
+        return None
+
+    def connection_lost(self, exc: object) -> None:
+        self._connected = False
+        if not self._on_lost.done():
+            self._on_lost.set_result(None)
+
+
+@dataclass(slots=True)
+class _CallChannels:
+    """The live channels of one call (``Linkedid``), in creation order: uniqueid -> channel name."""
+
+    legs: dict[str, str] = field(default_factory=dict)
+    near_is_first: bool = False  # the first leg is calld's user (originated/outbound calls)
+
+
+class AsteriskAdapter:
+    """``SwitchPort`` for Asterisk over AMI."""
+
+    name = "asterisk"
+
+    def __init__(self, settings: AsteriskConfig) -> None:
+        self.settings = settings
+        self.log = structlog.get_logger("calld.asterisk")
+        self.mapper = AmiEventMapper(settings.inbound_contexts, settings.outbound_contexts)
+        self._manager: _Manager | None = None
+        self._calls: dict[str, _CallChannels] = {}
+        self._recording_channel: dict[str, str] = {}
+        self.connected = asyncio.Event()
+        self.sessions = 0  # successful logins, for diagnostics and tests
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def run(self, sink: EventSink) -> None:
+        backoff = _INITIAL_BACKOFF
+        while True:
+            logged_in = False
+            try:
+                logged_in = await self._session(sink)
+            except (OSError, SwitchUnavailable, TimeoutError) as exc:
+                self.log.warning("asterisk AMI connection failed", error=str(exc) or repr(exc))
+            except SwitchError as exc:
+                self.log.error("asterisk AMI login refused", error=str(exc))
+            finally:
+                self.connected.clear()
+                manager, self._manager = self._manager, None
+                if manager is not None:
+                    manager.close()
+            if logged_in:
+                backoff = _INITIAL_BACKOFF
+            self.log.info("asterisk AMI reconnecting", delay_seconds=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+
+    async def _session(self, sink: EventSink) -> bool:
+        """One connection: login, filter, resync, then events until the link is lost."""
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[None] = loop.create_future()
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        manager = _Manager(lost, loop=loop, log=self.log)
+        manager.register_event("*", lambda _manager, message: queue.put_nowait(message))
+        self._manager = manager
+        timeout = self.settings.action_timeout_seconds
+        await asyncio.wait_for(manager.open(self.settings.host, self.settings.port), timeout)
+        await self._action("Login", {"Username": self.settings.username, "Secret": self._secret(), "Events": "on"})
+        for expression in EVENT_FILTERS:
+            await self._action("Filter", {"Operation": "Add", "Filter": expression})
+        self.sessions += 1
+        self.log.info("asterisk AMI connected", host=self.settings.host, port=self.settings.port)
+        await self._resync(sink)
+        self.connected.set()
+        keepalive = asyncio.create_task(self._keepalive(manager))
+        try:
+            while True:
+                get = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({get, lost, keepalive}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    # Deliver what arrived before the loss (Hangups before a Shutdown).
+                    while not queue.empty():
+                        await self._deliver(sink, queue.get_nowait())
+                    if keepalive in done and keepalive.exception() is not None:
+                        self.log.warning("asterisk AMI keepalive failed", error=repr(keepalive.exception()))
+                    return True
+                await self._deliver(sink, get.result())
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keepalive
+
+    async def _keepalive(self, manager: _Manager) -> None:
+        while True:
+            await asyncio.sleep(self.settings.keepalive_seconds)
+            if manager is not self._manager:
+                return
+            await self._action("Ping", {})
+
+    async def _resync(self, sink: EventSink) -> None:
+        """Adopt the calls Asterisk has now; end the ones it no longer has."""
+        items = await self._action("CoreShowChannels", {}, as_list=True)
+        now = datetime.now(UTC)
+        live: set[str] = set()
+        for message in items:
+            ami: AmiMessage = message.ami
+            if ami.event != "CoreShowChannel":
+                continue
+            live.add(ami.get("Linkedid") or ami.get("Uniqueid", ""))
+            self._track(ami)
+            self.mapper.map(ami, now)
+        for ref in [r for r in self._calls if r not in live]:
+            self._calls.pop(ref, None)
+        for event in self.mapper.reconcile(live, now):
+            await self._emit(sink, event)
+        self.log.info("asterisk resynchronised", live_calls=len(live))
+
+    async def _deliver(self, sink: EventSink, message: Message) -> None:
+        ami: AmiMessage | None = getattr(message, "ami", None)
+        if ami is None or ami.event is None:
+            return
+        self._track(ami)
+        for event in self.mapper.map(ami, getattr(message, "received_at", None)):
+            await self._emit(sink, event)
+        if ami.event == "Hangup":
+            self._untrack(ami)
+
+    async def _emit(self, sink: EventSink, event: Any) -> None:
+        try:
+            await sink(event)
+        except Exception:  # one failed write must not stop the stream
+            self.log.exception("storing an asterisk event failed", call_ref=event.call_ref, event=event.event_type)
+
+    # --- channel bookkeeping for control actions ------------------------------------------------
+
+    def _track(self, ami: Mapping[str, str]) -> None:
+        if ami.get("Event") not in ("Newchannel", "CoreShowChannel"):
+            return
+        uid, channel = ami.get("Uniqueid", ""), ami.get("Channel", "")
+        ref = ami.get("Linkedid") or uid
+        if not uid or not channel:
+            return
+        call = self._calls.get(ref)
+        if call is None:
+            call = self._calls[ref] = _CallChannels()
+            context = ami.get("Context", "")
+            call.near_is_first = ami.get("ChannelState") == "0" or context in self.settings.outbound_contexts
+        call.legs[uid] = channel
+
+    def _untrack(self, ami: Mapping[str, str]) -> None:
+        ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
+        call = self._calls.get(ref)
+        if call is None:
+            return
+        call.legs.pop(ami.get("Uniqueid", ""), None)
+        if not call.legs:
+            del self._calls[ref]
+
+    def _channels(self, call_ref: str) -> _CallChannels:
+        call = self._calls.get(call_ref)
+        if call is None or not call.legs:
+            raise SwitchError(f"call {call_ref} has no live channel on Asterisk")
+        return call
+
+    def _near(self, call_ref: str) -> str:
+        """calld's user's leg: the first one of an outbound/originated call, else the latest other."""
+        call = self._channels(call_ref)
+        legs = list(call.legs.values())
+        if call.near_is_first or len(legs) == 1:
+            return legs[0]
+        return legs[-1]
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def _secret(self) -> str:
+        if self.settings.secret:
+            return self.settings.secret
+        with open(self.settings.secret_file, encoding="utf-8") as handle:
+            return handle.readline().strip()
+
+    async def _action(self, action: str, headers: Mapping[str, str], *, as_list: bool = False) -> Any:
+        """Send ``action``; its response (or list of messages). Error -> SwitchError."""
+        manager = self._manager
+        if manager is None or not manager._connected:
+            raise SwitchUnavailable("not connected to Asterisk AMI")
+        request = pk_actions.Action({"Action": action, **headers}, as_list=as_list)
+        future = manager.send_action(request, as_list=as_list)
+        try:
+            response = await asyncio.wait_for(asyncio.shield(future), self.settings.action_timeout_seconds)
+        except TimeoutError:
+            future.cancel()
+            manager.protocol.responses.pop(request.id, None)
+            raise SwitchUnavailable(f"Asterisk did not answer {action} in time") from None
+        first = response[0] if isinstance(response, list) else response
+        ami: AmiMessage | None = getattr(first, "ami", None)
+        if ami is not None and ami.response not in ("Success", "Goodbye"):
+            raise SwitchError(f"Asterisk refused {action}: {ami.get('Message', ami.response or 'error')}")
+        return response
+
+    async def originate(self, calld_call_id: str, recipient: str, caller: str | None) -> str:
+        s = self.settings
+        headers = {
+            "Channel": s.originate_channel.format(caller=caller or "", recipient=recipient),
+            "Context": s.originate_context,
+            "Exten": recipient,
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": calld_call_id,
+            "Variable": f"{CALLD_CALL_ID_VAR}={calld_call_id}",
+            "Timeout": str(int(s.originate_timeout_seconds * 1000)),
+        }
+        if caller:
+            headers["CallerID"] = caller
+        await self._action("Originate", headers)
+        # Asterisk uses ChannelId as the Uniqueid and Linkedid: the call's reference is our id.
+        return calld_call_id
+
+    async def hangup(self, call_ref: str) -> None:
+        legs = list(self._channels(call_ref).legs.values())
+        refused: SwitchError | None = None
+        for channel in legs:
+            try:
+                await self._action("Hangup", {"Channel": channel})
+                return
+            except SwitchError as exc:  # that leg is already gone; try the next
+                refused = exc
+        assert refused is not None
+        raise refused
+
+    async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
+        context = self.settings.transfer_context or self.settings.originate_context
+        headers = {"Channel": self._near(call_ref), "Exten": target, "Context": context}
+        await self._action("Atxfer" if attended else "BlindTransfer", headers)
+
+    async def hold(self, call_ref: str) -> None:
+        raise SwitchError("hold is not supported on Asterisk over AMI")
+
+    async def unhold(self, call_ref: str) -> None:
+        raise SwitchError("hold is not supported on Asterisk over AMI")
+
+    def recording_file(self, path: str) -> str:
+        """``path`` on the switch: relative paths live under ``recording_directory``."""
+        if posixpath.isabs(path):
+            return path
+        return posixpath.join(self.settings.recording_directory, path.lstrip(os.sep))
+
+    async def start_recording(self, call_ref: str, path: str) -> None:
+        channel = self._near(call_ref)
+        file = self.recording_file(path)
+        await self._action("MixMonitor", {"Channel": channel, "File": file})
+        self._recording_channel[file] = channel
+
+    async def stop_recording(self, call_ref: str, path: str) -> None:
+        file = self.recording_file(path) if path else ""
+        channel = self._recording_channel.pop(file, None) or self._near(call_ref)
+        await self._action("StopMixMonitor", {"Channel": channel})
