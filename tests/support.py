@@ -6,10 +6,12 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.storage.models import Base
 
@@ -61,3 +63,12 @@ async def fresh_database(kind: str, tmp_path: Path) -> Database:
     async with db.write() as session:
         await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return db
+
+
+def api_session(daemon: Daemon) -> aiohttp.ClientSession:
+    """An HTTP client for a running in-process ``Daemon``'s REST API (close it after use).
+
+    Every test that talks to a live daemon over HTTP gets its client here, so what the API
+    requires of every caller (credentials, once it has them) is set up in one place.
+    """
+    return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.port}")
