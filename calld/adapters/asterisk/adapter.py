@@ -58,6 +58,8 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "BridgeEnter",
     "Hold",
     "Unhold",
+    "MusicOnHoldStart",
+    "MusicOnHoldStop",
     "BlindTransfer",
     "AttendedTransfer",
     "DTMFEnd",
@@ -106,6 +108,15 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
             message.ami = ami
             message.received_at = datetime.now(UTC)
             self.handle_message(message)
+
+    def connection_lost(self, exc: object) -> None:
+        # panoramisk's close() only queues unanswered actions for a re-send (which we refuse):
+        # their futures would never finish. Fail them now.
+        for action in list(self.responses.values()):
+            if not action.future.done():
+                lost = SwitchUnavailable(f"AMI connection lost before {action['Action']} was answered")
+                action.future.set_exception(lost)
+        super().connection_lost(exc)
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -157,6 +168,8 @@ class AsteriskAdapter:
         self._manager: _Manager | None = None
         self._calls: dict[str, _CallChannels] = {}
         self._recording_channel: dict[str, str] = {}
+        # call_ref -> (near, far) channels parted by ``hold``, until ``unhold`` bridges them again.
+        self._held: dict[str, tuple[str, str]] = {}
         self.connected = asyncio.Event()
         self.sessions = 0  # successful logins, for diagnostics and tests
 
@@ -253,6 +266,9 @@ class AsteriskAdapter:
             await self._emit(sink, event)
         if ami.event == "Hangup":
             self._untrack(ami)
+            ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
+            if ref in self._held:
+                await self._end_held(ref)
 
     async def _emit(self, sink: EventSink, event: Any) -> None:
         try:
@@ -361,11 +377,51 @@ class AsteriskAdapter:
         headers = {"Channel": self._near(call_ref), "Exten": target, "Context": context}
         await self._action("Atxfer" if attended else "BlindTransfer", headers)
 
+    def _far(self, call_ref: str) -> str:
+        """The far party's leg: the first live leg that is not calld's user's."""
+        near = self._near(call_ref)
+        for channel in self._channels(call_ref).legs.values():
+            if channel != near:
+                return channel
+        raise SwitchError(f"call {call_ref} has no far party to hold")
+
     async def hold(self, call_ref: str) -> None:
-        raise SwitchError("hold is not supported on Asterisk over AMI")
+        """Asterisk 22 has no AMI hold action. A dual ``Redirect`` takes both legs out of their
+        bridge into ``hold_context``: the far party to ``hold`` (MusicOnHold, hence the
+        MusicOnHoldStart that confirms it), calld's user to ``wait`` (silence). Redirecting only
+        one leg would hang the other up."""
+        near, far = self._near(call_ref), self._far(call_ref)
+        context = self.settings.hold_context
+        await self._action(
+            "Redirect",
+            {
+                "Channel": far,
+                "Context": context,
+                "Exten": "hold",
+                "Priority": "1",
+                "ExtraChannel": near,
+                "ExtraContext": context,
+                "ExtraExten": "wait",
+                "ExtraPriority": "1",
+            },
+        )
+        self._held[call_ref] = (near, far)
 
     async def unhold(self, call_ref: str) -> None:
-        raise SwitchError("hold is not supported on Asterisk over AMI")
+        """``Bridge`` the two legs ``hold`` parted again (MusicOnHoldStop confirms it). Uniqueids
+        stay; when either leg later hangs up, Asterisk hangs up the other (checked on 22.10)."""
+        legs = self._held.get(call_ref)
+        if legs is None:
+            raise SwitchError(f"call {call_ref} was not put on hold by calld; only the phone that held it can resume")
+        near, far = legs
+        await self._action("Bridge", {"Channel1": near, "Channel2": far, "Tone": "no"})
+        del self._held[call_ref]
+
+    async def _end_held(self, ref: str) -> None:
+        """A leg of a call calld holds hung up: the other one waits in the dialplan; hang it up."""
+        for channel in self._held.pop(ref, ()):
+            with contextlib.suppress(SwitchError, SwitchUnavailable):
+                await self._action("Hangup", {"Channel": channel})
 
     def recording_file(self, path: str) -> str:
         """``path`` on the switch: relative paths live under ``recording_directory``."""

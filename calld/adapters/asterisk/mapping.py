@@ -82,6 +82,8 @@ class _Call:
     first_leg_cause: tuple[int | None, str] | None = None
     transfer_to: str | None = None
     conference: str | None = None
+    # On hold by music alone (calld's own hold), so only the music stopping takes it off hold.
+    held_by_music: bool = False
     # (timestamp, key) of a held-back ``initiated``; None once emitted.
     pending_initiated: tuple[datetime, str] | None = None
 
@@ -381,6 +383,26 @@ class AmiEventMapper:
         # Asterisk sends Unhold without Hold on a blind transfer; only a held call can resume.
         if call.state.status is not CallStatus.ON_HOLD:
             return []
+        call.held_by_music = False
+        return self._emit_for(call, event, EventType.UNHOLD, ts)
+
+    def _on_moh_start(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # calld's own hold (AsteriskAdapter.hold) takes both legs out of their bridge and plays music
+        # to the far one: no Hold event, only this. A phone's hold already sent Hold (then this on
+        # the peer), and music in the dialplan before anyone talked (MusicOnHold app) is no hold.
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        if leg is None or not leg.was_bridged or call.state.status not in (CallStatus.ANSWERED, CallStatus.RECORDING):
+            return []
+        out = self._emit_for(call, event, EventType.HOLD, ts, {"music_on_hold": event.get("Class", "")})
+        call.held_by_music = bool(out)
+        return out
+
+    def _on_moh_stop(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # Music also stops when a phone's hold ends or an attended transfer merges the bridges;
+        # those are told by Unhold / AttendedTransfer.
+        if not call.held_by_music or call.state.status is not CallStatus.ON_HOLD:
+            return []
+        call.held_by_music = False
         return self._emit_for(call, event, EventType.UNHOLD, ts)
 
     def _on_blind_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
@@ -501,6 +523,8 @@ _HANDLERS: Mapping[str, _Handler] = {
     "BridgeEnter": AmiEventMapper._on_bridge_enter,
     "Hold": AmiEventMapper._on_hold,
     "Unhold": AmiEventMapper._on_unhold,
+    "MusicOnHoldStart": AmiEventMapper._on_moh_start,
+    "MusicOnHoldStop": AmiEventMapper._on_moh_stop,
     "BlindTransfer": AmiEventMapper._on_blind_transfer,
     "AttendedTransfer": AmiEventMapper._on_attended_transfer,
     "DTMFEnd": AmiEventMapper._on_dtmf_end,

@@ -24,6 +24,9 @@ class AsteriskConfig:
     originate_timeout_seconds: float = 30.0
     transfer_context: str = ""
     recording_directory: str = "/var/spool/asterisk/monitor"
+    # Dialplan context for calld's hold: extension "hold" plays music to the far party, "wait" keeps
+    # calld's user waiting (see config.example.toml).
+    hold_context: str = "calld-hold"
     keepalive_seconds: float = 20.0
     reconnect_max_seconds: float = 30.0
     action_timeout_seconds: float = 5.0
