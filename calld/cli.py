@@ -1,4 +1,4 @@
-"""The ``calld`` command: run the daemon, migrate, check the config, seed test data."""
+"""The ``calld`` command: run the daemon, migrate, check the config, seed test data, manage tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from calld import cli_tokens
 from calld.config import Config, ConfigError, load_config
 from calld.logging import configure_logging
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--count", type=int, default=10, help="how many calls to create (default 10)")
     seed.add_argument("--cleanup", action="store_true", help="remove seeded data instead of creating it")
     seed.add_argument("--random-seed", type=int, default=None, help="make the generated data repeatable")
+    cli_tokens.add_parser(sub)
     return parser
 
 
@@ -55,11 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         asyncio.run(_seed(config, args.count, args.cleanup, args.random_seed))
         return 0
+    if command == "token":
+        return asyncio.run(cli_tokens.run(config, args))
     from calld.adapters.factory import make_switch
     from calld.daemon import Daemon
 
     try:
-        asyncio.run(Daemon(config, switch=make_switch(config)).run())
+        # A first admin token is shown only to a person at a terminal, never written to the journal.
+        first_token_out = sys.stderr if sys.stderr.isatty() else None
+        asyncio.run(Daemon(config, switch=make_switch(config), first_token_out=first_token_out).run())
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
         where = f"{config.server.host}:{config.server.port}"

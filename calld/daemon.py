@@ -5,27 +5,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import TextIO
 
 import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
 from calld.config import Config
+from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.http.context import Services
 from calld.ingest import SwitchIngest
 from calld.storage.calls import CallStore, Clock, system_clock
 from calld.storage.database import Database
+from calld.storage.tokens import TokenStore
 
 
 class Daemon:
     """calld's running parts, wired from one ``Config``."""
 
-    def __init__(self, config: Config, *, switch: SwitchPort | None = None, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        switch: SwitchPort | None = None,
+        clock: Clock = system_clock,
+        first_token_out: TextIO | None = None,
+    ) -> None:
+        """``first_token_out``: where to show a generated admin token when no token exists yet
+        (a terminal); None creates none and logs how to make one."""
         self.config = config
         self.log = structlog.get_logger("calld.daemon")
         self.db = Database(config.database.url, pool_size=config.database.pool_size)
-        self.services = Services(config=config, db=self.db, calls=CallStore(clock=clock), switch=switch)
+        self.tokens = TokenStore()
+        calls = CallStore(clock=clock)
+        self.services = Services(config=config, db=self.db, calls=calls, switch=switch, tokens=self.tokens)
+        self._first_token_out = first_token_out
         self.switch = switch
         self.ingest = SwitchIngest(self.db, self.services.calls, switch.name) if switch is not None else None
         self._runner: web.AppRunner | None = None
@@ -41,6 +56,7 @@ class Daemon:
     async def start(self) -> None:
         """Migrate the database and start serving HTTP."""
         await self.db.migrate()
+        await self._ensure_a_token()
         self._runner = web.AppRunner(
             create_app(self.services),
             access_log=None,
@@ -60,6 +76,28 @@ class Daemon:
             database=self.db.dialect,
             switch=self.switch.name if self.switch is not None else None,
         )
+
+    async def _ensure_a_token(self) -> None:
+        """On first start nobody could use the API: make an admin token for the person at the terminal."""
+        async with self.db.write() as session:
+            if await self.tokens.count(session) > 0:
+                return
+            if self._first_token_out is None:
+                self.log.warning(
+                    "no API tokens exist: every API request will be refused",
+                    hint="create one with: calld token create --name admin --scope admin",
+                )
+                return
+            row, issued = await self.tokens.create(session, "initial-admin", Scope.ADMIN)
+        print(
+            f"\ncalld: no API token existed, so an admin token named {row.name!r} was created.\n"
+            f"It is shown only this once; keep it safe and send it as 'Authorization: Bearer <token>':\n\n"
+            f"    {issued.plaintext}\n\n"
+            "Make more with `calld token create`, revoke this one with `calld token revoke initial-admin`.\n",
+            file=self._first_token_out,
+            flush=True,
+        )
+        self.log.info("initial admin token created", name=row.name, key=row.key)
 
     def _switch_stopped(self, task: asyncio.Task[None]) -> None:
         # An adapter reconnects by itself; if it ever returns or fails, calld cannot log calls, so

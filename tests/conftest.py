@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from calld.config import CallsConfig, Config
 from calld.http.app import create_app
 from calld.http.context import Services
+from calld.logging import configure_logging
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from tests.support import SettableClock, ensure_pg_database, fresh_database
+from tests.support import LogCapture, SettableClock, bearer, ensure_pg_database, fresh_database, mint_token
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +55,27 @@ AppClient = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def api(services: Services, aiohttp_client: Callable[..., Awaitable[AppClient]]) -> AppClient:
-    """A real HTTP client talking to calld's app on a loopback port."""
-    return await aiohttp_client(create_app(services))
+async def auth_headers(db: Database) -> dict[str, str]:
+    """The Authorization header of an admin token stored in ``db``."""
+    return bearer(await mint_token(db))
+
+
+@pytest.fixture
+async def api(
+    services: Services, auth_headers: dict[str, str], aiohttp_client: Callable[..., Awaitable[AppClient]]
+) -> AppClient:
+    """A real HTTP client talking to calld's app on a loopback port, sending an admin token."""
+    return await aiohttp_client(create_app(services), headers=auth_headers)
+
+
+@pytest.fixture
+def log_capture() -> Iterator[LogCapture]:
+    """Route calld's logging into memory as JSON lines; the process-wide setup is put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    capture = LogCapture()
+    configure_logging("debug", "json", capture.stream)
+    yield capture
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -1,10 +1,15 @@
-"""Helpers shared by tests: a settable clock and database set-up for SQLite and PostgreSQL."""
+"""Helpers shared by tests: a settable clock, database set-up for SQLite and PostgreSQL, API tokens."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import os
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -12,10 +17,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from calld.daemon import Daemon
+from calld.domain.scopes import Scope
 from calld.storage.database import Database
 from calld.storage.models import Base
+from calld.storage.tokens import IssuedToken, TokenStore, generate
 
 PG_URL = os.environ.get("CALLD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_test")
+
+
+class LogCapture:
+    """calld's log lines (JSON) written to memory, for tests that check what is logged."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text().splitlines() if line.startswith("{")]
 
 
 class SettableClock:
@@ -65,10 +85,37 @@ async def fresh_database(kind: str, tmp_path: Path) -> Database:
     return db
 
 
-def api_session(daemon: Daemon) -> aiohttp.ClientSession:
+async def mint_token(
+    db: Database, scope: Scope = Scope.ADMIN, name: str | None = None, issued: IssuedToken | None = None
+) -> str:
+    """Store a new API token in ``db`` (as ``calld token create`` does) and return it in plain text."""
+    async with db.write() as session:
+        _, issued = await TokenStore().create(session, name or f"test-{scope}-{uuid.uuid4().hex[:8]}", scope, issued)
+    return issued.plaintext
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_session(daemon: Daemon, scope: Scope = Scope.ADMIN) -> aiohttp.ClientSession:
     """An HTTP client for a running in-process ``Daemon``'s REST API (close it after use).
 
     Every test that talks to a live daemon over HTTP gets its client here, so what the API
-    requires of every caller (credentials, once it has them) is set up in one place.
+    requires of every caller is set up in one place: the client sends a ``scope`` token, stored in
+    the daemon's database just before its first request (this function is not async, so it
+    cannot store it now).
     """
-    return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.port}")
+    issued = generate()
+    stored = asyncio.Event()
+    lock = asyncio.Lock()
+
+    async def authorise(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+        async with lock:
+            if not stored.is_set():
+                await mint_token(daemon.db, scope, issued=issued)
+                stored.set()
+        request.headers["Authorization"] = f"Bearer {issued.plaintext}"
+        return await handler(request)
+
+    return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.port}", middlewares=(authorise,))

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.error import URLError
+from typing import Any
+from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 
@@ -20,7 +21,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def _env(tmp_path: Path, port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "CALLD_DATABASE_URL": f"sqlite:///{tmp_path / 'daemon.db'}",
@@ -28,15 +29,45 @@ def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         "CALLD_LOG_FORMAT": "auto",
     }
     env.pop("CALLD_CONFIG", None)
+    return env
+
+
+def _create_token(tmp_path: Path, port: int, scope: str = "admin") -> str:
+    """A token made the way an operator makes one: ``calld token create``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "calld.cli", "token", "create", "--name", f"test-{scope}", "--scope", scope],
+        env=_env(tmp_path, port),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
+    )
+    return result.stdout.strip()
+
+
+def _get(port: int, path: str, token: str) -> Any:
+    request = Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "calld.cli", "run"], env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, "-m", "calld.cli", "run"],
+        env=_env(tmp_path, port),
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            with urlopen(f"http://127.0.0.1:{port}/api/call-logs/", timeout=1) as response:
-                assert response.status == 200
-                return proc
+            with urlopen(f"http://127.0.0.1:{port}/api/call-logs/", timeout=1):
+                raise AssertionError("the API answered a request without a token")
+        except HTTPError as exc:
+            assert exc.code == 401
+            return proc
         except (URLError, ConnectionError):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.1)
@@ -50,11 +81,11 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def _post(port: int, path: str, body: dict[str, object]) -> dict[str, object]:
+def _post(port: int, path: str, body: dict[str, object], token: str) -> dict[str, object]:
     request = Request(
         f"http://127.0.0.1:{port}{path}",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         method="POST",
     )
     with urlopen(request, timeout=5) as response:
@@ -64,11 +95,13 @@ def _post(port: int, path: str, body: dict[str, object]) -> dict[str, object]:
 
 def test_sigterm_stops_cleanly_and_data_survives_a_restart(tmp_path: Path) -> None:
     port = _free_port()
+    token = _create_token(tmp_path, port)
     proc = _start(tmp_path, port)
     created = _post(
         port,
         "/api/call-logs/log_incoming_call/",
         {"caller_number": "+14155550100", "recipient_number": "1001", "sip_call_id": "restart-1@pbx"},
+        token,
     )
     code, err = _stop(proc)
     assert code == 0, err
@@ -82,8 +115,7 @@ def test_sigterm_stops_cleanly_and_data_survives_a_restart(tmp_path: Path) -> No
 
     proc = _start(tmp_path, port)
     try:
-        with urlopen(f"http://127.0.0.1:{port}/api/call-logs/{created['id']}/", timeout=5) as response:
-            again = json.load(response)
+        again = _get(port, f"/api/call-logs/{created['id']}/", token)
         assert again["sip_call_id"] == "restart-1@pbx"
         assert [e["event_type"] for e in again["events"]] == ["initiated"]
     finally:
@@ -104,3 +136,16 @@ def test_a_taken_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     assert f"calld: cannot serve on 127.0.0.1:{port}: " in result.stderr
     assert "address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_without_any_token_the_daemon_says_how_to_make_one_and_prints_none(tmp_path: Path) -> None:
+    # stderr is a pipe here, as under systemd: a generated token would end up in the journal.
+    port = _free_port()
+    proc = _start(tmp_path, port)
+    code, err = _stop(proc)
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    [warning] = [line for line in lines if line["event"].startswith("no API tokens exist")]
+    assert warning["level"] == "warning"
+    assert "calld token create" in warning["hint"]
+    assert "calld_" not in err

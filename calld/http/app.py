@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from calld.http import call_logs, clients, sip_configurations, webhooks
+from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
 from calld.http.errors import Handler, error_middleware
 
@@ -32,13 +33,16 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
         call_id = request.match_info.get("id") if request.path.startswith("/api/call-logs/") else None
         if call_id:
             fields["call_id"] = call_id
+        who = caller(request)
+        if who is not None:
+            fields["auth"] = who.name  # the token's name, never the token
         log.info("request", **fields)
 
 
 def create_app(parts: Services) -> web.Application:
     """Build the aiohttp application around ``parts``."""
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware],
+        middlewares=[request_log_middleware, error_middleware, auth_middleware],
         client_max_size=parts.config.server.max_body_bytes,
     )
     app[SERVICES] = parts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -10,6 +10,7 @@ from calld.adapters.port import SwitchPort
 from calld.config import Config
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
+from calld.storage.tokens import TokenStore
 
 
 @dataclass(slots=True)
@@ -20,6 +21,7 @@ class Services:
     db: Database
     calls: CallStore
     switch: SwitchPort | None = None
+    tokens: TokenStore = field(default_factory=TokenStore)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -19,16 +19,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ApiError(Exception):
     """An error answered to the client as it is."""
 
-    def __init__(self, status: int, error: str, detail: Mapping[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: Mapping[str, str] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.detail = dict(detail or {})
+        self.headers = dict(headers or {})
         self.extra = extra
 
     def response(self) -> web.Response:
         body: dict[str, Any] = {"error": self.error, "detail": self.detail, **self.extra}
-        return web.json_response(body, status=self.status)
+        return web.json_response(body, status=self.status, headers=self.headers or None)
 
 
 def not_found(what: str, field: str = "id", value: object = None) -> ApiError:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
     CallDirection,
     CallStatus,
@@ -193,3 +194,18 @@ class CallRecording(Timestamped, Base):
     transcript: Mapped[str | None] = mapped_column(sa.Text())
     transcript_confidence: Mapped[float | None] = mapped_column(sa.Float())
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API. Only a SHA-256 digest of the token is stored; ``key`` is its
+    public part, so a presented token is found by key and its secret compared in constant time."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    key: Mapped[str] = mapped_column(sa.String(32), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100), nullable=False, index=True)
+    scope: Mapped[Scope] = mapped_column(enum_column(Scope, "token_scope"), nullable=False)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -649,10 +649,13 @@ class FakeSwitch:
 
 
 async def test_with_a_switch_actions_are_asked_of_it_not_stored(
-    services: Services, aiohttp_client: Callable[..., Awaitable[AppClient]], db: Database
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
 ) -> None:
     switch = FakeSwitch()
-    api = await aiohttp_client(create_app(replace(services, switch=switch)))
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
     body = await created(
         await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
     )

@@ -1,0 +1,157 @@
+"""Bearer tokens and scopes over real HTTP on both databases, on every route the app has."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from calld.domain.scopes import Scope
+from calld.http.app import create_app
+from calld.http.context import Services
+from calld.storage.database import Database
+from calld.storage.tokens import TokenStore
+from tests.support import LogCapture, bearer, mint_token
+
+AppClient = TestClient[web.Request, web.Application]
+R, W, A = Scope.READ, Scope.WRITE, Scope.ADMIN
+
+# Every route and the scope it needs, written out by hand: the app's route table must match it
+# exactly, so a new route fails here until someone decides what it needs.
+EXPECTED: dict[tuple[str, str], Scope] = {
+    ("GET", "/api/call-logs/"): R,
+    ("POST", "/api/call-logs/"): W,
+    ("GET", "/api/call-logs/statistics/"): R,
+    ("POST", "/api/call-logs/initiate_call/"): W,
+    ("POST", "/api/call-logs/log_incoming_call/"): W,
+    ("GET", "/api/call-logs/{id}/"): R,
+    ("PATCH", "/api/call-logs/{id}/"): W,
+    ("DELETE", "/api/call-logs/{id}/"): W,
+    ("PATCH", "/api/call-logs/{id}/update_status/"): W,
+    ("POST", "/api/call-logs/{id}/end_call/"): W,
+    ("POST", "/api/call-logs/{id}/add_event/"): W,
+    ("POST", "/api/call-logs/{id}/start_recording/"): W,
+    ("POST", "/api/call-logs/{id}/stop_recording/"): W,
+    ("POST", "/api/call-logs/{id}/transfer_call/"): W,
+    ("POST", "/api/call-logs/{id}/toggle_hold/"): W,
+    ("GET", "/api/clients/"): R,
+    ("POST", "/api/clients/"): W,
+    ("GET", "/api/clients/{id}/"): R,
+    ("PATCH", "/api/clients/{id}/"): W,
+    ("DELETE", "/api/clients/{id}/"): W,
+    ("GET", "/api/clients/{id}/call_history/"): R,
+    ("POST", "/api/clients/{id}/link_calls/"): W,
+    ("GET", "/api/sip-configurations/"): A,
+    ("POST", "/api/sip-configurations/"): A,
+    ("GET", "/api/sip-configurations/{id}/"): A,
+    ("PATCH", "/api/sip-configurations/{id}/"): A,
+    ("DELETE", "/api/sip-configurations/{id}/"): A,
+    ("GET", "/api/sip-configurations/{id}/webrtc_config/"): A,
+    ("POST", "/api/sip-configurations/{id}/set_default/"): A,
+    ("POST", "/api/sip-configurations/{id}/test_connection/"): A,
+    ("POST", "/api/webhooks/sip/"): W,
+    ("POST", "/api/webhooks/recording/"): W,
+}
+
+
+def app_routes(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path template) of every route; HEAD is aiohttp's automatic twin of GET."""
+    return {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+
+
+def concrete(path: str) -> str:
+    return path.replace("{id}", str(uuid.uuid4()))
+
+
+async def test_every_route_is_in_the_table(services: Services) -> None:
+    assert app_routes(create_app(services)) == set(EXPECTED)
+
+
+async def test_every_route_refuses_no_token_and_too_small_scopes(
+    services: Services, db: Database, aiohttp_client: Callable[..., Awaitable[AppClient]]
+) -> None:
+    client = await aiohttp_client(create_app(services))
+    tokens = {scope: bearer(await mint_token(db, scope)) for scope in Scope}
+    wrong: list[str] = []
+    for (method, template), needed in EXPECTED.items():
+        path = concrete(template)
+        resp = await client.request(method, path, json={})
+        body = await resp.json()
+        if resp.status != 401 or body["error"] != "authentication required" or "authorization" not in body["detail"]:
+            wrong.append(f"{method} {template} without a token: {resp.status} {body}")
+        for scope, headers in tokens.items():
+            resp = await client.request(method, path, json={}, headers=headers)
+            body = await resp.json()
+            if scope.allows(needed):
+                if resp.status in (401, 403):
+                    wrong.append(f"{method} {template} with {scope}: {resp.status} {body}")
+            elif resp.status != 403 or body["error"] != "insufficient scope" or needed not in body["detail"]["scope"]:
+                wrong.append(f"{method} {template} with {scope} (needs {needed}): {resp.status} {body}")
+    assert wrong == []
+
+
+async def test_401_says_how_to_authenticate(api: AppClient) -> None:
+    resp = await api.get("/api/call-logs/", headers={"Authorization": ""})
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert await resp.json() == {
+        "error": "authentication required",
+        "detail": {"authorization": "send the header 'Authorization: Bearer <token>' (see `calld token create`)"},
+    }
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer nonsense",
+        "Basic dXNlcjpwYXNz",
+        "Bearer calld_0123456789ab_" + "A" * 43,  # well formed, no such key
+    ],
+)
+async def test_unknown_tokens_are_401(api: AppClient, header: str) -> None:
+    resp = await api.get("/api/call-logs/", headers={"Authorization": header})
+    assert resp.status == 401
+    body = await resp.json()
+    assert body["detail"]["authorization"]
+
+
+async def test_right_key_with_the_wrong_secret_is_401(api: AppClient, db: Database) -> None:
+    token = await mint_token(db, Scope.READ)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert (await api.get("/api/call-logs/", headers=bearer(forged))).status == 401
+    assert (await api.get("/api/call-logs/", headers=bearer(token))).status == 200
+
+
+async def test_a_revoked_token_stops_working_at_once(api: AppClient, db: Database) -> None:
+    token = await mint_token(db, Scope.READ, name="crm")
+    assert (await api.get("/api/call-logs/", headers=bearer(token))).status == 200
+    async with db.write() as session:
+        await TokenStore().revoke(session, "crm")
+    resp = await api.get("/api/call-logs/", headers=bearer(token))
+    assert resp.status == 401
+    assert (await resp.json())["error"] == "invalid token"
+
+
+async def test_only_a_digest_is_stored(db: Database) -> None:
+    token = await mint_token(db, Scope.WRITE, name="stored")
+    async with db.read() as session:
+        [row] = await TokenStore().all(session)
+    assert token not in (row.token_hash, row.key, row.name)
+    assert token.split("_")[2] not in row.token_hash
+    assert len(row.token_hash) == 64
+
+
+async def test_tokens_never_reach_the_log(api: AppClient, db: Database, log_capture: LogCapture) -> None:
+    token = await mint_token(db, Scope.READ, name="reader")
+    assert (await api.get("/api/call-logs/?limit=5", headers=bearer(token))).status == 200
+    assert (await api.get("/api/call-logs/", headers=bearer(token + "x"))).status == 401
+    requests = [line for line in log_capture.lines() if line["event"] == "request"]
+    assert [(line["status"], line.get("auth")) for line in requests[-2:]] == [(200, "reader"), (401, None)]
+    assert token[6:] not in log_capture.text()
