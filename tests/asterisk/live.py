@@ -99,7 +99,7 @@ class Live:
         """Phone ``phone`` waits for one call: ``answer`` (after 1 s ringing), ``noanswer``, ``busy``."""
         ip = phone_ip(phone)
         proc = await self.sipp("-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1")
-        await asyncio.sleep(0.2)  # bound before anything calls it
+        await eventually(lambda: _listening(ip, 5060), 5, f"sipp phone {phone} listening")
         return proc
 
     async def dials(
@@ -165,11 +165,28 @@ class Live:
     async def call_reaches(self, call_id: str, status: str, within: float = 10.0) -> dict[str, Any]:
         """The call's detail once its status is ``status``."""
 
+        seen: list[str] = []
+
         async def check() -> dict[str, Any] | None:
             detail = await self.call(call_id)
+            seen[:] = [detail["status"], *event_types(detail)]
             return detail if detail["status"] == status else None
 
-        return await eventually(check, within, f"call {call_id} to be {status}")
+        try:
+            return await eventually(check, within, f"call {call_id} to be {status}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last seen status and events: {seen}") from None
+
+
+def _udp_bound(ip: str, port: int) -> bool:
+    """Is a UDP socket bound to ``ip:port``? (/proc/net/udp: little-endian hex address.)"""
+    want = "".join(f"{int(part):02X}" for part in reversed(ip.split("."))) + f":{port:04X}"
+    table = Path("/proc/net/udp").read_text(encoding="ascii").splitlines()[1:]
+    return any(line.split()[1] == want for line in table)
+
+
+async def _listening(ip: str, port: int) -> bool | None:
+    return True if await asyncio.to_thread(_udp_bound, ip, port) else None
 
 
 def event_types(detail: dict[str, Any]) -> list[str]:
@@ -188,6 +205,26 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], within: float, wh
         await asyncio.sleep(0.1)
 
 
+async def asterisk_cli(command: str) -> str:
+    """Run an Asterisk CLI command in the lab (as root, through the chroot)."""
+    proc = await asyncio.create_subprocess_exec(
+        "chroot", str(LAB_DIR), "/usr/sbin/asterisk", "-rx", command, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, f"asterisk -rx {command!r} failed"
+    return out.decode()
+
+
+async def hang_up_everything() -> None:
+    """No channel left on the lab Asterisk."""
+    await asterisk_cli("channel request hangup all")
+    for _ in range(50):
+        if "0 active channels" in await asterisk_cli("core show channels count"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("channels still up on the lab Asterisk after 'channel request hangup all'")
+
+
 @contextlib.asynccontextmanager
 async def live_daemon(db: Database, **settings: Any) -> AsyncIterator[Live]:
     """calld as ``calld run`` builds it (config -> ``make_switch`` -> ``Daemon``), on loopback."""
@@ -197,6 +234,7 @@ async def live_daemon(db: Database, **settings: Any) -> AsyncIterator[Live]:
         calls=CallsConfig(timezone="UTC"),
         asterisk=lab_settings(**settings),
     )
+    await hang_up_everything()  # what an earlier failed test left would be adopted by the resync
     daemon = Daemon(config, switch=make_switch(config))
     await daemon.start()
     http = api_session(daemon)

@@ -46,6 +46,8 @@ from calld.adapters.asterisk.ami_codec import AmiMessage, AmiParser
 from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
+from calld.domain.events import SwitchEvent
+from calld.domain.vocabulary import EventType
 
 # The AMI events the mapper uses (``Shutdown`` tells us Asterisk is going away).
 SUBSCRIBED_EVENTS: tuple[str, ...] = (
@@ -66,7 +68,10 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "MixMonitorStart",
     "MixMonitorStop",
     "ConfbridgeJoin",
+    "HangupRequest",
+    "SoftHangupRequest",
     "Hangup",
+    "OriginateResponse",
     "Shutdown",
 )
 # POSIX extended regexes, matched by Asterisk against the whole event text (legacy ``Filter``);
@@ -77,6 +82,14 @@ EVENT_FILTERS: tuple[str, ...] = (
 )
 
 _INITIAL_BACKOFF = 0.5
+# OriginateResponse ``Reason`` (AST_CONTROL_* of the first leg's outcome).
+_ORIGINATE_REASONS = {
+    "0": "no such channel or it could not be created",
+    "1": "hung up",
+    "3": "no answer",
+    "5": "busy",
+    "8": "congestion",
+}
 
 
 class _Everything:
@@ -168,6 +181,9 @@ class AsteriskAdapter:
         self._manager: _Manager | None = None
         self._calls: dict[str, _CallChannels] = {}
         self._recording_channel: dict[str, str] = {}
+        # Calls originated here that have no channel yet: if the originate fails before creating one,
+        # only its OriginateResponse tells, and no Hangup will ever end the call.
+        self._originating: set[str] = set()
         # call_ref -> (near, far) channels parted by ``hold``, until ``unhold`` bridges them again.
         self._held: dict[str, tuple[str, str]] = {}
         self.connected = asyncio.Event()
@@ -262,6 +278,8 @@ class AsteriskAdapter:
         if ami is None or ami.event is None:
             return
         self._track(ami)
+        if ami.event == "OriginateResponse":
+            await self._originate_response(sink, ami)
         for event in self.mapper.map(ami, getattr(message, "received_at", None)):
             await self._emit(sink, event)
         if ami.event == "Hangup":
@@ -276,6 +294,26 @@ class AsteriskAdapter:
         except Exception:  # one failed write must not stop the stream
             self.log.exception("storing an asterisk event failed", call_ref=event.call_ref, event=event.event_type)
 
+    async def _originate_response(self, sink: EventSink, ami: AmiMessage) -> None:
+        """End an originated call that failed before Asterisk created any channel for it."""
+        ref = ami.get("Uniqueid", "")
+        if ref not in self._originating:
+            return
+        self._originating.discard(ref)
+        if ami.get("Response") == "Success":
+            return
+        timestamp = ami.get("Timestamp")
+        when = datetime.fromtimestamp(float(timestamp), UTC) if timestamp else datetime.now(UTC)
+        reason = _ORIGINATE_REASONS.get(ami.get("Reason", ""), "failed")
+        meta = {
+            "reason": f"originate failed: {reason}",
+            "reason_code": ami.get("Reason", ""),
+            "channel": ami.get("Channel", ""),
+        }
+        await self._emit(
+            sink, SwitchEvent(ref, EventType.FAILED, when, f"{ref}:OriginateResponse:failed", meta, None, ref)
+        )
+
     # --- channel bookkeeping for control actions ------------------------------------------------
 
     def _track(self, ami: Mapping[str, str]) -> None:
@@ -285,6 +323,7 @@ class AsteriskAdapter:
         ref = ami.get("Linkedid") or uid
         if not uid or not channel:
             return
+        self._originating.discard(ref)
         call = self._calls.get(ref)
         if call is None:
             call = self._calls[ref] = _CallChannels()
@@ -356,7 +395,12 @@ class AsteriskAdapter:
         }
         if caller:
             headers["CallerID"] = caller
-        await self._action("Originate", headers)
+        self._originating.add(calld_call_id)
+        try:
+            await self._action("Originate", headers)
+        except (SwitchError, SwitchUnavailable):
+            self._originating.discard(calld_call_id)
+            raise
         # Asterisk uses ChannelId as the Uniqueid and Linkedid: the call's reference is our id.
         return calld_call_id
 

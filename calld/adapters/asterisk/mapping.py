@@ -67,6 +67,7 @@ class _Leg:
     channel: str
     caller_number: str = ""
     was_bridged: bool = False
+    hanging_up: bool = False
     recording_path: str | None = None
 
 
@@ -398,12 +399,21 @@ class AmiEventMapper:
         return out
 
     def _on_moh_stop(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
-        # Music also stops when a phone's hold ends or an attended transfer merges the bridges;
-        # those are told by Unhold / AttendedTransfer.
+        # Music also stops when a phone's hold ends or an attended transfer merges the bridges
+        # (told by Unhold / AttendedTransfer), and when the held party hangs up.
+        leg = call.legs.get(event.get("Uniqueid", ""))
         if not call.held_by_music or call.state.status is not CallStatus.ON_HOLD:
             return []
+        if leg is not None and leg.hanging_up:
+            return []  # the held party hung up: the call ends on hold, it was not resumed
         call.held_by_music = False
         return self._emit_for(call, event, EventType.UNHOLD, ts)
+
+    def _on_hangup_request(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        if leg is not None:
+            leg.hanging_up = True
+        return []
 
     def _on_blind_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         if event.get("Result") != "Success":
@@ -523,6 +533,8 @@ _HANDLERS: Mapping[str, _Handler] = {
     "BridgeEnter": AmiEventMapper._on_bridge_enter,
     "Hold": AmiEventMapper._on_hold,
     "Unhold": AmiEventMapper._on_unhold,
+    "HangupRequest": AmiEventMapper._on_hangup_request,
+    "SoftHangupRequest": AmiEventMapper._on_hangup_request,
     "MusicOnHoldStart": AmiEventMapper._on_moh_start,
     "MusicOnHoldStop": AmiEventMapper._on_moh_stop,
     "BlindTransfer": AmiEventMapper._on_blind_transfer,
