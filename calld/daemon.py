@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import uuid
 from typing import TextIO
 
 import structlog
@@ -16,7 +17,7 @@ from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.http.context import Services
 from calld.ingest import SwitchIngest
-from calld.storage.calls import CallStore, Clock, system_clock
+from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
 
@@ -30,6 +31,7 @@ class Daemon:
         *,
         switch: SwitchPort | None = None,
         clock: Clock = system_clock,
+        call_ids: CallIds = uuid.uuid4,
         first_token_out: TextIO | None = None,
     ) -> None:
         """``first_token_out``: where to show a generated admin token when no token exists yet
@@ -38,7 +40,7 @@ class Daemon:
         self.log = structlog.get_logger("calld.daemon")
         self.db = Database(config.database.url, pool_size=config.database.pool_size)
         self.tokens = TokenStore()
-        calls = CallStore(clock=clock)
+        calls = CallStore(clock=clock, call_ids=call_ids)
         self.services = Services(config=config, db=self.db, calls=calls, switch=switch, tokens=self.tokens)
         self._first_token_out = first_token_out
         self.switch = switch

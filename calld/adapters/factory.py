@@ -12,4 +12,8 @@ def make_switch(config: Config) -> SwitchPort | None:
         from calld.adapters.asterisk.adapter import AsteriskAdapter
 
         return AsteriskAdapter(config.asterisk)
+    if config.freeswitch is not None:
+        from calld.adapters.freeswitch.adapter import FreeswitchAdapter
+
+        return FreeswitchAdapter(config.freeswitch)
     return None

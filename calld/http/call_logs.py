@@ -499,8 +499,11 @@ def _check_allowed(svc: Services, call: CallLog, event_type: EventType, metadata
     apply_event(state_of(call), event_type, svc.calls.clock(), metadata)
 
 
-def _recording_path(call: CallLog) -> str:
-    return f"calld/{call.id}/{uuid.uuid4()}.wav"
+async def _recording_path(session: AsyncSession, call: CallLog) -> str:
+    """``<call id>.wav`` for a call's first recording, ``<call id>-<n>.wav`` for its n-th: one
+    flat directory (the switch's recording directory) where a call's files are found by its id."""
+    count = len(await q.recordings_of(session, call.id)) + 1
+    return f"{call.id}.wav" if count == 1 else f"{call.id}-{count}.wav"
 
 
 async def _action(
@@ -547,7 +550,7 @@ async def _ask_switch(
     elif kind is EventType.TRANSFER_INITIATED:
         await switch.transfer(ref, meta["transfer_to"], bool(meta.get("attended", False)))
     elif kind is EventType.RECORDING_STARTED:
-        path = _recording_path(call)
+        path = await _recording_path(session, call)
         session.add(CallRecording(call_id=call.id, status=RecordingStatus.PENDING, local_path=path, format="wav"))
         await switch.start_recording(ref, path)
     elif kind is EventType.RECORDING_STOPPED:

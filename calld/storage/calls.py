@@ -24,6 +24,9 @@ from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
 
 Clock = Callable[[], datetime]
+# Where new calls get their ids (uuid4); injectable so a test can give a call the id a switch
+# capture already uses.
+CallIds = Callable[[], uuid.UUID]
 
 
 def system_clock() -> datetime:
@@ -93,8 +96,9 @@ def _store_state(call: CallLog, state: CallState) -> None:
 class CallStore:
     """Creates calls and applies events to them inside the caller's transaction."""
 
-    def __init__(self, clock: Clock = system_clock, logger: Any = None) -> None:
+    def __init__(self, clock: Clock = system_clock, logger: Any = None, call_ids: CallIds = uuid.uuid4) -> None:
         self.clock = clock
+        self.call_ids = call_ids
         self.log = logger if logger is not None else structlog.get_logger("calld.calls")
 
     async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
@@ -134,7 +138,7 @@ class CallStore:
             client_id = await self.match_client(session, far, near)
         state = new_call(new.direction, started)
         call = CallLog(
-            id=uuid.uuid4(),
+            id=self.call_ids(),
             direction=new.direction,
             call_type=new.call_type,
             caller_number=new.caller_number,
@@ -210,7 +214,8 @@ class CallStore:
         active = await active_recording(session, call.id)
         if active is not None:
             active.status = RecordingStatus.RECORDING
-            active.local_path = active.local_path or local_path
+            # The switch reports where the file really is (calld asked with a relative path).
+            active.local_path = local_path or active.local_path
             return
         suffix = PurePosixPath(local_path).suffix.lstrip(".").lower() if local_path else ""
         session.add(

@@ -57,3 +57,51 @@ def capture_names() -> list[str]:
         if path.name.endswith(".esl") or path.name.endswith(".esl.gz"):
             names.add(path.name.split(".esl")[0])
     return sorted(names)
+
+
+def captured_reply(name: str, command: bytes) -> bytes:
+    """The exact bytes of the reply frame FreeSWITCH sent to ``command`` in capture ``name``.
+
+    Replies come in command order and are the first ``command/reply`` or ``api/response`` frame
+    received after the command was sent (events may come before it).
+    """
+    capture = load_capture(name)
+    offset = None
+    for entry in capture.timeline:
+        if entry["dir"] == "send" and entry["data"].encode() == command:
+            offset = 0
+        elif entry["dir"] == "recv" and offset == 0:
+            offset = entry["off"]
+            break
+    if offset is None:
+        raise ValueError(f"{name}: {command!r} was not sent")
+    starts = [
+        found
+        for marker in (b"Content-Type: api/response\n", b"Content-Type: command/reply\n")
+        if (found := capture.data.find(marker, offset)) >= 0
+    ]
+    start = min(starts)
+    head_end = capture.data.index(b"\n\n", start) + 2
+    length = 0
+    for line in capture.data[start:head_end].split(b"\n"):
+        if line.startswith(b"Content-Length: "):
+            length = int(line.split(b": ", 1)[1])
+    return capture.data[start : head_end + length]
+
+
+def idle_session(capture: Capture) -> Capture:
+    """The same switch with no calls: ``capture``'s login and subscription, then its goodbye.
+
+    Every byte is the capture's own: the entries up to the subscription's reply, and the ``exit``
+    and what came after it.
+    """
+    timeline = list(capture.timeline)
+    sends = [i for i, entry in enumerate(timeline) if entry["dir"] == "send"]
+    subscribed = next(i for i in sends if entry_data(timeline[i]).startswith("event "))
+    reply = next(i for i in range(subscribed + 1, len(timeline)) if timeline[i]["dir"] == "recv")
+    goodbye = sends[-1]
+    return Capture(f"{capture.name}:idle", capture.data, tuple(timeline[: reply + 1] + timeline[goodbye:]))
+
+
+def entry_data(entry: dict[str, Any]) -> str:
+    return str(entry.get("data", ""))

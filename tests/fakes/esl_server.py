@@ -6,14 +6,30 @@ a ``send`` entry waits for the client's next command and compares it with what t
 What follows in the capture is the switch's answer, so nothing is ever invented. On a command
 that does not match, the server records it in ``mismatches`` and closes the connection (a real
 switch would have answered differently, and the capture cannot say how).
+
+Two departures a real client needs, both answered with real bytes only:
+
+* ``after_subscribe``: commands a client sends right after its subscription that the recorder did
+  not send (calld asks ``api show channels as json`` and ``api version`` when it connects). The
+  server waits for them after replaying the subscription's reply and answers each with the reply
+  frame FreeSWITCH gave to that command in a capture (``answers``, see ``captured_reply``).
+* ``event <format> <names>`` matches the capture's ``event <format> ALL``: FreeSWITCH's reply to
+  a subscription does not depend on the names ("+OK event listener enabled json"). The fake does
+  not filter what it replays, so a client sees events it did not subscribe to and must skip them.
+
+For reconnection tests, ``drop_after`` closes the first connection after that many ``recv``
+chunks (mid-frame if that is where the chunk ends), and ``later`` gives the sessions replayed to
+the connections after it (the last one repeats).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from calld.adapters.freeswitch.esl_codec import EslParser
 from tests.fakes.esl_capture import Capture
 
 
@@ -40,6 +56,12 @@ def split_command(buffer: bytearray) -> bytes | None:
     return command
 
 
+def subscription_matches(expected: bytes, got: bytes) -> bool:
+    """``event json ALL`` (recorded) and ``event json <names>`` (sent) get the same reply."""
+    exp, sent = expected.split(), got.split()
+    return exp[:1] == sent[:1] == [b"event"] and exp[1:3] == [sent[1], b"ALL"] and len(sent) > 2
+
+
 def normalise(command: bytes) -> bytes:
     """A command as framed by ``split_command`` (drops the recorder's trailing blank lines)."""
     buffer = bytearray(command)
@@ -56,6 +78,10 @@ class FakeEslServer:
     capture: Capture
     speed: float | None = None
     command_timeout: float = 10.0
+    after_subscribe: Sequence[bytes] = ()
+    answers: Mapping[bytes, bytes] = field(default_factory=dict)  # framed command -> captured reply
+    drop_after: int | None = None
+    later: Sequence[Capture] = ()
     received: list[bytes] = field(default_factory=list)  # commands, framed, in order
     mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)  # (expected, got)
     connections: int = 0
@@ -99,8 +125,10 @@ class FakeEslServer:
         assert task is not None
         self._tasks.add(task)
         self.connections += 1
+        number = self.connections
+        capture = self.capture if number == 1 or not self.later else self.later[min(number - 2, len(self.later) - 1)]
         try:
-            await self._replay(reader, writer)
+            await self._replay(capture, reader, writer, self.drop_after if number == 1 else None)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -109,28 +137,63 @@ class FakeEslServer:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _replay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        data = self.capture.data
+    async def _replay(
+        self,
+        capture: Capture,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        drop_after: int | None,
+    ) -> None:
+        data = capture.data
         pending = bytearray()
+        framing = EslParser()  # follows what was written, to know where frames end
+        sent_chunks = 0
+        subscribed = False
         last_t: float | None = None
-        for entry in self.capture.timeline:
+        for entry in capture.timeline:
             if self.speed is not None and "t" in entry:
                 if last_t is not None and entry["t"] > last_t:
                     await asyncio.sleep((entry["t"] - last_t) / self.speed)
                 last_t = entry["t"]
             if entry["dir"] == "recv":
-                writer.write(data[entry["off"] : entry["off"] + entry["len"]])
+                if drop_after is not None and sent_chunks >= drop_after:
+                    return  # the link drops here
+                chunk = data[entry["off"] : entry["off"] + entry["len"]]
+                framing.feed(chunk)
+                writer.write(chunk)
                 await writer.drain()
+                sent_chunks += 1
+                if subscribed:
+                    subscribed = False
+                    if framing.buffered or not await self._answer_connect_queries(reader, writer, pending):
+                        return
             elif entry["dir"] == "send":
                 expected = normalise(entry["data"].encode())
                 got = await self._next_command(reader, pending)
                 if got is None:
                     return  # client went away
                 self.received.append(got)
-                if got != expected:
+                subscribed = subscription_matches(expected, got)
+                if got != expected and not subscribed:
                     self.mismatches.append((expected, got))
                     return
         # The capture ends where FreeSWITCH closed the socket (after the disconnect notice).
+
+    async def _answer_connect_queries(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: bytearray
+    ) -> bool:
+        """Answer ``after_subscribe`` from ``answers``; False (and recorded) on anything else."""
+        for expected in self.after_subscribe:
+            got = await self._next_command(reader, pending)
+            if got is None:
+                return False
+            self.received.append(got)
+            if got != expected:
+                self.mismatches.append((expected, got))
+                return False
+            writer.write(self.answers[got])
+            await writer.drain()
+        return True
 
     async def _next_command(self, reader: asyncio.StreamReader, pending: bytearray) -> bytes | None:
         while True:

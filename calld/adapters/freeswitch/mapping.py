@@ -12,7 +12,7 @@ counted in ``EventMapper.dropped``), so the sequence per call is always one the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -84,11 +84,38 @@ _LEG_START_EVENTS: Final = frozenset(
     }
 )
 _MAX_REMEMBERED: Final = 16384
+# ``callstate`` values of a ``show channels`` row whose party is connected.
+_TALKING_CALLSTATES: Final = frozenset({"ACTIVE", "HELD", "UNHELD"})
 
 
 def event_time(event: Event) -> datetime:
     """``Event-Date-Timestamp`` (microseconds since the epoch, UTC) as an aware datetime."""
     return _EPOCH + timedelta(microseconds=int(event.get("Event-Date-Timestamp") or 0))
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _row_as_event(row: Mapping[str, str]) -> dict[str, str]:
+    """A ``show channels as json`` row in the shape of a CHANNEL_CREATE event of that leg.
+
+    Row fields (FreeSWITCH's ``channels`` table): ``uuid``, ``direction``, ``created_epoch``
+    (seconds), ``cid_num``, ``dest``, ``context``, ``callstate``, ``call_uuid``.
+    """
+    created = row.get("created_epoch", "")
+    micros = int(created) * 1_000_000 if created.isdigit() else 0
+    outbound = row.get("direction") == "outbound"
+    return {
+        "Event-Name": "CHANNEL_CREATE",
+        "Event-UUID": f"adopt:{row.get('uuid', '')}",
+        "Event-Date-Timestamp": str(micros),
+        "Unique-ID": row.get("uuid", ""),
+        "Call-Direction": "outbound" if outbound else "inbound",
+        "Caller-Context": row.get("context", ""),
+        "Caller-Caller-ID-Number": row.get("cid_num", ""),
+        "Caller-Destination-Number": row.get("dest", ""),
+    }
 
 
 def event_key(event: Event) -> str:
@@ -324,6 +351,94 @@ class EventMapper:
             self._emit(call, EventType.DTMF, event, out, meta)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             self._hangup_complete(call, uuid, event, out)
+        return out
+
+    # ------------------------------------------------------------------ what the adapter asks
+
+    def open_calls(self) -> list[str]:
+        """``call_ref`` of every call not yet ended."""
+        return list(self._calls)
+
+    def has_seen(self, leg: str) -> bool:
+        """Whether any event of ``leg`` was seen (it is live, or it hung up)."""
+        return self.correlator.call_of(leg) is not None or leg in self._finished
+
+    def control_leg(self, ref: str, near: bool) -> str | None:
+        """The live leg of call ``ref`` that a control command acts on.
+
+        The near party is calld's user: the first leg of an outbound call (the phone that dialled,
+        or that calld rang first), the latest other leg of an inbound call (the phone that took
+        it). The far party is the other one. None when the call has no live leg.
+        """
+        call = self._calls.get(ref)
+        if call is None:
+            return None
+        live = self.correlator.legs(ref)
+        if not live:
+            return None
+        first = ref if ref in live else None
+        others = [leg for leg in call.leg_numbers if leg in live and leg != ref]
+        latest_other = others[-1] if others else None
+        user_first = call.state.direction is CallDirection.OUTBOUND
+        wanted = (first if user_first else latest_other) if near else (latest_other if user_first else first)
+        return wanted or first or latest_other
+
+    def reconcile(self, live_legs: Collection[str], at: datetime) -> list[SwitchEvent]:
+        """After a (re)connect: forget legs the switch no longer has and close calls left with none.
+
+        ``live_legs`` are the uuids ``show channels`` lists. Their hangups happened while we were
+        not listening, so the real end time and cause are unknown: the call is closed at ``at``,
+        marked ``ended_while_disconnected``, ``ended`` if it had been answered, else ``failed``.
+        """
+        out: list[SwitchEvent] = []
+        live = set(live_legs)
+        for ref in list(self._calls):
+            call = self._calls[ref]
+            for leg in self.correlator.legs(ref) - live:
+                self.correlator.detach(leg)
+                call.held_legs.discard(leg)
+            if self.correlator.legs(ref):
+                continue
+            marker = {"Event-UUID": f"resync:{ref}", "Event-Date-Timestamp": str(_micros(at))}
+            meta: dict[str, Any] = {"ended_while_disconnected": True, "cause": "UNKNOWN"}
+            if call.state.answered_at is not None:
+                meta["outcome"] = CallStatus.ENDED.value
+                self._emit(call, EventType.ENDED, marker, out, meta)
+            else:
+                self._emit(call, EventType.FAILED, marker, out, meta)
+            self.correlator.forget(ref)
+            del self._calls[ref]
+        return out
+
+    def adopt(self, rows: Iterable[Mapping[str, str]]) -> list[SwitchEvent]:
+        """After a (re)connect: take over calls that were already up (``show channels as json`` rows).
+
+        Their earlier events were reported by a previous session or are lost, so an adopted call
+        gets ``initiated`` (and ``answered`` if it is talking) stamped with the channel's creation
+        time, under keys of its own so that adopting the same call again stores nothing twice.
+        A leg whose ``call_uuid`` names another listed or known leg joins that leg's call.
+        """
+        out: list[SwitchEvent] = []
+        fresh = {row["uuid"]: row for row in rows if row.get("uuid") and not self.has_seen(row["uuid"])}
+
+        def parent(row: Mapping[str, str]) -> str | None:
+            ref = row.get("call_uuid", "")
+            known = ref in fresh or self.correlator.call_of(ref) is not None
+            return ref if ref and ref != row["uuid"] and known else None
+
+        for uuid, row in fresh.items():
+            if parent(row) is None:
+                self._start_call(_row_as_event(row), uuid, out)
+        for uuid, row in fresh.items():
+            ref = parent(row)
+            call = None if ref is None else self._call_for(ref)
+            if call is not None and self.correlator.call_of(uuid) is None:
+                self._join(call, uuid, row.get("cid_num", ""))
+        for uuid, row in fresh.items():
+            call = self._call_for(uuid)
+            talking = row.get("callstate") in _TALKING_CALLSTATES
+            if call is not None and talking and call.state.status in (CallStatus.INITIATED, CallStatus.RINGING):
+                self._emit(call, EventType.ANSWERED, _row_as_event(row), out)
         return out
 
     # ------------------------------------------------------------------ call lifecycle

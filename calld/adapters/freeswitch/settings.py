@@ -18,7 +18,14 @@ class FreeswitchConfig:
     # Where calls placed by calld start: the endpoint dialled first, then the far party in this context.
     originate_endpoint: str = "user/{caller}"
     originate_context: str = "default"
+    # What the phone calld rings first shows (number empty: the number it is about to call).
+    originate_caller_id_name: str = "calld"
+    originate_caller_id_number: str = ""
+    # The context blind transfers dial into (empty: originate_context).
+    transfer_context: str = ""
     recording_directory: str = "/var/lib/freeswitch/recordings"
+    # How events come: "json" decodes faster (bench/esl_parse.py); "plain" is FreeSWITCH's default.
+    event_format: str = "json"
     reconnect_max_seconds: float = 30.0
     command_timeout_seconds: float = 5.0
 
@@ -29,6 +36,8 @@ class FreeswitchConfig:
             found.append("freeswitch.port: must be 1..65535")
         if not self.password and not self.password_file:
             found.append("freeswitch.password: set password or password_file")
+        if self.event_format not in ("json", "plain"):
+            found.append("freeswitch.event_format: must be json or plain")
         for name in ("reconnect_max_seconds", "command_timeout_seconds"):
             if getattr(self, name) <= 0:
                 found.append(f"freeswitch.{name}: must be positive")

@@ -1,0 +1,325 @@
+"""The FreeSWITCH switch adapter: the Event Socket (inbound mode) through ``EslConnection``.
+
+``FreeswitchAdapter.run(sink)`` connects, authenticates, subscribes to the events the mapper uses
+(``event json`` by default: cheaper to decode than plain, see ``client.py``), resynchronises from
+``show channels as json`` (adopting calls already up, closing those that ended while we were
+away) and then feeds every event through ``EventMapper`` to ``sink`` in wire order. On any loss it
+reconnects with capped exponential backoff; the mapper (and so its knowledge of open calls)
+survives reconnects, and event keys are stable, so the sink's de-duplication makes a replay
+harmless. On shutdown it says ``exit`` so the switch closes its side cleanly.
+
+Control commands are ``api`` commands (answered in order with an ``api/response``) except
+``originate``, which can take as long as the far phone rings and so goes through ``bgapi``:
+the REST call returns once FreeSWITCH accepted the job, and an origination that fails before
+any channel exists (unknown user, unregistered phone) is reported from its BACKGROUND_JOB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import posixpath
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import structlog
+
+from calld.adapters.freeswitch.client import EslAuthFailed, EslClosed, EslConnection
+from calld.adapters.freeswitch.esl_codec import (
+    CT_API_RESPONSE,
+    EslProtocolError,
+    Frame,
+    encode_api,
+    encode_bgapi,
+    encode_event_subscription,
+    encode_exit,
+)
+from calld.adapters.freeswitch.mapping import EventMapper, event_time
+from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
+from calld.domain.events import SwitchEvent
+from calld.domain.vocabulary import CallDirection, EventType
+
+# The events EventMapper reads (tests/freeswitch/test_adapter_subscription.py checks that mapping
+# only these gives the same call events as mapping everything), plus BACKGROUND_JOB for originate.
+SUBSCRIBED_EVENTS: Final = (
+    "CHANNEL_CREATE",
+    "CHANNEL_UUID",
+    "CHANNEL_OUTGOING",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_ANSWER",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_UNBRIDGE",  # the first event of a blind-transferred leg with Caller-Transfer-Source
+    "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_HANGUP_COMPLETE",
+    "RECORD_START",
+    "RECORD_STOP",
+    "DTMF",
+    "BACKGROUND_JOB",
+)
+SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
+_WANTED: Final = frozenset(SUBSCRIBED_EVENTS)
+
+LIST_CHANNELS: Final = encode_api("show channels as json")
+
+_INITIAL_BACKOFF: Final = 0.5
+# Characters that would end or break an originate variable (``{a=b,c='d e'}``) or the command.
+_UNSAFE_IN_VARIABLE: Final = frozenset(",{}'\n\r\t")
+_ORIGINATION_UUID: Final = re.compile(r"origination_uuid=([0-9a-fA-F-]{36})")
+
+
+def _check_word(value: str, *, spaces: bool = False) -> None:
+    """Refuse a value that would break the originate command it goes into."""
+    if not value or _UNSAFE_IN_VARIABLE.intersection(value) or (not spaces and " " in value):
+        raise SwitchError(f"cannot originate with {value!r}: empty, or a character FreeSWITCH would misread")
+
+
+def subscription_command(event_format: str = "json") -> bytes:
+    """``event json|plain <events> CUSTOM <subclasses>``: what calld listens to."""
+    return encode_event_subscription(event_format, (*SUBSCRIBED_EVENTS, "CUSTOM", *SUBSCRIBED_SUBCLASSES))
+
+
+def wanted(event: Mapping[str, str]) -> bool:
+    """Whether calld subscribed to ``event`` (a switch may still send others, e.g. ``API``)."""
+    name = event.get("Event-Name", "")
+    if name == "CUSTOM":
+        return event.get("Event-Subclass", "") in SUBSCRIBED_SUBCLASSES
+    return name in _WANTED
+
+
+class FreeswitchAdapter:
+    """``SwitchPort`` for FreeSWITCH over the Event Socket."""
+
+    name = "freeswitch"
+
+    def __init__(self, settings: FreeswitchConfig, *, queue_size: int = 20000) -> None:
+        self.settings = settings
+        self.log = structlog.get_logger("calld.freeswitch")
+        directions = {context: CallDirection.INBOUND for context in settings.inbound_contexts}
+        directions.update({context: CallDirection.OUTBOUND for context in settings.outbound_contexts})
+        self.mapper = EventMapper(directions)
+        self._queue_size = queue_size
+        self._conn: EslConnection | None = None
+        self.connected = asyncio.Event()
+        self.sessions = 0  # successful logins, for diagnostics and tests
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def run(self, sink: EventSink) -> None:
+        backoff = _INITIAL_BACKOFF
+        while True:
+            logged_in = False
+            try:
+                logged_in = await self._session(sink)
+            except EslAuthFailed as exc:
+                self.log.error("freeswitch refused the event socket password", error=str(exc))
+            except (OSError, TimeoutError, EslClosed, EslProtocolError, SwitchError, SwitchUnavailable) as exc:
+                self.log.warning("freeswitch event socket connection failed", error=str(exc) or repr(exc))
+            finally:
+                self.connected.clear()
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    await self._goodbye(conn)
+            if logged_in:
+                backoff = _INITIAL_BACKOFF
+            self.log.info("freeswitch event socket reconnecting", delay_seconds=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+
+    async def _session(self, sink: EventSink) -> bool:
+        """One connection: auth, subscribe, resync, then events until the link is lost."""
+        s = self.settings
+        conn = await EslConnection.open(s.host, s.port, self._password(), s.command_timeout_seconds, self._queue_size)
+        self._conn = conn
+        reply = await conn.command(subscription_command(s.event_format), s.command_timeout_seconds)
+        if not reply.reply_text.startswith("+OK"):
+            raise SwitchError(f"FreeSWITCH refused the event subscription: {reply.reply_text}")
+        self.sessions += 1
+        # Neither is awaited here: events queued meanwhile must be drained for replies to get
+        # through. In band, the channel list takes its place in the event stream, so events that
+        # arrived before it are applied before it and those after it, after.
+        listing = asyncio.ensure_future(conn.command(LIST_CHANNELS, s.command_timeout_seconds, in_band=True))
+        version = asyncio.ensure_future(conn.command(encode_api("version"), s.command_timeout_seconds))
+        version.add_done_callback(self._log_connected)
+        self.connected.set()
+        try:
+            while (frame := await conn.frames.get()) is not None:
+                if frame.is_event:
+                    await self._on_event(sink, frame)
+                elif frame.content_type == CT_API_RESPONSE:
+                    await self._resync(sink, frame)
+        finally:
+            for query in (listing, version):
+                query.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await query
+        self.log.warning("freeswitch event socket closed")
+        return True
+
+    def _log_connected(self, version: asyncio.Future[Frame]) -> None:
+        if version.cancelled() or version.exception() is not None:
+            return
+        where = f"{self.settings.host}:{self.settings.port}"
+        self.log.info("freeswitch event socket connected", address=where, version=version.result().text.strip())
+
+    async def _on_event(self, sink: EventSink, frame: Frame) -> None:
+        try:
+            event = frame.event()
+        except EslProtocolError as exc:
+            self.log.warning("undecodable freeswitch event skipped", error=str(exc))
+            return
+        if not wanted(event):
+            return
+        if event.get("Event-Name") == "BACKGROUND_JOB":
+            await self._job_done(sink, event)
+            return
+        for switch_event in self.mapper.map(event):
+            await self._emit(sink, switch_event)
+
+    async def _resync(self, sink: EventSink, frame: Frame) -> None:
+        """Adopt the calls FreeSWITCH has now; close the ones it no longer has."""
+        try:
+            listing: Any = json.loads(frame.body or b"{}")
+            rows = [row for row in listing.get("rows", []) if isinstance(row, dict)]
+        except (ValueError, AttributeError):
+            self.log.warning("freeswitch channel list unreadable; not resynchronised", body=frame.text[:200])
+            return
+        now = datetime.now(UTC)
+        events = self.mapper.reconcile({str(row.get("uuid", "")) for row in rows}, now)
+        events += self.mapper.adopt([{k: str(v) for k, v in row.items()} for row in rows])
+        for switch_event in events:
+            await self._emit(sink, switch_event)
+        self.log.info("freeswitch resynchronised", live_channels=len(rows), open_calls=len(self.mapper.open_calls()))
+
+    async def _job_done(self, sink: EventSink, event: Mapping[str, str]) -> None:
+        """An originate job finished: report a refusal that left no channel behind.
+
+        The job's arguments carry the ``origination_uuid`` (calld's call id); when that channel
+        was never seen, nothing else will ever say the call failed.
+        """
+        result = event.get("_body", "").strip()
+        if event.get("Job-Command") != "originate" or not result.startswith("-"):
+            return
+        match = _ORIGINATION_UUID.search(event.get("Job-Command-Arg", ""))
+        if match is None or self.mapper.has_seen(match.group(1)):
+            return  # not placed by calld, or its channel's own events tell how it ended
+        call_id = match.group(1)
+        reason = result.removeprefix("-ERR").strip() or result
+        await self._emit(
+            sink,
+            SwitchEvent(
+                call_ref=call_id,
+                event_type=EventType.FAILED,
+                timestamp=event_time(event),
+                key=f"fs:job:{event.get('Job-UUID', '')}",
+                metadata={"cause": reason, "reason": f"FreeSWITCH could not place the call: {reason}"},
+                calld_call_id=call_id,
+            ),
+        )
+
+    async def _emit(self, sink: EventSink, event: SwitchEvent) -> None:
+        try:
+            await sink(event)
+        except Exception:  # one failed write must not stop the stream
+            self.log.exception("storing a freeswitch event failed", call_ref=event.call_ref, event=event.event_type)
+
+    async def _goodbye(self, conn: EslConnection) -> None:
+        # A polite "exit" lets FreeSWITCH drop our listener at once instead of at its next write.
+        if not conn.closed:
+            with contextlib.suppress(EslClosed, OSError, TimeoutError):
+                await conn.command(encode_exit(), min(1.0, self.settings.command_timeout_seconds))
+        await conn.close()
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _password(self) -> str:
+        if self.settings.password:
+            return self.settings.password
+        with open(self.settings.password_file, encoding="utf-8") as handle:
+            return handle.readline().strip()
+
+    async def _send(self, command: bytes) -> Frame:
+        conn = self._conn
+        if conn is None or conn.closed or not self.connected.is_set():
+            raise SwitchUnavailable("not connected to the FreeSWITCH event socket")
+        try:
+            return await conn.command(command, self.settings.command_timeout_seconds)
+        except TimeoutError:
+            raise SwitchUnavailable("FreeSWITCH did not answer in time") from None
+        except EslClosed as exc:
+            raise SwitchUnavailable(f"FreeSWITCH event socket closed: {exc}") from None
+
+    async def _api(self, command: str) -> str:
+        """Run ``api <command>``; its result, or SwitchError with FreeSWITCH's ``-ERR`` text."""
+        reply = await self._send(encode_api(command))
+        result = reply.text.strip()
+        if result.startswith("-"):
+            raise SwitchError(f"FreeSWITCH refused {command.split(' ', 1)[0]}: {result.removeprefix('-ERR').strip()}")
+        return result
+
+    def _leg(self, call_ref: str, *, near: bool) -> str:
+        leg = self.mapper.control_leg(call_ref, near)
+        if leg is None:
+            raise SwitchError(f"call {call_ref} has no live channel on FreeSWITCH")
+        return leg
+
+    async def originate(self, calld_call_id: str, recipient: str, caller: str | None) -> str:
+        s = self.settings
+        if not caller:
+            raise SwitchError("FreeSWITCH needs a caller_number: the phone calld rings first")
+        number = s.originate_caller_id_number or recipient
+        for value in (caller, recipient, number):
+            _check_word(value)
+        _check_word(s.originate_caller_id_name, spaces=True)
+        # calld's call id becomes the first channel's uuid, so every event of it names the call.
+        variables = (
+            f"origination_uuid={calld_call_id},origination_caller_id_number={number},"
+            f"origination_caller_id_name='{s.originate_caller_id_name}'"
+        )
+        endpoint = s.originate_endpoint.format(caller=caller, recipient=recipient)
+        command = f"originate {{{variables}}}{endpoint} {recipient} XML {s.originate_context}"
+        reply = await self._send(encode_bgapi(command))
+        if not reply.reply_text.startswith("+OK"):
+            raise SwitchError(f"FreeSWITCH refused originate: {reply.reply_text.removeprefix('-ERR').strip()}")
+        return calld_call_id
+
+    async def hangup(self, call_ref: str) -> None:
+        # Killing the first leg ends the call (the others hang up after the bridge); if it is
+        # already gone (transferred away), kill what is left.
+        live = self.mapper.correlator.legs(call_ref)
+        await self._api(f"uuid_kill {call_ref if call_ref in live else self._leg(call_ref, near=False)}")
+
+    async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
+        if attended:
+            raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+        far = self._leg(call_ref, near=False)
+        context = self.settings.transfer_context or self.settings.originate_context
+        await self._api(f"uuid_transfer {far} {target} XML {context}")
+
+    async def hold(self, call_ref: str) -> None:
+        # uuid_hold on a leg puts its peer on hold (music on hold): holding the near party's leg
+        # is calld's user holding the far party.
+        await self._api(f"uuid_hold {self._leg(call_ref, near=True)}")
+
+    async def unhold(self, call_ref: str) -> None:
+        await self._api(f"uuid_hold off {self._leg(call_ref, near=True)}")
+
+    def recording_file(self, path: str) -> str:
+        """``path`` on the switch: relative paths live under ``recording_directory``."""
+        if posixpath.isabs(path):
+            return path
+        return posixpath.join(self.settings.recording_directory, path)
+
+    async def start_recording(self, call_ref: str, path: str) -> None:
+        await self._api(f"uuid_record {self._leg(call_ref, near=True)} start {self.recording_file(path)}")
+
+    async def stop_recording(self, call_ref: str, path: str) -> None:
+        target = self.recording_file(path) if path else "all"
+        await self._api(f"uuid_record {self._leg(call_ref, near=True)} stop {target}")

@@ -1,0 +1,325 @@
+"""calld with its FreeSWITCH adapter against real captured Event Socket sessions, end to end.
+
+A real ``Daemon`` (HTTP on loopback, storage on a SQLite file and on PostgreSQL) runs the real
+``FreeswitchAdapter``, connected over TCP to ``FakeEslServer`` replaying a FreeSWITCH 1.10.12
+capture byte for byte. REST actions must send exactly the commands the recorder sent in that
+capture (the fake refuses anything else), and the calls must be stored as the switch's events say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from calld.adapters.freeswitch.adapter import LIST_CHANNELS, FreeswitchAdapter, subscription_command
+from calld.adapters.freeswitch.esl_codec import EslParser, encode_api, iter_events
+from calld.adapters.freeswitch.mapping import EventMapper
+from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
+from calld.daemon import Daemon
+from calld.domain.vocabulary import CallDirection, EventType
+from calld.storage.calls import CallIds, Clock, system_clock
+from calld.storage.database import Database
+from tests.fakes.esl_capture import Capture, captured_reply, idle_session, load_capture
+from tests.fakes.esl_server import FakeEslServer, normalise
+from tests.support import SettableClock, api_session
+
+VERSION = encode_api("version")
+ANSWERS = {
+    LIST_CHANNELS: captured_reply("x_protocol", LIST_CHANNELS),  # {"row_count": 0}: an idle switch
+    VERSION: captured_reply("a_answered.json", VERSION),
+}
+
+
+def connect_queries(capture: Capture) -> list[bytes]:
+    """What calld asks after subscribing that the recorder did not (it asked ``api version`` itself
+    in a_answered, right after subscribing: there the capture answers it)."""
+    sends = [normalise(s) for s in capture.sends()]
+    after = sends[2:3]
+    return [LIST_CHANNELS] if after == [VERSION] else [LIST_CHANNELS, VERSION]
+
+
+def fake_switch(capture: Capture, **options: Any) -> FakeEslServer:
+    return FakeEslServer(capture, after_subscribe=connect_queries(capture), answers=ANSWERS, **options)
+
+
+def sent_commands(capture: Capture) -> list[bytes]:
+    """What calld must have sent: the recorder's commands, with calld's subscription and queries."""
+    sends = [normalise(s) for s in capture.sends()]
+    event_format = sends[1].split()[1].decode()
+    return [sends[0], subscription_command(event_format), *connect_queries(capture), *sends[2:]]
+
+
+def uuid_in(capture: Capture, pattern: str) -> uuid.UUID:
+    """A uuid the recorder put in one of its commands (``pattern`` has one group)."""
+    for command in capture.sends():
+        match = re.search(pattern, command.decode())
+        if match:
+            return uuid.UUID(match.group(1))
+    raise AssertionError(f"{capture.name}: no command matches {pattern}")
+
+
+def fixed_ids(*ids: uuid.UUID) -> CallIds:
+    """New calls get ``ids`` in order (the ids the capture's switch already used), then random."""
+    queue = list(ids)
+    return lambda: queue.pop(0) if queue else uuid.uuid4()
+
+
+@asynccontextmanager
+async def calld(
+    db: Database, server: FakeEslServer, call_ids: CallIds = uuid.uuid4, clock: Clock = system_clock, **settings: Any
+) -> AsyncIterator[tuple[Daemon, FreeswitchAdapter, aiohttp.ClientSession]]:
+    fs = FreeswitchConfig(**{"host": "127.0.0.1", "port": server.port, "password": "ClueCon", **settings})
+    config = Config(
+        server=ServerConfig(host="127.0.0.1", port=0),
+        database=DatabaseConfig(url=db.url),
+        calls=CallsConfig(timezone="UTC"),
+        freeswitch=fs,
+    )
+    adapter = FreeswitchAdapter(fs)
+    daemon = Daemon(config, switch=adapter, call_ids=call_ids, clock=clock)
+    await daemon.start()
+    http = api_session(daemon)
+    try:
+        await asyncio.wait_for(adapter.connected.wait(), 10)
+        yield daemon, adapter, http
+    finally:
+        await http.close()
+        await daemon.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 15.0) -> Any:
+    """Poll ``check`` until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within} s (last: {result!r})")
+        await asyncio.sleep(0.02)
+
+
+async def calls(http: aiohttp.ClientSession) -> list[dict[str, Any]]:
+    async with http.get("/api/call-logs/", params={"ordering": "started_at"}) as response:
+        assert response.status == 200, await response.text()
+        return list((await response.json())["results"])
+
+
+async def call(http: aiohttp.ClientSession, call_id: str) -> dict[str, Any]:
+    async with http.get(f"/api/call-logs/{call_id}/") as response:
+        assert response.status == 200, await response.text()
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def only_call_in(http: aiohttp.ClientSession, status: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        found = await calls(http)
+        return found[0] if len(found) == 1 and found[0]["status"] == status else None
+
+    found: dict[str, Any] = await eventually(check)
+    return await call(http, found["id"])
+
+
+async def reaches(http: aiohttp.ClientSession, call_id: str, status: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        detail = await call(http, call_id)
+        return detail if detail["status"] == status else None
+
+    result: dict[str, Any] = await eventually(check)
+    return result
+
+
+async def post(http: aiohttp.ClientSession, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async with http.post(path, json=body or {}) as response:
+        assert response.status in (200, 201), await response.text()
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+def event_types(detail: dict[str, Any]) -> list[str]:
+    return [event["event_type"] for event in detail["events"]]
+
+
+async def test_initiate_call_originates_exactly_as_recorded(db: Database) -> None:
+    capture = load_capture("a_answered.json")
+    call_id = uuid_in(capture, r"origination_uuid=([0-9a-f-]{36})")
+    # calld's clock reads what it read when the recorder asked for the call.
+    asked = next(entry["ts"] for entry in capture.timeline if entry.get("data", "").startswith("bgapi originate"))
+    settings = {"originate_caller_id_name": "ESL Test", "originate_caller_id_number": "9000"}
+    at_recording = SettableClock(datetime.fromtimestamp(asked, UTC))
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, fixed_ids(call_id), at_recording, **settings) as (
+            _daemon,
+            _adapter,
+            http,
+        ),
+    ):
+        body = {"recipient_number": "9001", "caller_number": "1000"}
+        created = await post(http, "/api/call-logs/initiate_call/", body)
+        assert created["id"] == str(call_id)
+        detail = await reaches(http, str(call_id), "ended")
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == ["initiated", "ringing", "answered", "ended"]
+    assert [e["source"] for e in detail["events"]] == ["api", "switch", "switch", "switch"]
+    assert detail["direction"] == "outbound"
+    # The pbx answered and played a 4.5 s tone; times are the switch's own.
+    assert 4.0 < detail["duration_seconds"] < 5.5
+
+
+async def test_hold_unhold_and_hangup_through_the_api(db: Database) -> None:
+    capture = load_capture("d_hold.json")
+    a_leg = uuid_in(capture, r"uuid_hold ([0-9a-f-]{36})")
+    async with fake_switch(capture) as server, calld(db, server) as (_daemon, adapter, http):
+        answered = await only_call_in(http, "answered")
+        call_id = answered["id"]
+        assert (answered["direction"], answered["caller_number"], answered["recipient_number"]) == (
+            "outbound",
+            "1000",
+            "1001",
+        )
+        await post(http, f"/api/call-logs/{call_id}/toggle_hold/")  # api uuid_hold <A>
+        await reaches(http, call_id, "on_hold")
+        await post(http, f"/api/call-logs/{call_id}/toggle_hold/")  # api uuid_hold off <A>
+        await reaches(http, call_id, "answered")
+        # The recorder then toggled twice, which calld's API never sends: send them as it did.
+        for status in ("on_hold", "answered"):
+            await adapter._api(f"uuid_hold toggle {a_leg}")
+            await reaches(http, call_id, status)
+        await post(http, f"/api/call-logs/{call_id}/end_call/")  # api uuid_kill <A>
+        detail = await reaches(http, call_id, "ended")
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    types = event_types(detail)
+    assert types == ["initiated", "ringing", "answered", "hold", "unhold", "hold", "unhold", "ended"]
+    assert detail["hold_seconds"] > 3
+
+
+async def test_blind_transfer_through_the_api(db: Database) -> None:
+    capture = load_capture("e_blind_transfer.json")
+    # Phone 1000 calls in to the user at 1001, who transfers the caller on to 1002.
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, inbound_contexts=("default",), outbound_contexts=()) as (_d, _a, http),
+    ):
+        answered = await only_call_in(http, "answered")
+        assert answered["direction"] == "inbound"
+        await post(http, f"/api/call-logs/{answered['id']}/transfer_call/", {"transfer_to": "1002"})
+        detail = await reaches(http, answered["id"], "ended")
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    types = event_types(detail)
+    assert types[:3] == ["initiated", "ringing", "answered"]
+    assert "transfer_initiated" in types and "transfer_completed" in types and types[-1] == "ended"
+    assert detail["transfer_target"] == "1002"
+
+
+async def test_recordings_through_the_api(db: Database) -> None:
+    capture = load_capture("g_recording.json")
+    a_leg = uuid_in(capture, r"uuid_record ([0-9a-f-]{36})")
+    # The recorder named files after the A leg; calld names them after the call id, which the
+    # call gets from the capture here so that the paths match.
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, fixed_ids(a_leg), recording_directory="/opt/fslab/rec") as (_d, _a, http),
+    ):
+        answered = await only_call_in(http, "answered")
+        call_id = answered["id"]
+        assert call_id == str(a_leg)
+        await post(http, f"/api/call-logs/{call_id}/start_recording/")
+        await reaches(http, call_id, "recording")
+        await post(http, f"/api/call-logs/{call_id}/stop_recording/")
+        await reaches(http, call_id, "answered")
+        await post(http, f"/api/call-logs/{call_id}/start_recording/")
+        detail = await reaches(http, call_id, "ended")  # hung up while recording
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    paths = [recording["local_path"] for recording in detail["recordings"]]
+    assert paths == [f"/opt/fslab/rec/{a_leg}.wav", f"/opt/fslab/rec/{a_leg}-2.wav"]
+    types = event_types(detail)
+    # The second recording stops when the call hangs up (FreeSWITCH sends RECORD_STOP then).
+    assert types == [
+        "initiated",
+        "ringing",
+        "answered",
+        "recording_started",
+        "recording_stopped",
+        "recording_started",
+        "recording_stopped",
+        "ended",
+    ]
+    assert [recording["status"] for recording in detail["recordings"]] == ["processing", "processing"]
+
+
+async def test_phone_driven_hold_is_logged(db: Database) -> None:
+    capture = load_capture("d2_phone_hold")  # recorded with "event plain": calld can listen so too
+    async with fake_switch(capture) as server, calld(db, server, event_format="plain") as (_d, _a, http):
+        detail = await only_call_in(http, "ended")
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == ["initiated", "ringing", "answered", "hold", "unhold", "ended"]
+
+
+def chunks_until_answered(capture: Capture) -> int:
+    """How many recv chunks carry the capture up to its call being answered."""
+    parser, mapper = EslParser(), EventMapper({"default": CallDirection.OUTBOUND})
+    for index, chunk in enumerate(capture.chunks()):
+        for event in iter_events(parser.feed(chunk)):
+            if any(e.event_type is EventType.ANSWERED for e in mapper.map(event)):
+                return index + 1
+    raise AssertionError(f"{capture.name}: never answered")
+
+
+async def test_call_that_ended_while_disconnected_is_closed_once(db: Database) -> None:
+    capture = load_capture("a2_bridged.json")
+    drop = chunks_until_answered(capture)
+    async with (
+        fake_switch(capture, drop_after=drop, later=[idle_session(capture)]) as server,
+        calld(db, server) as (_daemon, adapter, http),
+    ):
+        detail = await only_call_in(http, "ended")
+        assert adapter.sessions == 2
+    assert server.mismatches == []
+    assert server.connections == 2
+    assert event_types(detail) == ["initiated", "ringing", "answered", "ended"]
+    assert detail["events"][-1]["metadata"]["ended_while_disconnected"] is True
+
+
+async def test_wrong_password_is_retried_without_giving_up(db: Database) -> None:
+    capture = load_capture("x_auth_fail")
+    async with FakeEslServer(capture) as server:
+        fs = FreeswitchConfig(host="127.0.0.1", port=server.port, password="WrongPassword", reconnect_max_seconds=0.2)
+        adapter = FreeswitchAdapter(fs)
+        config = Config(server=ServerConfig(port=0), database=DatabaseConfig(url=db.url), freeswitch=fs)
+        daemon = Daemon(config, switch=adapter)
+        await daemon.start()
+        try:
+            await eventually(lambda: _at_least(server, 3))
+            assert adapter.sessions == 0 and not adapter.connected.is_set()
+            async with api_session(daemon) as http:
+                async with http.post(
+                    "/api/call-logs/initiate_call/", json={"recipient_number": "9001", "caller_number": "1000"}
+                ) as response:
+                    assert response.status == 502
+                    body = await response.json()
+                assert "switch" in body["detail"]
+                [stored] = await calls(http)
+            assert stored["status"] == "failed"  # the attempt is kept, with the reason
+        finally:
+            await daemon.stop()
+    assert server.mismatches == []
+    assert set(server.received) == {b"auth WrongPassword\n\n"}
+
+
+async def _at_least(server: FakeEslServer, connections: int) -> bool:
+    return server.connections >= connections
