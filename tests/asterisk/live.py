@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -189,6 +190,15 @@ async def _listening(ip: str, port: int) -> bool | None:
     return True if await asyncio.to_thread(_udp_bound, ip, port) else None
 
 
+async def until(condition: Callable[[], bool], within: float, what: str) -> None:
+    """Wait until ``condition()`` holds (AssertionError after ``within`` s)."""
+
+    async def probe() -> bool | None:
+        return True if condition() else None
+
+    await eventually(probe, within, what)
+
+
 def event_types(detail: dict[str, Any]) -> list[str]:
     return [e["event_type"] for e in detail["events"]]
 
@@ -213,6 +223,35 @@ async def asterisk_cli(command: str) -> str:
     out, _ = await proc.communicate()
     assert proc.returncode == 0, f"asterisk -rx {command!r} failed"
     return out.decode()
+
+
+async def lab_script(name: str, **env: str) -> None:
+    """Run ``lab/asterisk/<name>.sh`` (start/stop) and require success."""
+    proc = await asyncio.create_subprocess_exec(str(LAB / f"{name}.sh"), env={**os.environ, **env})
+    assert await proc.wait() == 0, f"lab/asterisk/{name}.sh failed"
+
+
+async def crash_asterisk() -> None:
+    """``kill -9`` the lab Asterisk: no Hangup, no Shutdown, the AMI stream just stops."""
+    pid = _lab_pid()
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not _alive(pid):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"asterisk pid {pid} survived SIGKILL")
+
+
+def _lab_pid() -> int:
+    return int(PID_FILE.read_text(encoding="ascii"))
+
+
+def _alive(pid: str | int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie is dead
+    except FileNotFoundError:
+        return False
 
 
 async def hang_up_everything() -> None:
