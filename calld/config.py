@@ -8,6 +8,8 @@ editing it.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -66,12 +68,46 @@ class SipProbeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSource:
+    """One inbound webhook source: the secret it signs with and, optionally, where it may call from."""
+
+    secret: str = ""
+    allow_ips: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # Keeps the secret out of tracebacks and debug output.
+        return f"WebhookSource(secret='***', allow_ips={self.allow_ips!r})"
+
+    @property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(net, strict=False) for net in self.allow_ips)
+
+
+# The inbound webhook endpoints, each its own source with its own secret.
+WEBHOOK_SOURCES = ("sip", "recording")
+MIN_WEBHOOK_SECRET = 16
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    replay_window_seconds: float = 300.0
+    # An unconfigured source is refused: an open endpoint that writes calls is never the default.
+    sip: WebhookSource | None = None
+    recording: WebhookSource | None = None
+
+    def source(self, name: str) -> WebhookSource | None:
+        found: WebhookSource | None = getattr(self, name)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
@@ -92,6 +128,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "calls": CallsConfig,
     "logging": LoggingConfig,
     "sip_probe": SipProbeConfig,
+    "webhooks": WebhooksConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -125,10 +162,23 @@ def _build(raw: Mapping[str, Any]) -> Config:
             raise ConfigError(f"[{name}]: unknown section (known: {', '.join(sorted(_SECTIONS))})")
         if not isinstance(value, dict):
             raise ConfigError(f"[{name}]: must be a table")
-        sections[name] = _section(name, _SECTIONS[name], value)
+        sections[name] = _webhooks(value) if name == "webhooks" else _section(name, _SECTIONS[name], value)
     config = Config(**sections)
     _validate(config)
     return config
+
+
+def _webhooks(values: Mapping[str, Any]) -> WebhooksConfig:
+    """``[webhooks]`` with one sub-table per source, ``[webhooks.sip]`` and ``[webhooks.recording]``."""
+    flat = {key: value for key, value in values.items() if key not in WEBHOOK_SOURCES}
+    sources: dict[str, Any] = {}
+    for name in WEBHOOK_SOURCES:
+        if name in values:
+            if not isinstance(values[name], dict):
+                raise ConfigError(f"webhooks.{name}: must be a table ([webhooks.{name}])")
+            sources[name] = _section(f"webhooks.{name}", WebhookSource, values[name])
+    config: WebhooksConfig = _section("webhooks", WebhooksConfig, flat)
+    return dataclasses.replace(config, **sources)
 
 
 def _section(name: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -183,9 +233,26 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"logging.format: must be one of {', '.join(LOG_FORMATS)}")
     if config.sip_probe.timeout_seconds <= 0:
         raise ConfigError("sip_probe.timeout_seconds: must be positive")
+    _validate_webhooks(config.webhooks)
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):
         problems = switch.problems() if switch is not None else []
         if problems:
             raise ConfigError("; ".join(problems))
+
+
+def _validate_webhooks(webhooks: WebhooksConfig) -> None:
+    if not 0 < webhooks.replay_window_seconds <= 86400:
+        raise ConfigError("webhooks.replay_window_seconds: must be more than 0 and at most 86400")
+    for name in WEBHOOK_SOURCES:
+        source = webhooks.source(name)
+        if source is None:
+            continue
+        if len(source.secret) < MIN_WEBHOOK_SECRET:
+            raise ConfigError(f"webhooks.{name}.secret: must be at least {MIN_WEBHOOK_SECRET} characters")
+        for net in source.allow_ips:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"webhooks.{name}.allow_ips: {net!r} is not an IP address or network") from exc

@@ -18,7 +18,15 @@ from calld.http.context import Services
 from calld.logging import configure_logging
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from tests.support import LogCapture, SettableClock, bearer, ensure_pg_database, fresh_database, mint_token
+from tests.support import (
+    LogCapture,
+    SettableClock,
+    bearer,
+    ensure_pg_database,
+    fresh_database,
+    mint_token,
+    webhooks_config,
+)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +51,7 @@ def clock() -> SettableClock:
 
 @pytest.fixture
 def config() -> Config:
-    return Config(calls=CallsConfig(timezone="UTC", default_region="US"))
+    return Config(calls=CallsConfig(timezone="UTC", default_region="US"), webhooks=webhooks_config())
 
 
 @pytest.fixture

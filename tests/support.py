@@ -7,6 +7,7 @@ import io
 import json
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from calld import signing
+from calld.config import WebhooksConfig, WebhookSource
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
 from calld.storage.database import Database
@@ -23,6 +26,29 @@ from calld.storage.models import Base
 from calld.storage.tokens import IssuedToken, TokenStore, generate
 
 PG_URL = os.environ.get("CALLD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_test")
+
+
+# The inbound webhook sources the test configuration knows, with their secrets.
+WEBHOOK_SECRETS = {"sip": "sip-provider-test-secret-0123", "recording": "recording-system-test-secret-4567"}
+
+
+def webhooks_config(**sources: WebhookSource) -> WebhooksConfig:
+    """Both webhook sources configured with ``WEBHOOK_SECRETS`` (``sources`` replaces some)."""
+    configured = {name: WebhookSource(secret=secret) for name, secret in WEBHOOK_SECRETS.items()}
+    return WebhooksConfig(**{**configured, **sources})
+
+
+def webhook_signer(clock: Callable[[], datetime]) -> aiohttp.ClientMiddlewareType:
+    """A client middleware that signs requests to the webhook endpoints as their sources do, at ``clock()``."""
+
+    async def sign(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+        for name, secret in WEBHOOK_SECRETS.items():
+            if request.url.path == f"/api/webhooks/{name}/":
+                body = await request.body.as_bytes()
+                request.headers[signing.SIGNATURE_HEADER] = signing.sign(secret, body, clock())
+        return await handler(request)
+
+    return sign
 
 
 class LogCapture:

@@ -45,6 +45,12 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ('[database]\nurl = "mysql://x"\n', {}, "database.url"),
         ("not toml [", {}, "not valid TOML"),
         ("", {"CALLD_PORT": "eighty"}, "CALLD_PORT"),
+        ('[webhooks.sip]\nsecret = "short"\n', {}, "webhooks.sip.secret: must be at least 16 characters"),
+        ('[webhooks.sip]\nsecret = "0123456789abcdef"\nallow_ips = ["10.0.0.300"]\n', {}, "webhooks.sip.allow_ips"),
+        ("[webhooks]\nsip = 1\n", {}, "webhooks.sip: must be a table"),
+        ("[webhooks.crm]\n", {}, "webhooks.crm: unknown option"),
+        ("[webhooks]\nreplay_window_seconds = 0\n", {}, "webhooks.replay_window_seconds"),
+        ("[webhooks.recording]\nsecert = 1\n", {}, "webhooks.recording.secert: unknown option"),
     ],
 )
 def test_invalid_configuration_names_the_option(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
@@ -73,3 +79,19 @@ def test_check_config_command_exits_non_zero_with_a_clear_message(tmp_path: Path
         check=False,
     )
     assert good.returncode == 0, good.stderr
+
+
+def test_webhook_sources_each_have_a_secret_and_an_optional_allowlist(tmp_path: Path) -> None:
+    path = tmp_path / "calld.toml"
+    path.write_text(
+        "[webhooks]\nreplay_window_seconds = 120\n"
+        '[webhooks.sip]\nsecret = "sip-secret-0123456789"\nallow_ips = ["203.0.113.0/24", "2001:db8::1"]\n'
+        '[webhooks.recording]\nsecret = "recording-secret-0123"\n'
+    )
+    webhooks = load_config(path, environ={}).webhooks
+    assert webhooks.replay_window_seconds == 120.0
+    assert webhooks.sip is not None and webhooks.sip.secret == "sip-secret-0123456789"
+    assert webhooks.sip.allow_ips == ("203.0.113.0/24", "2001:db8::1")
+    assert webhooks.recording is not None and webhooks.recording.allow_ips == ()
+    assert "sip-secret" not in repr(webhooks)
+    assert Config().webhooks.sip is None  # unconfigured sources refuse every delivery

@@ -16,8 +16,7 @@ from calld.http.errors import ApiError, Handler
 from calld.storage.tokens import TokenInfo
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
-# Filled when inbound webhook signatures land; until then webhooks need a ``write`` token.
-SIGNED_PREFIXES: tuple[str, ...] = ()
+SIGNED_PREFIXES = ("/api/webhooks/",)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Browsers cannot set headers on a WebSocket handshake, so that one route also takes the token here.
 QUERY_TOKEN_PATHS = frozenset({"/api/ws"})

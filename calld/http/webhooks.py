@@ -2,7 +2,7 @@
 
 Both go through the same machinery as every other source: SIP events are applied with ``CallStore``
 (state machine, derived timestamps, de-duplication) and recordings are updated inside one write
-transaction. Every delivery passes ``verify_delivery`` first; that is where signature checks plug in.
+transaction. Every delivery passes ``verify_delivery`` first: signed by its source, from an allowed address.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.serialize import recording_json
 from calld.http.validation import Fields
+from calld.http.webhook_auth import verify_delivery
 from calld.storage.calls import NewCall
 from calld.storage.models import CallEvent, CallLog, CallRecording
 
@@ -118,15 +119,6 @@ RECORDING_FIELDS = (
 
 # A completed recording's audio exists; going back to these would claim it does not.
 _BEFORE_COMPLETED = frozenset({RecordingStatus.PENDING, RecordingStatus.RECORDING})
-
-
-async def verify_delivery(request: web.Request, provider: str) -> None:
-    """Check that a delivery really comes from ``provider``.
-
-    The one place webhook authentication plugs in (signature over ``await request.read()``, shared
-    secret, source address). Until that lands every delivery is accepted; refuse one by raising
-    ``ApiError(401, ...)``.
-    """
 
 
 @dataclass(frozen=True, slots=True)
