@@ -22,7 +22,17 @@ panoramisk 1.4 on Python 3.11 works, with defects worked around here, in ``_Mana
   unless ``as_list=False`` is given; we always give it, so control returns once Asterisk accepted;
 * its ``Ping`` fires and forgets (a dead peer is never noticed) and takes whole seconds: the
   keepalive here awaits the ``Pong`` with a timeout;
-* no action has a timeout: every action here is awaited with ``action_timeout_seconds``.
+* no action has a timeout: every action here is awaited with ``action_timeout_seconds``;
+* on a lost connection the futures of unanswered actions are never finished (they are only queued
+  for the re-send above): ``_Protocol.connection_lost`` fails them with ``SwitchUnavailable``;
+* ``Message`` answers any missing attribute with ``''`` (so ``getattr(m, "ami", None)`` is never
+  None for a panoramisk message): every message here is built by ``_Protocol`` and carries ``ami``.
+
+Checked live on Asterisk 22.10.1 (tests/asterisk/test_live_*.py). Hold: Asterisk 22 has no AMI action
+for it, so ``hold`` is a dual ``Redirect`` into ``hold_context`` (far party to music on hold, calld's
+user to a silent wait; its ``MusicOnHoldStart`` confirms it) and ``unhold`` an AMI ``Bridge`` of the
+two channels (``MusicOnHoldStop``). Uniqueids and Linkedid survive both; after the Bridge a hangup of
+either leg hangs up the other, and while held the adapter hangs up the leg left waiting.
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ class AsteriskConfig:
     # Where calls placed by calld start: the channel dialled first and the context the far party is sent to.
     originate_channel: str = "PJSIP/{caller}"
     originate_context: str = "from-internal"
-    # How long an originated call's first channel may ring; the context transfers dial into
-    # (empty: originate_context).
+    # How long an originated call's first channel may ring.
     originate_timeout_seconds: float = 30.0
+    # The context transfer targets are dialled in (empty: originate_context).
     transfer_context: str = ""
+    # Where relative recording paths live on the Asterisk host (MixMonitor writes there).
     recording_directory: str = "/var/spool/asterisk/monitor"
     # Dialplan context for calld's hold: extension "hold" plays music to the far party, "wait" keeps
     # calld's user waiting (see config.example.toml).
