@@ -291,6 +291,45 @@ async def hold(s: Session) -> None:
     await s.finish_phones()
 
 
+async def api_hold(s: Session) -> None:
+    s.note(
+        "1001 calls 1002, answered; calld's hold: AMI Redirect 1001 -> calld-hold,hold (MusicOnHold) with "
+        "ExtraChannel 1002 -> calld-hold,wait; 1.5 s; AMI Bridge 1002+1001 (unhold); 1 s; hold again; "
+        "1001 hangs up while held (BYE 7 s after answer); AMI Hangup of 1002, left waiting"
+    )
+    a, b = await bridged_call(s, 7000)
+
+    async def hold() -> None:
+        await s.action(
+            "Redirect",
+            {
+                "Channel": a,
+                "Context": "calld-hold",
+                "Exten": "hold",
+                "Priority": "1",
+                "ExtraChannel": b,
+                "ExtraContext": "calld-hold",
+                "ExtraExten": "wait",
+                "ExtraPriority": "1",
+            },
+        )
+
+    await s.settle(1.0)
+    s.note(f"Redirect Channel={a} -> calld-hold,hold ExtraChannel={b} -> calld-hold,wait")
+    await hold()
+    await s.settle(1.5)
+    s.note(f"Bridge Channel1={b} Channel2={a} Tone=no")
+    await s.action("Bridge", {"Channel1": b, "Channel2": a, "Tone": "no"})
+    await s.settle(1.0)
+    mark = s.mark()
+    s.note("Redirect again (hold); 1001 will hang up while held")
+    await hold()
+    await s.wait(ev("Hangup", Channel=a), start=mark, within=10)
+    s.note(f"Hangup Channel={b} (waiting in calld-hold,wait)")
+    await s.action("Hangup", {"Channel": b})
+    await s.finish_phones()
+
+
 async def blind_transfer(s: Session) -> None:
     s.note("1001 calls 1002, answered; AMI BlindTransfer of 1002's channel to 1003: 1001 is sent to 1003")
     await s.phone_uas("1003", "answer")
@@ -472,6 +511,7 @@ SCENARIOS: dict[str, Callable[[Session], Awaitable[None]]] = {
     "cancelled": cancelled,
     "failed": failed,
     "hold": hold,
+    "api_hold": api_hold,
     "blind_transfer": blind_transfer,
     "redirect_transfer": redirect_transfer,
     "attended_transfer": attended_transfer,

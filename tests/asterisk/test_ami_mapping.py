@@ -41,6 +41,20 @@ EXPECTED: dict[str, list[Expected]] = {
     "cancelled": [(IN, "1001", "1002", None, [(E.RINGING, {}), (E.ENDED, CANCELLED_END)])],
     "failed": [(IN, "1001", "9008", None, [(E.FAILED, {"cause": "Circuit/channel congestion", "cause_code": 34})])],
     "hold": [(IN, "1001", "1002", None, [*BRIDGED, (E.HOLD, {}), (E.UNHOLD, {}), (E.ENDED, ANSWERED_END)])],
+    # calld's own hold (AsteriskAdapter.hold/unhold): only MusicOnHoldStart/Stop tell; the second hold
+    # ends with 1001 hanging up while held (its music stops, but that is no unhold).
+    "api_hold": [
+        (
+            IN, "1001", "1002", None,
+            [
+                *BRIDGED,
+                (E.HOLD, {"music_on_hold": "default"}),
+                (E.UNHOLD, {}),
+                (E.HOLD, {"music_on_hold": "default"}),
+                (E.ENDED, ANSWERED_END),
+            ],
+        )
+    ],
     "blind_transfer": [
         (
             IN, "1001", "1002", None,
@@ -202,7 +216,8 @@ def test_timestamps_come_from_the_events_and_never_go_back(name: str) -> None:
 
 
 def test_nothing_is_dropped_in_the_plain_scenarios() -> None:
-    for name in ("answered", "busy", "hold", "recording", "dtmf", "attended_transfer", "blind_transfer"):
+    plain = ("answered", "busy", "hold", "api_hold", "recording", "dtmf", "attended_transfer", "blind_transfer")
+    for name in plain:
         mapper = new_mapper()
         map_capture(name, mapper)
         assert mapper.dropped == [], name
