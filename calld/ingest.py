@@ -1,6 +1,7 @@
 """Switch events into storage: find or create each event's call and apply the event once.
 
-Both adapters hand their ``SwitchEvent``s to ``SwitchIngest`` (it is the adapters' ``EventSink``).
+Both adapters hand their ``SwitchEvent``s to an ``EventSink``: ``BatchedIngest`` in the daemon
+(queued, stored many per transaction), or ``SwitchIngest`` itself (one transaction per event).
 A call is found by the calld call id the switch echoed back (calls calld originated), else by the
 switch's own reference; it is created on ``initiated``. Every event carries the switch's identity
 of it (``key``), stored as the event's de-duplication key, so replaying events after a reconnect
@@ -10,22 +11,48 @@ truth about the call, and one odd event must not stop the stream.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import enum
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventSource, EventType
+from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
 from calld.storage.models import CallLog
 
 
+@dataclass(slots=True)
+class _Seen:
+    """What one transaction has stored or loaded so far."""
+
+    keys: set[str]
+    calls: dict[str, CallLog] = field(default_factory=dict)  # call_ref -> its (locked) call
+
+
+class Outcome(enum.Enum):
+    """What storing one switch event did."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+
+
 class SwitchIngest:
-    """Stores one switch's events (use as the adapter's ``EventSink``)."""
+    """Stores one switch's events (usable directly as an adapter's ``EventSink``).
+
+    ``stored``, ``duplicates`` and ``refused`` count events whose transaction committed.
+    """
 
     def __init__(self, db: Database, calls: CallStore, switch_name: str, logger: Any = None) -> None:
         self.db = db
@@ -37,16 +64,40 @@ class SwitchIngest:
         self.refused = 0
 
     async def __call__(self, event: SwitchEvent) -> None:
-        async with self.db.write() as session:
-            await self.store(session, event)
+        await self.store_batch([event])
 
-    async def store(self, session: AsyncSession, event: SwitchEvent) -> CallLog | None:
-        """Store ``event`` in ``session``'s transaction; return its call (None if it has none yet)."""
-        key = f"{self.switch_name}:{event.key}"
-        if await self.calls.has_event(session, key):
-            self.duplicates += 1
-            return None
-        call = await self._find(session, event)
+    async def store_batch(self, events: Sequence[SwitchEvent]) -> None:
+        """Store ``events`` in one transaction (all or nothing), in order."""
+        async with self.db.write() as session:
+            seen = _Seen(await existing_dedup_keys(session, [self._key(event) for event in events]))
+            outcomes = [await self.store(session, event, seen) for event in events]
+        self.count(outcomes)
+
+    def _key(self, event: SwitchEvent) -> str:
+        return f"{self.switch_name}:{event.key}"
+
+    def count(self, outcomes: Sequence[Outcome]) -> None:
+        """Add committed outcomes to the counters."""
+        for outcome in outcomes:
+            if outcome is Outcome.STORED:
+                self.stored += 1
+            elif outcome is Outcome.DUPLICATE:
+                self.duplicates += 1
+            else:
+                self.refused += 1
+
+    async def store(self, session: AsyncSession, event: SwitchEvent, seen: _Seen | None = None) -> Outcome:
+        """Store ``event`` in ``session``'s transaction (the caller commits and counts).
+
+        ``seen`` carries what this transaction already knows (stored keys, calls loaded), so a
+        batch does not ask the database again for each event.
+        """
+        seen = seen if seen is not None else _Seen(await existing_dedup_keys(session, [self._key(event)]))
+        key = self._key(event)
+        if key in seen.keys:
+            return Outcome.DUPLICATE
+        seen.keys.add(key)
+        call = seen.calls.get(event.call_ref) or await self._find(session, event)
         if call is None:
             if event.event_type is not EventType.INITIATED or event.parties is None:
                 self.log.warning(
@@ -55,8 +106,7 @@ class SwitchIngest:
                     call_ref=event.call_ref,
                     event_type=event.event_type.value,
                 )
-                self.refused += 1
-                return None
+                return Outcome.REFUSED
             parties = event.parties
             new = NewCall(
                 direction=parties.direction,
@@ -68,14 +118,17 @@ class SwitchIngest:
                 switch_call_ref=event.call_ref,
                 metadata=dict(event.metadata),
             )
-            call = await self.calls.create(session, new, EventSource.SWITCH, started_at=event.timestamp, dedup_key=key)
-            self.stored += 1
-            return call
+            created = await self.calls.create(
+                session, new, EventSource.SWITCH, started_at=event.timestamp, dedup_key=key
+            )
+            seen.calls[event.call_ref] = created
+            return Outcome.STORED
+        seen.calls[event.call_ref] = call
         if call.switch_call_ref is None:
             call.switch_name, call.switch_call_ref = self.switch_name, event.call_ref
         if event.event_type is EventType.INITIATED:
             # calld originated this call and already stored its initiated event.
-            return call
+            return Outcome.DUPLICATE
         try:
             await self.calls.apply(
                 session,
@@ -87,7 +140,6 @@ class SwitchIngest:
                 dedup_key=key,
             )
         except (IllegalTransition, InvalidValue) as exc:
-            self.refused += 1
             self.log.warning(
                 "switch event refused by the call state machine",
                 switch=self.switch_name,
@@ -95,9 +147,8 @@ class SwitchIngest:
                 event_type=event.event_type.value,
                 reason=str(exc),
             )
-            return call
-        self.stored += 1
-        return call
+            return Outcome.REFUSED
+        return Outcome.STORED
 
     async def _find(self, session: AsyncSession, event: SwitchEvent) -> CallLog | None:
         # Adapters originate with calld's call id as the switch's channel id (Asterisk ChannelId,
@@ -120,3 +171,104 @@ def _as_uuid(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+class BatchedIngest:
+    """The daemon's ``EventSink``: queues switch events and stores them many per transaction.
+
+    One worker takes whatever is queued (up to ``batch_size``) and stores it in one transaction,
+    so a quiet switch sees each event stored at once and a busy one shares each commit among many
+    events (group commit), without waiting on a timer. The queue is bounded: when storage falls
+    behind, the adapter's ``await sink(event)`` waits, it stops reading its socket, and TCP slows
+    the switch down, instead of calld buffering without bound. One worker keeps every call's
+    events in the order the switch sent them.
+
+    A batch the database refuses is retried event by event, so one bad event loses only itself.
+    A database that cannot be reached is retried with capped backoff, holding the batch.
+    """
+
+    def __init__(
+        self,
+        ingest: SwitchIngest,
+        *,
+        batch_size: int = 500,
+        max_pending: int = 10000,
+        retry_max_seconds: float = 5.0,
+        logger: Any = None,
+    ) -> None:
+        self.ingest = ingest
+        self.batch_size = batch_size
+        self.retry_max_seconds = retry_max_seconds
+        self.log = logger if logger is not None else structlog.get_logger("calld.ingest")
+        self._queue: asyncio.Queue[SwitchEvent] = asyncio.Queue(max_pending)
+        self._worker: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.failed = 0  # events dropped because the database refused them on their own
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet committed."""
+        return self._queue.qsize()
+
+    async def __call__(self, event: SwitchEvent) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run(), name=f"ingest-{self.ingest.switch_name}")
+        await self._queue.put(event)
+
+    async def flush(self) -> None:
+        """Wait until every queued event is committed (or dropped as refused)."""
+        if self._worker is not None:
+            await self._queue.join()
+
+    async def close(self, timeout_seconds: float | None = None) -> None:
+        """Store what is queued (waiting at most ``timeout_seconds``), then stop the worker."""
+        try:
+            await asyncio.wait_for(self.flush(), timeout_seconds)
+        except TimeoutError:
+            self.log.error("switch events not stored before shutdown", pending=self.pending)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._store(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _store(self, batch: list[SwitchEvent]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.ingest.store_batch(batch)
+                self.batches += 1
+                return
+            except Exception as exc:
+                if not _unreachable(exc):
+                    refused = exc
+                    break
+                self.log.warning("database unreachable; holding switch events", pending=len(batch), error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_seconds)
+        if len(batch) > 1:
+            for event in batch:  # find the event at fault; the others are stored
+                await self._store([event])
+            return
+        self.failed += 1
+        self.log.error(
+            "switch event could not be stored", call_ref=batch[0].call_ref, key=batch[0].key, error=repr(refused)
+        )
+
+
+def _unreachable(exc: Exception) -> bool:
+    """A failure of the connection (retry later), not of the data (would fail again)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

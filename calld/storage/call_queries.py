@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
-from calld.storage.models import CallLog, CallRecording, Client, SipConfiguration
+from calld.storage.models import CallEvent, CallLog, CallRecording, Client, SipConfiguration
 
 # The orderings a list may ask for; the id is always appended so pages never overlap or skip rows.
 ORDERINGS: tuple[str, ...] = (
@@ -188,3 +188,13 @@ async def call_statistics(session: AsyncSession, start: datetime, end: datetime)
         answer_rate=round(int(answered_n) * 100 / total, 2) if total else 0.0,
         average_duration_seconds=round(float(avg), 2) if avg is not None else 0.0,
     )
+
+
+async def existing_dedup_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` are already stored as call events' de-duplication keys."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):  # bounded IN lists
+        chunk = keys[start : start + 500]
+        rows = await session.execute(sa.select(CallEvent.dedup_key).where(CallEvent.dedup_key.in_(chunk)))
+        found.update(key for key in rows.scalars() if key is not None)
+    return found

@@ -9,6 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
+
 CAPTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "freeswitch"
 
 
@@ -105,3 +107,13 @@ def idle_session(capture: Capture) -> Capture:
 
 def entry_data(entry: dict[str, Any]) -> str:
     return str(entry.get("data", ""))
+
+
+@cache
+def connect_answers() -> dict[bytes, bytes]:
+    """FreeSWITCH's own replies to what calld asks when it connects (for ``FakeEslServer.answers``):
+    ``api show channels as json`` on an idle switch, and ``api version``."""
+    return {
+        LIST_CHANNELS: captured_reply("x_protocol", LIST_CHANNELS),
+        VERSION: captured_reply("a_answered.json", VERSION),
+    }

@@ -17,6 +17,11 @@ Two departures a real client needs, both answered with real bytes only:
   a subscription does not depend on the names ("+OK event listener enabled json"). The fake does
   not filter what it replays, so a client sees events it did not subscribe to and must skip them.
 
+For throughput benchmarks, ``stream=True`` answers the login, the subscription and
+``after_subscribe`` as recorded, then sends every remaining byte at once without waiting for the
+recorder's later commands (their replies arrive unasked; a client ignores replies it has no
+command waiting for).
+
 For reconnection tests, ``drop_after`` closes the first connection after that many ``recv``
 chunks (mid-frame if that is where the chunk ends), and ``later`` gives the sessions replayed to
 the connections after it (the last one repeats).
@@ -82,6 +87,7 @@ class FakeEslServer:
     answers: Mapping[bytes, bytes] = field(default_factory=dict)  # framed command -> captured reply
     drop_after: int | None = None
     later: Sequence[Capture] = ()
+    stream: bool = False
     received: list[bytes] = field(default_factory=list)  # commands, framed, in order
     mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)  # (expected, got)
     connections: int = 0
@@ -168,6 +174,8 @@ class FakeEslServer:
                     if framing.buffered or not await self._answer_connect_queries(reader, writer, pending):
                         return
             elif entry["dir"] == "send":
+                if self.stream and sent_chunks > 2:
+                    continue  # logged in and subscribed: the rest is streamed
                 expected = normalise(entry["data"].encode())
                 got = await self._next_command(reader, pending)
                 if got is None:

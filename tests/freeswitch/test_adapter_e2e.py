@@ -17,25 +17,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import pytest
 
-from calld.adapters.freeswitch.adapter import LIST_CHANNELS, FreeswitchAdapter, subscription_command
-from calld.adapters.freeswitch.esl_codec import EslParser, encode_api, iter_events
+from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command
+from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.adapters.port import SwitchError
 from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.domain.vocabulary import CallDirection, EventType
 from calld.storage.calls import CallIds, Clock, system_clock
 from calld.storage.database import Database
-from tests.fakes.esl_capture import Capture, captured_reply, idle_session, load_capture
+from tests.fakes.esl_capture import Capture, connect_answers, idle_session, load_capture
 from tests.fakes.esl_server import FakeEslServer, normalise
 from tests.support import SettableClock, api_session
-
-VERSION = encode_api("version")
-ANSWERS = {
-    LIST_CHANNELS: captured_reply("x_protocol", LIST_CHANNELS),  # {"row_count": 0}: an idle switch
-    VERSION: captured_reply("a_answered.json", VERSION),
-}
 
 
 def connect_queries(capture: Capture) -> list[bytes]:
@@ -47,7 +43,7 @@ def connect_queries(capture: Capture) -> list[bytes]:
 
 
 def fake_switch(capture: Capture, **options: Any) -> FakeEslServer:
-    return FakeEslServer(capture, after_subscribe=connect_queries(capture), answers=ANSWERS, **options)
+    return FakeEslServer(capture, after_subscribe=connect_queries(capture), answers=connect_answers(), **options)
 
 
 def sent_commands(capture: Capture) -> list[bytes]:
@@ -323,3 +319,17 @@ async def test_wrong_password_is_retried_without_giving_up(db: Database) -> None
 
 async def _at_least(server: FakeEslServer, connections: int) -> bool:
     return server.connections >= connections
+
+
+async def test_an_err_reply_is_a_switch_error(db: Database) -> None:
+    capture = load_capture("x_protocol")  # the recorder's first command: api nosuchcommand foo
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, event_format="plain") as (_daemon, adapter, _http),
+    ):
+        with pytest.raises(SwitchError, match="nosuchcommand Command not found!"):
+            await adapter._api("nosuchcommand foo")
+        assert adapter.connected.is_set()  # a refused command leaves the session up
+    # The rest of the recorded session tries commands calld never sends; calld said goodbye.
+    assert server.received[-2:] == [b"api nosuchcommand foo\n\n", b"exit\n\n"]
+    assert server.mismatches == [(normalise(capture.sends()[3]), b"exit\n\n")]

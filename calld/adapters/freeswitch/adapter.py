@@ -67,7 +67,9 @@ SUBSCRIBED_EVENTS: Final = (
 SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
 _WANTED: Final = frozenset(SUBSCRIBED_EVENTS)
 
+# Asked on every connect: the live channels (to resync) and the version (for the log).
 LIST_CHANNELS: Final = encode_api("show channels as json")
+VERSION: Final = encode_api("version")
 
 _INITIAL_BACKOFF: Final = 0.5
 # Characters that would end or break an originate variable (``{a=b,c='d e'}``) or the command.
@@ -146,7 +148,7 @@ class FreeswitchAdapter:
         # through. In band, the channel list takes its place in the event stream, so events that
         # arrived before it are applied before it and those after it, after.
         listing = asyncio.ensure_future(conn.command(LIST_CHANNELS, s.command_timeout_seconds, in_band=True))
-        version = asyncio.ensure_future(conn.command(encode_api("version"), s.command_timeout_seconds))
+        version = asyncio.ensure_future(conn.command(VERSION, s.command_timeout_seconds))
         version.add_done_callback(self._log_connected)
         self.connected.set()
         try:

@@ -1,0 +1,181 @@
+"""Ingest throughput: real FreeSWITCH traffic over TCP through calld's pipeline into storage.
+
+A ``FakeEslServer`` streams the j_load capture (200 loopback calls, 9,600 events, 24 MB of
+``text/event-json``; FreeSWITCH 1.10.12) over loopback TCP. Measured, on SQLite and PostgreSQL:
+
+  baseline  a minimal asyncio client: logs in, subscribes, reads the same bytes and splits them into
+            frames (``EslParser``), nothing else: the floor a Python daemon cannot beat
+  calld     ``FreeswitchAdapter`` (read, split, decode, filter, map) -> ``BatchedIngest`` (store),
+            as the daemon wires them, from connect until the last call event is committed
+
+Figures: ESL events/s (events on the wire over the time taken), call events stored/s, and the ratio
+calld/baseline. Each is the best of --repeat runs. The fake sends every event (as ``event json
+ALL`` did when recording); a real switch sends only the subscribed ones, so calld decodes more
+here than it would in production.
+
+Usage: .venv/bin/python bench/ingest.py [--repeat N] [--pg URL] [--capture j_load.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa
+
+from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command
+from calld.adapters.freeswitch.esl_codec import EslParser, encode_auth, iter_events
+from calld.adapters.freeswitch.mapping import EventMapper
+from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.domain.events import SwitchEvent
+from calld.ingest import BatchedIngest, SwitchIngest
+from calld.logging import configure_logging
+from calld.storage.calls import CallStore
+from calld.storage.database import Database
+from calld.storage.models import Base
+from tests.fakes.esl_capture import Capture, connect_answers, load_capture
+from tests.fakes.esl_server import FakeEslServer
+
+
+@dataclass
+class Run:
+    seconds: float
+    wire_events: int
+    stored: int
+
+
+def fake(capture: Capture) -> FakeEslServer:
+    return FakeEslServer(capture, after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers(), stream=True)
+
+
+def expected_call_events(capture: Capture) -> tuple[int, int]:
+    """(events on the wire, call events they map to) for the whole capture."""
+    parser, mapper = EslParser(), EventMapper()
+    wire = mapped = 0
+    for chunk in capture.chunks():
+        for event in iter_events(parser.feed(chunk)):
+            wire += 1
+            mapped += len(mapper.map(event))
+    return wire, mapped
+
+
+async def baseline(capture: Capture, wire_events: int) -> Run:
+    async with fake(capture) as server:
+        started = time.perf_counter()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        parser = EslParser()
+        commands = [encode_auth("ClueCon"), subscription_command(), LIST_CHANNELS, VERSION]
+        events = 0
+        await reader.readuntil(b"\n\n")  # auth/request
+        writer.write(commands[0])
+        while events < wire_events:
+            chunk = await reader.read(262144)
+            if not chunk:
+                break
+            for frame in parser.feed(chunk):
+                if frame.content_type == "command/reply" and commands[1:]:
+                    writer.write(b"".join(commands[1:]))  # subscribe, then the connect queries
+                    commands = commands[:1]
+                events += frame.is_event
+        seconds = time.perf_counter() - started
+        writer.close()
+    return Run(seconds, events, 0)
+
+
+async def fresh(url: str) -> Database:
+    db = Database(url, pool_size=5)
+    await db.migrate()
+    async with db.write() as session:
+        if db.is_sqlite:
+            for table in reversed(Base.metadata.sorted_tables):
+                await session.execute(table.delete())
+        else:
+            tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+            await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return db
+
+
+async def calld(capture: Capture, url: str, wire_events: int, call_events: int) -> Run:
+    db = await fresh(url)
+    ingest = SwitchIngest(db, CallStore(), "freeswitch")
+    queue = BatchedIngest(ingest)
+    done = asyncio.Event()
+    handled = 0
+
+    async def sink(event: SwitchEvent) -> None:
+        nonlocal handled
+        await queue(event)
+        handled += 1
+        if handled == call_events:
+            await queue.flush()
+            done.set()
+
+    try:
+        async with fake(capture) as server:
+            adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
+            started = time.perf_counter()
+            task = asyncio.create_task(adapter.run(sink))
+            await asyncio.wait_for(done.wait(), 600)
+            seconds = time.perf_counter() - started
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await queue.close()
+        return Run(seconds, wire_events, ingest.stored)
+    finally:
+        await db.close()
+
+
+def line(name: str, run: Run, base: Run | None) -> str:
+    ratio = f"{base.seconds / run.seconds:6.2f}" if base is not None else "  1.00"
+    stored = f"{run.stored / run.seconds:10,.0f}" if run.stored else "         -"
+    return f"{name:<20} {run.seconds * 1000:9.1f} ms {run.wire_events / run.seconds:12,.0f} {stored} {ratio}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--capture", default="j_load.json")
+    parser.add_argument("--pg", default=os.environ.get("CALLD_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_bench"))
+    args = parser.parse_args()
+    # As the daemon logs (every stored call event is a log line); send stderr where you like.
+    configure_logging("info", "json")
+    capture = load_capture(args.capture)
+    wire, mapped = expected_call_events(capture)
+    print(f"capture {args.capture}: {len(capture.data):,} bytes, {wire:,} ESL events -> {mapped:,} call events")
+    gc.collect()
+    base = min([await baseline(capture, wire) for _ in range(args.repeat)], key=lambda r: r.seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = {"calld sqlite": f"sqlite:///{tmp}/bench.db", "calld postgresql": args.pg}
+        runs = {}
+        for name, url in targets.items():
+            try:
+                await _ensure_pg(url)
+                results = [await calld(capture, url, wire, mapped) for _ in range(args.repeat)]
+                runs[name] = min(results, key=lambda r: r.seconds)
+            except OSError as exc:
+                print(f"{name}: skipped ({exc})")
+    print(f"{'':<20} {'time':>12} {'ESL ev/s':>12} {'stored/s':>10} {'ratio':>6}")
+    print(line("baseline (read+split)", base, None))
+    for name, run in runs.items():
+        print(line(name, run, base))
+
+
+async def _ensure_pg(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    from tests.support import ensure_pg_database
+
+    await ensure_pg_database(url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
