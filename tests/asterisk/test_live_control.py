@@ -67,6 +67,23 @@ async def test_blind_transfer_sends_the_caller_to_the_target(db: Database) -> No
         assert len(await live.calls()) == 1
 
 
+async def test_a_call_held_by_calld_is_transferred_from_hold(db: Database) -> None:
+    async with live_daemon(db) as live:
+        await live.answers("1003", "answer")
+        call = await _talking(live, talk_ms=4000)
+        await live.post(f"/api/call-logs/{call['id']}/toggle_hold/")
+        await live.call_reaches(call["id"], "on_hold")
+        # The held legs are in no bridge (BlindTransfer would be refused): the far party leaves its
+        # music for 1003, and 1002, waiting in silence, is hung up.
+        await live.post(f"/api/call-logs/{call['id']}/transfer_call/", {"transfer_to": "1003"})
+        done = await live.call_reaches(call["id"], "ended", within=10)
+        assert event_types(done) == [
+            "initiated", "ringing", "answered", "hold", "unhold", "transfer_initiated", "transfer_completed", "ended",
+        ]  # fmt: skip
+        assert done["events"][5]["metadata"] == {"transfer_to": "1003", "kind": "redirect"}
+        assert await live.phones_done() == [0, 0, 0]
+
+
 async def test_recording_starts_and_stops_and_the_file_is_on_disk(db: Database) -> None:
     async with live_daemon(db) as live:
         call = await _talking(live)

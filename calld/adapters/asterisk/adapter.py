@@ -428,6 +428,19 @@ class AsteriskAdapter:
 
     async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
         context = self.settings.transfer_context or self.settings.originate_context
+        held = None if attended else self._held.pop(call_ref, None)
+        if held is not None:
+            # Held by calld, the legs are in no bridge, so BlindTransfer would be refused ("Transfer
+            # invalid"): send the far party from its music to the target, then hang up the near one.
+            near, far = held
+            try:
+                await self._action("Redirect", {"Channel": far, "Context": context, "Exten": target, "Priority": "1"})
+            except (SwitchError, SwitchUnavailable):
+                self._held[call_ref] = held
+                raise
+            with contextlib.suppress(SwitchError):
+                await self._action("Hangup", {"Channel": near})
+            return
         headers = {"Channel": self._near(call_ref), "Exten": target, "Context": context}
         await self._action("Atxfer" if attended else "BlindTransfer", headers)
 
