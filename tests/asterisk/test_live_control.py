@@ -84,6 +84,24 @@ async def test_a_call_held_by_calld_is_transferred_from_hold(db: Database) -> No
         assert await live.phones_done() == [0, 0, 0]
 
 
+async def test_a_restarted_calld_can_resume_a_call_it_held(db: Database) -> None:
+    async with live_daemon(db) as first:
+        call = await _talking(first)
+        await first.post(f"/api/call-logs/{call['id']}/toggle_hold/")
+        await first.call_reaches(call["id"], "on_hold")
+        phones, first.phones = first.phones, []  # they outlive this calld
+    async with live_daemon(db, fresh=False) as second:
+        second.phones = phones
+        # The resync adopted the held call: its legs in the hold context are parted by calld.
+        await second.post(f"/api/call-logs/{call['id']}/toggle_hold/")
+        resumed = await second.call_reaches(call["id"], "answered")
+        assert event_types(resumed) == ["initiated", "ringing", "answered", "hold", "unhold"]
+        await second.post(f"/api/call-logs/{call['id']}/end_call/")
+        done = await second.call_reaches(call["id"], "ended")
+        assert event_types(done) == ["initiated", "ringing", "answered", "hold", "unhold", "ended"]
+        assert await second.phones_done() == [0, 0]
+
+
 async def test_recording_starts_and_stops_and_the_file_is_on_disk(db: Database) -> None:
     async with live_daemon(db) as live:
         call = await _talking(live)

@@ -187,7 +187,9 @@ class AsteriskAdapter:
     def __init__(self, settings: AsteriskConfig) -> None:
         self.settings = settings
         self.log = structlog.get_logger("calld.asterisk")
-        self.mapper = AmiEventMapper(settings.inbound_contexts, settings.outbound_contexts)
+        self.mapper = AmiEventMapper(
+            settings.inbound_contexts, settings.outbound_contexts, hold_context=settings.hold_context
+        )
         self._manager: _Manager | None = None
         self._calls: dict[str, _CallChannels] = {}
         self._recording_channel: dict[str, str] = {}
@@ -270,15 +272,24 @@ class AsteriskAdapter:
         items = await self._action("CoreShowChannels", {}, as_list=True)
         now = datetime.now(UTC)
         live: set[str] = set()
+        parted: dict[str, dict[str, str]] = {}  # ref -> {"hold"/"wait": channel} of calls calld holds
         for message in items:
             ami: AmiMessage = message.ami
             if ami.event != "CoreShowChannel":
                 continue
-            live.add(ami.get("Linkedid") or ami.get("Uniqueid", ""))
+            ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
+            live.add(ref)
             self._track(ami)
             self.mapper.map(ami, now)
+            if ami.get("Context") == self.settings.hold_context:
+                parted.setdefault(ref, {})[ami.get("Exten", "")] = ami.get("Channel", "")
         for ref in [r for r in self._calls if r not in live]:
             self._calls.pop(ref, None)
+        for ref in [r for r in self._held if r not in live]:
+            del self._held[ref]
+        for ref, legs in parted.items():
+            if "hold" in legs and "wait" in legs:  # held by an earlier calld: unhold must still work
+                self._held[ref] = (legs["wait"], legs["hold"])
         for event in self.mapper.reconcile(live, now):
             await self._emit(sink, event)
         self.log.info("asterisk resynchronised", live_calls=len(live))

@@ -130,8 +130,11 @@ class AmiEventMapper:
         outbound_contexts: Iterable[str] = (),
         default_direction: CallDirection = CallDirection.INBOUND,
         ignored_channels: Iterable[str] = DEFAULT_IGNORED_CHANNELS,
+        hold_context: str | None = None,
     ) -> None:
         self.inbound_contexts = frozenset(inbound_contexts)
+        # Where calld's hold parks the far party (extension "hold"): an adopted leg there is held.
+        self.hold_context = hold_context
         self.outbound_contexts = frozenset(outbound_contexts)
         self.default_direction = default_direction
         self.ignored_channels = tuple(ignored_channels)
@@ -266,6 +269,16 @@ class AmiEventMapper:
             self._calls[ref] = call
         self._add_leg(call, event)
         self._learn(call, event)
+        leg = call.legs.get(uid)
+        if leg is None:
+            return
+        # A talking leg can be held later: MusicOnHoldStart counts only for legs that were bridged.
+        leg.was_bridged = bool(event.get("BridgeId"))
+        place = (event.get("Context"), event.get("Exten"))
+        held = self.hold_context is not None and place == (self.hold_context, "hold")
+        if held and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+            call.state = apply_event(call.state, EventType.HOLD, ts)
+            call.held_by_music = leg.was_bridged = True
 
     def _learn(self, call: _Call, event: Mapping[str, str]) -> None:
         """Pick up calld's call id and the leg's current caller id from any event."""
