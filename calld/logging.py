@@ -1,12 +1,16 @@
-"""Structured logging: JSON lines off a TTY (journald keeps every field), readable on a TTY."""
+"""Structured logging: journald fields under systemd, JSON lines off a TTY, readable text on one."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import structlog
+
+from calld.journal import JOURNAL_SOCKET, JournalWriter, stderr_is_journal
 
 # Values under these keys never reach a log line, whatever logs them.
 _SECRET_KEYS = frozenset({"secret", "password", "token", "authorization", "api_key"})
@@ -18,14 +22,39 @@ def _redact(_logger: object, _name: str, event_dict: structlog.typing.EventDict)
     return event_dict
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Set up structlog (and the standard library's logging, for aiohttp and SQLAlchemy)."""
+class _JournalHandler(logging.Handler):
+    """The standard library's records (aiohttp, SQLAlchemy) to journald, rendered like calld's own."""
+
+    def __init__(self, writer: JournalWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.writer.write_json(self.format(record))
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    journal_address: str = JOURNAL_SOCKET,
+) -> None:
+    """Set up structlog (and the standard library's logging, for aiohttp and SQLAlchemy).
+
+    ``auto`` sends to journald when stderr is the journal stream systemd set up, else JSON lines off
+    a terminal and readable text on one.
+    """
     out = stream or sys.stderr
-    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    env = os.environ if environ is None else environ
+    to_journal = fmt == "journal" or (fmt == "auto" and stderr_is_journal(out, env))
+    as_json = to_journal or fmt == "json" or (fmt == "auto" and not out.isatty())
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    writer = JournalWriter(out, journal_address) if to_journal else None
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -35,10 +64,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.PrintLoggerFactory(out) if writer is None else _constant(writer),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(out)
+    handler: logging.Handler = logging.StreamHandler(out) if writer is None else _JournalHandler(writer)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -52,3 +81,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Alembic announces every plugin and migration step at INFO; only problems belong in the journal.
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+
+
+def _constant(writer: JournalWriter) -> Any:
+    def factory(*_args: Any) -> JournalWriter:
+        return writer
+
+    return factory
