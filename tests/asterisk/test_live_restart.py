@@ -22,13 +22,20 @@ async def test_restart_mid_call_reconnects_resyncs_and_closes_the_call_once(db: 
         await live.call_reaches(call["id"], "answered")
         adapter = live.adapter
         assert adapter.sessions == 1
-        if how == "crash":
-            await crash_asterisk()  # no Hangup ever comes: only the resync can end the call
-        else:
-            await lab_script("stop", CALLD_LAB_KEEP_MOUNTS="1")  # `core stop now` hangs the call up first
-        live.kill_phones()  # their dialogs died with the switch
-        await until(lambda: not adapter.connected.is_set(), 5, "the adapter to see Asterisk gone")
-        await lab_script("start")
+        try:
+            if how == "crash":
+                await crash_asterisk()  # no Hangup ever comes: only the resync can end the call
+            else:
+                await lab_script("stop", CALLD_LAB_KEEP_MOUNTS="1")  # `core stop now` hangs the call up first
+            live.kill_phones()  # their dialogs died with the switch
+            await until(lambda: not adapter.connected.is_set(), 5, "the adapter to see Asterisk gone")
+            if how == "crash":
+                # While the switch is away, control requests fail clearly and change nothing.
+                refused = await live.post(f"/api/call-logs/{call['id']}/end_call/", status=502)
+                assert refused["error"] == "the switch is unavailable"
+                assert (await live.call(call["id"]))["status"] == "answered"
+        finally:
+            await lab_script("start")  # whatever happened, the next test has its Asterisk
         await asyncio.wait_for(adapter.connected.wait(), 10)
         assert adapter.sessions == 2
 
