@@ -14,6 +14,12 @@ export CALLD_LAB_ASTERISK=1
 cd "$ROOT"
 [ -x .venv/bin/pytest ] || make .venv/.installed-stamp
 
+# One lab Asterisk per machine: concurrent runs (several checkouts' .ci/run) take turns.
+lock_dir="$(dirname "${CALLD_LAB_DIR:-/var/tmp/calld-lab/asterisk-chroot}")"
+mkdir -p "$lock_dir"
+exec 9>"$lock_dir/ci.lock"
+flock 9
+
 "$HERE/provision.sh"
 "$HERE/start.sh"
 trap '"$HERE/stop.sh"' EXIT
