@@ -242,6 +242,11 @@ async def crash_asterisk() -> None:
     raise AssertionError(f"asterisk pid {pid} survived SIGKILL")
 
 
+def signal_asterisk(sig: signal.Signals) -> None:
+    """Send ``sig`` to the lab Asterisk (SIGSTOP freezes it: its sockets stay open, nothing answers)."""
+    os.kill(_lab_pid(), sig)
+
+
 def _lab_pid() -> int:
     return int(PID_FILE.read_text(encoding="ascii"))
 

@@ -4,11 +4,19 @@ call exactly once."""
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 
 from calld.storage.database import Database
-from tests.asterisk.live import crash_asterisk, event_types, lab_script, live_daemon, until
+from tests.asterisk.live import (
+    crash_asterisk,
+    event_types,
+    lab_script,
+    live_daemon,
+    signal_asterisk,
+    until,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -76,3 +84,15 @@ async def test_a_dropped_ami_link_is_resumed_and_the_live_call_is_not_duplicated
         assert event_types(done) == ["initiated", "ringing", "answered", "ended"]
         assert 2.0 <= done["duration_seconds"] <= 4.0
         assert await live.phones_done() == [0, 0]
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # no storage involved
+async def test_a_frozen_asterisk_is_noticed_by_the_keepalive(db: Database) -> None:
+    async with live_daemon(db, keepalive_seconds=1.0, action_timeout_seconds=1.5) as live:
+        adapter = live.adapter
+        signal_asterisk(signal.SIGSTOP)  # the TCP link stays up; only an unanswered Ping tells
+        try:
+            await until(lambda: not adapter.connected.is_set(), 6, "the keepalive to give up")
+        finally:
+            signal_asterisk(signal.SIGCONT)
+        await until(lambda: adapter.connected.is_set() and adapter.sessions == 2, 10, "a new session")
