@@ -285,11 +285,11 @@ class AsteriskAdapter:
                 parted.setdefault(ref, {})[ami.get("Exten", "")] = ami.get("Channel", "")
         for ref in [r for r in self._calls if r not in live]:
             self._calls.pop(ref, None)
-        for ref in [r for r in self._held if r not in live]:
-            del self._held[ref]
-        for ref, legs in parted.items():
-            if "hold" in legs and "wait" in legs:  # held by an earlier calld: unhold must still work
-                self._held[ref] = (legs["wait"], legs["hold"])
+        # What is held is what the switch shows in the hold context (a calld restarted during a
+        # hold can still resume it; a call resumed or ended meanwhile is no longer held).
+        self._held = {
+            ref: (legs["wait"], legs["hold"]) for ref, legs in parted.items() if {"hold", "wait"} <= legs.keys()
+        }
         for event in self.mapper.reconcile(live, now):
             await self._emit(sink, event)
         self.log.info("asterisk resynchronised", live_calls=len(live))
