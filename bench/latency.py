@@ -42,7 +42,7 @@ from calld.storage.calls import CallStore
 from tests.fakes.esl_capture import Capture, connect_answers, load_capture
 
 SLICE = 0.01
-_LENGTH = re.compile(rb"^Content-Length: *(\d+)", re.MULTILINE | re.IGNORECASE)
+_LENGTH = re.compile(rb"Content-Length: *(\d+)", re.IGNORECASE)  # searched in one header block only
 
 
 def split_frames(data: bytes) -> list[bytes]:

@@ -101,6 +101,18 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundWebhooksConfig:
+    """How calld delivers call events to webhook subscriptions."""
+
+    timeout_seconds: float = 10.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 10.0
+    backoff_max_seconds: float = 3600.0
+    poll_interval_seconds: float = 5.0
+    concurrency: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -108,6 +120,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
@@ -129,6 +142,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingConfig,
     "sip_probe": SipProbeConfig,
     "webhooks": WebhooksConfig,
+    "outbound_webhooks": OutboundWebhooksConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -234,6 +248,7 @@ def _validate(config: Config) -> None:
     if config.sip_probe.timeout_seconds <= 0:
         raise ConfigError("sip_probe.timeout_seconds: must be positive")
     _validate_webhooks(config.webhooks)
+    _validate_outbound(config.outbound_webhooks)
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):
@@ -256,3 +271,15 @@ def _validate_webhooks(webhooks: WebhooksConfig) -> None:
                 ipaddress.ip_network(net, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"webhooks.{name}.allow_ips: {net!r} is not an IP address or network") from exc
+
+
+def _validate_outbound(outbound: OutboundWebhooksConfig) -> None:
+    for name in ("timeout_seconds", "backoff_base_seconds", "poll_interval_seconds"):
+        if getattr(outbound, name) <= 0:
+            raise ConfigError(f"outbound_webhooks.{name}: must be positive")
+    if outbound.backoff_max_seconds < outbound.backoff_base_seconds:
+        raise ConfigError("outbound_webhooks.backoff_max_seconds: must be at least backoff_base_seconds")
+    if not 1 <= outbound.max_attempts <= 100:
+        raise ConfigError("outbound_webhooks.max_attempts: must be 1..100")
+    if not 1 <= outbound.concurrency <= 1000:
+        raise ConfigError("outbound_webhooks.concurrency: must be 1..1000")

@@ -1,4 +1,5 @@
-"""The daemon: owns the database, the HTTP server and (later) the switch adapter; stops cleanly."""
+"""The daemon: owns the database, the HTTP server, the switch adapter and the webhook delivery
+worker; stops cleanly."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.http.context import Services
 from calld.ingest import SwitchIngest
+from calld.outbound.outbox import Outbox
+from calld.outbound.worker import DeliveryWorker
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
@@ -40,13 +43,18 @@ class Daemon:
         self.log = structlog.get_logger("calld.daemon")
         self.db = Database(config.database.url, pool_size=config.database.pool_size)
         self.tokens = TokenStore()
-        calls = CallStore(clock=clock, call_ids=call_ids)
-        self.services = Services(config=config, db=self.db, calls=calls, switch=switch, tokens=self.tokens)
+        self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks)
+        self.outbox = Outbox(wake=self.deliveries.wake)
+        calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox,))
+        self.services = Services(
+            config=config, db=self.db, calls=calls, switch=switch, tokens=self.tokens, outbox=self.outbox
+        )
         self._first_token_out = first_token_out
         self.switch = switch
         self.ingest = SwitchIngest(self.db, self.services.calls, switch.name) if switch is not None else None
         self._runner: web.AppRunner | None = None
         self._switch_task: asyncio.Task[None] | None = None
+        self._deliveries_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     @property
@@ -68,6 +76,7 @@ class Daemon:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
         await site.start()
+        self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.switch is not None and self.ingest is not None:
             self._switch_task = asyncio.create_task(self.switch.run(self.ingest), name=f"switch-{self.switch.name}")
             self._switch_task.add_done_callback(self._switch_stopped)
@@ -121,6 +130,13 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._switch_task
             self._switch_task = None
+        if self._deliveries_task is not None:
+            # Sends in progress are cancelled and their rows handed back: the next start sends them.
+            self.deliveries.close()
+            self._deliveries_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deliveries_task
+            self._deliveries_task = None
         await self.db.close()
         self.log.info("calld stopped")
 

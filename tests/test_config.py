@@ -51,6 +51,10 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[webhooks.crm]\n", {}, "webhooks.crm: unknown option"),
         ("[webhooks]\nreplay_window_seconds = 0\n", {}, "webhooks.replay_window_seconds"),
         ("[webhooks.recording]\nsecert = 1\n", {}, "webhooks.recording.secert: unknown option"),
+        ("[outbound_webhooks]\ntimeout_seconds = 0\n", {}, "outbound_webhooks.timeout_seconds: must be positive"),
+        ("[outbound_webhooks]\nmax_attempts = 0\n", {}, "outbound_webhooks.max_attempts: must be 1..100"),
+        ("[outbound_webhooks]\nbackoff_max_seconds = 1\n", {}, "outbound_webhooks.backoff_max_seconds"),
+        ("[outbound_webhooks]\nconcurrency = 0\n", {}, "outbound_webhooks.concurrency"),
     ],
 )
 def test_invalid_configuration_names_the_option(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

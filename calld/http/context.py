@@ -8,6 +8,7 @@ from aiohttp import web
 
 from calld.adapters.port import SwitchPort
 from calld.config import Config
+from calld.outbound.outbox import Outbox
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
@@ -22,6 +23,8 @@ class Services:
     calls: CallStore
     switch: SwitchPort | None = None
     tokens: TokenStore = field(default_factory=TokenStore)
+    # Handlers that make deliveries due (redeliver) wake the delivery worker through it.
+    outbox: Outbox = field(default_factory=Outbox)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from calld.domain.errors import InvalidValue
 from calld.domain.phone import normalise_number
@@ -222,6 +223,15 @@ class Fields:
             self.fail(name, f"must have at most {max_items} items")
             return default
         return [v.strip() for v in value]
+
+
+def is_http_url(value: str) -> bool:
+    """An absolute http or https URL with a host."""
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # e.g. a port out of range
+        return False
 
 
 def _raise() -> Any:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import sqlalchemy.exc
@@ -28,7 +27,7 @@ from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSo
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.serialize import recording_json
-from calld.http.validation import Fields
+from calld.http.validation import Fields, is_http_url
 from calld.http.webhook_auth import verify_delivery
 from calld.storage.calls import NewCall
 from calld.storage.models import CallEvent, CallLog, CallRecording
@@ -277,7 +276,7 @@ def parse_recording_delivery(body: Mapping[str, Any]) -> RecordingDelivery:
     status = f.choice("status", RecordingStatus, required=True)
     recording_id = f.uuid("recording_id")
     file_url = f.string("file_url", max_length=2048)
-    if file_url is not None and not _is_http_url(file_url):
+    if file_url is not None and not is_http_url(file_url):
         f.fail("file_url", "must be an http or https URL")
     fmt = f.choice("format", RecordingFormat)
     candidates = {
@@ -292,11 +291,6 @@ def parse_recording_delivery(body: Mapping[str, Any]) -> RecordingDelivery:
     f.done()
     changes = {name: value for name, value in candidates.items() if value is not None}
     return RecordingDelivery(call_id, status, recording_id, changes)
-
-
-def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_recording_status(current: RecordingStatus, requested: RecordingStatus) -> None:

@@ -8,7 +8,7 @@ Methods take the caller's session so that one request's changes commit (or fail)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -24,6 +24,8 @@ from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
 
 Clock = Callable[[], datetime]
+# Runs inside the transaction that stores each call event (the outbox is one).
+EventHook = Callable[[AsyncSession, CallLog, CallEvent], Awaitable[None]]
 # Where new calls get their ids (uuid4); injectable so a test can give a call the id a switch
 # capture already uses.
 CallIds = Callable[[], uuid.UUID]
@@ -96,9 +98,16 @@ def _store_state(call: CallLog, state: CallState) -> None:
 class CallStore:
     """Creates calls and applies events to them inside the caller's transaction."""
 
-    def __init__(self, clock: Clock = system_clock, logger: Any = None, call_ids: CallIds = uuid.uuid4) -> None:
+    def __init__(
+        self,
+        clock: Clock = system_clock,
+        logger: Any = None,
+        call_ids: CallIds = uuid.uuid4,
+        hooks: Sequence[EventHook] = (),
+    ) -> None:
         self.clock = clock
         self.call_ids = call_ids
+        self.hooks = tuple(hooks)
         self.log = logger if logger is not None else structlog.get_logger("calld.calls")
 
     async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
@@ -255,6 +264,8 @@ class CallStore:
             status=call.status.value if isinstance(call.status, CallStatus) else call.status,
             source=source.value,
         )
+        for hook in self.hooks:
+            await hook(session, call, event)
         return event
 
     async def events_of(self, session: AsyncSession, call_id: uuid.UUID) -> list[CallEvent]:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from calld.domain.delivery import DeliveryStatus
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
     CallDirection,
@@ -209,3 +210,46 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+class WebhookSubscription(Timestamped, Base):
+    """An operator's endpoint that is sent the call events it subscribes to (all when ``event_types`` is empty)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    url: Mapped[str] = mapped_column(sa.String(2048), nullable=False)
+    # Kept as given: calld needs it to sign. Like SIP secrets it is never answered back.
+    secret: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JSONType(), nullable=False, default=list)
+    active: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=True)
+    description: Mapped[str] = mapped_column(sa.String(200), nullable=False, default="")
+
+
+class WebhookDelivery(Base):
+    """The outbox: one row per call event per matching subscription, written in the event's
+    transaction and sent by the delivery worker until it is delivered or dead."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_chain", "subscription_id", "call_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), nullable=False, unique=True, default=uuid.uuid4)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False
+    )
+    # No foreign keys: what happened is still reported after the call is deleted.
+    call_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), nullable=False)
+    event_id: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False)
+    event_type: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType(), nullable=False)
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus, "delivery_status"), nullable=False)
+    attempts: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer())
+    last_error: Mapped[str | None] = mapped_column(sa.Text())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

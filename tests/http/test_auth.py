@@ -53,6 +53,13 @@ EXPECTED: dict[tuple[str, str], Scope | None] = {
     ("GET", "/api/sip-configurations/{id}/webrtc_config/"): A,
     ("POST", "/api/sip-configurations/{id}/set_default/"): A,
     ("POST", "/api/sip-configurations/{id}/test_connection/"): A,
+    ("GET", "/api/webhook-subscriptions/"): A,
+    ("POST", "/api/webhook-subscriptions/"): A,
+    ("GET", "/api/webhook-subscriptions/{id}/"): A,
+    ("PATCH", "/api/webhook-subscriptions/{id}/"): A,
+    ("DELETE", "/api/webhook-subscriptions/{id}/"): A,
+    ("GET", "/api/webhook-subscriptions/{id}/deliveries/"): A,
+    ("POST", "/api/webhook-subscriptions/{id}/deliveries/{delivery_id}/redeliver/"): A,
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
 }
@@ -68,7 +75,7 @@ def app_routes(app: web.Application) -> set[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{id}", str(uuid.uuid4()))
+    return path.replace("{id}", str(uuid.uuid4())).replace("{delivery_id}", str(uuid.uuid4()))
 
 
 async def test_every_route_is_in_the_table(services: Services) -> None:

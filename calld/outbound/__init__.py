@@ -1,0 +1,1 @@
+"""Outbound webhooks: the outbox written with each call event and the worker that delivers it."""

@@ -1,0 +1,76 @@
+"""The outbox: each stored call event becomes one delivery row per matching subscription, in the
+event's own transaction, so an event is never stored without its deliveries or the other way round."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.domain.delivery import DeliveryStatus
+from calld.http.serialize import call_event_json, call_log_json, iso
+from calld.storage.calls import Clock, system_clock
+from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
+
+_WAKE_REGISTERED = "calld.outbox.wake"
+
+
+def _nothing() -> None:
+    return None
+
+
+def payload(delivery_id: uuid.UUID, call: CallLog, event: CallEvent) -> dict[str, Any]:
+    """What the receiver gets: the event and the call as it was right after it."""
+    return {
+        "delivery_id": str(delivery_id),
+        "event_type": event.event_type.value,
+        "occurred_at": iso(event.timestamp),
+        "call": call_log_json(call),
+        "event": call_event_json(event),
+    }
+
+
+class Outbox:
+    """A ``CallStore`` event hook. ``wake`` is called once the transaction that added deliveries
+    commits (the worker then sends them without waiting for its next poll)."""
+
+    def __init__(self, clock: Clock = system_clock, wake: Callable[[], None] = _nothing) -> None:
+        self.clock = clock
+        self.wake = wake
+
+    async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+        subscriptions = (
+            await session.execute(sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
+        ).scalars()
+        kind = event.event_type.value
+        added = False
+        now = self.clock()
+        for sub in subscriptions:
+            if sub.event_types and kind not in sub.event_types:
+                continue
+            delivery_id = uuid.uuid4()
+            session.add(
+                WebhookDelivery(
+                    delivery_id=delivery_id,
+                    subscription_id=sub.id,
+                    call_id=call.id,
+                    event_id=event.id,
+                    event_type=kind,
+                    payload=payload(delivery_id, call, event),
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            added = True
+        if added and not session.info.get(_WAKE_REGISTERED):
+            session.info[_WAKE_REGISTERED] = True
+            sa.event.listen(session.sync_session, "after_commit", self._committed, once=True)
+
+    def _committed(self, session: Any) -> None:
+        session.info.pop(_WAKE_REGISTERED, None)
+        self.wake()

@@ -1,0 +1,307 @@
+"""Outbound webhooks end to end on both databases: a real daemon, real receivers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from calld import signing
+from calld.config import Config, DatabaseConfig, OutboundWebhooksConfig, ServerConfig
+from calld.daemon import Daemon
+from calld.storage.database import Database
+from calld.storage.models import CallEvent, WebhookDelivery
+from tests.support import api_session, webhooks_config
+
+SECRET = "receiver-shared-secret-0123456789"
+FAST = OutboundWebhooksConfig(
+    timeout_seconds=0.5,
+    max_attempts=4,
+    backoff_base_seconds=0.05,
+    backoff_max_seconds=0.2,
+    poll_interval_seconds=0.2,
+)
+INCOMING = {"caller_number": "+14155550100", "recipient_number": "1001"}
+
+
+@dataclass
+class Received:
+    at: float
+    delivery_id: str
+    event_type: str
+    body: dict[str, Any]
+    status: int
+
+
+@dataclass
+class Receiver:
+    """An operator's endpoint: answers ``plan`` statuses in turn (then 200), or never answers."""
+
+    plan: list[int] = field(default_factory=list)
+    hang: bool = False
+    requests: list[Received] = field(default_factory=list)
+    bad_signatures: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            signing.verify(
+                [SECRET], request.headers.get(signing.SIGNATURE_HEADER), raw, datetime.now(UTC), timedelta(minutes=5)
+            )
+        except signing.SignatureError:
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        if self.hang:
+            await asyncio.sleep(60)
+        status = self.plan.pop(0) if self.plan else 200
+        self.requests.append(
+            Received(
+                time.monotonic(),
+                request.headers["Calld-Delivery"],
+                request.headers["Calld-Event"],
+                json.loads(raw),
+                status,
+            )
+        )
+        return web.Response(status=status)
+
+    def delivered(self) -> list[str]:
+        return [r.event_type for r in self.requests if r.status == 200]
+
+
+@pytest.fixture
+async def receiver_server() -> AsyncIterator[tuple[TestServer, dict[str, Receiver]]]:
+    """One loopback HTTP server; each path is its own receiver."""
+    receivers: dict[str, Receiver] = {}
+
+    async def route(request: web.Request) -> web.Response:
+        return await receivers[request.match_info["name"]].handle(request)
+
+    app = web.Application()
+    app.router.add_post("/{name}", route)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server, receivers
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+def endpoint(receiver_server: tuple[TestServer, dict[str, Receiver]]) -> Callable[[str, Receiver], str]:
+    server, receivers = receiver_server
+
+    def add(name: str, receiver: Receiver) -> str:
+        receivers[name] = receiver
+        return str(server.make_url(f"/{name}"))
+
+    return add
+
+
+def plain_url(db: Database) -> str:
+    return db.url.replace("+aiosqlite", "").replace("+asyncpg", "")
+
+
+@asynccontextmanager
+async def running(db: Database, outbound: OutboundWebhooksConfig = FAST) -> AsyncIterator[Daemon]:
+    config = Config(
+        server=ServerConfig(host="127.0.0.1", port=0),
+        database=DatabaseConfig(url=plain_url(db)),
+        webhooks=webhooks_config(),
+        outbound_webhooks=outbound,
+    )
+    daemon = Daemon(config)
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+async def call_json(http: aiohttp.ClientSession, method: str, path: str, status: int, **kwargs: Any) -> Any:
+    async with http.request(method, path, **kwargs) as resp:
+        body = await resp.json() if resp.content_type == "application/json" else None
+        assert resp.status == status, body
+        return body
+
+
+async def subscribe(http: aiohttp.ClientSession, url: str, **extra: Any) -> dict[str, Any]:
+    body = {"url": url, "secret": SECRET, **extra}
+    created: dict[str, Any] = await call_json(http, "POST", "/api/webhook-subscriptions/", 201, json=body)
+    return created
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def deliveries(http: aiohttp.ClientSession, sub: dict[str, Any], query: str = "") -> list[dict[str, Any]]:
+    page = await call_json(http, "GET", f"/api/webhook-subscriptions/{sub['id']}/deliveries/{query}", 200)
+    results: list[dict[str, Any]] = page["results"]
+    return results
+
+
+async def test_a_failing_receiver_gets_retries_then_the_rest_in_order(
+    db: Database, endpoint: Callable[[str, Receiver], str]
+) -> None:
+    flaky = Receiver(plan=[503, 500])
+    async with running(db) as daemon, api_session(daemon) as http:
+        sub = await subscribe(http, endpoint("flaky", flaky))
+        call = await call_json(
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "o-1@pbx"}
+        )
+        for status in ("ringing", "answered"):
+            await call_json(http, "PATCH", f"/api/call-logs/{call['id']}/update_status/", 200, json={"status": status})
+        await eventually(lambda: len(flaky.delivered()) == 3)
+
+        # The first event was tried three times (same delivery id); the others waited their turn.
+        assert [(r.event_type, r.status) for r in flaky.requests] == [
+            ("initiated", 503),
+            ("initiated", 500),
+            ("initiated", 200),
+            ("ringing", 200),
+            ("answered", 200),
+        ]
+        assert len({r.delivery_id for r in flaky.requests[:3]}) == 1
+        assert flaky.bad_signatures == 0
+        first = flaky.requests[0].body
+        assert first["delivery_id"] == flaky.requests[0].delivery_id
+        assert first["call"]["id"] == call["id"] and first["event"]["event_type"] == "initiated"
+        assert flaky.requests[4].body["call"]["status"] == "answered"
+        gaps = [b.at - a.at for a, b in zip(flaky.requests, flaky.requests[1:3], strict=False)]
+        assert all(gap >= FAST.backoff_base_seconds / 2 for gap in gaps), gaps
+
+        rows = await deliveries(http, sub)
+        assert [(d["event_type"], d["status"], d["attempts"]) for d in rows] == [
+            ("answered", "delivered", 1),
+            ("ringing", "delivered", 1),
+            ("initiated", "delivered", 3),
+        ]
+        assert rows[2]["last_status_code"] == 200 and rows[2]["last_error"] is None
+        assert "secret" not in json.dumps(rows)
+
+
+async def test_a_hanging_receiver_blocks_neither_ingestion_nor_other_receivers(
+    db: Database, endpoint: Callable[[str, Receiver], str]
+) -> None:
+    stuck, healthy = Receiver(hang=True), Receiver()
+    outbound = replace(FAST, timeout_seconds=0.3, max_attempts=2)
+    async with running(db, outbound) as daemon, api_session(daemon) as http:
+        hanging = await subscribe(http, endpoint("stuck", stuck), event_types=["initiated"])
+        await subscribe(http, endpoint("healthy", healthy))
+        slowest = 0.0
+        for n in range(5):
+            started = time.monotonic()
+            await call_json(
+                http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": f"h-{n}@pbx"}
+            )
+            slowest = max(slowest, time.monotonic() - started)
+        assert slowest < 0.25
+        await eventually(lambda: len(healthy.delivered()) == 5, within=2)
+
+        async def all_dead() -> bool:
+            return [d["status"] for d in await deliveries(http, hanging)] == ["dead"] * 5
+
+        await eventually(all_dead)
+        [row, *_] = await deliveries(http, hanging)
+        assert row["attempts"] == 2
+        assert row["last_error"] == "no answer within 0.3 s" and row["last_status_code"] is None
+        assert stuck.requests == []  # it never answered
+
+
+async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callable[[str, Receiver], str]) -> None:
+    receiver = Receiver(hang=True)
+    url = endpoint("later", receiver)
+    slow = replace(FAST, timeout_seconds=30.0)
+    async with running(db, slow) as daemon, api_session(daemon) as http:
+        await subscribe(http, url)
+        call = await call_json(
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "r-1@pbx"}
+        )
+        await call_json(http, "POST", f"/api/call-logs/{call['id']}/end_call/", 200)
+        stopping = time.monotonic()
+    # Stopping did not wait for the hanging receiver's 30 s timeout.
+    assert time.monotonic() - stopping < 5
+    async with db.read() as session:
+        pending = (await session.execute(sa.select(WebhookDelivery.status))).scalars().all()
+    assert [s.value for s in pending] == ["pending", "pending"]
+
+    receiver.hang = False
+    async with running(db, slow):
+        started = time.monotonic()
+        await eventually(lambda: len(receiver.delivered()) == 2, within=5)
+        # Handed back at stop: sent at once, not after the 30 s claim lease.
+        assert time.monotonic() - started < 3
+    assert receiver.delivered() == ["initiated", "ended"]
+
+
+async def test_a_dead_delivery_can_be_redelivered(db: Database, endpoint: Callable[[str, Receiver], str]) -> None:
+    receiver = Receiver(plan=[500, 500])
+    async with running(db, replace(FAST, max_attempts=2)) as daemon, api_session(daemon) as http:
+        sub = await subscribe(http, endpoint("down", receiver))
+        await call_json(
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "d-1@pbx"}
+        )
+
+        async def dead() -> bool:
+            return len(await deliveries(http, sub, "?status=dead")) == 1
+
+        await eventually(dead)
+        [row] = await deliveries(http, sub, "?status=dead")
+        assert (row["attempts"], row["last_status_code"], row["last_error"]) == (2, 500, "HTTP 500")
+        assert row["next_attempt_at"] is None
+
+        again = await call_json(
+            http, "POST", f"/api/webhook-subscriptions/{sub['id']}/deliveries/{row['id']}/redeliver/", 202
+        )
+        assert (again["status"], again["attempts"]) == ("pending", 0)
+        await eventually(lambda: receiver.delivered() == ["initiated"], within=3)
+        [done] = await deliveries(http, sub)
+        assert (done["id"], done["status"], done["attempts"]) == (row["id"], "delivered", 1)
+
+        missing = f"/api/webhook-subscriptions/{sub['id']}/deliveries/{sub['id']}/redeliver/"
+        assert (await call_json(http, "POST", missing, 404))["detail"] == {
+            "delivery_id": f"no delivery of this subscription with id {sub['id']}"
+        }
+
+
+async def test_outbox_rows_are_written_with_their_events_only(
+    db: Database, endpoint: Callable[[str, Receiver], str]
+) -> None:
+    receiver = Receiver()
+    async with running(db) as daemon, api_session(daemon) as http:
+        await call_json(  # before any subscription: nothing to deliver
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "t-0@pbx"}
+        )
+        await subscribe(http, endpoint("all", receiver))
+        await subscribe(http, endpoint("ends", Receiver()), event_types=["ended", "hold"])
+        call = await call_json(
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "t-1@pbx"}
+        )
+        await call_json(http, "POST", f"/api/call-logs/{call['id']}/toggle_hold/", 409)  # refused: not answered
+        await call_json(http, "POST", f"/api/call-logs/{call['id']}/end_call/", 200)
+        await eventually(lambda: len(receiver.delivered()) == 2)
+    async with db.read() as session:
+        events = (await session.execute(sa.select(sa.func.count()).select_from(CallEvent))).scalar_one()
+        rows = (await session.execute(sa.select(WebhookDelivery.event_type).order_by(WebhookDelivery.id))).all()
+    assert events == 3
+    assert [r[0] for r in rows] == ["initiated", "ended", "ended"]
