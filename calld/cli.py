@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A first admin token is shown only to a person at a terminal, never written to the journal.
         first_token_out = sys.stderr if sys.stderr.isatty() else None
-        asyncio.run(Daemon(config, switch=make_switch(config), first_token_out=first_token_out).run())
+        daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out)
+        asyncio.run(daemon.run(load_config=lambda: load_config(args.config)))
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
         where = f"{config.server.host}:{config.server.port}"

@@ -29,7 +29,7 @@ class ConfigError(Exception):
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("auto", "json", "console")
+LOG_FORMATS = ("auto", "json", "console", "journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,15 @@ class OutboundWebhooksConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """The ``/api/ws`` push: how far a client may fall behind before it is dropped."""
+
+    max_queued_messages: int = 256
+    send_timeout_seconds: float = 10.0
+    heartbeat_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -121,6 +130,7 @@ class Config:
     sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
@@ -143,6 +153,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sip_probe": SipProbeConfig,
     "webhooks": WebhooksConfig,
     "outbound_webhooks": OutboundWebhooksConfig,
+    "live": LiveConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -249,6 +260,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("sip_probe.timeout_seconds: must be positive")
     _validate_webhooks(config.webhooks)
     _validate_outbound(config.outbound_webhooks)
+    _validate_live(config.live)
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):
@@ -283,3 +295,11 @@ def _validate_outbound(outbound: OutboundWebhooksConfig) -> None:
         raise ConfigError("outbound_webhooks.max_attempts: must be 1..100")
     if not 1 <= outbound.concurrency <= 1000:
         raise ConfigError("outbound_webhooks.concurrency: must be 1..1000")
+
+
+def _validate_live(live: LiveConfig) -> None:
+    if not 1 <= live.max_queued_messages <= 100_000:
+        raise ConfigError("live.max_queued_messages: must be 1..100000")
+    for name in ("send_timeout_seconds", "heartbeat_seconds"):
+        if getattr(live, name) <= 0:
+            raise ConfigError(f"live.{name}: must be positive")

@@ -7,22 +7,31 @@ import asyncio
 import contextlib
 import signal
 import uuid
+from collections.abc import Callable
 from typing import TextIO
 
 import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
-from calld.config import Config
+from calld.config import Config, ConfigError
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.http.context import Services
-from calld.ingest import SwitchIngest
+from calld.ingest import BatchedIngest, SwitchIngest
+from calld.live import LiveHub
+from calld.logging import configure_logging
 from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
+from calld.systemd import SystemdNotifier
+
+# Settings bound to sockets and tasks opened at start: a change needs a restart.
+_RESTART_SECTIONS = ("server", "database", "asterisk", "freeswitch", "outbound_webhooks")
+# How long READY=1 waits for the switch to connect before saying it is retrying.
+_READY_WAIT_SECONDS = 3.0
 
 
 class Daemon:
@@ -36,6 +45,7 @@ class Daemon:
         clock: Clock = system_clock,
         call_ids: CallIds = uuid.uuid4,
         first_token_out: TextIO | None = None,
+        notifier: SystemdNotifier | None = None,
     ) -> None:
         """``first_token_out``: where to show a generated admin token when no token exists yet
         (a terminal); None creates none and logs how to make one."""
@@ -45,17 +55,27 @@ class Daemon:
         self.tokens = TokenStore()
         self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks)
         self.outbox = Outbox(wake=self.deliveries.wake)
-        calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox,))
+        self.live = LiveHub(config.live.max_queued_messages)
+        calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox, self.live))
         self.services = Services(
-            config=config, db=self.db, calls=calls, switch=switch, tokens=self.tokens, outbox=self.outbox
+            config=config,
+            db=self.db,
+            calls=calls,
+            switch=switch,
+            tokens=self.tokens,
+            outbox=self.outbox,
+            live=self.live,
         )
         self._first_token_out = first_token_out
         self.switch = switch
         self.ingest = SwitchIngest(self.db, self.services.calls, switch.name) if switch is not None else None
+        self.ingest_queue = BatchedIngest(self.ingest) if self.ingest is not None else None
         self._runner: web.AppRunner | None = None
         self._switch_task: asyncio.Task[None] | None = None
         self._deliveries_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self.notifier = notifier if notifier is not None else SystemdNotifier()
+        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -77,8 +97,10 @@ class Daemon:
         site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
         await site.start()
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
-        if self.switch is not None and self.ingest is not None:
-            self._switch_task = asyncio.create_task(self.switch.run(self.ingest), name=f"switch-{self.switch.name}")
+        if self.switch is not None and self.ingest_queue is not None:
+            self._switch_task = asyncio.create_task(
+                self.switch.run(self.ingest_queue), name=f"switch-{self.switch.name}"
+            )
             self._switch_task.add_done_callback(self._switch_stopped)
         self.log.info(
             "calld started",
@@ -87,6 +109,7 @@ class Daemon:
             database=self.db.dialect,
             switch=self.switch.name if self.switch is not None else None,
         )
+        await self._announce_ready()
 
     async def _ensure_a_token(self) -> None:
         """On first start nobody could use the API: make an admin token for the person at the terminal."""
@@ -120,8 +143,49 @@ class Daemon:
     def request_stop(self) -> None:
         self._stop.set()
 
+    # --- systemd ------------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS= (``systemctl status calld``)."""
+        serving = f"serving on {self.config.server.host}:{self.port}"
+        if self.switch is None:
+            return f"{serving}; no switch configured"
+        state = "connected" if self.switch.connected.is_set() else "not connected, retrying"
+        return f"{serving}; {self.switch.name} {state}"
+
+    async def _announce_ready(self) -> None:
+        """READY=1 once migrated and listening, and once the switch is connected or is retrying."""
+        if not self.notifier.enabled:
+            return
+        if self.switch is not None:
+            # A reachable switch answers at once; one that is down must not hold up the API.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.switch.connected.wait(), _READY_WAIT_SECONDS)
+        self.notifier.ready(self.status_line())
+        self._supervisor = asyncio.create_task(self._supervise(), name="systemd")
+
+    async def _supervise(self) -> None:
+        """WATCHDOG=1 from the event loop (a stuck loop stops the pings), STATUS= when it changes."""
+        watchdog = self.notifier.watchdog_seconds
+        interval = watchdog / 2 if watchdog else 1.0
+        last = self.status_line()
+        while True:
+            await asyncio.sleep(interval)
+            if watchdog:
+                self.notifier.watchdog()
+            status = self.status_line()
+            if status != last:
+                self.notifier.status(status)
+                last = status
+
     async def stop(self) -> None:
         """Stop accepting requests, let those in flight finish, close the adapter and the database."""
+        self.notifier.stopping()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -137,19 +201,50 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._deliveries_task
             self._deliveries_task = None
+        if self.ingest_queue is not None:
+            # What the switch already sent is stored before we exit (unless the database is gone).
+            await self.ingest_queue.close(self.config.server.shutdown_timeout_seconds)
         await self.db.close()
         self.log.info("calld stopped")
 
-    async def run(self) -> None:
-        """Start, wait for SIGTERM or SIGINT, then stop."""
+    def reload(self, config: Config) -> list[str]:
+        """Apply a changed configuration without dropping calls; return the sections that need a restart.
+
+        Request handlers read the configuration per request (webhook secrets and sources, time
+        zone, default region), so swapping it applies those at once; the log level is set anew.
+        The address, database, switch and worker settings are bound to open sockets and tasks.
+        """
+        old, self.config = self.config, config
+        self.services.config = config
+        configure_logging(config.logging.level, config.logging.format)
+        restart = [name for name in _RESTART_SECTIONS if getattr(old, name) != getattr(config, name)]
+        self.log.info("configuration reloaded", log_level=config.logging.level, needs_restart=restart or None)
+        return restart
+
+    def _reload_from(self, load: Callable[[], Config]) -> None:
+        try:
+            config = load()
+        except ConfigError as exc:
+            self.log.error("configuration not reloaded: it is invalid; keeping the running one", error=str(exc))
+            return
+        restart = self.reload(config)
+        if restart:
+            self.log.warning("changed settings take effect after a restart", sections=restart)
+
+    async def run(self, load_config: Callable[[], Config] | None = None) -> None:
+        """Start, wait for SIGTERM or SIGINT, then stop. SIGHUP reloads ``load_config()``."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        signals = [signal.SIGTERM, signal.SIGINT]
+        for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)
+        if load_config is not None:
+            loop.add_signal_handler(signal.SIGHUP, self._reload_from, load_config)
+            signals.append(signal.SIGHUP)
         try:
             await self.start()
             await self._stop.wait()
             self.log.info("shutdown requested")
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in signals:
                 loop.remove_signal_handler(sig)
             await self.stop()

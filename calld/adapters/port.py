@@ -7,6 +7,7 @@ own events (delivered to the sink) confirm it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -27,6 +28,7 @@ class SwitchPort(Protocol):
     """A connected switch that reports call events and carries out call control."""
 
     name: str
+    connected: asyncio.Event  # set while logged in and receiving events
 
     async def run(self, sink: EventSink) -> None:
         """Connect, subscribe and deliver events to ``sink`` until cancelled; reconnect and resync."""
