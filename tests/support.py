@@ -7,10 +7,11 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 import asyncpg
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from calld import signing
-from calld.config import WebhooksConfig, WebhookSource
+from calld.config import Config, DatabaseConfig, ServerConfig, WebhooksConfig, WebhookSource
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
 from calld.storage.database import Database
@@ -145,3 +146,31 @@ def api_session(daemon: Daemon, scope: Scope = Scope.ADMIN) -> aiohttp.ClientSes
         return await handler(request)
 
     return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.port}", middlewares=(authorise,))
+
+
+def plain_url(db: Database) -> str:
+    """``db``'s URL as a configuration names it (without the asyncio driver)."""
+    return db.url.replace("+aiosqlite", "").replace("+asyncpg", "")
+
+
+def daemon_config(db: Database, **sections: Any) -> Config:
+    """A daemon configuration on ``db``, serving on a free loopback port, webhooks configured."""
+    return Config(
+        **{
+            "server": ServerConfig(host="127.0.0.1", port=0),
+            "database": DatabaseConfig(url=plain_url(db)),
+            "webhooks": webhooks_config(),
+            **sections,
+        }
+    )
+
+
+@asynccontextmanager
+async def running_daemon(db: Database, first_token_out: TextIO | None = None, **sections: Any) -> AsyncIterator[Daemon]:
+    """A started in-process ``Daemon`` on ``db`` (``sections`` replace parts of its configuration)."""
+    daemon = Daemon(daemon_config(db, **sections), first_token_out=first_token_out)
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()

@@ -55,6 +55,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[outbound_webhooks]\nmax_attempts = 0\n", {}, "outbound_webhooks.max_attempts: must be 1..100"),
         ("[outbound_webhooks]\nbackoff_max_seconds = 1\n", {}, "outbound_webhooks.backoff_max_seconds"),
         ("[outbound_webhooks]\nconcurrency = 0\n", {}, "outbound_webhooks.concurrency"),
+        ("[live]\nmax_queued_messages = 0\n", {}, "live.max_queued_messages: must be 1..100000"),
+        ("[live]\nheartbeat_seconds = -1\n", {}, "live.heartbeat_seconds: must be positive"),
     ],
 )
 def test_invalid_configuration_names_the_option(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

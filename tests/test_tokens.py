@@ -11,17 +11,12 @@ import aiohttp
 import pytest
 
 from calld.cli import main
-from calld.config import Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
 from calld.storage.database import Database
-from tests.support import LogCapture, api_session, bearer
+from tests.support import LogCapture, api_session, bearer, daemon_config, plain_url
 
 CALLS = "/api/call-logs/"
-
-
-def plain_url(db: Database) -> str:
-    return db.url.replace("+aiosqlite", "").replace("+asyncpg", "")
 
 
 @pytest.fixture
@@ -40,8 +35,7 @@ async def calld(capsys: pytest.CaptureFixture[str], config_path: str, *args: str
 
 
 def daemon_for(db: Database, first_token_out: io.StringIO | None = None) -> Daemon:
-    config = Config(server=ServerConfig(host="127.0.0.1", port=0), database=DatabaseConfig(url=plain_url(db)))
-    return Daemon(config, first_token_out=first_token_out)
+    return Daemon(daemon_config(db), first_token_out=first_token_out)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import structlog
 from aiohttp import web
 
-from calld.http import call_logs, clients, sip_configurations, webhook_subscriptions, webhooks
+from calld.http import call_logs, clients, live, sip_configurations, webhook_subscriptions, webhooks
 from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
 from calld.http.errors import Handler, error_middleware
@@ -47,6 +47,6 @@ def create_app(parts: Services) -> web.Application:
     )
     app[SERVICES] = parts
     # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
-    for module in (call_logs, clients, sip_configurations, webhooks, webhook_subscriptions):
+    for module in (call_logs, clients, sip_configurations, webhooks, webhook_subscriptions, live):
         module.add_routes(app)
     return app

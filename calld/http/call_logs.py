@@ -34,6 +34,7 @@ from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.serialize import call_detail_json, call_event_json, call_log_json
 from calld.http.validation import Fields, path_uuid, unstorable_text
+from calld.live import call_message
 from calld.storage import call_queries as q
 from calld.storage.calls import NewCall, state_of
 from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfiguration
@@ -336,6 +337,7 @@ async def patch_call(request: web.Request) -> web.Response:
         await _check_references(session, changes.get("client"), changes.get("sip_configuration"))
         _set(call, changes)
         detail = await _detail(svc, session, call)
+        svc.live.after_commit(session, call_message("call.updated", call))
     return web.json_response(detail)
 
 
@@ -351,6 +353,7 @@ async def delete_call(request: web.Request) -> web.Response:
     call_id = _call_id(request)
     async with svc.db.write() as session:
         call = await _locked(svc, session, call_id)
+        svc.live.after_commit(session, call_message("call.deleted", call))
         await session.delete(call)
     return web.Response(status=204)
 
@@ -479,6 +482,8 @@ async def update_status(request: web.Request) -> web.Response:
         await _apply(svc, session, call, event_type, metadata)
         _set(call, changes)
         detail = await _detail(svc, session, call)
+        if changes:  # the event's own message showed the call before these
+            svc.live.after_commit(session, call_message("call.updated", call))
     return web.json_response(detail)
 
 

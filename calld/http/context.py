@@ -8,6 +8,7 @@ from aiohttp import web
 
 from calld.adapters.port import SwitchPort
 from calld.config import Config
+from calld.live import LiveHub
 from calld.outbound.outbox import Outbox
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
@@ -25,6 +26,7 @@ class Services:
     tokens: TokenStore = field(default_factory=TokenStore)
     # Handlers that make deliveries due (redeliver) wake the delivery worker through it.
     outbox: Outbox = field(default_factory=Outbox)
+    live: LiveHub = field(default_factory=LiveHub)
 
 
 SERVICES = web.AppKey("services", Services)

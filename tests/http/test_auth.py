@@ -60,6 +60,7 @@ EXPECTED: dict[tuple[str, str], Scope | None] = {
     ("DELETE", "/api/webhook-subscriptions/{id}/"): A,
     ("GET", "/api/webhook-subscriptions/{id}/deliveries/"): A,
     ("POST", "/api/webhook-subscriptions/{id}/deliveries/{delivery_id}/redeliver/"): A,
+    ("GET", "/api/ws"): R,
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
 }

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +18,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from calld import signing
-from calld.config import Config, DatabaseConfig, OutboundWebhooksConfig, ServerConfig
+from calld.config import OutboundWebhooksConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, WebhookDelivery
-from tests.support import api_session, webhooks_config
+from tests.support import api_session, running_daemon
 
 SECRET = "receiver-shared-secret-0123456789"
 FAST = OutboundWebhooksConfig(
@@ -109,24 +109,8 @@ def endpoint(receiver_server: tuple[TestServer, dict[str, Receiver]]) -> Callabl
     return add
 
 
-def plain_url(db: Database) -> str:
-    return db.url.replace("+aiosqlite", "").replace("+asyncpg", "")
-
-
-@asynccontextmanager
-async def running(db: Database, outbound: OutboundWebhooksConfig = FAST) -> AsyncIterator[Daemon]:
-    config = Config(
-        server=ServerConfig(host="127.0.0.1", port=0),
-        database=DatabaseConfig(url=plain_url(db)),
-        webhooks=webhooks_config(),
-        outbound_webhooks=outbound,
-    )
-    daemon = Daemon(config)
-    await daemon.start()
-    try:
-        yield daemon
-    finally:
-        await daemon.stop()
+def running(db: Database, outbound: OutboundWebhooksConfig = FAST) -> AbstractAsyncContextManager[Daemon]:
+    return running_daemon(db, outbound_webhooks=outbound)
 
 
 async def call_json(http: aiohttp.ClientSession, method: str, path: str, status: int, **kwargs: Any) -> Any:

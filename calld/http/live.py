@@ -1,0 +1,106 @@
+"""``GET /api/ws``: a WebSocket that pushes call changes as JSON (read scope).
+
+The token comes in the ``Authorization`` header or, since browsers cannot set headers on a
+WebSocket, the ``access_token`` query parameter. ``call`` and ``client`` (repeatable or
+comma-separated UUIDs) limit the pushes to those calls or those clients' calls (either matches).
+The first message is ``{"type": "ready", ...}``; then ``call.created``, ``call.event``,
+``call.updated`` and ``call.deleted`` messages follow, each with the call as the API shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from calld.http.auth import QUERY_TOKEN_PARAM
+from calld.http.context import SERVICES, services
+from calld.http.errors import ApiError
+from calld.http.validation import Fields
+from calld.live import LiveHub, Subscriber
+
+PATH = "/api/ws"
+MAX_FILTER_IDS = 100
+# Bounded so a client that stopped reading cannot hold its handler forever.
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+def read_filters(query: MultiMapping[str]) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """The ``call`` and ``client`` ids asked for (one 422 naming every bad one)."""
+    fields = Fields(query, query=True, allowed=("call", "client", QUERY_TOKEN_PARAM))
+    found: dict[str, list[uuid.UUID]] = {}
+    for name in ("call", "client"):
+        raw = [part.strip() for value in query.getall(name, []) for part in value.split(",") if part.strip()]
+        if len(raw) > MAX_FILTER_IDS:
+            fields.fail(name, f"at most {MAX_FILTER_IDS} ids")
+        try:
+            found[name] = [uuid.UUID(value) for value in raw]
+        except ValueError:
+            fields.fail(name, "must be UUIDs (repeat the parameter or separate them with commas)")
+    fields.done()
+    return found.get("call", []), found.get("client", [])
+
+
+async def live_socket(request: web.Request) -> web.StreamResponse:
+    svc = services(request)
+    calls, clients = read_filters(request.query)
+    settings = svc.config.live
+    ws = web.WebSocketResponse(heartbeat=settings.heartbeat_seconds)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "WebSocket upgrade required", {"upgrade": "connect with a WebSocket client"})
+    await ws.prepare(request)
+    sub = svc.live.subscribe(calls, clients)
+    pump = asyncio.create_task(_pump(request, ws, sub, svc.live, settings.send_timeout_seconds))
+    sub.on_close = pump.cancel
+    try:
+        await ws.send_json({"type": "ready", "filters": {"calls": sorted(sub.calls), "clients": sorted(sub.clients)}})
+        async for _message in ws:
+            pass  # clients only listen; what they send is ignored
+    finally:
+        svc.live.unsubscribe(sub)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+    return ws
+
+
+async def _pump(
+    request: web.Request, ws: web.WebSocketResponse, sub: Subscriber, hub: LiveHub, send_timeout: float
+) -> None:
+    """Send the subscriber's queue in order; when it is closed (too slow, shutdown) close the socket."""
+    try:
+        while True:
+            message = await sub.queue.get()
+            async with asyncio.timeout(send_timeout):
+                await ws.send_json(message)
+    except TimeoutError:
+        hub.drop(sub, f"too slow: a message took more than {send_timeout:g} s to send")
+    except asyncio.CancelledError:
+        pass  # cancelled by the handler (client gone) or by ``sub.close`` (dropped, shutdown)
+    except ConnectionError:
+        return
+    if sub.close_code is not None:
+        await _close(request, ws, sub.close_code, sub.close_reason or "")
+
+
+async def _close(request: web.Request, ws: web.WebSocketResponse, code: int, reason: str) -> None:
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await ws.close(code=code, message=reason.encode()[:120])
+    except TimeoutError:
+        # The close frame cannot even be written (a client that stopped reading): cut the connection.
+        if request.transport is not None:
+            request.transport.abort()
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: tell every live client calld is going away."""
+    app[SERVICES].live.close_all()
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, live_socket, allow_head=False)
+    app.on_shutdown.append(close_all)

@@ -1,0 +1,127 @@
+"""Live updates: call changes pushed to connected WebSocket clients once they are committed.
+
+``LiveHub`` is a ``CallStore`` event hook: it notes each stored event's message in the session and
+publishes them when (and only if) the transaction commits. Each subscriber has a bounded queue; a
+client that cannot keep up is dropped rather than buffered without bound. Messages reach the
+clients of this calld instance only (instances sharing a database do not relay to each other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.domain.vocabulary import EventType
+from calld.http.serialize import call_event_json, call_log_json
+from calld.storage.models import CallEvent, CallLog
+
+_PENDING = "calld.live.pending"
+# WebSocket close codes: 1001 going away (shutdown), 1008 policy violation (too slow).
+GOING_AWAY = 1001
+TOO_SLOW = 1008
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMessage:
+    """One push: ``body`` is the JSON sent; call and client ids decide who gets it."""
+
+    call_id: str
+    client_id: str | None
+    body: dict[str, Any]
+
+
+def call_message(kind: str, call: CallLog, **extra: Any) -> LiveMessage:
+    """A message about ``call`` (``kind``: call.created, call.event, call.updated, call.deleted)."""
+    client = str(call.client_id) if call.client_id else None
+    return LiveMessage(str(call.id), client, {"type": kind, "call": call_log_json(call), **extra})
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    """One connected client: what it wants, what waits to be sent to it, and why it was dropped."""
+
+    calls: frozenset[str]
+    clients: frozenset[str]
+    queue: asyncio.Queue[dict[str, Any]]
+    close_code: int | None = None
+    close_reason: str | None = None
+    on_close: Callable[[], object] = field(default=lambda: None)
+
+    def wants(self, message: LiveMessage) -> bool:
+        if not self.calls and not self.clients:
+            return True
+        return message.call_id in self.calls or (message.client_id is not None and message.client_id in self.clients)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self.on_close()
+
+
+class LiveHub:
+    """Fans committed call changes out to subscribers."""
+
+    def __init__(self, max_queued: int = 256, logger: Any = None) -> None:
+        self.max_queued = max_queued
+        self.log = logger if logger is not None else structlog.get_logger("calld.live")
+        self._subscribers: set[Subscriber] = set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, calls: Iterable[uuid.UUID] = (), clients: Iterable[uuid.UUID] = ()) -> Subscriber:
+        sub = Subscriber(
+            frozenset(str(c) for c in calls), frozenset(str(c) for c in clients), asyncio.Queue(self.max_queued)
+        )
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def publish(self, message: LiveMessage) -> None:
+        for sub in list(self._subscribers):
+            if sub.close_code is not None or not sub.wants(message):
+                continue
+            try:
+                sub.queue.put_nowait(message.body)
+            except asyncio.QueueFull:
+                self.drop(sub, f"too slow: {self.max_queued} messages were waiting to be sent")
+
+    def drop(self, sub: Subscriber, reason: str) -> None:
+        self.log.warning("live client dropped", reason=reason, subscribers=len(self._subscribers) - 1)
+        self._subscribers.discard(sub)
+        sub.close(TOO_SLOW, reason)
+
+    def close_all(self) -> None:
+        for sub in list(self._subscribers):
+            sub.close(GOING_AWAY, "calld is shutting down")
+        self._subscribers.clear()
+
+    async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+        """``CallStore`` hook: keep the event's message until its transaction commits."""
+        kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
+        self.after_commit(session, call_message(kind, call, event=call_event_json(event)))
+
+    def after_commit(self, session: AsyncSession, message: LiveMessage) -> None:
+        """Publish ``message`` once ``session``'s transaction commits; drop it if it rolls back."""
+        pending: list[LiveMessage] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = []
+            sync = session.sync_session
+            sa.event.listen(sync, "after_commit", lambda s: self._flush(s, publish=True), once=True)
+            sa.event.listen(sync, "after_rollback", lambda s: self._flush(s, publish=False), once=True)
+        pending.append(message)
+
+    def _flush(self, session: Any, *, publish: bool) -> None:
+        for message in session.info.pop(_PENDING, None) or []:
+            if publish:
+                self.publish(message)
