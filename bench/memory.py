@@ -6,6 +6,8 @@ one call of the j_load capture (both legs, from the first CODEC event to CHANNEL
 originated, answered, bridged, parked; ~28 ESL events), cloned --calls times with fresh channel
 uuids and event sequence numbers (same JSON, re-framed). No call hangs up, so at the end the daemon
 holds every call live: its adapter's leg correlation, the mapper's state, the stored calls.
+By default the switch floods (200,000 events/s: calld's queues fill, which is the worst case for
+the heap); ``--rate 3000`` paces it below what calld stores, as a busy but steady switch would.
 
 Figures: VmRSS (from /proc/self/status, after a gc) of the idle daemon (started, switch connected)
 and with every call stored (initiated + answered committed), and the growth per live call.
@@ -76,14 +78,14 @@ def clones(frames: list[bytes], legs: set[bytes], count: int, first_sequence: in
     return out
 
 
-async def switch(calls: int) -> None:
+async def switch(calls: int, rate: float) -> None:
     """The fake switch (a child process, so its traffic is not counted in calld's RSS): prints its
     port, waits for a line on stdin, then lets calld log in and streams the calls."""
     base = Stream.of(load_capture("j_load.json"))
     frames, legs = one_call(base)
     traffic = clones(frames, legs, calls, 10_000_000)
     stream = Stream(base.hello, base.auth_reply, base.subscribe_reply, traffic, [True] * len(traffic), [])
-    server = PacedServer(stream, rate=200_000)
+    server = PacedServer(stream, rate=rate)
     go = asyncio.Event()
     serve = server._serve
 
@@ -102,19 +104,23 @@ async def switch(calls: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=200_000, help="ESL events/s the fake switch sends")
     parser.add_argument("--switch", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.switch:
-        await switch(args.calls)
+        await switch(args.calls, args.rate)
         return
     configure_logging("warning", "json")
     child = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--switch", "--calls", str(args.calls),
+        sys.executable, __file__, "--switch", "--calls", str(args.calls), "--rate", str(args.rate),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert child.stdin is not None and child.stdout is not None
     port, per_call, legs, events = map(int, (await child.stdout.readline()).split())
-    print(f"one call: {per_call} ESL events on {legs} channels; {args.calls:,} calls: {events:,} events")
+    print(
+        f"one call: {per_call} ESL events on {legs} channels; {args.calls:,} calls: {events:,} events "
+        f"sent at up to {args.rate:,.0f}/s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         daemon = Daemon(
             Config(server=ServerConfig(port=0), database=DatabaseConfig(url=f"sqlite:///{tmp}/memory.db")),

@@ -68,6 +68,14 @@ class SipProbeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestConfig:
+    batch_size: int = 500
+    max_memory_events: int = 10000
+    spill_path: str = "calld-spill.jsonl"
+    max_spill_bytes: int = 1_073_741_824
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSource:
     """One inbound webhook source: the secret it signs with and, optionally, where it may call from."""
 
@@ -128,6 +136,7 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
@@ -151,6 +160,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "calls": CallsConfig,
     "logging": LoggingConfig,
     "sip_probe": SipProbeConfig,
+    "ingest": IngestConfig,
     "webhooks": WebhooksConfig,
     "outbound_webhooks": OutboundWebhooksConfig,
     "live": LiveConfig,
@@ -258,6 +268,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"logging.format: must be one of {', '.join(LOG_FORMATS)}")
     if config.sip_probe.timeout_seconds <= 0:
         raise ConfigError("sip_probe.timeout_seconds: must be positive")
+    for name in ("batch_size", "max_memory_events", "max_spill_bytes"):
+        if getattr(config.ingest, name) < 1:
+            raise ConfigError(f"ingest.{name}: must be at least 1")
     _validate_webhooks(config.webhooks)
     _validate_outbound(config.outbound_webhooks)
     _validate_live(config.live)

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 import structlog
@@ -23,13 +24,14 @@ from calld.live import LiveHub
 from calld.logging import configure_logging
 from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
+from calld.spill import SpillFile
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
 from calld.systemd import SystemdNotifier
 
 # Settings bound to sockets and tasks opened at start: a change needs a restart.
-_RESTART_SECTIONS = ("server", "database", "asterisk", "freeswitch", "outbound_webhooks")
+_RESTART_SECTIONS = ("server", "database", "asterisk", "freeswitch", "outbound_webhooks", "ingest")
 # How long READY=1 waits for the switch to connect before saying it is retrying.
 _READY_WAIT_SECONDS = 3.0
 
@@ -69,13 +71,20 @@ class Daemon:
         self._first_token_out = first_token_out
         self.switch = switch
         self.ingest = SwitchIngest(self.db, self.services.calls, switch.name) if switch is not None else None
-        self.ingest_queue = BatchedIngest(self.ingest) if self.ingest is not None else None
+        self.ingest_queue = self._ingest_queue(self.ingest) if self.ingest is not None else None
         self._runner: web.AppRunner | None = None
         self._switch_task: asyncio.Task[None] | None = None
         self._deliveries_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         self._supervisor: asyncio.Task[None] | None = None
+
+    def _ingest_queue(self, ingest: SwitchIngest) -> BatchedIngest:
+        settings = self.config.ingest
+        spill = SpillFile(Path(settings.spill_path), settings.max_spill_bytes) if settings.spill_path else None
+        return BatchedIngest(
+            ingest, batch_size=settings.batch_size, max_pending=settings.max_memory_events, spill=spill
+        )
 
     @property
     def port(self) -> int:
@@ -98,6 +107,7 @@ class Daemon:
         await site.start()
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.switch is not None and self.ingest_queue is not None:
+            self.ingest_queue.start()  # events a killed calld left on disk are stored first
             self._switch_task = asyncio.create_task(
                 self.switch.run(self.ingest_queue), name=f"switch-{self.switch.name}"
             )

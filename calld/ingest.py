@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventSource, EventType
+from calld.spill import SpillFile
 from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
@@ -178,10 +179,14 @@ class BatchedIngest:
 
     One worker takes whatever is queued (up to ``batch_size``) and stores it in one transaction,
     so a quiet switch sees each event stored at once and a busy one shares each commit among many
-    events (group commit), without waiting on a timer. The queue is bounded: when storage falls
-    behind, the adapter's ``await sink(event)`` waits, it stops reading its socket, and TCP slows
-    the switch down, instead of calld buffering without bound. One worker keeps every call's
-    events in the order the switch sent them.
+    events (group commit), without waiting on a timer. One worker keeps every call's events in the
+    order the switch sent them.
+
+    The queue in memory holds ``max_pending`` events. Beyond that (the database is down or slow)
+    events go to ``spill``, a file on local disk, and are stored from it in order once the
+    database keeps up; a restart stores what a killed calld left there. Without a spill file, or
+    when it is full too, the adapter's ``await sink(event)`` waits: it stops reading its socket and
+    TCP slows the switch down. Both bounds are logged and counted when hit; nothing is dropped.
 
     A batch the database refuses is retried event by event, so one bad event loses only itself.
     A database that cannot be reached is retried with capped backoff, holding the batch.
@@ -193,35 +198,84 @@ class BatchedIngest:
         *,
         batch_size: int = 500,
         max_pending: int = 10000,
+        spill: SpillFile | None = None,
         retry_max_seconds: float = 5.0,
         logger: Any = None,
     ) -> None:
         self.ingest = ingest
         self.batch_size = batch_size
+        self.spill = spill
         self.retry_max_seconds = retry_max_seconds
         self.log = logger if logger is not None else structlog.get_logger("calld.ingest")
         self._queue: asyncio.Queue[SwitchEvent] = asyncio.Queue(max_pending)
+        self._progress = asyncio.Event()  # set whenever the worker stored something
         self._worker: asyncio.Task[None] | None = None
         self.batches = 0
         self.failed = 0  # events dropped because the database refused them on their own
+        self.memory_full = 0  # times the memory bound was reached
+        self.spill_full = 0  # times the disk bound was reached (the adapter then waited)
+        self._bound: str | None = None  # the bound reached now, if any
+        self._in_flight = 0  # events of the batch being stored from memory
 
     @property
     def pending(self) -> int:
-        """Events queued and not yet committed."""
-        return self._queue.qsize()
+        """Events received and not yet committed (in memory, on disk, or being stored)."""
+        on_disk = self.spill.waiting if self.spill is not None else 0
+        return self._queue.qsize() + on_disk + self._in_flight
 
-    async def __call__(self, event: SwitchEvent) -> None:
+    def start(self) -> None:
+        """Start the worker (a spill file left by a previous run is stored at once)."""
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name=f"ingest-{self.ingest.switch_name}")
-        await self._queue.put(event)
+
+    async def __call__(self, event: SwitchEvent) -> None:
+        self.start()
+        spill = self.spill
+        if spill is None:
+            if self._queue.full():
+                self._bound_hit("memory", "the switch connection waits")
+            await self._queue.put(event)
+            return
+        while spill.waiting and spill.full:
+            self._bound_hit("disk", "the switch connection waits")
+            self._progress.clear()
+            await self._progress.wait()
+        if not spill.waiting and not self._queue.full():
+            self._bound = None
+            self._queue.put_nowait(event)
+            return
+        # Once events wait on disk, newer ones queue behind them there: the switch's order holds.
+        if self._bound is None:
+            self._bound_hit("memory", f"spilling to {spill.path}")
+        spill.append(event)
+
+    def _bound_hit(self, bound: str, then: str) -> None:
+        """Count and log (once per episode) that the memory or disk bound was reached."""
+        if self._bound == bound:
+            return
+        self._bound = bound
+        if bound == "memory":
+            self.memory_full += 1
+        else:
+            self.spill_full += 1
+        self.log.warning("ingest queue full", bound=bound, then=then, pending=self.pending)
 
     async def flush(self) -> None:
         """Wait until every queued event is committed (or dropped as refused)."""
-        if self._worker is not None:
+        if self._worker is None:
+            return
+        while True:
             await self._queue.join()
+            if self.spill is None or not self.spill.waiting:
+                return
+            self._progress.clear()
+            await self._progress.wait()
 
     async def close(self, timeout_seconds: float | None = None) -> None:
-        """Store what is queued (waiting at most ``timeout_seconds``), then stop the worker."""
+        """Store what is queued (waiting at most ``timeout_seconds``), then stop the worker.
+
+        What is still on disk stays there for the next start.
+        """
         try:
             await asyncio.wait_for(self.flush(), timeout_seconds)
         except TimeoutError:
@@ -231,17 +285,30 @@ class BatchedIngest:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        if self.spill is not None:
+            self.spill.close()
 
     async def _run(self) -> None:
         while True:
+            spill = self.spill
+            if self._queue.empty() and spill is not None and spill.waiting:
+                # Older than anything arriving now: memory is drained first, then the file.
+                events, offset = spill.peek(self.batch_size)
+                await self._store(events)
+                spill.consume(offset, len(events))
+                self._progress.set()
+                continue
             batch = [await self._queue.get()]
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
             try:
                 await self._store(batch)
             finally:
+                self._in_flight = 0
                 for _ in batch:
                     self._queue.task_done()
+                self._progress.set()
 
     async def _store(self, batch: list[SwitchEvent]) -> None:
         delay = 0.1
