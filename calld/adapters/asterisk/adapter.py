@@ -55,6 +55,7 @@ from panoramisk.message import Message
 from calld.adapters.asterisk.ami_codec import AmiMessage, AmiParser
 from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
+from calld.adapters.backoff import Backoff
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
@@ -91,7 +92,6 @@ EVENT_FILTERS: tuple[str, ...] = (
     f"^Event: VarSet[[:space:]].*Variable: (MIXMONITOR_FILENAME|_*{CALLD_CALL_ID_VAR})[[:space:]]",
 )
 
-_INITIAL_BACKOFF = 0.5
 # OriginateResponse ``Reason`` (AST_CONTROL_* of the first leg's outcome).
 _ORIGINATE_REASONS = {
     "0": "no such channel or it could not be created",
@@ -204,7 +204,7 @@ class AsteriskAdapter:
     # --- events ---------------------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
-        backoff = _INITIAL_BACKOFF
+        backoff = Backoff(self.settings.reconnect_max_seconds)
         while True:
             logged_in = False
             try:
@@ -219,10 +219,9 @@ class AsteriskAdapter:
                 if manager is not None:
                     manager.close()
             if logged_in:
-                backoff = _INITIAL_BACKOFF
-            self.log.info("asterisk AMI reconnecting", delay_seconds=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+                backoff.reset()
+            self.log.info("asterisk AMI reconnecting", delay_seconds=backoff.delay)
+            await backoff.wait()
 
     async def _session(self, sink: EventSink) -> bool:
         """One connection: login, filter, resync, then events until the link is lost."""

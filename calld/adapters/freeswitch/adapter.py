@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import structlog
 
+from calld.adapters.backoff import Backoff
 from calld.adapters.freeswitch.client import EslAuthFailed, EslClosed, EslConnection
 from calld.adapters.freeswitch.esl_codec import (
     CT_API_RESPONSE,
@@ -71,7 +72,6 @@ _WANTED: Final = frozenset(SUBSCRIBED_EVENTS)
 LIST_CHANNELS: Final = encode_api("show channels as json")
 VERSION: Final = encode_api("version")
 
-_INITIAL_BACKOFF: Final = 0.5
 # Characters that would end or break an originate variable (``{a=b,c='d e'}``) or the command.
 _UNSAFE_IN_VARIABLE: Final = frozenset(",{}'\n\r\t")
 _ORIGINATION_UUID: Final = re.compile(r"origination_uuid=([0-9a-fA-F-]{36})")
@@ -115,7 +115,7 @@ class FreeswitchAdapter:
     # --- events ---------------------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
-        backoff = _INITIAL_BACKOFF
+        backoff = Backoff(self.settings.reconnect_max_seconds)
         while True:
             logged_in = False
             try:
@@ -130,10 +130,9 @@ class FreeswitchAdapter:
                 if conn is not None:
                     await self._goodbye(conn)
             if logged_in:
-                backoff = _INITIAL_BACKOFF
-            self.log.info("freeswitch event socket reconnecting", delay_seconds=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+                backoff.reset()
+            self.log.info("freeswitch event socket reconnecting", delay_seconds=backoff.delay)
+            await backoff.wait()
 
     async def _session(self, sink: EventSink) -> bool:
         """One connection: auth, subscribe, resync, then events until the link is lost."""
