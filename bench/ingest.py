@@ -144,7 +144,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--capture", default="j_load.json")
-    parser.add_argument("--pg", default=os.environ.get("CALLD_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_bench"))
+    parser.add_argument(
+        "--pg", default=os.environ.get("CALLD_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_bench")
+    )
     args = parser.parse_args()
     # As the daemon logs (every stored call event is a log line); send stderr where you like.
     configure_logging("info", "json")

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
-from calld.storage.models import CallEvent, CallLog, CallRecording, Client, SipConfiguration
+from calld.storage.models import CallEvent, CallLog, CallRecording, CallStatsBucket, Client, SipConfiguration
+from calld.storage.rollup import covered
 
 # The orderings a list may ask for; the id is always appended so pages never overlap or skip rows.
 ORDERINGS: tuple[str, ...] = (
@@ -81,7 +82,14 @@ async def list_calls(
 ) -> tuple[int, list[CallLog]]:
     """The total number of calls matching ``flt`` and one page of them."""
     conds = flt.conditions()
-    total = (await session.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds))).scalar_one()
+    if conds:
+        total = (await session.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds))).scalar_one()
+    else:
+        # Unfiltered, the rollup knows the count exactly: a sum over its buckets (tens of thousands
+        # of rows a year) instead of counting every call (linear in the table, ~0.5 s at 10M).
+        total = (
+            await session.execute(sa.select(sa.func.coalesce(sa.func.sum(CallStatsBucket.total_calls), 0)))
+        ).scalar_one()
     stmt = sa.select(CallLog).where(*conds).order_by(*_order_by(ordering)).limit(limit).offset(offset)
     rows = list((await session.execute(stmt)).scalars())
     return int(total), rows
@@ -166,27 +174,75 @@ def _count_where(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
 
-async def call_statistics(session: AsyncSession, start: datetime, end: datetime) -> CallStatistics:
-    """Counts and averages over calls started in [start, end), in one aggregate query."""
+def _raw_statistics(where: sa.ColumnElement[bool]) -> sa.Select[tuple[Any, ...]]:
+    """Rollup-shaped sums over the calls ``where`` selects, straight from ``call_logs``."""
     answered = CallLog.answered_at.is_not(None)
-    stmt = sa.select(
+    duration = sa.case((sa.and_(answered, CallLog.ended_at.is_not(None)), CallLog.duration_seconds))
+    return sa.select(
         sa.func.count(),
         _count_where(answered),
         _count_where(CallLog.status.in_((CallStatus.MISSED, CallStatus.NO_ANSWER))),
         _count_where(CallLog.direction == CallDirection.INBOUND),
         _count_where(CallLog.direction == CallDirection.OUTBOUND),
-        sa.func.avg(sa.case((sa.and_(answered, CallLog.ended_at.is_not(None)), CallLog.duration_seconds))),
-    ).where(CallLog.started_at >= start, CallLog.started_at < end)
-    total, answered_n, missed, inbound, outbound, avg = (await session.execute(stmt)).one()
-    total = int(total)
+        sa.func.coalesce(sa.func.sum(duration), 0.0),
+        sa.func.count(duration),
+    ).where(where)
+
+
+def _in_range(start: datetime, end: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(CallLog.started_at >= start, CallLog.started_at < end)
+
+
+async def call_statistics(session: AsyncSession, start: datetime, end: datetime) -> CallStatistics:
+    """Counts and averages over calls started in [start, end).
+
+    Whole 15-minute buckets come from the rollup (a few thousand rows for a month, however busy);
+    only the partial buckets at either end (the current quarter hour, mostly) are read from
+    ``call_logs``, through the ``started_at`` index.
+    """
+    buckets = covered(start, end)
+    if buckets is None:
+        sums = (await session.execute(_raw_statistics(_in_range(start, end)))).one()
+    else:
+        first, last = (datetime.fromtimestamp(b, UTC) for b in buckets)
+        edges = (await session.execute(_raw_statistics(sa.or_(_in_range(start, first), _in_range(last, end))))).one()
+        b = CallStatsBucket
+        rolled = (
+            await session.execute(
+                sa.select(
+                    *(
+                        sa.func.coalesce(sa.func.sum(column), 0)
+                        for column in (
+                            b.total_calls,
+                            b.answered_calls,
+                            b.missed_calls,
+                            b.inbound_calls,
+                            b.outbound_calls,
+                            b.duration_sum,
+                            b.duration_count,
+                        )
+                    )
+                ).where(b.bucket >= buckets[0], b.bucket < buckets[1])
+            )
+        ).one()
+        sums = tuple(x + y for x, y in zip(edges, rolled, strict=True))
+    total, answered_n, missed, inbound, outbound, duration_sum, duration_count = (
+        int(sums[0]),
+        int(sums[1]),
+        int(sums[2]),
+        int(sums[3]),
+        int(sums[4]),
+        float(sums[5]),
+        int(sums[6]),
+    )
     return CallStatistics(
         total_calls=total,
-        answered_calls=int(answered_n),
-        missed_calls=int(missed),
-        inbound_calls=int(inbound),
-        outbound_calls=int(outbound),
-        answer_rate=round(int(answered_n) * 100 / total, 2) if total else 0.0,
-        average_duration_seconds=round(float(avg), 2) if avg is not None else 0.0,
+        answered_calls=answered_n,
+        missed_calls=missed,
+        inbound_calls=inbound,
+        outbound_calls=outbound,
+        answer_rate=round(answered_n * 100 / total, 2) if total else 0.0,
+        average_duration_seconds=round(duration_sum / duration_count, 2) if duration_count else 0.0,
     )
 
 

@@ -211,6 +211,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+
 class WebhookSubscription(Timestamped, Base):
     """An operator's endpoint that is sent the call events it subscribes to (all when ``event_types`` is empty)."""
 
@@ -253,3 +254,20 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class CallStatsBucket(Base):
+    """The statistics rollup: calls started in one 15-minute bucket (``bucket``: its first second,
+    epoch UTC). Kept by database triggers on ``call_logs`` (see ``calld.storage.rollup``)."""
+
+    __tablename__ = "call_stats_buckets"
+
+    bucket: Mapped[int] = mapped_column(sa.BigInteger(), primary_key=True, autoincrement=False)
+    total_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+    answered_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+    missed_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+    inbound_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+    outbound_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+    # Over answered and ended calls with a duration: the average is duration_sum / duration_count.
+    duration_sum: Mapped[float] = mapped_column(sa.Float(), nullable=False, default=0.0)
+    duration_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)

@@ -1,0 +1,119 @@
+"""The statistics rollup on both databases: kept right by the triggers through inserts, status
+changes and deletes, and statistics over it equal to an aggregate over every call."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.storage.call_queries import _in_range, _raw_statistics, call_statistics
+from calld.storage.calls import CallStore, NewCall
+from calld.storage.database import Database
+from calld.storage.models import CallLog, CallStatsBucket
+from calld.storage.rollup import REBUILD_SQL, covered
+from tests.support import SettableClock
+
+OUTCOMES = (
+    (EventType.RINGING, EventType.ANSWERED, EventType.ENDED),
+    (EventType.RINGING, EventType.ENDED),  # missed (inbound) / no answer (outbound)
+    (EventType.RINGING, EventType.ANSWERED),  # still live
+    (EventType.FAILED,),
+    (),
+)
+
+
+async def _calls(db: Database, clock: SettableClock, count: int) -> list[CallLog]:
+    """``count`` calls over two days, each taken through a random outcome, one transaction per step."""
+    rnd = random.Random(5)
+    store = CallStore(clock=clock)
+    start = clock.now
+    made = []
+    for n in range(count):
+        clock.now = start + timedelta(seconds=rnd.uniform(0, 2 * 86400))
+        direction = CallDirection.INBOUND if n % 3 else CallDirection.OUTBOUND
+        async with db.write() as s:
+            call = await store.create(s, NewCall(direction, "+14155550100", "1001"), EventSource.API)
+        for event in rnd.choice(OUTCOMES):
+            clock.advance(rnd.uniform(0.5, 400))
+            async with db.write() as s:
+                locked = await store.get_for_update(s, call.id)
+                assert locked is not None
+                await store.apply(s, locked, event, EventSource.API)
+        made.append(call)
+    return made
+
+
+async def _rollup(db: Database) -> dict[int, tuple[object, ...]]:
+    async with db.read() as s:
+        rows = (await s.execute(sa.select(CallStatsBucket))).scalars()
+        return {
+            r.bucket: (r.total_calls, r.answered_calls, r.missed_calls, r.inbound_calls, r.outbound_calls,
+                       round(r.duration_sum, 6), r.duration_count)
+            for r in rows
+            if r.total_calls
+        }  # fmt: skip
+
+
+async def _rebuilt(db: Database) -> dict[int, tuple[object, ...]]:
+    """What the rollup would hold if recomputed from the calls now (computed, then rolled back)."""
+    async with db.engine.connect() as conn:
+        trans = await conn.begin()
+        await conn.execute(sa.delete(CallStatsBucket))
+        await conn.execute(sa.text(REBUILD_SQL[db.dialect]))
+        rows = (await conn.execute(sa.select(CallStatsBucket.__table__))).all()
+        await trans.rollback()
+    return {r[0]: (r[1], r[2], r[3], r[4], r[5], round(r[6], 6), r[7]) for r in rows}
+
+
+async def test_triggers_keep_the_rollup_equal_to_a_rebuild(db: Database, clock: SettableClock) -> None:
+    made = await _calls(db, clock, 40)
+    assert await _rollup(db) == await _rebuilt(db)
+    async with db.write() as s:  # deletes subtract, moving a call's start moves it between buckets
+        await s.execute(sa.delete(CallLog).where(CallLog.id.in_([c.id for c in made[:5]])))
+        await s.execute(
+            sa.update(CallLog)
+            .where(CallLog.id == made[6].id)
+            .values(started_at=made[6].started_at - timedelta(hours=3))
+        )
+    assert await _rollup(db) == await _rebuilt(db)
+
+
+async def test_statistics_over_the_rollup_equal_an_aggregate_over_every_call(
+    db: Database, clock: SettableClock
+) -> None:
+    clock.now = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    await _calls(db, clock, 30)
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    ranges = [
+        (base, base + timedelta(days=3)),  # whole buckets
+        (base + timedelta(minutes=7, seconds=0.5), base + timedelta(days=1, minutes=52)),  # ragged ends
+        (base + timedelta(hours=5, minutes=1), base + timedelta(hours=5, minutes=10)),  # inside one bucket
+    ]
+    for start, end in ranges:
+        async with db.read() as s:
+            got = await call_statistics(s, start, end)
+            total, answered, missed, inbound, outbound, dsum, dcount = (
+                await s.execute(_raw_statistics(_in_range(start, end)))
+            ).one()
+        assert (got.total_calls, got.answered_calls, got.missed_calls, got.inbound_calls, got.outbound_calls) == (
+            total,
+            answered,
+            missed,
+            inbound,
+            outbound,
+        )
+        assert got.average_duration_seconds == (round(float(dsum) / dcount, 2) if dcount else 0.0)
+
+
+def test_covered_buckets_are_whole_quarter_hours_inside_the_range() -> None:
+    t = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    assert covered(t, t + timedelta(minutes=14)) is None
+    first, last = covered(t + timedelta(microseconds=1), t + timedelta(minutes=46)) or (0, 0)
+    assert (datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)) == (
+        t + timedelta(minutes=15),
+        t + timedelta(minutes=45),
+    )
+    assert covered(t, t + timedelta(minutes=15)) == (int(t.timestamp()), int(t.timestamp()) + 900)
