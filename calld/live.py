@@ -108,6 +108,8 @@ class LiveHub:
 
     async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
         """``CallStore`` hook: keep the event's message until its transaction commits."""
+        if not self._subscribers:
+            return  # nobody is listening: spare the ingest path the serialising
         kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
         self.after_commit(session, call_message(kind, call, event=call_event_json(event)))
 

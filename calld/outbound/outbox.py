@@ -16,6 +16,7 @@ from calld.storage.calls import Clock, system_clock
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
 
 _WAKE_REGISTERED = "calld.outbox.wake"
+_ACTIVE = "calld.outbox.active"
 
 
 def _nothing() -> None:
@@ -42,9 +43,7 @@ class Outbox:
         self.wake = wake
 
     async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
-        subscriptions = (
-            await session.execute(sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
-        ).scalars()
+        subscriptions = await self._active(session)
         kind = event.event_type.value
         added = False
         now = self.clock()
@@ -70,6 +69,14 @@ class Outbox:
         if added and not session.info.get(_WAKE_REGISTERED):
             session.info[_WAKE_REGISTERED] = True
             sa.event.listen(session.sync_session, "after_commit", self._committed, once=True)
+
+    async def _active(self, session: AsyncSession) -> list[WebhookSubscription]:
+        """The active subscriptions, read once per transaction (a batch of switch events is one)."""
+        cached: list[WebhookSubscription] | None = session.info.get(_ACTIVE)
+        if cached is None:
+            stmt = sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+            cached = session.info[_ACTIVE] = list((await session.execute(stmt)).scalars())
+        return cached
 
     def _committed(self, session: Any) -> None:
         session.info.pop(_WAKE_REGISTERED, None)
