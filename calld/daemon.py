@@ -22,6 +22,7 @@ from calld.http.context import Services
 from calld.ingest import BatchedIngest, SwitchIngest
 from calld.live import LiveHub
 from calld.logging import configure_logging
+from calld.metrics import Metrics
 from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
 from calld.spill import SpillFile
@@ -58,7 +59,8 @@ class Daemon:
         self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks)
         self.outbox = Outbox(wake=self.deliveries.wake)
         self.live = LiveHub(config.live.max_queued_messages)
-        calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox, self.live))
+        self.metrics = Metrics()
+        calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox, self.live, self.metrics.count_event))
         self.services = Services(
             config=config,
             db=self.db,
@@ -67,11 +69,17 @@ class Daemon:
             tokens=self.tokens,
             outbox=self.outbox,
             live=self.live,
+            metrics=self.metrics,
         )
         self._first_token_out = first_token_out
         self.switch = switch
-        self.ingest = SwitchIngest(self.db, self.services.calls, switch.name) if switch is not None else None
+        self.ingest = (
+            SwitchIngest(self.db, calls, switch.name, on_committed=self.metrics.switch_batch)
+            if switch is not None
+            else None
+        )
         self.ingest_queue = self._ingest_queue(self.ingest) if self.ingest is not None else None
+        self.metrics.watch(switch, self.ingest_queue)
         self._runner: web.AppRunner | None = None
         self._switch_task: asyncio.Task[None] | None = None
         self._deliveries_task: asyncio.Task[None] | None = None

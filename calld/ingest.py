@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +49,28 @@ class Outcome(enum.Enum):
     REFUSED = "refused"
 
 
+# Told of each committed batch: the switch, its events and what storing each did (for metrics).
+Committed = Callable[[str, Sequence[SwitchEvent], Sequence["Outcome"]], None]
+
+
 class SwitchIngest:
     """Stores one switch's events (usable directly as an adapter's ``EventSink``).
 
     ``stored``, ``duplicates`` and ``refused`` count events whose transaction committed.
     """
 
-    def __init__(self, db: Database, calls: CallStore, switch_name: str, logger: Any = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        calls: CallStore,
+        switch_name: str,
+        logger: Any = None,
+        on_committed: Committed | None = None,
+    ) -> None:
         self.db = db
         self.calls = calls
         self.switch_name = switch_name
+        self.on_committed = on_committed
         self.log = logger if logger is not None else structlog.get_logger("calld.ingest")
         self.stored = 0
         self.duplicates = 0
@@ -73,6 +85,8 @@ class SwitchIngest:
             seen = _Seen(await existing_dedup_keys(session, [self._key(event) for event in events]))
             outcomes = [await self.store(session, event, seen) for event in events]
         self.count(outcomes)
+        if self.on_committed is not None:
+            self.on_committed(self.switch_name, events, outcomes)
 
     def _key(self, event: SwitchEvent) -> str:
         return f"{self.switch_name}:{event.key}"

@@ -7,10 +7,11 @@ import time
 import structlog
 from aiohttp import web
 
-from calld.http import call_logs, clients, live, sip_configurations, webhook_subscriptions, webhooks
+from calld.http import call_logs, clients, live, observability, sip_configurations, webhook_subscriptions, webhooks
 from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
 from calld.http.errors import Handler, error_middleware
+from calld.http.observability import metrics_middleware
 
 
 @web.middleware
@@ -42,11 +43,12 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
 def create_app(parts: Services) -> web.Application:
     """Build the aiohttp application around ``parts``."""
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, request_log_middleware, error_middleware, auth_middleware],
         client_max_size=parts.config.server.max_body_bytes,
     )
     app[SERVICES] = parts
     # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
     for module in (call_logs, clients, sip_configurations, webhooks, webhook_subscriptions, live):
         module.add_routes(app)
+    observability.add_routes(app)
     return app

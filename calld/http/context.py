@@ -9,6 +9,7 @@ from aiohttp import web
 from calld.adapters.port import SwitchPort
 from calld.config import Config
 from calld.live import LiveHub
+from calld.metrics import Metrics
 from calld.outbound.outbox import Outbox
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
@@ -27,6 +28,7 @@ class Services:
     # Handlers that make deliveries due (redeliver) wake the delivery worker through it.
     outbox: Outbox = field(default_factory=Outbox)
     live: LiveHub = field(default_factory=LiveHub)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -19,10 +19,11 @@ from tests.support import LogCapture, bearer, mint_token
 AppClient = TestClient[web.Request, web.Application]
 R, W, A = Scope.READ, Scope.WRITE, Scope.ADMIN
 SIGNED = None  # authenticated by the source's signature, not by a bearer token
+PUBLIC = "public"  # no credentials at all
 
 # Every route and the scope it needs, written out by hand: the app's route table must match it
 # exactly, so a new route fails here until someone decides what it needs.
-EXPECTED: dict[tuple[str, str], Scope | None] = {
+EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("GET", "/api/call-logs/"): R,
     ("POST", "/api/call-logs/"): W,
     ("GET", "/api/call-logs/statistics/"): R,
@@ -63,6 +64,9 @@ EXPECTED: dict[tuple[str, str], Scope | None] = {
     ("GET", "/api/ws"): R,
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
 }
 
 
@@ -91,6 +95,11 @@ async def test_every_route_refuses_no_token_and_too_small_scopes(
     wrong: list[str] = []
     for (method, template), needed in EXPECTED.items():
         path = concrete(template)
+        if needed == PUBLIC:
+            resp = await client.request(method, path)
+            if resp.status != 200:
+                wrong.append(f"{method} {template} (public) without a token: {resp.status}")
+            continue
         resp = await client.request(method, path, json={})
         body = await resp.json()
         error = "webhook rejected" if needed is SIGNED else "authentication required"

@@ -61,13 +61,13 @@ async def test_replayed_events_in_one_batch_are_stored_once(db: Database, clock:
 
 async def test_a_full_queue_makes_the_adapter_wait(db: Database, clock: SettableClock) -> None:
     events = mapped("a2_bridged") + mapped("d_hold") + mapped("g_recording")
-    queue = BatchedIngest(SwitchIngest(db, CallStore(clock=clock), "freeswitch"), max_pending=3)
+    queue = BatchedIngest(SwitchIngest(db, CallStore(clock=clock), "freeswitch"), max_pending=3, batch_size=2)
     highest = 0
     for event in events:
         await queue(event)
         highest = max(highest, queue.pending)
     await queue.close()
-    assert highest <= 3
+    assert highest <= 3 + 2  # queued, and the batch being stored
     assert queue.ingest.stored == len(events)
 
 

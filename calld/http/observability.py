@@ -1,0 +1,92 @@
+"""What operators and their tools poll: liveness, readiness and Prometheus metrics.
+
+``GET /healthz`` answers while the process and its event loop run. ``GET /readyz`` answers 200
+when calld can do its job (the database answers, and the switch, if one is configured, is
+connected) and 503 naming what is wrong otherwise. ``GET /metrics`` is the Prometheus text format.
+None of them needs a token: they carry no call data, and probes and scrapers have none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from calld.domain.vocabulary import TERMINAL_STATUSES
+from calld.http.context import services
+from calld.http.errors import Handler
+from calld.metrics import CONTENT_TYPE
+from calld.storage.models import CallLog, WebhookDelivery
+
+_DATABASE_TIMEOUT_SECONDS = 2.0
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz — the process is alive."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz — 200 when the database answers and the switch (if any) is connected, else 503."""
+    svc = services(request)
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(svc.db.ping(), _DATABASE_TIMEOUT_SECONDS)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure to answer is "not ready", with the reason
+        checks["database"] = f"unreachable: {exc!s}"[:200] or "unreachable"
+    if svc.switch is None:
+        checks["switch"] = "not configured"
+    else:
+        state = "connected" if svc.switch.connected.is_set() else "not connected"
+        checks["switch"] = f"{svc.switch.name} {state}"
+    ready = checks["database"] == "ok" and not checks["switch"].endswith("not connected")
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics — Prometheus text format."""
+    svc = services(request)
+    registry = svc.metrics
+    try:
+        async with svc.db.read() as session:
+            active = await session.execute(
+                sa.select(sa.func.count()).select_from(CallLog).where(CallLog.status.not_in(TERMINAL_STATUSES))
+            )
+            registry.snapshot.active_calls = int(active.scalar_one())
+            rows = await session.execute(
+                sa.select(WebhookDelivery.status, sa.func.count()).group_by(WebhookDelivery.status)
+            )
+            registry.snapshot.deliveries = {str(getattr(status, "value", status)): int(n) for status, n in rows}
+    except Exception:  # the database is down: the other figures still say so much
+        pass
+    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by method, route template and status, with its latency."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        registry = services(request).metrics
+        registry.http_requests.labels(request.method, route, str(status)).inc()
+        registry.http_latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

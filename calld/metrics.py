@@ -1,0 +1,146 @@
+"""calld's Prometheus metrics, in a registry each daemon owns (no process-wide state).
+
+Counted as things happen: HTTP requests (by route template, method and status, with latency),
+switch events by outcome once their transaction committed, call events stored and calls ended
+(by outcome). Read when scraped: whether the switch is connected and how often it (re)connected,
+the ingest queue, and from the database the calls in progress and webhook deliveries by status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.adapters.port import SwitchPort
+from calld.domain.events import SwitchEvent
+from calld.domain.vocabulary import EventType
+from calld.storage.models import CallEvent, CallLog
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The events that end a call (the state machine takes exactly one of them per call).
+_ENDING_EVENTS = frozenset({EventType.ENDED.value, EventType.FAILED.value})
+
+# Request latencies a calld on loopback sees: sub-millisecond to a slow switch command.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class IngestState(Protocol):
+    """What the metrics read from the ingest queue (``calld.ingest.BatchedIngest`` has these)."""
+
+    @property
+    def pending(self) -> int: ...
+
+    batches: int
+    failed: int
+
+
+@dataclass
+class Snapshot:
+    """Figures read from the database when scraped (set by the /metrics handler)."""
+
+    active_calls: int = 0
+    deliveries: dict[str, int] = field(default_factory=dict)
+
+
+class Metrics:
+    """The counters calld's parts update, and the text Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "calld_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
+        )
+        self.http_latency = Histogram(
+            "calld_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.switch_events = Counter(
+            "calld_switch_events",
+            "Switch call events ingested, by outcome (stored, duplicate, refused)",
+            ["switch", "event_type", "outcome"],
+            registry=self.registry,
+        )
+        self.call_events = Counter(
+            "calld_call_events_stored", "Call events stored", ["source", "event_type"], registry=self.registry
+        )
+        self.call_outcomes = Counter(
+            "calld_calls_ended", "Calls that ended, by final status", ["status"], registry=self.registry
+        )
+        self.snapshot = Snapshot()
+        self._live = _LiveCollector(self)
+        self.registry.register(self._live)
+
+    def watch(self, switch: SwitchPort | None, ingest: IngestState | None) -> None:
+        """Report this switch adapter's connection and this ingest queue when scraped."""
+        self._live.switch, self._live.ingest = switch, ingest
+
+    def switch_batch(self, switch: str, events: Sequence[SwitchEvent], outcomes: Sequence[Enum]) -> None:
+        """``SwitchIngest.on_committed``: count a committed batch of switch events by outcome."""
+        for event, outcome in zip(events, outcomes, strict=True):
+            self.switch_events.labels(switch, event.event_type.value, str(outcome.value)).inc()
+
+    async def count_event(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+        """A ``CallStore`` hook: count each stored call event, and each call's end by its status."""
+        event_type = str(getattr(event.event_type, "value", event.event_type))
+        self.call_events.labels(str(getattr(event.source, "value", event.source)), event_type).inc()
+        if event_type in _ENDING_EVENTS:
+            self.call_outcomes.labels(str(getattr(call.status, "value", call.status))).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _LiveCollector(Collector):
+    """Values read at scrape time rather than counted."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.switch: SwitchPort | None = None
+        self.ingest: IngestState | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # unchecked: the families depend on what is configured
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.metrics.snapshot
+        yield GaugeMetricFamily("calld_calls_active", "Calls not yet ended", value=snapshot.active_calls)
+        deliveries = GaugeMetricFamily(
+            "calld_webhook_deliveries", "Outbound webhook deliveries by status", labels=["status"]
+        )
+        for status, count in sorted(snapshot.deliveries.items()):
+            deliveries.add_metric([status], count)
+        yield deliveries
+        if self.switch is not None:
+            name = self.switch.name
+            connected = GaugeMetricFamily(
+                "calld_switch_connected", "1 while logged in to the switch", labels=["switch"]
+            )
+            connected.add_metric([name], 1.0 if self.switch.connected.is_set() else 0.0)
+            yield connected
+            sessions = CounterMetricFamily(
+                "calld_switch_connections", "Successful logins to the switch (reconnects: this - 1)", labels=["switch"]
+            )
+            sessions.add_metric([name], float(getattr(self.switch, "sessions", 0)))
+            yield sessions
+        if self.ingest is not None:
+            yield GaugeMetricFamily(
+                "calld_ingest_queue_depth", "Switch events waiting to be stored", value=self.ingest.pending
+            )
+            yield CounterMetricFamily(
+                "calld_ingest_batches", "Transactions the ingest queue committed", value=self.ingest.batches
+            )
+            yield CounterMetricFamily(
+                "calld_ingest_failed",
+                "Switch events the database refused (logged, not stored)",
+                value=self.ingest.failed,
+            )
