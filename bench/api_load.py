@@ -8,8 +8,9 @@ events each, so detail pages carry events); a client subprocess (aiohttp, its ow
   statistics  GET /api/call-logs/statistics/?period=today
 
 For each: the most requests/s 16 concurrent connections get (closed loop, --seconds), then p50/p99
-at a steady --rate requests/s (open loop: requests leave on a fixed schedule and latency is counted
-from the scheduled time, so a stall is not hidden by the client waiting for it).
+at a steady --rate requests/s and at a light --light requests/s (open loop: requests leave on a
+fixed schedule and latency is counted from the scheduled time, so a stall is not hidden by the
+client waiting for it).
 Baseline, same run, same client: a bare aiohttp server in this process answering a fixed
 detail-sized JSON body (no auth, no database): the floor of the HTTP stack and the event loop.
 Ratio = baseline / calld (for requests/s: calld / baseline).
@@ -112,8 +113,9 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
             async with http.get(path) as response:
                 await response.read()
         throughput = await _closed(http, spec["paths"], spec["seconds"])
+        light = await _open(http, spec["paths"], spec["seconds"], spec["light"])
         steady = await _open(http, spec["paths"], spec["seconds"], spec["rate"])
-    return {"max_rps": throughput, **steady}
+    return {"max_rps": throughput, **steady, "light": light}
 
 
 def run_client(spec: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +187,14 @@ async def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, di
         }
         results = {}
         for endpoint, paths in endpoints.items():
-            spec = {"base": base, "token": token, "paths": paths, "seconds": args.seconds, "rate": args.rate}
+            spec = {
+                "base": base,
+                "token": token,
+                "paths": paths,
+                "seconds": args.seconds,
+                "rate": args.rate,
+                "light": args.light,
+            }
             results[endpoint] = await asyncio.to_thread(run_client, spec)
             print(f"  {name} {endpoint}: {results[endpoint]}", file=sys.stderr, flush=True)
         headers = {"Authorization": f"Bearer {token}"}
@@ -201,7 +210,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=1000.0)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--light", type=float, default=100.0, help="a second, light steady rate")
+    parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--pg", default=os.environ.get("CALLD_BENCH_PG_URL", DEFAULT_PG))
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
@@ -216,14 +226,23 @@ async def main() -> None:
     runner = await bare_server(body)
     try:
         port = runner.addresses[0][1]
-        spec = {"base": f"http://127.0.0.1:{port}", "paths": ["/x"], "seconds": args.seconds, "rate": args.rate}
+        spec = {
+            "base": f"http://127.0.0.1:{port}",
+            "paths": ["/x"],
+            "seconds": args.seconds,
+            "rate": args.rate,
+            "light": args.light,
+        }
         base = await asyncio.to_thread(run_client, spec)
     finally:
         await runner.cleanup()
-    print(f"{args.calls:,} calls; steady load {args.rate:,.0f} requests/s; detail body {len(body):,} bytes")
+    print(
+        f"{args.calls:,} calls; steady loads {args.light:,.0f} and {args.rate:,.0f} requests/s; "
+        f"detail body {len(body):,} bytes"
+    )
     print(
         f"{'':<24} {'max req/s':>10} {'ratio':>6} {'at req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'ratio':>6}  p99<10ms"
+        f"{'ratio':>6}  p99<10ms   light: {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7}"
     )
 
     def row(label: str, r: dict[str, Any], ratios: bool) -> str:
@@ -232,7 +251,8 @@ async def main() -> None:
         met = ("yes" if r["p99"] < 0.010 else "NO") + (f" ({r['errors']} errors)" if r["errors"] else "")
         return (
             f"{label:<24} {r['max_rps']:10,.0f} {rps_ratio} {r['rate']:9,.0f} {r['p50'] * 1000:7.2f} "
-            f"{r['p99'] * 1000:7.2f} {r['max'] * 1000:7.1f} {p99_ratio}  {met}"
+            f"{r['p99'] * 1000:7.2f} {r['max'] * 1000:7.1f} {p99_ratio}  {met:<9}         "
+            f"{r['light']['rate']:6,.0f} {r['light']['p50'] * 1000:7.2f} {r['light']['p99'] * 1000:7.2f}"
         )
 
     print(row("baseline (bare aiohttp)", base, False))
