@@ -212,16 +212,20 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._switch_task
             self._switch_task = None
-        if self._deliveries_task is not None:
-            # Sends in progress are cancelled and their rows handed back: the next start sends them.
-            self.deliveries.close()
-            self._deliveries_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._deliveries_task
-            self._deliveries_task = None
+        grace = self.config.server.shutdown_timeout_seconds
         if self.ingest_queue is not None:
             # What the switch already sent is stored before we exit (unless the database is gone).
-            await self.ingest_queue.close(self.config.server.shutdown_timeout_seconds)
+            await self.ingest_queue.close(grace)
+        if self._deliveries_task is not None:
+            # Nothing new is sent; sends under way get the grace period to be answered, the rest
+            # are handed back and sent by the next start.
+            self.deliveries.close(grace)
+            done, _ = await asyncio.wait({self._deliveries_task}, timeout=grace + 1.0)
+            if not done:
+                self._deliveries_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._deliveries_task
+            self._deliveries_task = None
         await self.db.close()
         self.log.info("calld stopped")
 

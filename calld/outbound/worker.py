@@ -69,15 +69,18 @@ class DeliveryWorker:
         self.log = logger if logger is not None else structlog.get_logger("calld.outbound")
         self._wake = asyncio.Event()
         self._closing = False
+        self._grace = 0.0
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._lease = timedelta(seconds=settings.timeout_seconds) + LEASE_MARGIN
 
     def wake(self) -> None:
         self._wake.set()
 
-    def close(self) -> None:
-        """Make ``run`` return at its next turn (cancel its task as well to cut sends short)."""
+    def close(self, grace_seconds: float = 0.0) -> None:
+        """Make ``run`` return at its next turn, claiming nothing new; sends in progress get up to
+        ``grace_seconds`` to finish (cancel its task as well to cut them short at once)."""
         self._closing = True
+        self._grace = grace_seconds
         self.wake()
 
     async def run(self) -> None:
@@ -100,6 +103,10 @@ class DeliveryWorker:
                         async with asyncio.timeout(idle):
                             await self._wake.wait()
             finally:
+                if self._closing and self._grace > 0 and self._in_flight:
+                    # Stopping: a send under way is most likely answered in a moment.
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait(list(self._in_flight.values()), timeout=self._grace)
                 await self._abandon_in_flight()
 
     def _start(self, http: aiohttp.ClientSession, row: Claimed) -> None:

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from calld import signing
-from calld.config import OutboundWebhooksConfig
+from calld.config import OutboundWebhooksConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, WebhookDelivery
@@ -50,8 +50,10 @@ class Receiver:
 
     plan: list[int] = field(default_factory=list)
     hang: bool = False
+    delay: float = 0.0  # seconds before answering
     requests: list[Received] = field(default_factory=list)
     bad_signatures: int = 0
+    waiting: int = 0  # requests received and not answered yet
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -62,8 +64,13 @@ class Receiver:
         except signing.SignatureError:
             self.bad_signatures += 1
             return web.Response(status=401)
-        if self.hang:
-            await asyncio.sleep(60)
+        self.waiting += 1
+        try:
+            if self.hang:
+                await asyncio.sleep(60)
+            await asyncio.sleep(self.delay)
+        finally:
+            self.waiting -= 1
         status = self.plan.pop(0) if self.plan else 200
         self.requests.append(
             Received(
@@ -233,14 +240,16 @@ async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callab
     receiver = Receiver(hang=True)
     url = endpoint("later", receiver)
     slow = replace(FAST, timeout_seconds=30.0)
-    async with running(db, slow) as daemon, api_session(daemon) as http:
+    quick_stop = ServerConfig(host="127.0.0.1", port=0, shutdown_timeout_seconds=0.5)
+    async with running_daemon(db, outbound_webhooks=slow, server=quick_stop) as daemon, api_session(daemon) as http:
         await subscribe(http, url)
         call = await call_json(
             http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "r-1@pbx"}
         )
         await call_json(http, "POST", f"/api/call-logs/{call['id']}/end_call/", 200)
+        await eventually(lambda: receiver.waiting > 0)  # a send is under way when we stop
         stopping = time.monotonic()
-    # Stopping did not wait for the hanging receiver's 30 s timeout.
+    # Stopping waited the grace period, not the hanging receiver's 30 s timeout.
     assert time.monotonic() - stopping < 5
     async with db.read() as session:
         pending = (await session.execute(sa.select(WebhookDelivery.status))).scalars().all()
@@ -253,6 +262,21 @@ async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callab
         # Handed back at stop: sent at once, not after the 30 s claim lease.
         assert time.monotonic() - started < 3
     assert receiver.delivered() == ["initiated", "ended"]
+
+
+async def test_a_send_under_way_at_stop_is_finished(db: Database, endpoint: Callable[[str, Receiver], str]) -> None:
+    receiver = Receiver(delay=0.3)  # answers, slowly (within the 0.5 s timeout)
+    async with running(db) as daemon, api_session(daemon) as http:
+        await subscribe(http, endpoint("slow", receiver), event_types=["initiated"])
+        await call_json(
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "s-1@pbx"}
+        )
+        await eventually(lambda: receiver.waiting > 0)
+    # The default grace (server.shutdown_timeout_seconds) let the answer arrive before calld exited.
+    assert receiver.delivered() == ["initiated"]
+    async with db.read() as session:
+        statuses = (await session.execute(sa.select(WebhookDelivery.status))).scalars().all()
+    assert [status.value for status in statuses] == ["delivered"]
 
 
 async def test_a_dead_delivery_can_be_redelivered(db: Database, endpoint: Callable[[str, Receiver], str]) -> None:
