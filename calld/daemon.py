@@ -212,13 +212,17 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._switch_task
             self._switch_task = None
-        grace = self.config.server.shutdown_timeout_seconds
+        # Storing queued switch events and finishing webhook sends share one grace period, so that
+        # the whole stop stays within systemd's TimeoutStopSec (requests in flight had theirs).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.server.shutdown_timeout_seconds
         if self.ingest_queue is not None:
             # What the switch already sent is stored before we exit (unless the database is gone).
-            await self.ingest_queue.close(grace)
+            await self.ingest_queue.close(max(0.0, deadline - loop.time()))
         if self._deliveries_task is not None:
-            # Nothing new is sent; sends under way get the grace period to be answered, the rest
-            # are handed back and sent by the next start.
+            # Nothing new is sent; sends under way may still be answered, the rest are handed back
+            # and sent by the next start.
+            grace = max(0.0, deadline - loop.time())
             self.deliveries.close(grace)
             done, _ = await asyncio.wait({self._deliveries_task}, timeout=grace + 1.0)
             if not done:
