@@ -7,7 +7,16 @@ import time
 import structlog
 from aiohttp import web
 
-from calld.http import call_logs, clients, live, observability, sip_configurations, webhook_subscriptions, webhooks
+from calld.http import (
+    call_logs,
+    clients,
+    live,
+    observability,
+    openapi,
+    sip_configurations,
+    webhook_subscriptions,
+    webhooks,
+)
 from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
 from calld.http.errors import Handler, error_middleware
@@ -50,5 +59,6 @@ def create_app(parts: Services) -> web.Application:
     # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
     for module in (call_logs, clients, sip_configurations, webhooks, webhook_subscriptions, live):
         module.add_routes(app)
+    openapi.add_routes(app)
     observability.add_routes(app)
     return app

@@ -17,8 +17,9 @@ from calld.storage.tokens import TokenInfo
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
 SIGNED_PREFIXES = ("/api/webhooks/",)
-# What probes and scrapers poll (calld.http.observability): no call data in it, and they send no token.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The API's own description (calld.http.openapi) and what probes and scrapers poll
+# (calld.http.observability): no call data in them, and those clients send no token.
+PUBLIC_PATHS = frozenset({"/api/openapi.json", "/api/docs", "/healthz", "/readyz", "/metrics"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Browsers cannot set headers on a WebSocket handshake, so that one route also takes the token here.
 QUERY_TOKEN_PATHS = frozenset({"/api/ws"})
@@ -30,7 +31,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="calld"'}
 
 
 def required_scope(method: str, path: str) -> Scope | None:
-    """The scope a route (its path template) needs, or None for routes authenticated otherwise."""
+    """The scope a route (its path template) needs, or None for public routes and those authenticated otherwise."""
     if path.startswith(SIGNED_PREFIXES) or path in PUBLIC_PATHS:
         return None
     if path.startswith(ADMIN_PREFIXES):

@@ -36,6 +36,8 @@ from calld.storage.models import CallEvent, CallLog, CallRecording
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # The dedup_key column holds 255 characters, "sip:" included.
 MAX_DELIVERY_ID = 200
+# The largest file size the recordings' BIGINT column can store.
+MAX_FILE_SIZE = 2**63 - 1
 
 
 class SipEventType(StrEnum):
@@ -282,7 +284,7 @@ def parse_recording_delivery(body: Mapping[str, Any]) -> RecordingDelivery:
     candidates = {
         "external_url": file_url,
         "local_path": f.string("local_path", max_length=1024),
-        "file_size": f.integer("file_size", minimum=0),
+        "file_size": f.integer("file_size", minimum=0, maximum=MAX_FILE_SIZE),
         "duration_seconds": f.number("duration", minimum=0),
         "format": fmt.value if fmt is not None else None,
         "transcript": f.string("transcript", max_length=1_000_000, blank=True),

@@ -64,6 +64,8 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("GET", "/api/ws"): R,
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,

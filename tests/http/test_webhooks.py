@@ -369,6 +369,17 @@ async def test_recording_webhook_errors(api: AppClient, db: Database, clock: Set
     assert (rec.status, rec.file_size) == (RecordingStatus.DELETED, None)
 
 
+async def test_recording_webhook_refuses_a_file_size_no_column_can_hold(
+    api: AppClient, db: Database, clock: SettableClock
+) -> None:
+    """Found by schemathesis: a file size past 2**63 - 1 was a 500 (integer overflow on store)."""
+    call_id = await make_call(db, clock)
+    data = await post(api, RECORDING, {"call_id": str(call_id), "status": "recording", "file_size": 2**63}, 422)
+    assert set(data["detail"]) == {"file_size"}
+    largest = await post(api, RECORDING, {"call_id": str(call_id), "status": "recording", "file_size": 2**63 - 1}, 200)
+    assert largest["file_size"] == 2**63 - 1
+
+
 async def test_recording_webhook_updates_the_newest_recording(
     api: AppClient, db: Database, clock: SettableClock
 ) -> None:
