@@ -149,6 +149,7 @@ class FreeswitchAdapter:
         listing = asyncio.ensure_future(conn.command(LIST_CHANNELS, s.command_timeout_seconds, in_band=True))
         version = asyncio.ensure_future(conn.command(VERSION, s.command_timeout_seconds))
         version.add_done_callback(self._log_connected)
+        listing.add_done_callback(self._log_unlisted)
         self.connected.set()
         try:
             while (frame := await conn.frames.get()) is not None:
@@ -169,6 +170,11 @@ class FreeswitchAdapter:
             return
         where = f"{self.settings.host}:{self.settings.port}"
         self.log.info("freeswitch event socket connected", address=where, version=version.result().text.strip())
+
+    def _log_unlisted(self, listing: asyncio.Future[Frame]) -> None:
+        if not listing.cancelled() and listing.exception() is not None:
+            error = repr(listing.exception())
+            self.log.warning("freeswitch channel list not answered; not resynchronised", error=error)
 
     async def _on_event(self, sink: EventSink, frame: Frame) -> None:
         try:
