@@ -8,7 +8,8 @@ real HTTP on loopback:
   GET /api/clients/{id}/call_history/        (a typical client: ~0.004 % of all calls)
   GET /api/call-logs/?limit=50               (the first list page, with its total count)
 
-Each figure is the median of --requests requests after two warm-up ones. Baseline, in the same
+Each figure is the median of --requests requests after two warm-up ones; each statistics answer is
+checked against the full scan (the bench stops if they differ). Baseline, in the same
 run on the same database: the statistics as one aggregate over ``call_logs`` (what calld ran before
 the rollup), timed as plain SQL with no HTTP around it; ratio = baseline / calld (above 1: faster).
 
@@ -131,8 +132,16 @@ async def measure(kind: str, size: int, requests: int) -> list[tuple[str, float,
                         (await session.execute(raw_statistics_sql(start, datetime.now(UTC)))).one()
 
                 base = await timed(raw, requests)
-                took = await timed(getter(f"/api/call-logs/statistics/?period={period.value}"), requests)
+                path = f"/api/call-logs/statistics/?period={period.value}"
+                took = await timed(getter(path), requests)
                 figures.append((f"statistics {period.value}", took, base))
+                async with http.get(path) as response:
+                    answer = await response.json()
+                async with daemon.db.read() as session:
+                    expected = (await session.execute(raw_statistics_sql(start, datetime.now(UTC)))).one()
+                got = [answer[k] for k in ("total_calls", "answered_calls", "missed_calls", "inbound_calls")]
+                if got != [int(x) for x in expected[:4]]:  # the rollup must answer what the full scan does
+                    raise AssertionError(f"statistics {period.value}: calld {got}, full scan {list(expected[:4])}")
             took = await timed(getter(f"/api/clients/{client}/call_history/"), requests)
             figures.append(("client call_history", took, None))
             took = await timed(getter("/api/call-logs/?limit=50"), requests)
