@@ -8,6 +8,7 @@ import contextlib
 import signal
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -86,6 +87,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         self._supervisor: asyncio.Task[None] | None = None
+        self._left_open_task: asyncio.Task[None] | None = None
 
     def _ingest_queue(self, ingest: SwitchIngest) -> BatchedIngest:
         settings = self.config.ingest
@@ -114,8 +116,12 @@ class Daemon:
         site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
         await site.start()
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
-        if self.switch is not None and self.ingest_queue is not None:
+        if self.switch is not None and self.ingest is not None and self.ingest_queue is not None:
             self.ingest_queue.start()  # events a killed calld left on disk are stored first
+            self._left_open_task = asyncio.create_task(
+                self._close_left_open(self.switch, self.ingest, self.ingest_queue, self.services.calls.clock()),
+                name="close-left-open",
+            )
             self._switch_task = asyncio.create_task(
                 self.switch.run(self.ingest_queue), name=f"switch-{self.switch.name}"
             )
@@ -161,6 +167,20 @@ class Daemon:
     def request_stop(self) -> None:
         self._stop.set()
 
+    async def _close_left_open(
+        self, switch: SwitchPort, ingest: SwitchIngest, queue: BatchedIngest, started: datetime
+    ) -> None:
+        """Once the switch has said which calls it has, close the calls an earlier run left open."""
+        await switch.resynced.wait()
+        await queue.flush()  # what the resync itself adopted or closed is stored first
+        try:
+            closed = await ingest.close_left_open(switch.open_calls(), started)
+        except Exception:  # the database is down: the next start tries again
+            self.log.exception("calls left open by an earlier run not checked")
+            return
+        if closed:
+            self.log.warning("calls that ended while calld was down closed", switch=switch.name, calls=closed)
+
     # --- systemd ------------------------------------------------------------------------------
 
     def status_line(self) -> str:
@@ -199,6 +219,11 @@ class Daemon:
     async def stop(self) -> None:
         """Stop accepting requests, let those in flight finish, close the adapter and the database."""
         self.notifier.stopping()
+        if self._left_open_task is not None:
+            self._left_open_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._left_open_task
+            self._left_open_task = None
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

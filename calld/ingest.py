@@ -15,17 +15,19 @@ import asyncio
 import contextlib
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
-from calld.domain.vocabulary import EventSource, EventType
+from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus, EventSource, EventType
 from calld.spill import SpillFile
 from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore, NewCall
@@ -164,6 +166,44 @@ class SwitchIngest:
             )
             return Outcome.REFUSED
         return Outcome.STORED
+
+    async def close_left_open(self, live_refs: Collection[str], before: datetime) -> int:
+        """Close this switch's calls still open in the database that the switch no longer has.
+
+        They ended while calld was not running (a restart, an upgrade), so their end was reported
+        to nobody. Only calls started before ``before`` (this run's start) are looked at: a call this
+        run is storing is never touched. End time and cause are unknown: such a call is closed now,
+        ``ended`` if it was answered, else ``failed``, marked ``ended_while_calld_was_down``.
+        Returns how many were closed.
+        """
+        live = set(live_refs)
+        closed = 0
+        async with self.db.write() as session:
+            stmt = (
+                sa.select(CallLog)
+                .where(
+                    CallLog.switch_name == self.switch_name,
+                    CallLog.status.not_in(TERMINAL_STATUSES),
+                    CallLog.started_at < before,
+                )
+                .with_for_update()
+            )
+            for call in (await session.execute(stmt)).scalars():
+                if call.switch_call_ref in live:
+                    continue
+                answered = call.answered_at is not None
+                meta: dict[str, Any] = {"ended_while_calld_was_down": True, "cause": "UNKNOWN"}
+                if answered:
+                    meta["outcome"] = CallStatus.ENDED.value
+                kind = EventType.ENDED if answered else EventType.FAILED
+                key = f"{self.switch_name}:left-open:{call.id}"
+                try:
+                    await self.calls.apply(session, call, kind, EventSource.SWITCH, metadata=meta, dedup_key=key)
+                except (IllegalTransition, InvalidValue) as exc:
+                    self.log.warning("call left open not closed", call_id=str(call.id), reason=str(exc))
+                    continue
+                closed += 1
+        return closed
 
     async def _find(self, session: AsyncSession, event: SwitchEvent) -> CallLog | None:
         # Adapters originate with calld's call id as the switch's channel id (Asterisk ChannelId,

@@ -64,7 +64,9 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out) if writer is None else _constant(writer),
+        # One write per line (print() makes two): a thread logging through the standard library
+        # (aiosqlite's, at debug level) cannot land between a line and its newline.
+        logger_factory=structlog.WriteLoggerFactory(out) if writer is None else _constant(writer),
         cache_logger_on_first_use=False,
     )
     handler: logging.Handler = logging.StreamHandler(out) if writer is None else _JournalHandler(writer)

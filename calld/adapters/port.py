@@ -27,8 +27,12 @@ class SwitchUnavailable(Exception):
 class SwitchPort(Protocol):
     """A connected switch that reports call events and carries out call control."""
 
-    name: str
+    name: str  # this PBX's name in calld's database
     connected: asyncio.Event  # set while logged in and receiving events
+    resynced: asyncio.Event  # set once a resynchronisation after connecting is done
+
+    def open_calls(self) -> list[str]:
+        """``call_ref`` of every call open here (right after a resync: the calls the switch has)."""
 
     async def run(self, sink: EventSink) -> None:
         """Connect, subscribe and deliver events to ``sink`` until cancelled; reconnect and resync."""

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,8 +26,8 @@ from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.adapters.port import SwitchError
 from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
-from calld.domain.vocabulary import CallDirection, EventType
-from calld.storage.calls import CallIds, Clock, system_clock
+from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.storage.calls import CallIds, CallStore, Clock, NewCall, system_clock
 from calld.storage.database import Database
 from tests.fakes.esl_capture import Capture, connect_answers, idle_session, load_capture
 from tests.fakes.esl_server import FakeEslServer, normalise
@@ -333,3 +333,36 @@ async def test_an_err_reply_is_a_switch_error(db: Database) -> None:
     # The rest of the recorded session tries commands calld never sends; calld said goodbye.
     assert server.received[-2:] == [b"api nosuchcommand foo\n\n", b"exit\n\n"]
     assert server.mismatches == [(normalise(capture.sends()[3]), b"exit\n\n")]
+
+
+async def test_calls_that_ended_while_calld_was_down_are_closed_once(db: Database) -> None:
+    """A restart: the database still has calls of this switch open that the switch no longer has."""
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    store = CallStore(clock=lambda: earlier)
+    async with db.write() as session:
+        talking = await store.create(session, left_open("fs-left-1"), EventSource.SWITCH)
+        await store.apply(session, talking, EventType.ANSWERED, EventSource.SWITCH)
+        ringing = await store.create(session, left_open("fs-left-2"), EventSource.SWITCH)
+        other_pbx = await store.create(session, left_open("pbx2-call", switch="pbx2"), EventSource.SWITCH)
+        ids = {"talking": str(talking.id), "ringing": str(ringing.id), "other": str(other_pbx.id)}
+    capture = load_capture("a2_bridged.json")  # the switch is idle when calld connects
+    async with fake_switch(capture) as server, calld(db, server) as (_daemon, _adapter, http):
+        ended = await reaches(http, ids["talking"], "ended")
+        failed = await reaches(http, ids["ringing"], "failed")
+        untouched = await call(http, ids["other"])
+        own = await eventually(lambda: _ended_own_call(http, set(ids.values())))
+    for closed in (ended, failed):
+        assert closed["events"][-1]["metadata"]["ended_while_calld_was_down"] is True
+        assert [e["event_type"] for e in closed["events"]].count(closed["events"][-1]["event_type"]) == 1
+    assert untouched["status"] == "initiated"  # another PBX's call: not this calld's to close
+    assert event_types(own) == ["initiated", "ringing", "answered", "ended"]  # this run's call, untouched
+    assert "ended_while_calld_was_down" not in own["events"][-1]["metadata"]
+
+
+def left_open(ref: str, switch: str = "freeswitch") -> NewCall:
+    return NewCall(CallDirection.INBOUND, "1000", "1001", switch_name=switch, switch_call_ref=ref)
+
+
+async def _ended_own_call(http: aiohttp.ClientSession, others: set[str]) -> dict[str, Any] | None:
+    own = [c for c in await calls(http) if c["id"] not in others and c["status"] == "ended"]
+    return await call(http, own[0]["id"]) if own else None

@@ -182,7 +182,7 @@ class _CallChannels:
 class AsteriskAdapter:
     """``SwitchPort`` for Asterisk over AMI."""
 
-    name = "asterisk"
+    name: str
 
     def __init__(self, settings: AsteriskConfig) -> None:
         self.settings = settings
@@ -198,7 +198,9 @@ class AsteriskAdapter:
         self._originating: set[str] = set()
         # call_ref -> (near, far) channels parted by ``hold``, until ``unhold`` bridges them again.
         self._held: dict[str, tuple[str, str]] = {}
+        self.name = settings.name
         self.connected = asyncio.Event()
+        self.resynced = asyncio.Event()
         self.sessions = 0  # successful logins, for diagnostics and tests
 
     # --- events ---------------------------------------------------------------------------------
@@ -239,6 +241,7 @@ class AsteriskAdapter:
         self.sessions += 1
         self.log.info("asterisk AMI connected", host=self.settings.host, port=self.settings.port)
         await self._resync(sink)
+        self.resynced.set()
         self.connected.set()
         keepalive = asyncio.create_task(self._keepalive(manager))
         try:
@@ -333,6 +336,9 @@ class AsteriskAdapter:
         await self._emit(
             sink, SwitchEvent(ref, EventType.FAILED, when, f"{ref}:OriginateResponse:failed", meta, None, ref)
         )
+
+    def open_calls(self) -> list[str]:
+        return self.mapper.open_calls()
 
     # --- channel bookkeeping for control actions ------------------------------------------------
 

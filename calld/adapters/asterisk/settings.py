@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class AsteriskConfig:
+    # This PBX's name in calld's database: give each PBX its own when several share one database.
+    name: str = "asterisk"
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = "calld"
@@ -37,6 +39,8 @@ class AsteriskConfig:
         found = []
         if not 0 < self.port < 65536:
             found.append("asterisk.port: must be 1..65535")
+        if not 0 < len(self.name) <= 64 or not self.name.replace("-", "").replace("_", "").isalnum():
+            found.append("asterisk.name: 1 to 64 letters, digits, '-' or '_'")
         if not self.secret and not self.secret_file:
             found.append("asterisk.secret: set secret or secret_file")
         timings = ("keepalive_seconds", "reconnect_max_seconds", "action_timeout_seconds", "originate_timeout_seconds")

@@ -99,7 +99,7 @@ def wanted(event: Mapping[str, str]) -> bool:
 class FreeswitchAdapter:
     """``SwitchPort`` for FreeSWITCH over the Event Socket."""
 
-    name = "freeswitch"
+    name: str
 
     def __init__(self, settings: FreeswitchConfig, *, queue_size: int = 20000) -> None:
         self.settings = settings
@@ -109,7 +109,9 @@ class FreeswitchAdapter:
         self.mapper = EventMapper(directions)
         self._queue_size = queue_size
         self._conn: EslConnection | None = None
+        self.name = settings.name
         self.connected = asyncio.Event()
+        self.resynced = asyncio.Event()
         self.sessions = 0  # successful logins, for diagnostics and tests
 
     # --- events ---------------------------------------------------------------------------------
@@ -204,6 +206,10 @@ class FreeswitchAdapter:
         for switch_event in events:
             await self._emit(sink, switch_event)
         self.log.info("freeswitch resynchronised", live_channels=len(rows), open_calls=len(self.mapper.open_calls()))
+        self.resynced.set()
+
+    def open_calls(self) -> list[str]:
+        return self.mapper.open_calls()
 
     async def _job_done(self, sink: EventSink, event: Mapping[str, str]) -> None:
         """An originate job finished: report a refusal that left no channel behind.

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class FreeswitchConfig:
+    # This PBX's name in calld's database: give each PBX its own when several share one database.
+    name: str = "freeswitch"
     host: str = "127.0.0.1"
     port: int = 8021
     password: str = ""
@@ -34,6 +36,8 @@ class FreeswitchConfig:
         found = []
         if not 0 < self.port < 65536:
             found.append("freeswitch.port: must be 1..65535")
+        if not 0 < len(self.name) <= 64 or not self.name.replace("-", "").replace("_", "").isalnum():
+            found.append("freeswitch.name: 1 to 64 letters, digits, '-' or '_'")
         if not self.password and not self.password_file:
             found.append("freeswitch.password: set password or password_file")
         if self.event_format not in ("json", "plain"):
