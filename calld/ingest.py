@@ -288,6 +288,8 @@ class BatchedIngest:
         if spill is None:
             if self._queue.full():
                 self._bound_hit("memory", "the switch connection waits")
+            else:
+                self._bound = None
             await self._queue.put(event)
             return
         while spill.waiting and spill.full:
@@ -344,27 +346,41 @@ class BatchedIngest:
 
     async def _run(self) -> None:
         while True:
-            spill = self.spill
-            if self._queue.empty() and spill is not None and spill.waiting:
-                # Older than anything arriving now: memory is drained first, then the file.
-                events, offset = spill.peek(self.batch_size)
-                await self._store(events)
-                spill.consume(offset, len(events))
-                self._progress.set()
-                continue
-            batch = [await self._queue.get()]
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._in_flight = len(batch)
             try:
-                await self._store(batch)
-            finally:
-                self._in_flight = 0
-                for _ in batch:
-                    self._queue.task_done()
-                self._progress.set()
+                await self._next_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug or a disk error must not silently stop all storing
+                self.log.exception("ingest worker failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _next_batch(self) -> None:
+        spill = self.spill
+        if self._queue.empty() and spill is not None and spill.waiting:
+            # Older than anything arriving now: memory is drained first, then the file.
+            events, offset, lines = spill.peek(self.batch_size)
+            if lines > len(events):
+                self.failed += lines - len(events)
+                self.log.error("unreadable switch events in the spill file skipped", lines=lines - len(events))
+            await self._store(events)
+            spill.consume(offset, lines)
+            self._progress.set()
+            return
+        batch = [await self._queue.get()]
+        while len(batch) < self.batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        self._in_flight = len(batch)
+        try:
+            await self._store(batch)
+        finally:
+            self._in_flight = 0
+            for _ in batch:
+                self._queue.task_done()
+            self._progress.set()
 
     async def _store(self, batch: list[SwitchEvent]) -> None:
+        if not batch:
+            return
         delay = 0.1
         while True:
             try:

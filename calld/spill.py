@@ -80,6 +80,7 @@ class SpillFile:
         self._size = self._read_at = 0
         self.spilled = 0  # events written here (since start)
         self.waiting = 0  # events not yet stored
+        self.unreadable = 0  # lines that did not decode (skipped)
         if path.exists():  # left by a previous run: stored first
             self._open()
             self._size = self._drop_torn_tail()
@@ -106,23 +107,29 @@ class SpillFile:
         self.spilled += 1
         self.waiting += 1
 
-    def peek(self, limit: int) -> tuple[list[SwitchEvent], int]:
-        """Up to ``limit`` oldest events, and the offset to ``consume`` once they are stored."""
+    def peek(self, limit: int) -> tuple[list[SwitchEvent], int, int]:
+        """Up to ``limit`` oldest events, and the offset and line count to ``consume`` once they are
+        stored. A line that does not decode (a disk error) is skipped and counted in ``unreadable``."""
         file = self._open()
         file.flush()
         file.seek(self._read_at)
         events: list[SwitchEvent] = []
         position = self._read_at
-        while len(events) < limit:
+        lines = 0
+        while lines < limit:
             line = file.readline()
             if not line.endswith(b"\n"):
-                break  # end of file (or a line cut short by a crash mid-write: never stored)
-            events.append(decode_event(line))
+                break  # end of file
+            lines += 1
             position += len(line)
-        return events, position
+            try:
+                events.append(decode_event(line))
+            except (ValueError, KeyError, TypeError):
+                self.unreadable += 1
+        return events, position, lines
 
     def consume(self, offset: int, count: int) -> None:
-        """Everything before ``offset`` (``count`` events) is stored."""
+        """Everything before ``offset`` (``count`` lines) is stored."""
         self._read_at = offset
         self.waiting -= count
         if self._read_at >= self._size:

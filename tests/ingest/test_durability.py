@@ -34,19 +34,35 @@ def test_spill_file_keeps_order_across_reopen_and_drops_a_torn_line(tmp_path: Pa
     spill = SpillFile(path, max_bytes=10_000_000)
     for event in events:
         spill.append(event)
-    first, offset = spill.peek(3)
-    assert first == events[:3] and spill.waiting == len(events)
-    spill.consume(offset, 3)
+    first, offset, lines = spill.peek(3)
+    assert first == events[:3] and lines == 3 and spill.waiting == len(events)
+    spill.consume(offset, lines)
     spill.close()
     with open(path, "ab") as file:
         file.write(encode_event(events[0])[:40])  # a write cut short by a crash
     again = SpillFile(path, max_bytes=10_000_000)  # as after a restart
     assert again.waiting == len(events) - 3
-    rest, end = again.peek(1000)
-    assert rest == events[3:]
-    again.consume(end, len(rest))
+    rest, end, lines = again.peek(1000)
+    assert rest == events[3:] and lines == len(rest)
+    again.consume(end, lines)
     assert again.waiting == 0 and not path.exists() and not path.with_name("spill.jsonl.offset").exists()
     assert decode_event(encode_event(events[0])) == events[0]
+
+
+def test_an_unreadable_line_is_skipped_not_fatal(tmp_path: Path) -> None:
+    events = mapped("a2_bridged")
+    path = tmp_path / "spill.jsonl"
+    spill = SpillFile(path, max_bytes=10_000_000)
+    spill.append(events[0])
+    spill.close()
+    with open(path, "ab") as file:
+        file.write(b"\x00\x01 not json\n")  # what a disk error could leave
+    again = SpillFile(path, max_bytes=10_000_000)
+    again.append(events[1])
+    read, end, lines = again.peek(10)
+    assert read == events[:2] and lines == 3 and again.unreadable == 1
+    again.consume(end, lines)
+    assert again.waiting == 0
 
 
 async def test_a_database_outage_spills_to_disk_and_everything_arrives(
