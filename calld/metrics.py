@@ -39,6 +39,8 @@ class IngestState(Protocol):
 
     batches: int
     failed: int
+    memory_full: int
+    spill_full: int
 
 
 @dataclass
@@ -144,3 +146,11 @@ class _LiveCollector(Collector):
                 "Switch events the database refused (logged, not stored)",
                 value=self.ingest.failed,
             )
+            bounds = CounterMetricFamily(
+                "calld_ingest_bound_reached",
+                "Times the ingest queue filled: memory (then spilled to disk) or disk (then the switch waited)",
+                labels=["bound"],
+            )
+            bounds.add_metric(["memory"], self.ingest.memory_full)
+            bounds.add_metric(["disk"], self.ingest.spill_full)
+            yield bounds

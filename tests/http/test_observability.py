@@ -78,6 +78,7 @@ async def test_switch_figures_from_a_real_session(db: Database) -> None:
         assert sample(text, "calld_switch_events_total", **labels) == 1
     assert sample(text, "calld_ingest_queue_depth") == 0
     assert sample(text, "calld_ingest_batches_total") >= 1
+    assert sample(text, "calld_ingest_bound_reached_total", bound="memory") == 0
 
 
 async def test_not_ready_without_the_switch(db: Database) -> None:
