@@ -351,7 +351,12 @@ def _sip_schemas() -> dict[str, Schema]:
         transport = choice(SipTransport, "Default udp; the port follows its default unless one is given.")
         return {
             "name": string(100, min_length=1),
-            "server": string(255, min_length=1, description="A host name or an IP address, without scheme or port."),
+            "server": string(
+                255,
+                min_length=1,
+                anyOf=[{"format": "hostname"}, {"format": "ipv4"}, {"format": "ipv6"}],
+                description="A host name or an IP address, without scheme or port.",
+            ),
             "username": string(100, min_length=1),
             "transport": nullable(transport) if creating else transport,
             "port": nullable(integer(1, 65535)),
@@ -900,7 +905,7 @@ def _responses(method: str, path: str, op: Op, auth_errors: Mapping[int, str], *
         errors[404] = STATUS_TEXT[404]
     errors.update(op.errors)
     for status, when in errors.items():
-        answer = {"description": when, "content": json_content(ref("Error"))}
+        answer = {"description": when[:1].upper() + when[1:], "content": json_content(ref("Error"))}
         if status == 401 and bearer:
             answer["headers"] = {"WWW-Authenticate": {"schema": string(), "description": 'Bearer realm="calld"'}}
         responses[status] = answer

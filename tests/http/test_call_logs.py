@@ -597,6 +597,12 @@ async def test_list_rejects_bad_query_values(api: AppClient) -> None:
         await expect_error(await api.get(f"{BASE}?{query}"), 422, name)
 
 
+async def test_list_refuses_an_instant_outside_the_calendar_in_utc(api: AppClient) -> None:
+    """Found by schemathesis: a date-time valid at its offset but before year 1 or after 9999 in UTC was a 500."""
+    for value in ("0001-01-01T00:00:00.0%2B00:02", "9999-12-31T23:59:59-01:00"):
+        await expect_error(await api.get(f"{BASE}?started_after={value}"), 422, "started_after")
+
+
 async def test_list_number_filter_accepts_an_unencoded_plus(api: AppClient) -> None:
     uk = await new_call(api, caller_number="+44 20 7946 0958")
     ext = await new_call(api, caller_number="1002")
