@@ -82,6 +82,12 @@ class AmiParser:
         start = 0
         buffer = self._buffer
         while True:
+            if self.banner is not None and not self._headers and not self._in_follows:
+                # Between messages: take a whole well-formed message at once (the common case).
+                message, start = self._whole_message(buffer, start)
+                if message is not None:
+                    messages.append(message)
+                    continue
             end = buffer.find(b"\n", start)
             if end < 0:
                 break
@@ -92,6 +98,26 @@ class AmiParser:
                 messages.append(message)
         del buffer[:start]
         return messages
+
+    def _whole_message(self, buffer: bytearray, start: int) -> tuple[AmiMessage | None, int]:
+        """The message starting at ``start`` if it is complete and plain ``Name: value`` lines ended by
+        CRLF; else None (the line-by-line path handles it: partial, bare LF, Follows, odd lines)."""
+        end = buffer.find(b"\r\n\r\n", start)
+        if end < 0 or end == start:
+            return None, start
+        block = buffer[start:end]
+        if b"\n" in block.replace(b"\r\n", b""):
+            return None, start  # a bare LF inside: let the line path split it
+        text = block.decode("utf-8", errors="replace")
+        headers: list[tuple[str, str]] = []
+        for line in text.split("\r\n"):
+            name, sep, value = line.partition(":")
+            if not sep or not line:
+                return None, start
+            headers.append((name, value[1:] if value.startswith(" ") else value))
+        if ("Response", "Follows") in headers:
+            return None, start
+        return AmiMessage(headers), end + 4
 
     @property
     def pending(self) -> bool:
