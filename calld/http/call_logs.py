@@ -8,7 +8,6 @@ switch, whose own events later confirm the change (see ``_switch_for``).
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from typing import Any
@@ -33,7 +32,7 @@ from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.serialize import call_detail_json, call_event_json, call_log_json
-from calld.http.validation import Fields, path_uuid, unstorable_text
+from calld.http.validation import Fields, json_problem, path_uuid
 from calld.live import call_message
 from calld.storage import call_queries as q
 from calld.storage.calls import NewCall, state_of
@@ -42,7 +41,6 @@ from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfigura
 BASE = "/api/call-logs/"
 WHAT = "call log"
 NOTES_MAX = 10_000
-MAX_METADATA_DEPTH = 20
 
 # Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
 _DERIVED_HINTS = {
@@ -106,26 +104,6 @@ def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> Fields:
         if name in body and name not in allowed:
             fields.errors[name] = hint
     return fields
-
-
-def _json_problem(value: Any, depth: int = 0) -> str | None:
-    """Why ``value`` cannot be stored as JSON on both databases, or None."""
-    if depth > MAX_METADATA_DEPTH:
-        return f"must not be nested more than {MAX_METADATA_DEPTH} levels deep"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "must not contain NaN or Infinity"
-    if isinstance(value, str):
-        return unstorable_text(value)
-    items: list[Any] = []
-    if isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        items = value
-    for item in items:
-        problem = _json_problem(item, depth + 1)
-        if problem is not None:
-            return problem
-    return None
 
 
 async def _empty_body(request: web.Request) -> None:
@@ -617,7 +595,7 @@ async def add_event(request: web.Request) -> web.Response:
 
 
 def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict[str, Any]) -> None:
-    problem = _json_problem(metadata)
+    problem = json_problem(metadata)
     if problem is not None:
         fields.fail("metadata", problem)
     target = metadata.get("transfer_to")

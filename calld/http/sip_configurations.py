@@ -22,7 +22,7 @@ from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.serialize import iso
-from calld.http.validation import Fields, path_uuid
+from calld.http.validation import Fields, path_uuid, unstorable_text
 from calld.storage import sip_configurations as repo
 from calld.storage.models import SipConfiguration
 
@@ -188,6 +188,9 @@ def _turn_item_problem(item: Any) -> str | None:
         value = item.get(key)
         if not isinstance(value, str) or not value or len(value) > 255:
             return f"{key} must be a non-empty string of at most 255 characters"
+        problem = unstorable_text(value)
+        if problem is not None:  # stored in a JSON column, where PostgreSQL refuses NUL
+            return f"{key} {problem}"
     return None
 
 

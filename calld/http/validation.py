@@ -35,6 +35,30 @@ def unstorable_text(text: str) -> str | None:
     return None
 
 
+MAX_JSON_DEPTH = 20
+
+
+def json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored as JSON on both databases, or None (PostgreSQL's JSONB refuses
+    NUL in text, as both refuse NaN; depth is bounded so reading it back cannot recurse too far)."""
+    if depth > MAX_JSON_DEPTH:
+        return f"must not be nested more than {MAX_JSON_DEPTH} levels deep"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must not contain NaN or Infinity"
+    if isinstance(value, str):
+        return unstorable_text(value)
+    items: list[Any] = []
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        problem = json_problem(item, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
 class Fields:
     """Typed reads from a JSON object (``query=False``) or a query string (``query=True``).
 

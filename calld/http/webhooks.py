@@ -27,7 +27,7 @@ from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSo
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.serialize import recording_json
-from calld.http.validation import Fields, is_http_url
+from calld.http.validation import Fields, is_http_url, json_problem
 from calld.http.webhook_auth import verify_delivery
 from calld.storage.calls import NewCall
 from calld.storage.models import CallEvent, CallLog, CallRecording
@@ -169,6 +169,9 @@ def parse_sip_delivery(body: Mapping[str, Any], region: str | None, now: datetim
 
 
 def _check_metadata(f: Fields, event: SipEventType, metadata: Mapping[str, Any]) -> None:
+    problem = json_problem(metadata)
+    if problem is not None:
+        f.fail("metadata", problem)
     if event is W.CALL_QUALITY:
         if "score" not in metadata:
             f.fail("metadata.score", "this field is required for call_quality")

@@ -175,6 +175,16 @@ async def test_validation_errors_store_nothing(api: AppClient, db: Database) -> 
     assert await (await api.get(f"{BASE}{created['id']}/")).json() == created
 
 
+async def test_turn_credentials_postgresql_cannot_store_are_refused(api: AppClient, db: Database) -> None:
+    """Found by schemathesis: a NUL in a TURN username or credential was a 500 on PostgreSQL (JSON column)."""
+    for key in ("username", "credential"):
+        turn = {"urls": "turn:t.example.com", "username": "u", "credential": "c", key: "a\x00b"}
+        response = await api.post(BASE, json=body_of("Nul", turn_servers=[turn]))
+        assert response.status == 422, await response.text()
+        assert list((await response.json())["detail"]) == ["turn_servers"]
+    assert await stored(db) == {}
+
+
 async def test_names_are_unique(api: AppClient, db: Database) -> None:
     await create(api, "Office")
     other = await create(api, "Branch")

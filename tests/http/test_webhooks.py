@@ -283,6 +283,16 @@ async def test_oversized_body_is_413_json(api: AppClient, db: Database, clock: S
     assert await stored_calls(db) == []
 
 
+async def test_sip_metadata_the_databases_cannot_store_is_refused(
+    api: AppClient, db: Database, clock: SettableClock
+) -> None:
+    """Found by schemathesis: a NUL in metadata text was a 500 on PostgreSQL (it cannot store \\u0000 in JSON)."""
+    for metadata in ({"note": "a\x00b"}, {"a\x00": 1}, {"deep": [{"x": "\x00"}]}):
+        data = await post(api, SIP, sip_event(clock, "call_ringing", metadata=metadata), 422)
+        assert list(data["detail"]) == ["metadata"]
+    assert await stored_calls(db) == []
+
+
 async def make_call(db: Database, clock: SettableClock) -> uuid.UUID:
     store = CallStore(clock=clock)
     async with db.write() as s:
