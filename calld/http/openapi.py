@@ -650,7 +650,6 @@ class Op:
     params: tuple[Schema, ...] = ()  # query parameters, which reading implies 422
     errors: Mapping[int, str] = field(default_factory=dict)  # status -> when
     description: str = ""
-    ok_media: str = "application/json"
     public: bool = False
 
 
@@ -836,9 +835,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         {200: "Readiness", 503: "Readiness"},
         public=True,
     ),
-    ("GET", "/metrics"): Op(OPS, "Prometheus metrics", {200: None}, ok_media="text/plain", public=True),
+    ("GET", "/metrics"): Op(OPS, "Prometheus metrics", {200: None}, public=True),
     ("GET", SPEC_PATH): Op(DOCS, "This OpenAPI document", {200: None}, public=True),
-    ("GET", DOCS_PATH): Op(DOCS, "This document as a web page", {200: None}, ok_media="text/html", public=True),
+    ("GET", DOCS_PATH): Op(DOCS, "This document as a web page", {200: None}, public=True),
 }
 
 STATUS_TEXT = {
@@ -857,7 +856,7 @@ STATUS_TEXT = {
     502: SWITCH_DOWN,
     503: "Not ready: checks says why",
 }
-# What a public route answers that is not JSON described by a component.
+# Bodies not described by a component: the document itself, the page and the metrics.
 _RAW_BODIES: dict[tuple[str, str], Schema] = {
     ("GET", SPEC_PATH): {"application/json": {"schema": {"type": "object"}}},
     ("GET", DOCS_PATH): {"text/html": {"schema": {"type": "string"}}},
