@@ -77,13 +77,19 @@ async def api(
 
 
 @pytest.fixture
-def log_capture() -> Iterator[LogCapture]:
-    """Route calld's logging into memory as JSON lines; the process-wide setup is put back afterwards."""
+def restore_logging() -> Iterator[None]:
+    """For tests that reconfigure process-wide logging: put it back for the rest of the suite."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    capture = LogCapture()
-    configure_logging("debug", "json", capture.stream)
-    yield capture
+    yield
     structlog.reset_defaults()
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def log_capture(restore_logging: None) -> LogCapture:
+    """Route calld's logging into memory as JSON lines; the process-wide setup is put back afterwards."""
+    capture = LogCapture()
+    configure_logging("debug", "json", capture.stream)
+    return capture

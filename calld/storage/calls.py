@@ -184,11 +184,6 @@ class CallStore:
             raise ValueError("find_by needs sip_call_id or switch")
         return (await session.execute(stmt)).scalar_one_or_none()
 
-    async def has_event(self, session: AsyncSession, dedup_key: str) -> bool:
-        """Whether an event with this delivery identity is already stored."""
-        stmt = sa.select(sa.literal(1)).where(CallEvent.dedup_key == dedup_key)
-        return (await session.execute(stmt)).first() is not None
-
     async def apply(
         self,
         session: AsyncSession,

@@ -99,14 +99,10 @@ def idle_session(capture: Capture) -> Capture:
     """
     timeline = list(capture.timeline)
     sends = [i for i, entry in enumerate(timeline) if entry["dir"] == "send"]
-    subscribed = next(i for i in sends if entry_data(timeline[i]).startswith("event "))
+    subscribed = next(i for i in sends if str(timeline[i].get("data", "")).startswith("event "))
     reply = next(i for i in range(subscribed + 1, len(timeline)) if timeline[i]["dir"] == "recv")
     goodbye = sends[-1]
     return Capture(f"{capture.name}:idle", capture.data, tuple(timeline[: reply + 1] + timeline[goodbye:]))
-
-
-def entry_data(entry: dict[str, Any]) -> str:
-    return str(entry.get("data", ""))
 
 
 @cache
