@@ -3,17 +3,24 @@
 A ``FakeEslServer`` streams the j_load capture (200 loopback calls, 9,600 events, 24 MB of
 ``text/event-json``; FreeSWITCH 1.10.12) over loopback TCP. Measured, on SQLite and PostgreSQL:
 
-  baseline  a minimal asyncio client: logs in, subscribes, reads the same bytes and splits them into
-            frames (``EslParser``), nothing else: the floor a Python daemon cannot beat
-  calld     ``FreeswitchAdapter`` (read, split, decode, filter, map) -> ``BatchedIngest`` (store),
-            as the daemon wires them, from connect until the last call event is committed
+  baseline      a minimal asyncio client: logs in, subscribes, reads the same bytes and splits them
+                into frames (``EslParser``), nothing else: the floor a Python daemon cannot beat
+  adapter only  ``FreeswitchAdapter`` (read, split, decode, filter, map) into a sink that only counts
+                the call events: the switch side of ingest, until the last call event is handed over
+  calld         ``FreeswitchAdapter`` -> ``BatchedIngest`` (store), as the daemon wires them, from
+                connect until the last call event is committed
 
-Figures: ESL events/s (events on the wire over the time taken), call events stored/s, and the ratio
-calld/baseline. Each is the best of --repeat runs. The fake sends every event (as ``event json
-ALL`` did when recording); a real switch sends only the subscribed ones, so calld decodes more
-here than it would in production.
+Each is measured on two streams, each with its own baseline on the same bytes:
 
-Usage: .venv/bin/python bench/ingest.py [--repeat N] [--pg URL] [--capture j_load.json]
+  as recorded   every event of the capture, as ``event json ALL`` sent them when recording (the fake
+                does not filter; calld reads, and skips, events it did not subscribe to)
+  subscribed    the capture with the events calld does not subscribe to cut out, byte for byte
+                (``subscribed_only``): what a real FreeSWITCH sends calld
+
+Figures: ESL events/s (events on that stream over the time taken), call events stored/s, and the
+ratio baseline time / time. Each is the best of --repeat runs. ``--no-storage`` skips the storage runs.
+
+Usage: .venv/bin/python bench/ingest.py [--repeat N] [--pg URL] [--capture j_load.json] [--no-storage]
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa
 
-from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command
+from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command, wanted
 from calld.adapters.freeswitch.esl_codec import EslParser, encode_auth, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.adapters.freeswitch.settings import FreeswitchConfig
@@ -42,7 +49,7 @@ from calld.logging import configure_logging
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import Base
-from tests.fakes.esl_capture import Capture, connect_answers, load_capture
+from tests.fakes.esl_capture import Capture, connect_answers, load_capture, subscribed_only
 from tests.fakes.esl_server import FakeEslServer
 
 
@@ -104,6 +111,27 @@ async def fresh(url: str) -> Database:
     return db
 
 
+async def adapter_only(capture: Capture, wire_events: int, call_events: int) -> Run:
+    done = asyncio.Event()
+    handled = 0
+
+    async def sink(event: SwitchEvent) -> None:
+        nonlocal handled
+        handled += 1
+        if handled == call_events:
+            done.set()
+
+    async with fake(capture) as server:
+        adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
+        started = time.perf_counter()
+        task = asyncio.create_task(adapter.run(sink))
+        await asyncio.wait_for(done.wait(), 600)
+        seconds = time.perf_counter() - started
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return Run(seconds, wire_events, 0)
+
+
 async def calld(capture: Capture, url: str, wire_events: int, call_events: int) -> Run:
     db = await fresh(url)
     ingest = SwitchIngest(db, CallStore(), "freeswitch")
@@ -137,38 +165,53 @@ async def calld(capture: Capture, url: str, wire_events: int, call_events: int) 
 def line(name: str, run: Run, base: Run | None) -> str:
     ratio = f"{base.seconds / run.seconds:6.2f}" if base is not None else "  1.00"
     stored = f"{run.stored / run.seconds:10,.0f}" if run.stored else "         -"
-    return f"{name:<20} {run.seconds * 1000:9.1f} ms {run.wire_events / run.seconds:12,.0f} {stored} {ratio}"
+    return f"{name:<24} {run.seconds * 1000:9.1f} ms {run.wire_events / run.seconds:12,.0f} {stored} {ratio}"
+
+
+async def measure(capture: Capture, args: argparse.Namespace) -> list[str]:
+    """The table rows for one stream: baseline, adapter only, then calld into each database."""
+    wire, mapped = expected_call_events(capture)
+    size = f"{len(capture.data):,} bytes, {wire:,} ESL events -> {mapped:,} call events"
+    gc.collect()
+    base = min([await baseline(capture, wire) for _ in range(args.repeat)], key=lambda r: r.seconds)
+    gc.collect()
+    alone = min([await adapter_only(capture, wire, mapped) for _ in range(args.repeat)], key=lambda r: r.seconds)
+    rows = [size, line("baseline (read+split)", base, None), line("adapter only (no storage)", alone, base)]
+    if args.no_storage:
+        return rows
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = {"calld -> sqlite": f"sqlite:///{tmp}/bench.db", "calld -> postgresql": args.pg}
+        for name, url in targets.items():
+            try:
+                await _ensure_pg(url)
+                results = [await calld(capture, url, wire, mapped) for _ in range(args.repeat)]
+                rows.append(line(name, min(results, key=lambda r: r.seconds), base))
+            except OSError as exc:
+                rows.append(f"{name}: skipped ({exc})")
+    return rows
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--capture", default="j_load.json")
+    parser.add_argument("--no-storage", action="store_true", help="baseline and adapter only")
     parser.add_argument(
         "--pg", default=os.environ.get("CALLD_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_bench")
     )
     args = parser.parse_args()
     # As the daemon logs (every stored call event is a log line); send stderr where you like.
     configure_logging("info", "json")
-    capture = load_capture(args.capture)
-    wire, mapped = expected_call_events(capture)
-    print(f"capture {args.capture}: {len(capture.data):,} bytes, {wire:,} ESL events -> {mapped:,} call events")
-    gc.collect()
-    base = min([await baseline(capture, wire) for _ in range(args.repeat)], key=lambda r: r.seconds)
-    with tempfile.TemporaryDirectory() as tmp:
-        targets = {"calld sqlite": f"sqlite:///{tmp}/bench.db", "calld postgresql": args.pg}
-        runs = {}
-        for name, url in targets.items():
-            try:
-                await _ensure_pg(url)
-                results = [await calld(capture, url, wire, mapped) for _ in range(args.repeat)]
-                runs[name] = min(results, key=lambda r: r.seconds)
-            except OSError as exc:
-                print(f"{name}: skipped ({exc})")
-    print(f"{'':<20} {'time':>12} {'ESL ev/s':>12} {'stored/s':>10} {'ratio':>6}")
-    print(line("baseline (read+split)", base, None))
-    for name, run in runs.items():
-        print(line(name, run, base))
+    recorded = load_capture(args.capture)
+    streams = {"as recorded (event json ALL)": recorded, "subscribed (what FreeSWITCH sends calld)": None}
+    header = f"{'':<24} {'time':>12} {'ESL ev/s':>12} {'stored/s':>10} {'ratio':>6}"
+    for title, capture in streams.items():
+        rows = await measure(capture or subscribed_only(recorded, wanted), args)
+        print(f"{args.capture}, {title}: {rows[0]}")
+        print(header)
+        for row in rows[1:]:
+            print(row)
+        print()
 
 
 async def _ensure_pg(url: str) -> None:

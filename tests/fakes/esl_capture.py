@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
+from calld.adapters.freeswitch.esl_codec import EslParser
 
 CAPTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "freeswitch"
 
@@ -113,3 +115,67 @@ def connect_answers() -> dict[bytes, bytes]:
         LIST_CHANNELS: captured_reply("x_protocol", LIST_CHANNELS),
         VERSION: captured_reply("a_answered.json", VERSION),
     }
+
+
+def subscribed_only(capture: Capture, keep: Callable[[Mapping[str, str]], bool]) -> Capture:
+    """``capture`` as a switch would have sent it to a narrower subscription: every event frame
+    ``keep`` refuses is cut out, byte for byte; every other byte (replies, kept events) stays, in
+    its original recv() chunk (chunks left empty are dropped).
+
+    The captures were recorded with ``event <format> ALL``; FreeSWITCH serialises each event on its
+    own and sends a subscriber only the events it asked for, so the result is the stream a client
+    subscribed to ``keep``'s events would have read (same events, same Event-Sequence numbers).
+    """
+    data = capture.data
+    cut: list[tuple[int, int]] = []  # byte ranges of the refused event frames
+    position = 0
+    while position < len(data):
+        end = _frame_end(data, position)
+        frames = EslParser().feed(data[position:end])
+        if len(frames) != 1:
+            raise ValueError(f"{capture.name}: no single frame at byte {position}")
+        if frames[0].is_event and not keep(frames[0].event()):
+            cut.append((position, end))
+        position = end
+    kept = _ranges_between(cut, len(data))
+    out = bytearray()
+    timeline: list[dict[str, Any]] = []
+    first = 0  # the first kept range that may overlap the current chunk (both go forward)
+    for entry in capture.timeline:
+        if entry["dir"] != "recv":
+            timeline.append(entry)
+            continue
+        start, end = entry["off"], entry["off"] + entry["len"]
+        while first < len(kept) and kept[first][1] <= start:
+            first += 1
+        pieces = []
+        for a, b in kept[first:]:
+            if a >= end:
+                break
+            pieces.append(data[max(a, start) : min(b, end)])
+        if pieces:
+            timeline.append({**entry, "off": len(out), "len": sum(map(len, pieces))})
+            out += b"".join(pieces)
+    return Capture(f"{capture.name}:subscribed", bytes(out), tuple(timeline))
+
+
+def _frame_end(data: bytes, start: int) -> int:
+    """Where the frame starting at ``start`` ends (its header block, then Content-Length bytes)."""
+    head_end = data.index(b"\n\n", start)
+    length = 0
+    for line in data[start:head_end].split(b"\n"):
+        if line.startswith(b"Content-Length: "):
+            length = int(line[16:])
+    return head_end + 2 + length
+
+
+def _ranges_between(cut: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    kept: list[tuple[int, int]] = []
+    position = 0
+    for start, end in cut:
+        if start > position:
+            kept.append((position, start))
+        position = end
+    if position < size:
+        kept.append((position, size))
+    return kept

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from calld.adapters.freeswitch.adapter import wanted
 from calld.adapters.freeswitch.esl_codec import (
     CT_API_RESPONSE,
     CT_AUTH_REQUEST,
@@ -16,7 +17,7 @@ from calld.adapters.freeswitch.esl_codec import (
     encode_auth,
     encode_event_subscription,
 )
-from tests.fakes.esl_capture import Capture, load_capture
+from tests.fakes.esl_capture import Capture, load_capture, subscribed_only
 from tests.fakes.esl_server import FakeEslServer, normalise, split_command
 
 SCENARIOS = ["x_protocol", "x_auth_fail", "a_answered", "a2_bridged.json", "f_attended_transfer", "k_register"]
@@ -129,3 +130,26 @@ def test_split_command() -> None:
     buffer += b"\n"
     assert split_command(buffer) == b"exit\n\n"
     assert buffer == b""
+
+
+@pytest.mark.parametrize("name", ["j_load.json", "a2_bridged", "i_conference.json", "x_protocol"])
+def test_subscribed_only_cuts_out_exactly_the_unsubscribed_events(name: str) -> None:
+    capture = load_capture(name)
+    narrow = subscribed_only(capture, wanted)
+    parser = EslParser()
+    everything = [frame for chunk in capture.chunks() for frame in parser.feed(chunk)]
+    parser = EslParser()
+    kept = [frame for chunk in narrow.chunks() for frame in parser.feed(chunk)]
+    assert parser.buffered == 0
+    assert kept == [frame for frame in everything if not frame.is_event or wanted(frame.event())]
+    assert len(kept) < len(everything) or name == "x_protocol"
+    assert len(narrow.chunks()) <= len(capture.chunks())
+    assert [e for e in narrow.timeline if e["dir"] == "send"] == [e for e in capture.timeline if e["dir"] == "send"]
+
+
+async def test_subscribed_only_replays_through_the_fake_server() -> None:
+    narrow = subscribed_only(load_capture("a_answered.json"), wanted)
+    async with FakeEslServer(narrow) as server:
+        received = await replay_as_recorder(narrow, server.port)
+    assert received == narrow.data
+    assert server.mismatches == []
