@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
 
+import orjson
+
 CT_AUTH_REQUEST: Final = "auth/request"
 CT_COMMAND_REPLY: Final = "command/reply"
 CT_API_RESPONSE: Final = "api/response"
@@ -217,19 +219,27 @@ _STR_ONLY: Final = frozenset({str})
 
 def decode_json_event(body: bytes) -> dict[str, str]:
     """Decode a text/event-json body. Values are already plain text; the body is ``_body``."""
+    # orjson decodes the j_load bodies ~3x faster than json (bench/esl_parse.py). Its strings are
+    # json's strings, but not all else is (integers past 64 bits become floats; it refuses lone
+    # surrogate escapes, NaN, deep nesting): anything but an object of strings goes to json.
     try:
-        obj: Any = json.loads(body)
+        obj: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        obj = None
+    # All values are strings in practice; the check runs in C (map/set) to stay cheap.
+    if type(obj) is dict and _STR_ONLY.issuperset(map(type, obj.values())):
+        return obj
+    try:
+        obj = json.loads(body)
     except ValueError as exc:
         raise EslProtocolError(f"bad JSON event: {exc}") from None
     if not isinstance(obj, dict):
         raise EslProtocolError("JSON event is not an object")
-    # All values are strings in practice; the check runs in C (map/set) to stay cheap.
-    if not _STR_ONLY.issuperset(map(type, obj.values())):
-        for name, value in obj.items():
-            if type(value) is not str:
-                # FreeSWITCH serialises array headers as JSON arrays; give them the plain
-                # format's "ARRAY::a|:b" spelling so both formats decode to the same dict.
-                obj[name] = _json_value_as_plain(value)
+    for name, value in obj.items():
+        if type(value) is not str:
+            # FreeSWITCH serialises array headers as JSON arrays; give them the plain
+            # format's "ARRAY::a|:b" spelling so both formats decode to the same dict.
+            obj[name] = _json_value_as_plain(value)
     return obj
 
 
