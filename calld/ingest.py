@@ -16,31 +16,22 @@ import contextlib
 import enum
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus, EventSource, EventType
 from calld.spill import SpillFile
+from calld.storage.call_batch import BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
 from calld.storage.models import CallLog
-
-
-@dataclass(slots=True)
-class _Seen:
-    """What one transaction has stored or loaded so far."""
-
-    keys: set[str]
-    calls: dict[str, CallLog] = field(default_factory=dict)  # call_ref -> its (locked) call
 
 
 class Outcome(enum.Enum):
@@ -84,8 +75,12 @@ class SwitchIngest:
     async def store_batch(self, events: Sequence[SwitchEvent]) -> None:
         """Store ``events`` in one transaction (all or nothing), in order."""
         async with self.db.write() as session:
-            seen = _Seen(await existing_dedup_keys(session, [self._key(event) for event in events]))
-            outcomes = [await self.store(session, event, seen) for event in events]
+            batch = CallBatch(self.calls, session)
+            ids = {call_id for event in events for call_id in _ids_named(event)}
+            await batch.load(ids, self.switch_name, {event.call_ref for event in events})
+            seen = await existing_dedup_keys(session, [self._key(event) for event in events])
+            outcomes = [self._apply(batch, event, seen) for event in events]
+            await batch.write()
         self.count(outcomes)
         if self.on_committed is not None:
             self.on_committed(self.switch_name, events, outcomes)
@@ -103,18 +98,13 @@ class SwitchIngest:
             else:
                 self.refused += 1
 
-    async def store(self, session: AsyncSession, event: SwitchEvent, seen: _Seen | None = None) -> Outcome:
-        """Store ``event`` in ``session``'s transaction (the caller commits and counts).
-
-        ``seen`` carries what this transaction already knows (stored keys, calls loaded), so a
-        batch does not ask the database again for each event.
-        """
-        seen = seen if seen is not None else _Seen(await existing_dedup_keys(session, [self._key(event)]))
+    def _apply(self, batch: CallBatch, event: SwitchEvent, seen: set[str]) -> Outcome:
+        """Add ``event`` to ``batch``; ``seen`` holds the keys already stored or in this batch."""
         key = self._key(event)
-        if key in seen.keys:
+        if key in seen:
             return Outcome.DUPLICATE
-        seen.keys.add(key)
-        call = seen.calls.get(event.call_ref) or await self._find(session, event)
+        seen.add(key)
+        call = self._find(batch, event)
         if call is None:
             if event.event_type is not EventType.INITIATED or event.parties is None:
                 self.log.warning(
@@ -135,20 +125,15 @@ class SwitchIngest:
                 switch_call_ref=event.call_ref,
                 metadata=dict(event.metadata),
             )
-            created = await self.calls.create(
-                session, new, EventSource.SWITCH, started_at=event.timestamp, dedup_key=key
-            )
-            seen.calls[event.call_ref] = created
+            batch.create(new, EventSource.SWITCH, started_at=event.timestamp, dedup_key=key)
             return Outcome.STORED
-        seen.calls[event.call_ref] = call
         if call.switch_call_ref is None:
-            call.switch_name, call.switch_call_ref = self.switch_name, event.call_ref
+            batch.set_switch(call, self.switch_name, event.call_ref)
         if event.event_type is EventType.INITIATED:
             # calld originated this call and already stored its initiated event.
             return Outcome.DUPLICATE
         try:
-            await self.calls.apply(
-                session,
+            batch.apply(
                 call,
                 event.event_type,
                 EventSource.SWITCH,
@@ -205,18 +190,20 @@ class SwitchIngest:
                 closed += 1
         return closed
 
-    async def _find(self, session: AsyncSession, event: SwitchEvent) -> CallLog | None:
+    def _find(self, batch: CallBatch, event: SwitchEvent) -> BatchCall | None:
         # Adapters originate with calld's call id as the switch's channel id (Asterisk ChannelId,
         # FreeSWITCH origination_uuid), so even the first events, before any channel variable is
         # echoed, name the call by calld's id.
-        for candidate in (event.calld_call_id, event.call_ref):
-            call_id = _as_uuid(candidate)
-            if call_id is None:
-                continue
-            call = await self.calls.get_for_update(session, call_id)
+        for call_id in _ids_named(event):
+            call = batch.by_id(call_id)
             if call is not None and call.switch_name in (None, self.switch_name):
                 return call
-        return await self.calls.find_by(session, switch=(self.switch_name, event.call_ref))
+        return batch.by_switch(self.switch_name, event.call_ref)
+
+
+def _ids_named(event: SwitchEvent) -> list[uuid.UUID]:
+    """The calld call ids ``event`` may name, most likely first."""
+    return [call_id for call_id in map(_as_uuid, (event.calld_call_id, event.call_ref)) if call_id is not None]
 
 
 def _as_uuid(value: str | None) -> uuid.UUID | None:

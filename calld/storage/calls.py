@@ -8,7 +8,7 @@ Methods take the caller's session so that one request's changes commit (or fail)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -53,7 +53,8 @@ class NewCall:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-_STATE_FIELDS = (
+# The call_logs columns that hold the domain state (CallState has a field of each name).
+STATE_FIELDS = (
     "status",
     "started_at",
     "last_event_at",
@@ -70,8 +71,8 @@ _STATE_FIELDS = (
 )
 
 
-def state_of(call: CallLog) -> CallState:
-    """The domain state held in a stored call."""
+def state_of(call: CallLog | sa.Row[Any]) -> CallState:
+    """The domain state held in a stored call (an ORM object or a row of ``call_logs``)."""
     return CallState(
         direction=CallDirection(call.direction),
         status=CallStatus(call.status),
@@ -91,8 +92,86 @@ def state_of(call: CallLog) -> CallState:
 
 
 def _store_state(call: CallLog, state: CallState) -> None:
-    for name in _STATE_FIELDS:
-        setattr(call, name, getattr(state, name))
+    for name, value in state_values(state).items():
+        setattr(call, name, value)
+
+
+def far_then_near(new: NewCall) -> tuple[str, str]:
+    """The numbers that decide whose call it is, in order: the far party first (an inbound
+    call's caller, an outbound call's callee), then the near one."""
+    if new.direction is CallDirection.INBOUND:
+        return new.caller_number, new.recipient_number
+    return new.recipient_number, new.caller_number
+
+
+def call_values(new: NewCall, call_id: uuid.UUID, client_id: uuid.UUID | None, state: CallState) -> dict[str, Any]:
+    """The ``call_logs`` column values of a call created from ``new`` (by attribute name)."""
+    values: dict[str, Any] = {
+        "id": call_id,
+        "direction": new.direction,
+        "call_type": new.call_type,
+        "caller_number": new.caller_number,
+        "recipient_number": new.recipient_number,
+        "sip_call_id": new.sip_call_id,
+        "client_id": client_id,
+        "sip_configuration_id": new.sip_configuration_id,
+        "switch_name": new.switch_name,
+        "switch_call_ref": new.switch_call_ref,
+        "notes": new.notes,
+        "seeded": new.seeded,
+    }
+    values.update(state_values(state))
+    return values
+
+
+def state_values(state: CallState) -> dict[str, Any]:
+    """The ``call_logs`` columns that hold ``state``."""
+    return {name: getattr(state, name) for name in STATE_FIELDS}
+
+
+async def number_owners(session: AsyncSession, numbers: Collection[str]) -> dict[str, uuid.UUID]:
+    """The client each of ``numbers`` belongs to, for those that belong to one."""
+    if not numbers:
+        return {}
+    stmt = sa.select(ClientPhoneNumber.number, ClientPhoneNumber.client_id).where(
+        ClientPhoneNumber.number.in_(set(numbers))
+    )
+    return {number: client_id for number, client_id in (await session.execute(stmt)).all()}
+
+
+async def recording_changed(
+    session: AsyncSession, call_id: uuid.UUID, seeded: bool, was: bool, now: bool, path: object
+) -> None:
+    """Keep the call's recordings in step with its ``recording`` flag.
+
+    Started: one CallRecording per recording; a row made ``pending`` when calld asked the switch
+    to record becomes ``recording`` when the switch confirms, otherwise a new row is made.
+    Stopped, or the call ended while recording: the file is finished by the switch or the
+    recording system, whose webhook marks it completed.
+    """
+    if now == was:
+        return
+    active = await active_recording(session, call_id)
+    local_path = path if isinstance(path, str) and path else None
+    if not now:
+        if active is not None:
+            active.status = RecordingStatus.PROCESSING
+        return
+    if active is not None:
+        active.status = RecordingStatus.RECORDING
+        # The switch reports where the file really is (calld asked with a relative path).
+        active.local_path = local_path or active.local_path
+        return
+    suffix = PurePosixPath(local_path).suffix.lstrip(".").lower() if local_path else ""
+    session.add(
+        CallRecording(
+            call_id=call_id,
+            status=RecordingStatus.RECORDING,
+            local_path=local_path,
+            format=suffix or "wav",
+            seeded=seeded,
+        )
+    )
 
 
 class CallStore:
@@ -112,18 +191,8 @@ class CallStore:
 
     async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
         """The client one of ``numbers`` belongs to (first number wins)."""
-        rows = (
-            await session.execute(
-                sa.select(ClientPhoneNumber.number, ClientPhoneNumber.client_id).where(
-                    ClientPhoneNumber.number.in_(numbers)
-                )
-            )
-        ).all()
-        owners = {number: client_id for number, client_id in rows}
-        for number in numbers:
-            if number in owners:
-                return owners[number]
-        return None
+        owners = await number_owners(session, numbers)
+        return next((owners[number] for number in numbers if number in owners), None)
 
     async def create(
         self,
@@ -138,29 +207,8 @@ class CallStore:
         started = started_at or self.clock()
         client_id = new.client_id
         if client_id is None:
-            # The far party decides whose call it is: an inbound call's caller, an outbound call's callee.
-            far, near = (
-                (new.caller_number, new.recipient_number)
-                if new.direction is CallDirection.INBOUND
-                else (new.recipient_number, new.caller_number)
-            )
-            client_id = await self.match_client(session, far, near)
-        state = new_call(new.direction, started)
-        call = CallLog(
-            id=self.call_ids(),
-            direction=new.direction,
-            call_type=new.call_type,
-            caller_number=new.caller_number,
-            recipient_number=new.recipient_number,
-            sip_call_id=new.sip_call_id,
-            client_id=client_id,
-            sip_configuration_id=new.sip_configuration_id,
-            switch_name=new.switch_name,
-            switch_call_ref=new.switch_call_ref,
-            notes=new.notes,
-            seeded=new.seeded,
-        )
-        _store_state(call, state)
+            client_id = await self.match_client(session, *far_then_near(new))
+        call = CallLog(**call_values(new, self.call_ids(), client_id, new_call(new.direction, started)))
         session.add(call)
         await session.flush()
         await self._add_event(session, call, EventType.INITIATED, started, dict(new.metadata), source, dedup_key)
@@ -201,36 +249,8 @@ class CallStore:
         was_recording = call.recording
         state = apply_event(state_of(call), event_type, ts, meta)
         _store_state(call, state)
-        if state.recording and not was_recording:
-            await self._recording_started(session, call, meta.get("path"))
-        elif was_recording and not state.recording:
-            # Stopped, or the call ended while recording: the file is finished by the switch or the
-            # recording system, whose webhook marks it completed.
-            active = await active_recording(session, call.id)
-            if active is not None:
-                active.status = RecordingStatus.PROCESSING
+        await recording_changed(session, call.id, call.seeded, was_recording, state.recording, meta.get("path"))
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
-
-    async def _recording_started(self, session: AsyncSession, call: CallLog, path: object) -> None:
-        """Keep one CallRecording per recording: a row made ``pending`` when calld asked the switch
-        to record becomes ``recording`` when the switch confirms; otherwise a new row is made."""
-        local_path = path if isinstance(path, str) and path else None
-        active = await active_recording(session, call.id)
-        if active is not None:
-            active.status = RecordingStatus.RECORDING
-            # The switch reports where the file really is (calld asked with a relative path).
-            active.local_path = local_path or active.local_path
-            return
-        suffix = PurePosixPath(local_path).suffix.lstrip(".").lower() if local_path else ""
-        session.add(
-            CallRecording(
-                call_id=call.id,
-                status=RecordingStatus.RECORDING,
-                local_path=local_path,
-                format=suffix or "wav",
-                seeded=call.seeded,
-            )
-        )
 
     async def _add_event(
         self,
@@ -252,16 +272,20 @@ class CallStore:
         )
         session.add(event)
         await session.flush()
+        await self.stored(session, call, event)
+        return event
+
+    async def stored(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+        """Log a stored event and run the hooks (``call`` as it was right after ``event``)."""
         self.log.info(
             "call event stored",
             call_id=str(call.id),
-            event_type=event_type.value,
-            status=call.status.value if isinstance(call.status, CallStatus) else call.status,
-            source=source.value,
+            event_type=event.event_type.value,
+            status=CallStatus(call.status).value,
+            source=event.source.value,
         )
         for hook in self.hooks:
             await hook(session, call, event)
-        return event
 
     async def events_of(self, session: AsyncSession, call_id: uuid.UUID) -> list[CallEvent]:
         stmt = sa.select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.timestamp, CallEvent.id)

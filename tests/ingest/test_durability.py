@@ -104,7 +104,7 @@ def _committed_keys(path: Path) -> list[str]:
 async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path, capture_name: str) -> None:
     capture = load_capture(capture_name)
     expected = {f"freeswitch:{event.key}" for event in mapped(capture_name)}
-    database = tmp_path / "calld.db"
+    database = tmp_path / "calld-test.db"  # fresh_database's file
     spill = tmp_path / "spill.jsonl"
     async with FakeEslServer(
         capture, after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers(), stream=True
@@ -123,15 +123,26 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path, captu
             command = [sys.executable, "-m", "calld.cli", "run"]
             return subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
 
+        await (await fresh_database("sqlite", tmp_path)).close()  # migrated before calld starts
+        # calld stores a burst faster than this test can catch it mid-way, so the test holds
+        # SQLite's write lock (as a slow disk or another writer would) until events wait on disk,
+        # then lets calld go and kills it at its first commit.
+        blocker = sqlite3.connect(database, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
         first = start()
         try:
             deadline = time.monotonic() + 60
-            while not (spill.exists() and database.exists() and _committed_keys(database)):
-                assert first.poll() is None and time.monotonic() < deadline, "no spill and commit to kill in"
+            while not (spill.exists() and spill.read_bytes().count(b"\n") > 100):
+                assert first.poll() is None and time.monotonic() < deadline, "calld never spilled"
                 await asyncio.sleep(0.01)
+            blocker.execute("ROLLBACK")
+            while not _committed_keys(database):
+                assert first.poll() is None and time.monotonic() < deadline, "calld never committed"
+                await asyncio.sleep(0.001)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
+            blocker.close()
         acknowledged = set(_committed_keys(database))  # committed before the kill
         spilled = sum(1 for line in spill.read_bytes().splitlines() if line.endswith(b"}"))
         assert acknowledged and spilled > 0  # the kill came mid-burst, with events on disk

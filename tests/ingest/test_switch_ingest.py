@@ -6,15 +6,16 @@ import uuid
 from dataclasses import replace
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.domain.events import SwitchEvent
-from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType
+from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.ingest import SwitchIngest
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
-from calld.storage.models import CallEvent, CallLog
+from calld.storage.models import CallEvent, CallLog, CallRecording
 from tests.fakes.esl_capture import load_capture
 from tests.support import SettableClock
 
@@ -112,3 +113,53 @@ async def test_an_event_the_state_machine_refuses_is_skipped(db: Database, clock
     assert ingest.refused == 1
     [(_call, types)] = await stored(db)
     assert types == [EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.ENDED]
+
+
+async def test_a_whole_call_in_one_batch_shows_each_hook_the_call_right_after_its_event(
+    db: Database, clock: SettableClock
+) -> None:
+    """One transaction, one statement per kind of row: each hook still sees the call as it was
+    right after its own event, and each event with the id it was stored under."""
+    seen: list[tuple[str, CallStatus, int]] = []
+
+    async def hook(session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+        seen.append((event.event_type.value, call.status, event.id))
+
+    events = mapped("d_hold")
+    ingest = SwitchIngest(db, CallStore(clock=clock, hooks=[hook]), "freeswitch")
+    await ingest.store_batch(events)
+    [(call, types)] = await stored(db)
+    async with db.read() as s:
+        ids = list((await s.execute(sa.select(CallEvent.id).order_by(CallEvent.id))).scalars())
+    assert [kind for kind, _, _ in seen] == [t.value for t in types]
+    assert [event_id for _, _, event_id in seen] == ids
+    statuses = [status for _, status, _ in seen]
+    assert statuses[:3] == [CallStatus.INITIATED, CallStatus.RINGING, CallStatus.ANSWERED]
+    assert statuses.count(CallStatus.ON_HOLD) == 2 and statuses[-1] is CallStatus.ENDED is call.status
+
+
+async def test_a_recording_started_and_stopped_in_one_batch_is_one_recording(
+    db: Database, clock: SettableClock
+) -> None:
+    events = mapped("g_recording")
+    assert [e.event_type for e in events].count(EventType.RECORDING_STARTED) == 2
+    await SwitchIngest(db, CallStore(clock=clock), "freeswitch").store_batch(events)
+    async with db.read() as s:
+        rows = (await s.execute(sa.select(CallRecording.status, CallRecording.local_path))).all()
+    assert sorted(status for status, _ in rows) == [RecordingStatus.PROCESSING] * 2
+    assert all(path and path.endswith(".wav") for _, path in rows)
+
+
+async def test_events_of_many_calls_in_one_batch_are_stored_as_one_by_one(db: Database, clock: SettableClock) -> None:
+    """The batch path and event-at-a-time storing give the same rows (the load capture, 200 calls)."""
+    events = mapped("j_load.json")
+    one_by_one = await ingest_all(db, events, clock)
+    expected = [(c.status, c.answered_at, c.ended_at, c.duration_seconds, t) for c, t in await stored(db)]
+    async with db.write() as s:
+        for table in (CallEvent, CallLog):
+            await s.execute(sa.delete(table))
+    batched = SwitchIngest(db, CallStore(clock=clock), "freeswitch")
+    for start in range(0, len(events), 97):
+        await batched.store_batch(events[start : start + 97])
+    got = [(c.status, c.answered_at, c.ended_at, c.duration_seconds, t) for c, t in await stored(db)]
+    assert got == expected and batched.stored == one_by_one.stored == len(events)
