@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
 
-import orjson
+import msgspec
 
 CT_AUTH_REQUEST: Final = "auth/request"
 CT_COMMAND_REPLY: Final = "command/reply"
@@ -214,23 +214,22 @@ def _split_header_lines(text: str) -> tuple[list[str], list[str]]:
     return names, values
 
 
-_STR_ONLY: Final = frozenset({str})
+# Stateless and immutable, like a compiled pattern: one for all connections.
+_STR_MAP: Final = msgspec.json.Decoder(dict[str, str])
 
 
 def decode_json_event(body: bytes) -> dict[str, str]:
     """Decode a text/event-json body. Values are already plain text; the body is ``_body``."""
-    # orjson decodes the j_load bodies ~3x faster than json (bench/esl_parse.py). Its strings are
-    # json's strings, but not all else is (integers past 64 bits become floats; it refuses lone
-    # surrogate escapes, NaN, deep nesting): anything but an object of strings goes to json.
+    # msgspec's typed decoder reads an object of strings (every event in practice) ~4x faster than
+    # json.loads and checks the types as it goes; orjson plus a type check was 30 % slower. Its
+    # strings are json's strings; anything else (arrays, numbers, lone surrogate escapes, a byte
+    # order mark, invalid UTF-8) goes to json, so every body decodes as json.loads decodes it.
     try:
-        obj: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        obj = None
-    # All values are strings in practice; the check runs in C (map/set) to stay cheap.
-    if type(obj) is dict and _STR_ONLY.issuperset(map(type, obj.values())):
-        return obj
+        return _STR_MAP.decode(body)
+    except (msgspec.DecodeError, ValueError):
+        pass
     try:
-        obj = json.loads(body)
+        obj: Any = json.loads(body)
     except ValueError as exc:
         raise EslProtocolError(f"bad JSON event: {exc}") from None
     if not isinstance(obj, dict):
