@@ -101,13 +101,13 @@ class FreeswitchAdapter:
 
     name: str
 
-    def __init__(self, settings: FreeswitchConfig, *, queue_size: int = 20000) -> None:
+    def __init__(self, settings: FreeswitchConfig, *, queue_reads: int = 64) -> None:
         self.settings = settings
         self.log = structlog.get_logger("calld.freeswitch")
         directions = {context: CallDirection.INBOUND for context in settings.inbound_contexts}
         directions.update({context: CallDirection.OUTBOUND for context in settings.outbound_contexts})
         self.mapper = EventMapper(directions)
-        self._queue_size = queue_size
+        self._queue_reads = queue_reads
         self._conn: EslConnection | None = None
         self.name = settings.name
         self.connected = asyncio.Event()
@@ -139,7 +139,7 @@ class FreeswitchAdapter:
     async def _session(self, sink: EventSink) -> bool:
         """One connection: auth, subscribe, resync, then events until the link is lost."""
         s = self.settings
-        conn = await EslConnection.open(s.host, s.port, self._password(), s.command_timeout_seconds, self._queue_size)
+        conn = await EslConnection.open(s.host, s.port, self._password(), s.command_timeout_seconds, self._queue_reads)
         self._conn = conn
         reply = await conn.command(subscription_command(s.event_format), s.command_timeout_seconds)
         if not reply.reply_text.startswith("+OK"):
@@ -154,11 +154,13 @@ class FreeswitchAdapter:
         listing.add_done_callback(self._log_unlisted)
         self.connected.set()
         try:
-            while (frame := await conn.frames.get()) is not None:
-                if frame.is_event:
-                    await self._on_event(sink, frame)
-                elif frame.content_type == CT_API_RESPONSE:
-                    await self._resync(sink, frame)
+            while (frames := await conn.frames.get()) is not None:
+                for frame in frames:
+                    if frame.is_event:
+                        for switch_event in self._map_event(frame):
+                            await self._emit(sink, switch_event)
+                    elif frame.content_type == CT_API_RESPONSE:
+                        await self._resync(sink, frame)
         finally:
             for query in (listing, version):
                 query.cancel()
@@ -178,19 +180,18 @@ class FreeswitchAdapter:
             error = repr(listing.exception())
             self.log.warning("freeswitch channel list not answered; not resynchronised", error=error)
 
-    async def _on_event(self, sink: EventSink, frame: Frame) -> None:
+    def _map_event(self, frame: Frame) -> list[SwitchEvent]:
+        """The call events one event frame causes (none for the many that change nothing)."""
         try:
             event = frame.event()
         except EslProtocolError as exc:
             self.log.warning("undecodable freeswitch event skipped", error=str(exc))
-            return
+            return []
         if not wanted(event):
-            return
+            return []
         if event.get("Event-Name") == "BACKGROUND_JOB":
-            await self._job_done(sink, event)
-            return
-        for switch_event in self.mapper.map(event):
-            await self._emit(sink, switch_event)
+            return self._job_done(event)
+        return self.mapper.map(event)
 
     async def _resync(self, sink: EventSink, frame: Frame) -> None:
         """Adopt the calls FreeSWITCH has now; close the ones it no longer has."""
@@ -211,7 +212,7 @@ class FreeswitchAdapter:
     def open_calls(self) -> list[str]:
         return self.mapper.open_calls()
 
-    async def _job_done(self, sink: EventSink, event: Mapping[str, str]) -> None:
+    def _job_done(self, event: Mapping[str, str]) -> list[SwitchEvent]:
         """An originate job finished: report a refusal that left no channel behind.
 
         The job's arguments carry the ``origination_uuid`` (calld's call id); when that channel
@@ -219,14 +220,13 @@ class FreeswitchAdapter:
         """
         result = event.get("_body", "").strip()
         if event.get("Job-Command") != "originate" or not result.startswith("-"):
-            return
+            return []
         match = _ORIGINATION_UUID.search(event.get("Job-Command-Arg", ""))
         if match is None or self.mapper.has_seen(match.group(1)):
-            return  # not placed by calld, or its channel's own events tell how it ended
+            return []  # not placed by calld, or its channel's own events tell how it ended
         call_id = match.group(1)
         reason = result.removeprefix("-ERR").strip() or result
-        await self._emit(
-            sink,
+        return [
             SwitchEvent(
                 call_ref=call_id,
                 event_type=EventType.FAILED,
@@ -234,8 +234,8 @@ class FreeswitchAdapter:
                 key=f"fs:job:{event.get('Job-UUID', '')}",
                 metadata={"cause": reason, "reason": f"FreeSWITCH could not place the call: {reason}"},
                 calld_call_id=call_id,
-            ),
-        )
+            )
+        ]
 
     async def _emit(self, sink: EventSink, event: SwitchEvent) -> None:
         try:
