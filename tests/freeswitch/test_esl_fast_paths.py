@@ -1,7 +1,8 @@
 """The codec's fast paths against the slow, obvious way, on every frame of every real capture.
 
-Each fast path (msgspec's typed decoder for text/event-json bodies, ...) must give exactly what the plain
-standard-library way gives; the reference implementations here are the codec as it was before.
+Each fast path (msgspec's typed decoder for text/event-json bodies; skipping unwanted events by a
+name read off the raw body) must give exactly what the plain standard-library way gives; the
+reference implementations here are the codec as it was before.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from calld.adapters.freeswitch.esl_codec import EslParser, EslProtocolError, Frame, decode_json_event
+from calld.adapters.freeswitch.adapter import _WANTED_OR_CUSTOM, wanted
+from calld.adapters.freeswitch.esl_codec import EslParser, EslProtocolError, Frame, decode_json_event, not_wanted
 from tests.fakes.esl_capture import capture_names, load_capture
 
 ALL_CAPTURES = capture_names()
@@ -71,3 +73,75 @@ def test_bad_json_bodies_are_refused_as_before(body: bytes) -> None:
         reference_json_event(body)
     with pytest.raises(EslProtocolError):
         decode_json_event(body)
+
+
+@pytest.mark.parametrize("name", ALL_CAPTURES)
+def test_events_skipped_undecoded_are_never_wanted(name: str) -> None:
+    events = [frame for frame in frames_of(name) if frame.is_event]
+    names = [frame.event()["Event-Name"] for frame in events]
+    wanted_sets = [_WANTED_OR_CUSTOM, frozenset(), *({n} for n in set(names))]
+    for names_wanted in wanted_sets:
+        skipped = [not_wanted(frame, names_wanted) for frame in events]
+        assert not any(skip and n in names_wanted for skip, n in zip(skipped, names, strict=True))
+    # What is not skipped although unwanted: CUSTOM events (Event-Subclass comes first), so do
+    # PRIVATE_COMMAND and a sendevent echo, and bodies with a backslash (an escape) in them.
+    left = {
+        event_name
+        for frame, event_name in zip(events, names, strict=True)
+        if b"\\" not in frame.body and not not_wanted(frame, frozenset())
+    }
+    assert left <= {"CUSTOM", "PRIVATE_COMMAND"} or name == "x_protocol"
+
+
+def test_most_unsubscribed_j_load_events_are_skipped_undecoded() -> None:
+    events = [frame for frame in frames_of("j_load.json") if frame.is_event]
+    unwanted = [frame for frame in events if not wanted(frame.event())]
+    skipped = sum(not_wanted(frame, _WANTED_OR_CUSTOM) for frame in unwanted)
+    assert skipped > 0.9 * len(unwanted)
+    assert not any(not_wanted(frame, _WANTED_OR_CUSTOM) for frame in events if wanted(frame.event()))
+
+
+def json_frame(body: bytes) -> Frame:
+    return Frame({"Content-Type": "text/event-json", "Content-Length": str(len(body))}, body)
+
+
+def plain_frame(body: bytes) -> Frame:
+    return Frame({"Content-Type": "text/event-plain", "Content-Length": str(len(body))}, body)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json_frame(b'{"Event-Name":"API","Event-Name":"CHANNEL_CREATE"}'),  # decoding keeps the last
+        json_frame(b'{"Event-Name":"API","Event\\u002dName":"CHANNEL_CREATE"}'),  # the same key, escaped
+        json_frame(b'{"Event-Name":"API","Event-Name":["CHANNEL_CREATE"]}'),
+        json_frame(b'{"Event-Name":"CHANNEL_\\u0043REATE"}'),
+        json_frame(b'{"Event-Name":"CHANNEL_CREATE\\"X"}'),
+        json_frame(b'{ "Event-Name":"API"}'),
+        json_frame(b'{"Core-UUID":"x","Event-Name":"API"}'),
+        json_frame(b'{"Event-Name":"CHANNEL_CREATE"}'),
+        json_frame('{"Event-Name":"CHANNEL_CRÉATE"}'.encode("latin-1")),  # not UTF-8: decoding says
+        plain_frame(b"Event-Name: API\nEvent-Name: CHANNEL_CREATE\n\n"),
+        plain_frame(b"Event-Name: API\nEvent-Name:\n\n"),
+        plain_frame(b"Event-Name: CHANNEL_%43REATE\n\n"),
+        plain_frame(b"Core-UUID: x\nEvent-Name: API\n\n"),
+        plain_frame(b"Event-Name: CHANNEL_CREATE\n\n"),
+        Frame({"Content-Type": "command/reply", "Reply-Text": "+OK"}),
+    ],
+)
+def test_not_skipped_where_the_name_may_be_wanted(frame: Frame) -> None:
+    assert not not_wanted(frame, {"CHANNEL_CREATE"})
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json_frame(b'{"Event-Name":"API","Other":"Event-Name: X"}'),
+        plain_frame(b"Event-Name: API\nOther: Event-Name%3A%20X\n\nEvent-Name: CHANNEL_CREATE (the body)"),
+        plain_frame(b"Event-Name: API"),
+        plain_frame(b"Event-Name: API\n"),
+    ],
+)
+def test_skipped_when_certainly_not_wanted(frame: Frame) -> None:
+    assert not_wanted(frame, {"CHANNEL_CREATE"})
+    assert frame.event()["Event-Name"] == "API"

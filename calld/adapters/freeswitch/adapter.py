@@ -37,6 +37,7 @@ from calld.adapters.freeswitch.esl_codec import (
     encode_bgapi,
     encode_event_subscription,
     encode_exit,
+    not_wanted,
 )
 from calld.adapters.freeswitch.mapping import EventMapper, event_time
 from calld.adapters.freeswitch.settings import FreeswitchConfig
@@ -67,6 +68,7 @@ SUBSCRIBED_EVENTS: Final = (
 )
 SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
 _WANTED: Final = frozenset(SUBSCRIBED_EVENTS)
+_WANTED_OR_CUSTOM: Final = _WANTED | {"CUSTOM"}  # a CUSTOM event's subclass is known once decoded
 
 # Asked on every connect: the live channels (to resync) and the version (for the log).
 LIST_CHANNELS: Final = encode_api("show channels as json")
@@ -182,6 +184,8 @@ class FreeswitchAdapter:
 
     def _map_event(self, frame: Frame) -> list[SwitchEvent]:
         """The call events one event frame causes (none for the many that change nothing)."""
+        if not_wanted(frame, _WANTED_OR_CUSTOM):
+            return []  # not subscribed (a switch may still send it): not worth decoding
         try:
             event = frame.event()
         except EslProtocolError as exc:

@@ -12,7 +12,7 @@ throws events away, does not pay for decoding them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
@@ -166,6 +166,58 @@ def decode_event(frame: Frame) -> dict[str, str]:
     if content_type == CT_EVENT_JSON:
         return decode_json_event(frame.body)
     raise EslProtocolError(f"not an event frame: {content_type!r}")
+
+
+_JSON_NAME_FIRST: Final = b'{"Event-Name":"'
+_JSON_NAME_KEY: Final = b'"Event-Name"'
+_PLAIN_NAME_FIRST: Final = b"Event-Name: "
+_PLAIN_NAME_LINE: Final = b"\nEvent-Name:"
+
+
+def not_wanted(frame: Frame, wanted: Container[str]) -> bool:
+    """True if ``frame`` is an event whose ``Event-Name`` is certainly not in ``wanted``: read off
+    the body without decoding it (~1 us against ~4 us for decoding a j_load json event).
+
+    FreeSWITCH writes ``Event-Name`` first (CUSTOM events excepted), so a reader that throws most
+    events away by name can skip decoding them. Only the plain case is taken: the name first, no
+    escapes in the body, and no other ``Event-Name`` (decoding keeps the last of repeated names).
+    Otherwise False: decode to know. A wanted name costs no more than a prefix test. The rest of a
+    skipped body is not checked, so whether it would have decoded is not known.
+    """
+    body = frame.body
+    content_type = frame.headers.get("Content-Type")
+    if content_type == CT_EVENT_JSON:
+        if not body.startswith(_JSON_NAME_FIRST):
+            return False
+        start = len(_JSON_NAME_FIRST)
+        end = body.find(b'"', start)
+        if end < 0 or _maybe_wanted(body[start:end], wanted):
+            return False
+        # With no backslash in the body (so no escaped key, and no '"' inside a string), every
+        # other '"Event-Name"' would be a repeated key, or the body not JSON: decoding must tell.
+        return b"\\" not in body and body.find(_JSON_NAME_KEY, end) < 0
+    if content_type == CT_EVENT_PLAIN:
+        if not body.startswith(_PLAIN_NAME_FIRST):
+            return False
+        # The header block as decode_plain_event takes it; values are percent-encoded there.
+        head_end = body.find(b"\n\n")
+        if head_end < 0:
+            head_end = len(body.rstrip(b"\n"))
+        start = len(_PLAIN_NAME_FIRST)
+        end = body.find(b"\n", start, head_end)
+        if end < 0:
+            end = head_end
+        if b"%" in body[start:end] or _maybe_wanted(body[start:end], wanted):
+            return False
+        return body.find(_PLAIN_NAME_LINE, end, head_end) < 0
+    return False
+
+
+def _maybe_wanted(name: bytes, wanted: Container[str]) -> bool:
+    try:
+        return name.decode() in wanted
+    except UnicodeDecodeError:
+        return True  # decoding will say what it is
 
 
 def decode_plain_event(body: bytes) -> dict[str, str]:
