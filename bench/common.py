@@ -1,9 +1,12 @@
-"""What the benches share: fresh databases, PostgreSQL set-up, percentiles."""
+"""What the benches share: fresh databases, PostgreSQL set-up, calld's ingest as the daemon wires it, percentiles."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from calld.adapters.port import SwitchPort
+from calld.config import Config, DatabaseConfig, IngestConfig
+from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.storage.models import Base
 
@@ -34,6 +37,15 @@ async def fresh(url: str, pool_size: int = 5) -> Database:
             tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
             await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return db
+
+
+def daemon_ingest(url: str, switch: SwitchPort) -> Daemon:
+    """A ``Daemon`` for ``switch`` and the database at ``url``, not started: its ``ingest`` and
+    ``ingest_queue`` are the daemon's own (every hook a stored call event runs in production:
+    outbound webhook outbox, live updates, metrics), without the HTTP server or a spill file.
+    Close ``daemon.db`` when done."""
+    config = Config(database=DatabaseConfig(url=url, pool_size=5), ingest=IngestConfig(spill_path=""))
+    return Daemon(config, switch=switch)
 
 
 def percentile(values: list[float], pct: float) -> float:
