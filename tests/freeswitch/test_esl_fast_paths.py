@@ -145,3 +145,34 @@ def test_not_skipped_where_the_name_may_be_wanted(frame: Frame) -> None:
 def test_skipped_when_certainly_not_wanted(frame: Frame) -> None:
     assert not_wanted(frame, {"CHANNEL_CREATE"})
     assert frame.event()["Event-Name"] == "API"
+
+
+def reference_frames(data: bytes) -> list[Frame]:
+    """The whole stream split the obvious way: header lines up to a blank line, then Content-Length bytes."""
+    frames: list[Frame] = []
+    position = 0
+    while position < len(data):
+        if data[position : position + 1] == b"\n":
+            position += 1
+            continue
+        head_end = data.index(b"\n\n", position)
+        headers = {}
+        for line in data[position:head_end].decode().split("\n"):
+            name, sep, value = line.partition(": ")
+            if sep:
+                headers[name] = value
+            elif line.endswith(":"):
+                headers[line[:-1]] = ""
+        end = head_end + 2 + int(headers.get("Content-Length", "0"))
+        frames.append(Frame(headers, data[head_end + 2 : end]))
+        position = end
+    return frames
+
+
+@pytest.mark.parametrize("name", ALL_CAPTURES)
+def test_parser_frames_are_the_obvious_split_of_the_stream(name: str) -> None:
+    frames = frames_of(name)
+    assert frames == reference_frames(load_capture(name).data)
+    assert [list(frame.headers) for frame in frames] == [
+        list(frame.headers) for frame in reference_frames(load_capture(name).data)
+    ]
