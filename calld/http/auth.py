@@ -13,7 +13,7 @@ from aiohttp import web
 from calld.domain.scopes import Scope
 from calld.http.context import services
 from calld.http.errors import ApiError, Handler
-from calld.storage.tokens import TokenInfo
+from calld.storage.tokens import TokenInfo, check
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
 SIGNED_PREFIXES = ("/api/webhooks/",)
@@ -73,9 +73,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             {"authorization": "send the header 'Authorization: Bearer <token>' (see `calld token create`)"},
             headers=_CHALLENGE,
         )
-    svc = services(request)
-    async with svc.db.read() as session:
-        info = await svc.tokens.verify(session, token)
+    info = await services(request).db.query(check, token)
     if info is None:
         raise ApiError(401, "invalid token", {"authorization": "unknown or revoked token"}, headers=_CHALLENGE)
     if not info.scope.allows(needed):

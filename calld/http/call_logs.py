@@ -260,8 +260,7 @@ async def list_calls(request: web.Request) -> web.Response:
     """GET /api/call-logs/ — one page of calls matching the filters."""
     svc = services(request)
     flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region)
-    async with svc.db.read() as session:
-        total, calls = await q.list_calls(session, flt, ordering=ordering, limit=limit, offset=offset)
+    total, calls = await svc.db.query(q.call_page, flt, ordering=ordering, limit=limit, offset=offset)
     return web.json_response(page_json(request, total, [call_log_json(c) for c in calls], limit, offset))
 
 
@@ -294,12 +293,10 @@ async def get_call(request: web.Request) -> web.Response:
     """GET /api/call-logs/{id}/ — a call with its events and recordings."""
     svc = services(request)
     call_id = _call_id(request)
-    async with svc.db.read() as session:
-        call = await session.get(CallLog, call_id)
-        if call is None:
-            raise not_found(WHAT)
-        detail = await _detail(svc, session, call)
-    return web.json_response(detail)
+    found = await svc.db.query(q.call_detail, call_id)
+    if found is None:
+        raise not_found(WHAT)
+    return web.json_response(call_detail_json(found.call, found.events, found.recordings))
 
 
 async def patch_call(request: web.Request) -> web.Response:
@@ -616,8 +613,7 @@ async def statistics(request: web.Request) -> web.Response:
     fields.done()
     now = svc.calls.clock()
     start = q.period_start(period, now, svc.config.calls.zone)
-    async with svc.db.read() as session:
-        stats = await q.call_statistics(session, start, now)
+    stats = await svc.db.query(q.call_statistics, start, now)
     return web.json_response(
         {
             "period": period.value,

@@ -6,14 +6,22 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from calld.storage.models import CallEvent, CallLog, CallRecording
+
+# Each shape is read from a model object or from a Core row with the same attribute names
+# (``calld.storage.call_queries.CALL_COLUMNS`` and friends).
+CallLike = CallLog | sa.Row[Any]
+EventLike = CallEvent | sa.Row[Any]
+RecordingLike = CallRecording | sa.Row[Any]
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def call_log_json(call: CallLog) -> dict[str, Any]:
+def call_log_json(call: CallLike) -> dict[str, Any]:
     return {
         "id": str(call.id),
         "direction": call.direction.value,
@@ -42,7 +50,7 @@ def call_log_json(call: CallLog) -> dict[str, Any]:
     }
 
 
-def call_event_json(event: CallEvent) -> dict[str, Any]:
+def call_event_json(event: EventLike) -> dict[str, Any]:
     return {
         "id": event.id,
         "call": str(event.call_id),
@@ -53,7 +61,7 @@ def call_event_json(event: CallEvent) -> dict[str, Any]:
     }
 
 
-def recording_json(rec: CallRecording) -> dict[str, Any]:
+def recording_json(rec: RecordingLike) -> dict[str, Any]:
     return {
         "id": str(rec.id),
         "call": str(rec.call_id),
@@ -70,7 +78,9 @@ def recording_json(rec: CallRecording) -> dict[str, Any]:
     }
 
 
-def call_detail_json(call: CallLog, events: Iterable[CallEvent], recordings: Iterable[CallRecording]) -> dict[str, Any]:
+def call_detail_json(
+    call: CallLike, events: Iterable[EventLike], recordings: Iterable[RecordingLike]
+) -> dict[str, Any]:
     """A call with its events (oldest first) and recordings; ``recording`` is the newest one."""
     recs = [recording_json(r) for r in recordings]
     return {

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
-from calld.storage.models import CallEvent, CallLog, CallRecording, CallStatsBucket, Client, SipConfiguration
+from calld.storage.models import Base, CallEvent, CallLog, CallRecording, CallStatsBucket, Client, SipConfiguration
 from calld.storage.rollup import covered
 
 # The orderings a list may ask for; the id is always appended so pages never overlap or skip rows.
@@ -77,22 +77,61 @@ def _order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
     return [key, tie]
 
 
-async def list_calls(
-    session: AsyncSession, flt: CallFilter, *, ordering: str, limit: int, offset: int
-) -> tuple[int, list[CallLog]]:
-    """The total number of calls matching ``flt`` and one page of them."""
+def _attribute_columns(model: type[Base]) -> list[sa.Label[Any]]:
+    """A model's columns labelled by attribute name, so Core rows read like the model
+    (``event.meta``, not ``event.metadata``) and serialise like it."""
+    return [prop.columns[0].label(prop.key) for prop in sa.inspect(model).column_attrs]
+
+
+CALL_COLUMNS = _attribute_columns(CallLog)
+EVENT_COLUMNS = _attribute_columns(CallEvent)
+RECORDING_COLUMNS = _attribute_columns(CallRecording)
+
+
+def call_page(
+    conn: sa.Connection, flt: CallFilter, *, ordering: str, limit: int, offset: int
+) -> tuple[int, list[sa.Row[Any]]]:
+    """The total number of calls matching ``flt`` and one page of them, as Core rows."""
     conds = flt.conditions()
     if conds:
-        total = (await session.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds))).scalar_one()
+        total = conn.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds)).scalar_one()
     else:
         # Unfiltered, the rollup knows the count exactly: a sum over its buckets (tens of thousands
         # of rows a year) instead of counting every call (linear in the table, ~0.5 s at 10M).
-        total = (
-            await session.execute(sa.select(sa.func.coalesce(sa.func.sum(CallStatsBucket.total_calls), 0)))
-        ).scalar_one()
-    stmt = sa.select(CallLog).where(*conds).order_by(*_order_by(ordering)).limit(limit).offset(offset)
-    rows = list((await session.execute(stmt)).scalars())
-    return int(total), rows
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(CallStatsBucket.total_calls), 0))).scalar_one()
+    stmt = sa.select(*CALL_COLUMNS).where(*conds).order_by(*_order_by(ordering)).limit(limit).offset(offset)
+    return int(total), list(conn.execute(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetail:
+    """A call with its events (oldest first) and recordings (oldest first), as Core rows."""
+
+    call: sa.Row[Any]
+    events: list[sa.Row[Any]]
+    recordings: list[sa.Row[Any]]
+
+
+_CALL_BY_ID = sa.select(*CALL_COLUMNS).where(CallLog.id == sa.bindparam("call_id"))
+_EVENTS_OF = (
+    sa.select(*EVENT_COLUMNS)
+    .where(CallEvent.call_id == sa.bindparam("call_id"))
+    .order_by(CallEvent.timestamp, CallEvent.id)
+)
+_RECORDINGS_OF = (
+    sa.select(*RECORDING_COLUMNS)
+    .where(CallRecording.call_id == sa.bindparam("call_id"))
+    .order_by(CallRecording.created_at, CallRecording.id)
+)
+
+
+def call_detail(conn: sa.Connection, call_id: uuid.UUID) -> CallDetail | None:
+    """A call, its events and its recordings (three indexed queries), or None."""
+    params = {"call_id": call_id}
+    call = conn.execute(_CALL_BY_ID, params).first()
+    if call is None:
+        return None
+    return CallDetail(call, list(conn.execute(_EVENTS_OF, params)), list(conn.execute(_RECORDINGS_OF, params)))
 
 
 async def recordings_of(session: AsyncSession, call_id: uuid.UUID) -> list[CallRecording]:
@@ -193,7 +232,7 @@ def _in_range(start: datetime, end: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(CallLog.started_at >= start, CallLog.started_at < end)
 
 
-async def call_statistics(session: AsyncSession, start: datetime, end: datetime) -> CallStatistics:
+def call_statistics(conn: sa.Connection, start: datetime, end: datetime) -> CallStatistics:
     """Counts and averages over calls started in [start, end).
 
     Whole 15-minute buckets come from the rollup (a few thousand rows for a month, however busy);
@@ -201,29 +240,28 @@ async def call_statistics(session: AsyncSession, start: datetime, end: datetime)
     ``call_logs``, through the ``started_at`` index.
     """
     buckets = covered(start, end)
+    sums: tuple[Any, ...]
     if buckets is None:
-        sums = (await session.execute(_raw_statistics(_in_range(start, end)))).one()
+        sums = tuple(conn.execute(_raw_statistics(_in_range(start, end))).one())
     else:
         first, last = (datetime.fromtimestamp(b, UTC) for b in buckets)
-        edges = (await session.execute(_raw_statistics(sa.or_(_in_range(start, first), _in_range(last, end))))).one()
+        edges = conn.execute(_raw_statistics(sa.or_(_in_range(start, first), _in_range(last, end)))).one()
         b = CallStatsBucket
-        rolled = (
-            await session.execute(
-                sa.select(
-                    *(
-                        sa.func.coalesce(sa.func.sum(column), 0)
-                        for column in (
-                            b.total_calls,
-                            b.answered_calls,
-                            b.missed_calls,
-                            b.inbound_calls,
-                            b.outbound_calls,
-                            b.duration_sum,
-                            b.duration_count,
-                        )
+        rolled = conn.execute(
+            sa.select(
+                *(
+                    sa.func.coalesce(sa.func.sum(column), 0)
+                    for column in (
+                        b.total_calls,
+                        b.answered_calls,
+                        b.missed_calls,
+                        b.inbound_calls,
+                        b.outbound_calls,
+                        b.duration_sum,
+                        b.duration_count,
                     )
-                ).where(b.bucket >= buckets[0], b.bucket < buckets[1])
-            )
+                )
+            ).where(b.bucket >= buckets[0], b.bucket < buckets[1])
         ).one()
         sums = tuple(x + y for x, y in zip(edges, rolled, strict=True))
     total, answered_n, missed, inbound, outbound, duration_sum, duration_count = (

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -14,6 +15,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+# Threads (and connections) that run SQLite reads; see ``Database.query``.
+SQLITE_READ_THREADS = 4
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -42,6 +48,48 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_reader_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA query_only=ON")  # the read path can never write, whatever it is given
+    cursor.close()
+
+
+def _refuse_closed(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Pool checkout: a connection the server closed while it sat in the pool (restart, idle timeout,
+    ``pg_terminate_backend``) is replaced, at no round trip. asyncpg notices the close on the event
+    loop, so ``is_closed()`` is a local check; ``pool_pre_ping`` would cost three round trips a
+    checkout (BEGIN, a ping, ROLLBACK). A connection lost between checkout and use is caught by
+    ``Database.query``'s retry (reads) or fails that one transaction (writes)."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise sa.exc.DisconnectionError("connection closed by the server")
+
+
+class _SqliteReader:
+    """SQLite reads on plain ``sqlite3`` connections in a few threads: a read (all its statements)
+    is one hop to a thread, where aiosqlite makes four hops per statement (cursor, execute, fetch,
+    close), each a thread wake-up and an event-loop wake-up."""
+
+    def __init__(self, url: sa.URL) -> None:
+        self.engine = sa.create_engine(
+            url.set(drivername="sqlite"), pool_size=SQLITE_READ_THREADS, max_overflow=0, pool_timeout=60
+        )
+        sa.event.listen(self.engine, "connect", _sqlite_reader_pragmas)
+        self.threads = ThreadPoolExecutor(SQLITE_READ_THREADS, thread_name_prefix="calld-sqlite-read")
+
+    def _run(self, fn: Callable[[sa.Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn)
+
+    async def run(self, fn: Callable[[sa.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.threads, self._run, fn)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.threads.shutdown, wait=True, cancel_futures=True)
+        self.engine.dispose()
+
+
 class Database:
     """Owns the engine. ``write()`` opens a transaction; on SQLite writers are serialised here
     because SQLite allows one writer and would otherwise answer concurrent ones with SQLITE_BUSY."""
@@ -51,10 +99,20 @@ class Database:
         self.dialect = make_url(self.url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._sqlite_reader: _SqliteReader | None = None
+        # Reads need no transaction: PostgreSQL's READ COMMITTED takes a snapshot per statement
+        # anyway, and autocommit saves a BEGIN and a ROLLBACK round trip per read.
+        self._reads = self.engine
         if self.dialect == "sqlite":
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            database = make_url(self.url).database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self._sqlite_reader = _SqliteReader(make_url(self.url))
+        else:
+            sa.event.listen(self.engine.sync_engine, "checkout", _refuse_closed)
+            self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
@@ -67,6 +125,32 @@ class Database:
         """A session for queries only."""
         async with self._sessions() as session:
             yield session
+
+    async def query(self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(connection, *args, **kwargs)``: synchronous Core reads, all on one connection.
+
+        The cheap read path the API's hot pages use. ``fn`` must only read: it may run twice (a
+        connection found dead is replaced and ``fn`` run again, so a dropped PostgreSQL connection is
+        no error), and on SQLite it runs on a read-only connection in another thread (one hop per
+        call rather than four per statement).
+        """
+
+        def call(conn: sa.Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        if self._sqlite_reader is not None:
+            return await self._sqlite_reader.run(call)
+        try:
+            return await self._run_read(call)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # The pool has invalidated every connection older than the dead one: one retry suffices.
+        return await self._run_read(call)
+
+    async def _run_read(self, call: Callable[[sa.Connection], T]) -> T:
+        async with self._reads.connect() as conn:
+            return await conn.run_sync(call)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -88,6 +172,8 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._sqlite_reader is not None:
+            await self._sqlite_reader.close()
         await self.engine.dispose()
 
 

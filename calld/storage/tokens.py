@@ -104,15 +104,26 @@ class TokenStore:
 
     async def verify(self, session: AsyncSession, presented: str) -> TokenInfo | None:
         """The active token ``presented`` is, or None."""
-        match = _SHAPE.fullmatch(presented)
-        if match is None:
-            return None
-        row = (await session.execute(sa.select(ApiToken).where(ApiToken.key == match.group(1)))).scalar_one_or_none()
-        stored = row.token_hash if row is not None else _NO_MATCH
-        if not hmac.compare_digest(stored, digest(presented)) or row is None or row.revoked_at is not None:
-            return None
-        return TokenInfo(row.id, row.name, Scope(row.scope))
+        return await session.run_sync(lambda sync: check(sync.connection(), presented))
 
     async def _active_named(self, session: AsyncSession, name: str) -> ApiToken | None:
         stmt = sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
         return (await session.execute(stmt)).scalars().first()
+
+
+_BY_KEY = sa.select(ApiToken.id, ApiToken.name, ApiToken.scope, ApiToken.token_hash, ApiToken.revoked_at).where(
+    ApiToken.key == sa.bindparam("key")
+)
+
+
+def check(conn: sa.Connection, presented: str) -> TokenInfo | None:
+    """The active token ``presented`` is, or None: one indexed Core query, read on every request
+    (nothing is cached, so a revoked token is refused from the next request on)."""
+    match = _SHAPE.fullmatch(presented)
+    if match is None:
+        return None
+    row = conn.execute(_BY_KEY, {"key": match.group(1)}).first()
+    stored = row.token_hash if row is not None else _NO_MATCH
+    if not hmac.compare_digest(stored, digest(presented)) or row is None or row.revoked_at is not None:
+        return None
+    return TokenInfo(row.id, row.name, Scope(row.scope))

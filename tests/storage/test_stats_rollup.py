@@ -93,8 +93,8 @@ async def test_statistics_over_the_rollup_equal_an_aggregate_over_every_call(
         (base + timedelta(hours=5, minutes=1), base + timedelta(hours=5, minutes=10)),  # inside one bucket
     ]
     for start, end in ranges:
+        got = await db.query(call_statistics, start, end)
         async with db.read() as s:
-            got = await call_statistics(s, start, end)
             total, answered, missed, inbound, outbound, dsum, dcount = (
                 await s.execute(_raw_statistics(_in_range(start, end)))
             ).one()
