@@ -133,3 +133,37 @@ def test_encode_round_trip() -> None:
 def test_encode_refuses_header_injection() -> None:
     with pytest.raises(ValueError, match="line break"):
         encode_action("Hangup", {"Channel": "PJSIP/1001\r\n\r\nAction: Originate"})
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Event: X\r\nData: a: b:c\r\nEmpty:\r\nNoSpace:v\r\nTwo:  spaces\r\n",
+        b"Event: X\r\nA: 1\r\nA: 2\r\nB: 3\r\nA: 4\r\n",  # repeated names: the first one is the value
+        b"Event: X\r\nBare: a\rb\r\n",  # a bare CR inside a value
+        b"Event: X\r\nHalf\rName: v\r\n",
+        b"Event: X\r\nnot a header line\r\nB: 1\r\n",
+        b"Event: X\r\n: no name\r\n:\r\n",
+        b"Event: X\r\nCaller: J\xc3\xb6rg \xff\r\n",  # UTF-8 and a byte that is not
+        b"Response: Follows\r\nActionID: 1\r\nline\r\n--END COMMAND--\r\n",
+    ],
+)
+def test_whole_message_path_agrees_with_the_line_path(block: bytes) -> None:
+    """A whole CRLF message is parsed at once; fed byte by byte it goes line by line: same result."""
+    wire = banner_line() + block + b"\r\n" + b"Event: Next\r\n\r\n"
+    whole = AmiParser().feed(wire)
+    by_lines = AmiParser()
+    bytewise = [message for i in range(len(wire)) for message in by_lines.feed(wire[i : i + 1])]
+    assert whole == bytewise
+    assert [dict(m) for m in whole] == [dict(m) for m in bytewise]
+    assert [m.headers for m in whole][-1] == (("Event", "Next"),)
+
+
+def test_message_lookups() -> None:
+    (msg,) = AmiParser().feed(b"Event: X\r\nA: 1\r\nA: 2\r\n\r\n")
+    assert msg.get("A") == msg["A"] == "1"
+    assert msg.get("Missing") is None
+    assert msg.get("Missing", "") == ""
+    assert "A" in msg and "Missing" not in msg and 1 not in msg
+    assert list(msg) == ["Event", "A"] and len(msg) == 2
+    assert msg.get_all("A") == ["1", "2"]
