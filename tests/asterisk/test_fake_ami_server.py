@@ -1,0 +1,190 @@
+"""FakeAmiServer replays real AMI captures to calld's real ``AsteriskAdapter`` over loopback TCP.
+
+The adapter must hand its sink exactly the SwitchEvents that mapping the capture offline gives
+(same mapper settings, every message in the capture's real recv() chunks), and the fake must
+refuse, loudly, an action that differs from the recorded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+from collections import Counter
+
+import pytest
+
+from calld.adapters.asterisk.adapter import AsteriskAdapter
+from calld.adapters.asterisk.ami_codec import AmiParser
+from calld.adapters.asterisk.mapping import AmiEventMapper
+from calld.adapters.asterisk.settings import AsteriskConfig
+from calld.domain.events import SwitchEvent
+from tests.fakes.ami_capture import CAPTURE_DIR, LOAD, AmiCapture, action_id, load_ami_capture, spliced
+from tests.fakes.ami_server import FakeAmiServer, with_action_id
+
+# As the load capture was recorded (lab/asterisk/capture_load.py): no keepalive Ping inside it.
+SETTINGS = AsteriskConfig(
+    secret="calld-lab-secret",
+    inbound_contexts=("lab-inbound",),
+    outbound_contexts=("lab-outbound",),
+    originate_context="lab-outbound",
+    keepalive_seconds=600.0,
+    reconnect_max_seconds=0.2,
+    action_timeout_seconds=5.0,
+)
+SMALL = ["answered", "no_answer", "busy", "cancelled", "failed", "hold"]
+
+
+def offline(capture: AmiCapture) -> list[SwitchEvent]:
+    """What mapping the capture's messages gives, with no socket and no adapter."""
+    mapper = AmiEventMapper(SETTINGS.inbound_contexts, SETTINGS.outbound_contexts, hold_context=SETTINGS.hold_context)
+    return [event for message in capture.messages() for event in mapper.map(message)]
+
+
+async def through_adapter(
+    server: FakeAmiServer, expected: int, settings: AsteriskConfig = SETTINGS
+) -> tuple[list[SwitchEvent], AsteriskAdapter]:
+    """Run the real adapter against ``server`` until it handed ``expected`` events to its sink."""
+    events: list[SwitchEvent] = []
+    done = asyncio.Event()
+
+    async def sink(event: SwitchEvent) -> None:
+        events.append(event)
+        if len(events) >= expected:
+            done.set()
+
+    adapter = AsteriskAdapter(AsteriskConfig(**{**_fields(settings), "port": server.port}))
+    task = asyncio.create_task(adapter.run(sink))
+    try:
+        await asyncio.wait_for(server.finished.wait(), 30)
+        await asyncio.wait_for(done.wait(), 10)
+        await asyncio.sleep(0.05)  # nothing more may follow
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return events, adapter
+
+
+def _fields(settings: AsteriskConfig) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+def test_load_capture_is_what_the_readme_says() -> None:
+    capture = load_ami_capture(LOAD)
+    assert (CAPTURE_DIR / "load.ami.gz").stat().st_size < 2_000_000
+    assert gzip.decompress((CAPTURE_DIR / "load.ami.gz").read_bytes()).startswith(b"Asterisk Call Manager/")
+    actions = [a.split(b"\r\n", 1)[0] for a in capture.actions()]
+    assert actions == [b"Action: Login", b"Action: Filter", b"Action: Filter", b"Action: CoreShowChannels"]
+    events = offline(capture)
+    assert len({e.call_ref for e in events}) == 200
+    outcomes = Counter(e.metadata.get("outcome") for e in events if e.event_type.value in ("ended", "failed"))
+    assert outcomes == {"ended": 160, "no_answer": 20, "busy": 20}
+
+
+@pytest.mark.parametrize("speed", [None, 20.0])
+async def test_load_capture_through_the_adapter(speed: float | None) -> None:
+    capture = load_ami_capture(LOAD)
+    expected = offline(capture)
+    async with FakeAmiServer(capture, speed=speed) as server:
+        got, adapter = await through_adapter(server, len(expected))
+    server.check()
+    assert got == expected
+    assert adapter.sessions == 1 and server.connections == 1
+    assert [a.split(b"\r\n", 1)[0] for a in server.received] == [a.split(b"\r\n", 1)[0] for a in capture.actions()]
+
+
+async def test_load_capture_streamed() -> None:
+    capture = load_ami_capture(LOAD)
+    expected = offline(capture)
+    async with FakeAmiServer(capture, stream=True) as server:
+        got, _ = await through_adapter(server, len(expected))
+    server.check()
+    assert got == expected
+
+
+@pytest.mark.parametrize("name", SMALL)
+async def test_small_capture_after_the_adapters_connect(name: str) -> None:
+    """A capture recorded by lab/asterisk/capture.py (no Filter, its own Login), behind the load
+    capture's real replies to the adapter's connect actions."""
+    events_capture = load_ami_capture(name)
+    capture = spliced(load_ami_capture(LOAD), events_capture)
+    expected = offline(events_capture)
+    assert expected and offline(capture) == expected
+    async with FakeAmiServer(capture) as server:
+        got, _ = await through_adapter(server, len(expected))
+    server.check()
+    assert got == expected
+
+
+async def test_the_adapters_action_ids_are_echoed_every_other_byte_as_recorded() -> None:
+    capture = load_ami_capture(LOAD)
+    async with FakeAmiServer(capture) as server:
+        await through_adapter(server, len(offline(capture)))
+        received = server.received
+    recorded = capture.actions()
+    assert [with_action_id(got, action_id(exp) or b"") for got, exp in zip(received, recorded, strict=True)] == recorded
+    # What a raw client sending the recorded actions reads is the capture itself.
+    async with FakeAmiServer(capture) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"".join(recorded))
+        data = await reader.readexactly(len(capture.data))
+        writer.close()
+    assert data == capture.data
+    # With other ActionIDs, only their values change.
+    ours = [with_action_id(a, b"x-%d" % i) for i, a in enumerate(recorded)]
+    expected = capture.data
+    for i, action in enumerate(recorded):
+        value = action_id(action)
+        assert value is not None
+        expected = expected.replace(b"ActionID: " + value + b"\r\n", b"ActionID: x-%d\r\n" % i)
+    async with FakeAmiServer(capture) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"".join(ours))
+        data = await reader.readexactly(len(expected))
+        writer.close()
+    assert data == expected
+    messages = AmiParser().feed(data)
+    assert [m["ActionID"] for m in messages if m.response] == [f"x-{i}" for i in range(len(recorded))]
+
+
+async def test_a_differing_action_is_refused_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    capture = load_ami_capture(LOAD)
+    wrong = AsteriskConfig(**{**_fields(SETTINGS), "secret": "not-the-recorded-secret"})
+    events: list[SwitchEvent] = []
+
+    async def sink(event: SwitchEvent) -> None:
+        events.append(event)
+
+    async with FakeAmiServer(capture) as server:
+        adapter = AsteriskAdapter(AsteriskConfig(**{**_fields(wrong), "port": server.port}))
+        with caplog.at_level(logging.ERROR, logger="tests.fakes.ami_server"):
+            task = asyncio.create_task(adapter.run(sink))
+            for _ in range(200):
+                if server.mismatches:
+                    break
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert server.mismatches
+    recorded, got = server.mismatches[0]
+    assert recorded.startswith(b"Action: Login\r\n") and b"Secret: not-the-recorded-secret\r\n" in got
+    assert "refused an action" in caplog.text
+    assert not adapter.resynced.is_set() and events == []
+    with pytest.raises(AssertionError, match="actions refused"):
+        server.check()
+
+
+async def test_an_unrecorded_action_after_the_capture_is_refused() -> None:
+    """A keepalive Ping the recorder never sent: the capture cannot say how Asterisk answered."""
+    capture = load_ami_capture(LOAD)
+    async with FakeAmiServer(capture) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"".join(capture.actions()))
+        await reader.readexactly(len(capture.data))
+        writer.write(b"Action: Ping\r\nActionID: late-1\r\n\r\n")
+        assert await reader.read() == b""  # closed
+        writer.close()
+    assert server.mismatches == [(b"", b"Action: Ping\r\nActionID: late-1\r\n\r\n")]
