@@ -28,6 +28,7 @@ from calld.domain.vocabulary import (
     EventType,
     RecordingStatus,
 )
+from calld.http.auth import authorized_query, bundles_token_check
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
@@ -256,11 +257,12 @@ def _parse_list_query(request: web.Request, region: str | None) -> tuple[q.CallF
     return flt, ordering, limit, offset
 
 
+@bundles_token_check
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/call-logs/ — one page of calls matching the filters."""
     svc = services(request)
     flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region)
-    total, calls = await svc.db.query(q.call_page, flt, ordering=ordering, limit=limit, offset=offset)
+    total, calls = await authorized_query(request, q.call_page, flt, ordering=ordering, limit=limit, offset=offset)
     return web.json_response(page_json(request, total, [call_log_json(c) for c in calls], limit, offset))
 
 
@@ -289,11 +291,11 @@ async def create_call(request: web.Request) -> web.Response:
     return web.json_response(detail, status=201)
 
 
+@bundles_token_check
 async def get_call(request: web.Request) -> web.Response:
     """GET /api/call-logs/{id}/ — a call with its events and recordings."""
-    svc = services(request)
     call_id = _call_id(request)
-    found = await svc.db.query(q.call_detail, call_id)
+    found = await authorized_query(request, q.call_detail, call_id)
     if found is None:
         raise not_found(WHAT)
     return web.json_response(call_detail_json(found.call, found.events, found.recordings))
@@ -605,6 +607,7 @@ def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict
 # --- statistics ------------------------------------------------------------------------------
 
 
+@bundles_token_check
 async def statistics(request: web.Request) -> web.Response:
     """GET /api/call-logs/statistics/?period=today|week|month — counts since the period began."""
     svc = services(request)
@@ -613,7 +616,7 @@ async def statistics(request: web.Request) -> web.Response:
     fields.done()
     now = svc.calls.clock()
     start = q.period_start(period, now, svc.config.calls.zone)
-    stats = await svc.db.query(q.call_statistics, start, now)
+    stats = await authorized_query(request, q.call_statistics, start, now)
     return web.json_response(
         {
             "period": period.value,

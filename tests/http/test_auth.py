@@ -163,6 +163,43 @@ async def test_a_revoked_token_stops_working_at_once(api: AppClient, db: Databas
     assert (await resp.json())["error"] == "invalid token"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/api/call-logs/?limit=0", "/api/call-logs/not-a-uuid/", "/api/call-logs/statistics/?period=decade"],
+)
+async def test_the_token_is_refused_before_the_input_on_pages_that_check_it_with_their_read(
+    api: AppClient, db: Database, path: str
+) -> None:
+    """These pages check the token in their own database read; a request they refuse before reading
+    (bad input) still gets the token's 401, and a valid token gets the input's 4xx."""
+    good = await mint_token(db, Scope.READ, name="reader")
+    bad = good[:-4] + ("aaaa" if not good.endswith("aaaa") else "bbbb")
+    resp = await api.get(path, headers=bearer(bad))
+    assert resp.status == 401
+    assert (await resp.json())["error"] == "invalid token"
+    resp = await api.get(path, headers=bearer(good))
+    assert resp.status in (404, 422)
+
+
+async def test_pages_that_check_the_token_with_their_read_answer_only_a_valid_token(
+    api: AppClient, db: Database
+) -> None:
+    token = await mint_token(db, Scope.READ, name="reader")
+    created = await api.post(
+        "/api/call-logs/", json={"direction": "inbound", "caller_number": "+14155550100", "recipient_number": "1001"}
+    )
+    call_id = (await created.json())["id"]
+    for path in (f"/api/call-logs/{call_id}/", "/api/call-logs/", "/api/call-logs/statistics/"):
+        assert (await api.get(path, headers=bearer(token))).status == 200
+        resp = await api.get(path, headers=bearer(token + "x"))
+        assert resp.status == 401, path
+        assert set(await resp.json()) == {"error", "detail"}, path
+    async with db.write() as session:
+        await TokenStore().revoke(session, "reader")
+    for path in (f"/api/call-logs/{call_id}/", "/api/call-logs/", "/api/call-logs/statistics/"):
+        assert (await api.get(path, headers=bearer(token))).status == 401, path
+
+
 async def test_only_a_digest_is_stored(db: Database) -> None:
     token = await mint_token(db, Scope.WRITE, name="stored")
     async with db.read() as session:
