@@ -7,7 +7,8 @@ A ``FakeEslServer`` streams the j_load capture (200 loopback calls, 9,600 events
                 into frames (``EslParser``), nothing else: the floor a Python daemon cannot beat
   adapter only  ``FreeswitchAdapter`` (read, split, decode, filter, map) into a sink that only counts
                 the call events: the switch side of ingest, until the last call event is handed over
-  calld         ``FreeswitchAdapter`` -> ``BatchedIngest`` (store), as the daemon wires them, from
+  calld         ``FreeswitchAdapter`` -> ``BatchedIngest`` (store), wired by calld's own ``Daemon``
+                (every hook of a stored event runs: webhook outbox, live updates, metrics), from
                 connect until the last call event is committed
 
 Each is measured on two streams, each with its own baseline on the same bytes:
@@ -37,18 +38,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa
-
+from bench.common import daemon_ingest, ensure_pg, fresh
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command, wanted
 from calld.adapters.freeswitch.esl_codec import EslParser, encode_auth, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.domain.events import SwitchEvent
-from calld.ingest import BatchedIngest, SwitchIngest
 from calld.logging import configure_logging
-from calld.storage.calls import CallStore
-from calld.storage.database import Database
-from calld.storage.models import Base
 from tests.fakes.esl_capture import Capture, connect_answers, load_capture, subscribed_only
 from tests.fakes.esl_server import FakeEslServer
 
@@ -98,19 +94,6 @@ async def baseline(capture: Capture, wire_events: int) -> Run:
     return Run(seconds, events, 0)
 
 
-async def fresh(url: str) -> Database:
-    db = Database(url, pool_size=5)
-    await db.migrate()
-    async with db.write() as session:
-        if db.is_sqlite:
-            for table in reversed(Base.metadata.sorted_tables):
-                await session.execute(table.delete())
-        else:
-            tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
-            await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return db
-
-
 async def adapter_only(capture: Capture, wire_events: int, call_events: int) -> Run:
     done = asyncio.Event()
     handled = 0
@@ -133,23 +116,24 @@ async def adapter_only(capture: Capture, wire_events: int, call_events: int) -> 
 
 
 async def calld(capture: Capture, url: str, wire_events: int, call_events: int) -> Run:
-    db = await fresh(url)
-    ingest = SwitchIngest(db, CallStore(), "freeswitch")
-    queue = BatchedIngest(ingest)
+    await (await fresh(url)).close()
     done = asyncio.Event()
     handled = 0
+    async with fake(capture) as server:
+        adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
+        daemon = daemon_ingest(url, adapter)
+        ingest, queue = daemon.ingest, daemon.ingest_queue
+        assert ingest is not None and queue is not None
 
-    async def sink(event: SwitchEvent) -> None:
-        nonlocal handled
-        await queue(event)
-        handled += 1
-        if handled == call_events:
-            await queue.flush()
-            done.set()
+        async def sink(event: SwitchEvent) -> None:
+            nonlocal handled
+            await queue(event)
+            handled += 1
+            if handled == call_events:
+                await queue.flush()
+                done.set()
 
-    try:
-        async with fake(capture) as server:
-            adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
+        try:
             started = time.perf_counter()
             task = asyncio.create_task(adapter.run(sink))
             await asyncio.wait_for(done.wait(), 600)
@@ -157,9 +141,9 @@ async def calld(capture: Capture, url: str, wire_events: int, call_events: int) 
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await queue.close()
-        return Run(seconds, wire_events, ingest.stored)
-    finally:
-        await db.close()
+        finally:
+            await daemon.db.close()
+    return Run(seconds, wire_events, ingest.stored)
 
 
 def line(name: str, run: Run, base: Run | None) -> str:
@@ -183,7 +167,7 @@ async def measure(capture: Capture, args: argparse.Namespace) -> list[str]:
         targets = {"calld -> sqlite": f"sqlite:///{tmp}/bench.db", "calld -> postgresql": args.pg}
         for name, url in targets.items():
             try:
-                await _ensure_pg(url)
+                await ensure_pg(url)
                 results = [await calld(capture, url, wire, mapped) for _ in range(args.repeat)]
                 rows.append(line(name, min(results, key=lambda r: r.seconds), base))
             except OSError as exc:
@@ -212,14 +196,6 @@ async def main() -> None:
         for row in rows[1:]:
             print(row)
         print()
-
-
-async def _ensure_pg(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    from tests.support import ensure_pg_database
-
-    await ensure_pg_database(url)
 
 
 if __name__ == "__main__":
