@@ -1,9 +1,8 @@
 """AMI parse and map throughput on every real Asterisk capture in tests/data/asterisk.
 
-Replaying AMI through the real ``AsteriskAdapter`` over TCP needs a fake AMI server that answers
-the adapter's own actions (its ActionIDs, its resync lists) with captured bytes; that does not exist
-yet, so this bench measures the codec and mapper only, in-process, on the captures' real recv()
-chunks (every session, each with its own parser and mapper, as one connection each):
+The codec and mapper only, in-process, on the captures' real recv() chunks (every session, each
+with its own parser and mapper, as one connection each); ``bench/ingest_ami.py`` replays the load
+capture through the real ``AsteriskAdapter`` over TCP (``FakeAmiServer``):
 
   split     baseline: a minimal splitter that cuts the byte stream into messages at blank lines
   parse     ``AmiParser`` (messages as header mappings)

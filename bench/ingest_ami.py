@@ -9,8 +9,8 @@ then writes the rest of the capture at once (``stream=True``). Measured, from co
   baseline      a minimal asyncio client: sends the recorded connect actions, each once the previous
                 one is answered, reads the same bytes and splits them into messages at blank lines,
                 nothing else: the floor a Python daemon cannot beat
-  adapter only  ``AsteriskAdapter`` (panoramisk, ``AmiParser``, ``AmiEventMapper``) into a sink that
-                only counts: until the last call event is handed over
+  adapter only  ``AsteriskAdapter`` (``AmiParser``, ``AmiEventMapper``; panoramisk only for the replies
+                to its actions) into a sink that only counts: until the last call event is handed over
   calld         ``AsteriskAdapter`` -> the daemon's own ``BatchedIngest`` / ``SwitchIngest`` / call store
                 with every production hook (outbox, live updates, metrics; ``bench.common.daemon_ingest``)
                 -> SQLite file or PostgreSQL, until the last call event is committed

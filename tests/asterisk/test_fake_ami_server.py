@@ -188,3 +188,43 @@ async def test_an_unrecorded_action_after_the_capture_is_refused() -> None:
         assert await reader.read() == b""  # closed
         writer.close()
     assert server.mismatches == [(b"", b"Action: Ping\r\nActionID: late-1\r\n\r\n")]
+
+
+def _with_logoff(capture: AmiCapture) -> AmiCapture:
+    """``capture`` (a session Asterisk ended: Login, events, Shutdown) with a Logoff noted after its
+    last byte, so ``spliced`` takes all of it; the Logoff itself is never replayed."""
+    logoff = {"dir": "send", "t": capture.timeline[-1]["t"], "data": "Action: Logoff\r\nActionID: end\r\n\r\n"}
+    return AmiCapture(capture.name, capture.data, (*capture.timeline, logoff))
+
+
+async def test_a_shutdown_ends_the_session_after_the_events_before_it() -> None:
+    """``core stop now`` mid-call (restart_mid_call): the Hangups come before the Shutdown. They are
+    all mapped, then the adapter ends the session itself (a stopping Asterisk answers nothing more)."""
+    events_capture = load_ami_capture("restart_mid_call")
+    assert events_capture.messages()[-1].event == "Shutdown"
+    capture = spliced(load_ami_capture(LOAD), _with_logoff(events_capture))
+    expected = offline(events_capture)
+    assert [e.event_type.value for e in expected][-1] == "ended"
+    events: list[SwitchEvent] = []
+
+    async def sink(event: SwitchEvent) -> None:
+        events.append(event)
+
+    async with FakeAmiServer(capture) as server:
+        adapter = AsteriskAdapter(AsteriskConfig(**{**_fields(SETTINGS), "port": server.port}))
+        task = asyncio.create_task(adapter.run(sink))
+        try:
+            await asyncio.wait_for(adapter.connected.wait(), 10)
+            await asyncio.wait_for(server.finished.wait(), 10)
+            for _ in range(200):  # the reconnect waits at least 0.5 s: the session is over by then
+                if not adapter.connected.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            assert not adapter.connected.is_set() and adapter.sessions == 1
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    server.check()
+    assert events == expected
+    assert adapter.open_calls() == []

@@ -16,8 +16,13 @@ panoramisk 1.4 on Python 3.11 works, with defects worked around here, in ``_Mana
   reconnects on its own and forgets unanswered actions (they fail as ``SwitchUnavailable``);
 * its parser splits the stream on blank lines after decoding with ``errors="ignore"``, drops
   headers with an empty value at the end of a message and turns repeated headers into lists;
-  ``_Protocol`` parses with calld's own byte-exact ``AmiParser`` and hands panoramisk a ``Message``
-  built from it (the original ``AmiMessage`` is kept for the mapper);
+  ``_Protocol`` parses with calld's own byte-exact ``AmiParser``;
+* its event path (a ``Message`` per event, case-insensitive callback matching in ``dispatch``, a
+  queue hop per event) cost far more than parsing and mapping: ``_Protocol`` hands events to the
+  adapter itself, as ``AmiMessage``s, one queue entry per socket read, in wire order. Only what an
+  action waits for (its reply, the items of its list) goes through panoramisk, as a ``Message``
+  built from the ``AmiMessage`` (kept as its ``ami``). A ``Shutdown`` ends the stream after the
+  events before it, as panoramisk's protocol ends the connection on it;
 * an async ``Originate`` waits for the ``OriginateResponse`` event (the end of the call setup)
   unless ``as_list=False`` is given; we always give it, so control returns once Asterisk accepted;
 * its ``Ping`` fires and forgets (a dead peer is never noticed) and takes whole seconds: the
@@ -26,7 +31,7 @@ panoramisk 1.4 on Python 3.11 works, with defects worked around here, in ``_Mana
 * on a lost connection the futures of unanswered actions are never finished (they are only queued
   for the re-send above): ``_Protocol.connection_lost`` fails them with ``SwitchUnavailable``;
 * ``Message`` answers any missing attribute with ``''`` (so ``getattr(m, "ami", None)`` is never
-  None for a panoramisk message): every message here is built by ``_Protocol`` and carries ``ami``.
+  None for a panoramisk message): every reply here is built by ``_Protocol`` and carries ``ami``.
 
 Checked live on Asterisk 22.10.1 (tests/asterisk/test_live_*.py). Hold: Asterisk 22 has no AMI action
 for it, so ``hold`` is a dual ``Redirect`` into ``hold_context`` (far party to music on hold, calld's
@@ -109,28 +114,52 @@ class _Everything:
         return True
 
 
+# What ``_Protocol`` hands the adapter per socket read: when it arrived, and its events in wire order.
+_Batch = tuple[datetime, list[AmiMessage]]
+
+
+def _panoramisk_message(ami: AmiMessage) -> Message:
+    """``ami`` as panoramisk's ``Message`` (repeated headers as lists), carrying ``ami``."""
+    headers: dict[str, Any] = {}
+    for name, value in ami.headers:
+        if name in headers:
+            previous = headers[name]
+            headers[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            headers[name] = value
+    message = Message(headers)
+    message.ami = ami
+    return message
+
+
 class _Protocol(AMIProtocol):  # type: ignore[misc]
-    """panoramisk's protocol with calld's byte-exact parser (see the module docstring)."""
+    """panoramisk's protocol with calld's byte-exact parser (see the module docstring). Only what
+    an action waits for (its reply, the items of its list) goes through panoramisk; events go
+    straight to ``_Manager.events`` as ``AmiMessage``s, a list per socket read: a panoramisk
+    ``Message`` and its case-insensitive dispatch cost more per event than parsing and mapping it."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.parser = AmiParser()
 
     def data_received(self, data: bytes) -> None:
+        events: list[AmiMessage] = []
+        shutdown = False
+        responses = self.responses
         for ami in self.parser.feed(data):
-            if ami.event is None and ami.response is None:
-                continue
-            headers: dict[str, Any] = {}
-            for name, value in ami.headers:
-                if name in headers:
-                    previous = headers[name]
-                    headers[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-                else:
-                    headers[name] = value
-            message = Message(headers)
-            message.ami = ami
-            message.received_at = datetime.now(UTC)
-            self.handle_message(message)
+            action_id = ami.get("ActionID")
+            if action_id is not None and action_id in responses:
+                self.handle_message(_panoramisk_message(ami))
+            elif ami.event is not None:
+                events.append(ami)
+                shutdown = shutdown or ami.event == "Shutdown"
+            # else a response no action waits for (it timed out): dropped, as panoramisk does
+        if events:
+            self.factory.events.put_nowait((datetime.now(UTC), events))
+        if shutdown:
+            # Asterisk is going away: the events before (and with) the Shutdown are queued
+            # first, so the adapter maps them (Hangups) before it sees the end of the stream.
+            self.connection_lost(None)
 
     def connection_lost(self, exc: object) -> None:
         # panoramisk's close() only queues unanswered actions for a re-send (which we refuse):
@@ -145,9 +174,10 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
 class _Manager(Manager):  # type: ignore[misc]
     """panoramisk's Manager without its own reconnection, re-sending or fire-and-forget ping."""
 
-    def __init__(self, on_lost: asyncio.Future[None], **config: Any) -> None:
+    def __init__(self, **config: Any) -> None:
         super().__init__(forgetable_actions=_Everything(), **config)
-        self._on_lost = on_lost
+        # Events in wire order, one entry per socket read; None once the session is over.
+        self.events: asyncio.Queue[_Batch | None] = asyncio.Queue()
 
     async def open(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -165,10 +195,14 @@ class _Manager(Manager):  # type: ignore[misc]
     def ping(self) -> None:  # the adapter's keepalive does this
         return None
 
+    def end(self) -> None:
+        """End the session's event stream (after what is already queued)."""
+        self.events.put_nowait(None)
+
     def connection_lost(self, exc: object) -> None:
-        self._connected = False
-        if not self._on_lost.done():
-            self._on_lost.set_result(None)
+        if self._connected:
+            self._connected = False
+            self.end()
 
 
 @dataclass(slots=True)
@@ -227,11 +261,7 @@ class AsteriskAdapter:
 
     async def _session(self, sink: EventSink) -> bool:
         """One connection: login, filter, resync, then events until the link is lost."""
-        loop = asyncio.get_running_loop()
-        lost: asyncio.Future[None] = loop.create_future()
-        queue: asyncio.Queue[Message] = asyncio.Queue()
-        manager = _Manager(lost, loop=loop, log=self.log)
-        manager.register_event("*", lambda _manager, message: queue.put_nowait(message))
+        manager = _Manager(loop=asyncio.get_running_loop(), log=self.log)
         self._manager = manager
         timeout = self.settings.action_timeout_seconds
         await asyncio.wait_for(manager.open(self.settings.host, self.settings.port), timeout)
@@ -244,19 +274,18 @@ class AsteriskAdapter:
         self.resynced.set()
         self.connected.set()
         keepalive = asyncio.create_task(self._keepalive(manager))
+        # A failed keepalive ends the stream like a lost connection (after what is queued).
+        keepalive.add_done_callback(lambda _: manager.end())
         try:
-            while True:
-                get = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({get, lost, keepalive}, return_when=asyncio.FIRST_COMPLETED)
-                if get not in done:
-                    get.cancel()
-                    # Deliver what arrived before the loss (Hangups before a Shutdown).
-                    while not queue.empty():
-                        await self._deliver(sink, queue.get_nowait())
-                    if keepalive in done and keepalive.exception() is not None:
-                        self.log.warning("asterisk AMI keepalive failed", error=repr(keepalive.exception()))
-                    return True
-                await self._deliver(sink, get.result())
+            # Everything queued is delivered, also what arrived before a loss (Hangups before a
+            # Shutdown): the end marker comes after it.
+            while (batch := await manager.events.get()) is not None:
+                received_at, messages = batch
+                for ami in messages:
+                    await self._deliver(sink, ami, received_at)
+            if keepalive.done() and not keepalive.cancelled() and keepalive.exception() is not None:
+                self.log.warning("asterisk AMI keepalive failed", error=repr(keepalive.exception()))
+            return True
         finally:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -296,16 +325,14 @@ class AsteriskAdapter:
             await self._emit(sink, event)
         self.log.info("asterisk resynchronised", live_calls=len(live))
 
-    async def _deliver(self, sink: EventSink, message: Message) -> None:
-        ami: AmiMessage | None = getattr(message, "ami", None)
-        if ami is None or ami.event is None:
-            return
+    async def _deliver(self, sink: EventSink, ami: AmiMessage, received_at: datetime) -> None:
         self._track(ami)
-        if ami.event == "OriginateResponse":
+        name = ami.event
+        if name == "OriginateResponse":
             await self._originate_response(sink, ami)
-        for event in self.mapper.map(ami, getattr(message, "received_at", None)):
+        for event in self.mapper.map(ami, received_at):
             await self._emit(sink, event)
-        if ami.event == "Hangup":
+        if name == "Hangup":
             self._untrack(ami)
             ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
             if ref in self._held:
