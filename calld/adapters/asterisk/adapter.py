@@ -176,7 +176,9 @@ class _Manager(Manager):  # type: ignore[misc]
 
     def __init__(self, **config: Any) -> None:
         super().__init__(forgetable_actions=_Everything(), **config)
-        # Events in wire order, one entry per socket read; None once the session is over.
+        # Events in wire order, one entry per socket read; None once the session is over. Not
+        # bounded on purpose: Asterisk disconnects a client that stops reading (manager.conf
+        # writetimeout), so the events wait here (and behind it in the ingest's spill file).
         self.events: asyncio.Queue[_Batch | None] = asyncio.Queue()
 
     async def open(self, host: str, port: int) -> None:
