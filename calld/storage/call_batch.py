@@ -147,9 +147,7 @@ class CallBatch:
             call.changed = True
             self._calls.append(call)
 
-    def create(
-        self, new: NewCall, source: EventSource, *, started_at: datetime, dedup_key: str
-    ) -> BatchCall:
+    def create(self, new: NewCall, source: EventSource, *, started_at: datetime, dedup_key: str) -> BatchCall:
         """A new call and its ``initiated`` event (its client is matched in ``write()``)."""
         state = new_call(new.direction, started_at)
         call = BatchCall(
