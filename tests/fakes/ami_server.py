@@ -28,12 +28,12 @@ closes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
 
 from tests.fakes.ami_capture import AmiCapture, action_id, split_actions
+from tests.fakes.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 _ACTION_ID_LINE = re.compile(rb"^ActionID: ([^\r\n]*)\r\n", re.MULTILINE)
@@ -86,7 +86,7 @@ class _Renderer:
 
 
 @dataclass
-class FakeAmiServer:
+class FakeAmiServer(LoopbackServer):
     """Replays ``capture`` to every client."""
 
     capture: AmiCapture
@@ -97,36 +97,6 @@ class FakeAmiServer:
     mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)  # (recorded, got); b"" = none
     connections: int = 0
     finished: asyncio.Event = field(default_factory=asyncio.Event)  # the whole capture was written
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def start(self) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", 0)
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeAmiServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
 
     def check(self) -> None:
         """Raise if any client sent an action the capture does not hold."""
@@ -138,20 +108,9 @@ class FakeAmiServer:
         self.mismatches.append((expected, got))
         log.error("FakeAmiServer(%s) refused an action: recorded %r, got %r", self.capture.name, expected, got)
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        try:
-            await self._replay(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+        await self._replay(reader, writer)
 
     async def _replay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         renderer = _Renderer(self.capture)

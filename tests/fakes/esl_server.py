@@ -30,12 +30,12 @@ the connections after it (the last one repeats).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from calld.adapters.freeswitch.esl_codec import EslParser
 from tests.fakes.esl_capture import Capture
+from tests.fakes.loopback import LoopbackServer
 
 
 def split_command(buffer: bytearray) -> bytes | None:
@@ -77,7 +77,7 @@ def normalise(command: bytes) -> bytes:
 
 
 @dataclass
-class FakeEslServer:
+class FakeEslServer(LoopbackServer):
     """Replays ``capture`` to every client. ``speed``: None = no pauses, 1.0 = real time."""
 
     capture: Capture
@@ -91,57 +91,16 @@ class FakeEslServer:
     received: list[bytes] = field(default_factory=list)  # commands, framed, in order
     mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)  # (expected, got)
     connections: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def expected_commands(self) -> list[bytes]:
         return [normalise(s) for s in self.capture.sends()]
 
-    async def start(self) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", 0)
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeEslServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         number = self.connections
         capture = self.capture if number == 1 or not self.later else self.later[min(number - 2, len(self.later) - 1)]
-        try:
-            await self._replay(capture, reader, writer, self.drop_after if number == 1 else None)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+        await self._replay(capture, reader, writer, self.drop_after if number == 1 else None)
 
     async def _replay(
         self,
