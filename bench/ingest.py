@@ -33,27 +33,18 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import daemon_ingest, ensure_pg, fresh
+from bench.common import Run, adapter_only, ensure_pg, line, through_daemon
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command, wanted
 from calld.adapters.freeswitch.esl_codec import EslParser, encode_auth, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.adapters.freeswitch.settings import FreeswitchConfig
-from calld.domain.events import SwitchEvent
 from calld.logging import configure_logging
 from tests.fakes.esl_capture import Capture, connect_answers, load_capture, subscribed_only
 from tests.fakes.esl_server import FakeEslServer
-
-
-@dataclass
-class Run:
-    seconds: float
-    wire_events: int
-    stored: int
 
 
 def fake(capture: Capture) -> FakeEslServer:
@@ -94,62 +85,19 @@ async def baseline(capture: Capture, wire_events: int) -> Run:
     return Run(seconds, events, 0)
 
 
-async def adapter_only(capture: Capture, wire_events: int, call_events: int) -> Run:
-    done = asyncio.Event()
-    handled = 0
+def adapter_for(port: int) -> FreeswitchAdapter:
+    return FreeswitchAdapter(FreeswitchConfig(port=port, password="ClueCon"))
 
-    async def sink(event: SwitchEvent) -> None:
-        nonlocal handled
-        handled += 1
-        if handled == call_events:
-            done.set()
 
+async def switch_side(capture: Capture, wire_events: int, call_events: int) -> Run:
     async with fake(capture) as server:
-        adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
-        started = time.perf_counter()
-        task = asyncio.create_task(adapter.run(sink))
-        await asyncio.wait_for(done.wait(), 600)
-        seconds = time.perf_counter() - started
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return Run(seconds, wire_events, 0)
+        return Run(await adapter_only(adapter_for(server.port), call_events), wire_events)
 
 
 async def calld(capture: Capture, url: str, wire_events: int, call_events: int) -> Run:
-    await (await fresh(url)).close()
-    done = asyncio.Event()
-    handled = 0
     async with fake(capture) as server:
-        adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
-        daemon = daemon_ingest(url, adapter)
-        ingest, queue = daemon.ingest, daemon.ingest_queue
-        assert ingest is not None and queue is not None
-
-        async def sink(event: SwitchEvent) -> None:
-            nonlocal handled
-            await queue(event)
-            handled += 1
-            if handled == call_events:
-                await queue.flush()
-                done.set()
-
-        try:
-            started = time.perf_counter()
-            task = asyncio.create_task(adapter.run(sink))
-            await asyncio.wait_for(done.wait(), 600)
-            seconds = time.perf_counter() - started
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await queue.close()
-        finally:
-            await daemon.db.close()
-    return Run(seconds, wire_events, ingest.stored)
-
-
-def line(name: str, run: Run, base: Run | None) -> str:
-    ratio = f"{base.seconds / run.seconds:6.2f}" if base is not None else "  1.00"
-    stored = f"{run.stored / run.seconds:10,.0f}" if run.stored else "         -"
-    return f"{name:<24} {run.seconds * 1000:9.1f} ms {run.wire_events / run.seconds:12,.0f} {stored} {ratio}"
+        seconds, stored = await through_daemon(url, adapter_for(server.port), call_events)
+    return Run(seconds, wire_events, stored)
 
 
 async def measure(capture: Capture, args: argparse.Namespace) -> list[str]:
@@ -159,7 +107,7 @@ async def measure(capture: Capture, args: argparse.Namespace) -> list[str]:
     gc.collect()
     base = min([await baseline(capture, wire) for _ in range(args.repeat)], key=lambda r: r.seconds)
     gc.collect()
-    alone = min([await adapter_only(capture, wire, mapped) for _ in range(args.repeat)], key=lambda r: r.seconds)
+    alone = min([await switch_side(capture, wire, mapped) for _ in range(args.repeat)], key=lambda r: r.seconds)
     rows = [size, line("baseline (read+split)", base, None), line("adapter only (no storage)", alone, base)]
     if args.no_storage:
         return rows
@@ -188,7 +136,7 @@ async def main() -> None:
     configure_logging("info", "json")
     recorded = load_capture(args.capture)
     streams = {"as recorded (event json ALL)": recorded, "subscribed (what FreeSWITCH sends calld)": None}
-    header = f"{'':<24} {'time':>12} {'ESL ev/s':>12} {'stored/s':>10} {'ratio':>6}"
+    header = f"{'':<26} {'time':>12} {'ESL ev/s':>12} {'stored/s':>10} {'ratio':>6}"
     for title, capture in streams.items():
         rows = await measure(capture or subscribed_only(recorded, wanted), args)
         print(f"{args.capture}, {title}: {rows[0]}")

@@ -25,22 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import daemon_ingest, ensure_pg, fresh
+from bench.common import Run, adapter_only, ensure_pg, line, through_daemon
 from calld.adapters.asterisk.adapter import AsteriskAdapter
 from calld.adapters.asterisk.mapping import AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
-from calld.domain.events import SwitchEvent
-from calld.ingest import Outcome
 from calld.logging import configure_logging
 from tests.fakes.ami_capture import LOAD, AmiCapture, load_ami_capture
 from tests.fakes.ami_server import FakeAmiServer
@@ -56,13 +53,6 @@ SETTINGS = AsteriskConfig(
 )
 
 
-@dataclass
-class Run:
-    seconds: float
-    messages: int
-    stored: int = 0
-
-
 def expected(capture: AmiCapture) -> tuple[int, int]:
     """(AMI messages in the capture, call events they map to)."""
     mapper = AmiEventMapper(SETTINGS.inbound_contexts, SETTINGS.outbound_contexts, hold_context=SETTINGS.hold_context)
@@ -71,11 +61,7 @@ def expected(capture: AmiCapture) -> tuple[int, int]:
 
 
 def adapter_for(port: int) -> AsteriskAdapter:
-    return AsteriskAdapter(AsteriskConfig(**{**_fields(SETTINGS), "port": port}))
-
-
-def _fields(settings: AsteriskConfig) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+    return AsteriskAdapter(dataclasses.replace(SETTINGS, port=port))
 
 
 async def baseline(capture: AmiCapture, messages: int) -> Run:
@@ -101,67 +87,18 @@ async def baseline(capture: AmiCapture, messages: int) -> Run:
     return Run(seconds, count)
 
 
-async def adapter_only(capture: AmiCapture, messages: int, call_events: int) -> Run:
-    done = asyncio.Event()
-    handled = 0
-
-    async def sink(event: SwitchEvent) -> None:
-        nonlocal handled
-        handled += 1
-        if handled == call_events:
-            done.set()
-
+async def switch_side(capture: AmiCapture, messages: int, call_events: int) -> Run:
     async with FakeAmiServer(capture, stream=True) as server:
-        adapter = adapter_for(server.port)
-        started = time.perf_counter()
-        task = asyncio.create_task(adapter.run(sink))
-        await asyncio.wait_for(done.wait(), 600)
-        seconds = time.perf_counter() - started
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        seconds = await adapter_only(adapter_for(server.port), call_events)
     server.check()
     return Run(seconds, messages)
 
 
 async def calld(capture: AmiCapture, url: str, messages: int, call_events: int) -> Run:
-    await (await fresh(url)).close()
-    all_committed = asyncio.Event()
-    committed = 0
     async with FakeAmiServer(capture, stream=True) as server:
-        adapter = adapter_for(server.port)
-        daemon = daemon_ingest(url, adapter)
-        ingest, queue = daemon.ingest, daemon.ingest_queue
-        assert ingest is not None and ingest.on_committed is not None and queue is not None
-        count_batch = ingest.on_committed
-
-        def on_committed(switch: str, events: Sequence[SwitchEvent], outcomes: Sequence[Outcome]) -> None:
-            nonlocal committed
-            count_batch(switch, events, outcomes)  # the daemon's metrics, as in production
-            committed += len(events)
-            if committed >= call_events:
-                all_committed.set()
-
-        ingest.on_committed = on_committed
-        try:
-            started = time.perf_counter()
-            task = asyncio.create_task(adapter.run(queue))
-            await asyncio.wait_for(all_committed.wait(), 600)
-            seconds = time.perf_counter() - started
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await queue.close()
-        finally:
-            await daemon.db.close()
+        seconds, stored = await through_daemon(url, adapter_for(server.port), call_events)
     server.check()
-    if ingest.stored != call_events:
-        raise RuntimeError(f"stored {ingest.stored} of {call_events} call events ({ingest.refused} refused)")
-    return Run(seconds, messages, ingest.stored)
-
-
-def line(name: str, run: Run, base: Run | None) -> str:
-    ratio = f"{base.seconds / run.seconds:6.3f}" if base is not None else " 1.000"
-    stored = f"{run.stored / run.seconds:10,.0f}" if run.stored else f"{'-':>10}"
-    return f"{name:<26} {run.seconds * 1000:9.1f} ms {run.messages / run.seconds:12,.0f} {stored} {ratio}"
+    return Run(seconds, messages, stored)
 
 
 def best(runs: list[Run]) -> Run:
@@ -185,7 +122,7 @@ async def main() -> None:
     base = best([await baseline(capture, messages) for _ in range(args.repeat)])
     print(line("baseline (read+split)", base, None), flush=True)
     gc.collect()
-    alone = best([await adapter_only(capture, messages, call_events) for _ in range(args.repeat)])
+    alone = best([await switch_side(capture, messages, call_events) for _ in range(args.repeat)])
     print(line("adapter only (no storage)", alone, base), flush=True)
     if args.no_storage:
         return

@@ -35,13 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DEFAULT_PG, daemon_ingest, ensure_pg, fresh, percentile
+from bench.common import DEFAULT_PG, ensure_pg, percentile, through_daemon
 from calld.adapters.freeswitch.adapter import FreeswitchAdapter, wanted
 from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.domain.events import SwitchEvent
-from calld.ingest import Outcome
 from calld.logging import configure_logging
 from tests.fakes.esl_capture import Capture, connect_answers, load_capture, subscribed_only
 
@@ -183,38 +182,17 @@ async def _read_frame(reader: asyncio.StreamReader) -> None:
 
 
 async def calld(stream: Stream, rate: float, url: str) -> Result:
-    await (await fresh(url)).close()
     committed: dict[str, float] = {}
-    expected = {key for keys in stream.keys for key in keys}
-    all_committed = asyncio.Event()
+
+    def note(events: Sequence[SwitchEvent]) -> None:
+        now = time.perf_counter()
+        for event in events:
+            committed[event.key] = now
+
+    call_events = sum(len(keys) for keys in stream.keys)
     async with PacedServer(stream, rate) as server:
         adapter = FreeswitchAdapter(FreeswitchConfig(port=server.port, password="ClueCon"))
-        daemon = daemon_ingest(url, adapter)
-        assert daemon.ingest is not None and daemon.ingest.on_committed is not None
-        queue, count_batch = daemon.ingest_queue, daemon.ingest.on_committed
-        assert queue is not None
-
-        def on_committed(switch: str, events: Sequence[SwitchEvent], outcomes: Sequence[Outcome]) -> None:
-            count_batch(switch, events, outcomes)  # the daemon's metrics, as in production
-            now = time.perf_counter()
-            for event in events:
-                committed[event.key] = now
-            if expected <= committed.keys():
-                all_committed.set()
-
-        daemon.ingest.on_committed = on_committed
-        try:
-            started = time.perf_counter()
-            task = asyncio.create_task(adapter.run(queue))
-            await asyncio.wait_for(server.done.wait(), 600)
-            await asyncio.wait_for(all_committed.wait(), 600)
-            await queue.flush()
-            seconds = time.perf_counter() - started
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await queue.close()
-        finally:
-            await daemon.db.close()
+        seconds, _ = await through_daemon(url, adapter, call_events, note)
     latencies = [committed[key] - server.sent_at[i] for i, keys in enumerate(stream.keys) for key in keys]
     return Result(latencies, seconds, len(latencies))
 
