@@ -14,6 +14,8 @@ client waiting for it).
 Baseline, same run, same client: a bare aiohttp server in this process answering a fixed
 detail-sized JSON body (no auth, no database): the floor of the HTTP stack and the event loop.
 Ratio = baseline / calld (for requests/s: calld / baseline).
+Logging is configured as the daemon runs by default (level "info", JSON lines on stderr), so each
+request's log line is paid for as in production; run with 2>/dev/null to keep the table readable.
 
 Usage: .venv/bin/python bench/api_load.py [--calls 100000] [--rate 1000] [--seconds 8] [--pg URL] 2>/dev/null
 """
@@ -215,7 +217,7 @@ async def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("CALLD_BENCH_PG_URL", DEFAULT_PG))
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
-    configure_logging("warning", "json")
+    configure_logging("info", "json")  # as the daemon runs: request log lines included
     results: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         targets = {"sqlite": f"sqlite:///{tmp}/api.db", "postgresql": args.pg}

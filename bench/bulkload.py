@@ -4,7 +4,8 @@
 millions, so this writes rows directly: ``COPY`` on PostgreSQL, ``executemany`` in one
 transaction on SQLite. Secondary indexes and triggers on ``call_logs`` are dropped while loading
 and rebuilt afterwards (much faster than maintaining them row by row), then derived tables
-(the statistics rollup, if the schema has one) are rebuilt and the tables analysed.
+(the statistics rollup and the running total of calls, if the schema has them) are rebuilt and
+the tables analysed.
 
 Rows: one year of calls ending now, evenly spread with jitter; 55 % inbound; 70 % answered and
 ended (ring 2-20 s, exponential talk time, mean 3 min), the rest missed, no answer, busy, cancelled
@@ -149,6 +150,10 @@ def _rebuild_rollup_sqlite(conn: sqlite3.Connection) -> None:
 
         conn.execute("DELETE FROM call_stats_buckets")
         conn.execute(REBUILD_SQL["sqlite"])
+    if "call_totals" in names:
+        from calld.storage.rollup import REBUILD_TOTAL_SQL
+
+        conn.execute(REBUILD_TOTAL_SQL["sqlite"])
     conn.commit()
 
 
@@ -180,6 +185,10 @@ async def load_postgres(url: str, count: int, clients: list[uuid.UUID], now: dat
 
             await conn.execute("DELETE FROM call_stats_buckets")
             await conn.execute(REBUILD_SQL["postgresql"])
+        if await conn.fetchval("SELECT to_regclass('call_totals') IS NOT NULL"):
+            from calld.storage.rollup import REBUILD_TOTAL_SQL
+
+            await conn.execute(REBUILD_TOTAL_SQL["postgresql"])
         await conn.execute("VACUUM ANALYZE call_logs")
         await conn.execute("VACUUM ANALYZE clients")
     finally:

@@ -271,3 +271,13 @@ class CallStatsBucket(Base):
     # Over answered and ended calls with a duration: the average is duration_sum / duration_count.
     duration_sum: Mapped[float] = mapped_column(sa.Float(), nullable=False, default=0.0)
     duration_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
+
+
+class CallTotal(Base):
+    """The number of calls in ``call_logs``, in one row (``id`` 1): the unfiltered list's total.
+    Kept by database triggers on ``call_logs`` (migration 0005, see ``calld.storage.rollup``)."""
+
+    __tablename__ = "call_totals"
+
+    id: Mapped[int] = mapped_column(sa.SmallInteger(), primary_key=True, autoincrement=False)
+    calls: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False, default=0)

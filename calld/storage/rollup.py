@@ -5,6 +5,9 @@ writer (API, webhooks, switch ingest, seed, a bulk load followed by ``REBUILD_SQ
 without calld code doing anything. Statistics over months then read a few thousand bucket rows
 instead of every call, and scan ``call_logs`` only for the ragged edges of the range.
 
+``call_totals`` (one row) is the number of calls, kept by triggers too (migration 0005): the
+unfiltered call list reads its total there. ``REBUILD_TOTAL_SQL`` recomputes it after a bulk load.
+
 Buckets are 15 minutes of UTC epoch time: every zone's offset is a multiple of 15 minutes, so a
 period starting at local midnight starts on a bucket boundary.
 """
@@ -44,6 +47,17 @@ REBUILD_SQL = {
         FROM call_logs GROUP BY 1
     """,
 }
+
+
+# The running total recomputed from ``call_logs`` (replacing the one there), per dialect. ``WHERE
+# true`` keeps SQLite from reading ON CONFLICT as a join's ON.
+REBUILD_TOTAL_SQL = dict.fromkeys(
+    ("sqlite", "postgresql"),
+    """
+        INSERT INTO call_totals (id, calls) SELECT 1, count(*) FROM call_logs WHERE true
+        ON CONFLICT (id) DO UPDATE SET calls = excluded.calls
+    """,
+)
 
 
 def epoch(instant: datetime) -> int:
