@@ -38,8 +38,10 @@ async def fresh(url: str, pool_size: int = 5) -> Database:
         if db.is_sqlite:
             for table in reversed(Base.metadata.sorted_tables):
                 await session.execute(table.delete())
-            # Deleting calls fired the rollup's triggers (negative buckets): empty it last.
+            # Deleting calls fired the rollup's and the running total's triggers (negative
+            # counts): empty them last.
             await session.execute(sa.text("DELETE FROM call_stats_buckets"))
+            await session.execute(sa.text("DELETE FROM call_totals"))
         else:
             tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
             await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
