@@ -37,20 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Run, adapter_only, ensure_pg, line, through_daemon
 from calld.adapters.asterisk.adapter import AsteriskAdapter
 from calld.adapters.asterisk.mapping import AmiEventMapper
-from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.logging import configure_logging
-from tests.fakes.ami_capture import LOAD, AmiCapture, load_ami_capture
+from tests.fakes.ami_capture import LOAD, LOAD_SETTINGS, AmiCapture, load_ami_capture
 from tests.fakes.ami_server import FakeAmiServer
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/calld_bench_ami"
-# As the load capture was recorded (lab/asterisk/capture_load.py).
-SETTINGS = AsteriskConfig(
-    secret="calld-lab-secret",
-    inbound_contexts=("lab-inbound",),
-    outbound_contexts=("lab-outbound",),
-    originate_context="lab-outbound",
-    keepalive_seconds=600.0,
-)
+SETTINGS = LOAD_SETTINGS
 
 
 def expected(capture: AmiCapture) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
 import logging
 from collections import Counter
@@ -20,19 +21,10 @@ from calld.adapters.asterisk.ami_codec import AmiParser
 from calld.adapters.asterisk.mapping import AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.domain.events import SwitchEvent
-from tests.fakes.ami_capture import CAPTURE_DIR, LOAD, AmiCapture, action_id, load_ami_capture, spliced
+from tests.fakes.ami_capture import CAPTURE_DIR, LOAD, LOAD_SETTINGS, AmiCapture, action_id, load_ami_capture, spliced
 from tests.fakes.ami_server import FakeAmiServer, with_action_id
 
-# As the load capture was recorded (lab/asterisk/capture_load.py): no keepalive Ping inside it.
-SETTINGS = AsteriskConfig(
-    secret="calld-lab-secret",
-    inbound_contexts=("lab-inbound",),
-    outbound_contexts=("lab-outbound",),
-    originate_context="lab-outbound",
-    keepalive_seconds=600.0,
-    reconnect_max_seconds=0.2,
-    action_timeout_seconds=5.0,
-)
+SETTINGS = dataclasses.replace(LOAD_SETTINGS, reconnect_max_seconds=0.2, action_timeout_seconds=5.0)
 SMALL = ["answered", "no_answer", "busy", "cancelled", "failed", "hold"]
 
 

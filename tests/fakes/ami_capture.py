@@ -16,10 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage, AmiParser
+from calld.adapters.asterisk.settings import AsteriskConfig
 
 CAPTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "asterisk"
 # The load capture, recorded with calld's own AsteriskAdapter as the client (lab/asterisk/capture_load.py).
 LOAD = "load"
+# The adapter settings the load capture was recorded with (lab/asterisk/capture_load.py): replaying
+# it needs the same contexts and no keepalive Ping inside it.
+LOAD_SETTINGS = AsteriskConfig(
+    secret="calld-lab-secret",
+    inbound_contexts=("lab-inbound",),
+    outbound_contexts=("lab-outbound",),
+    originate_context="lab-outbound",
+    keepalive_seconds=600.0,
+)
 _ACTION_ID = re.compile(rb"^ActionID: ([^\r\n]*)\r\n", re.MULTILINE)
 
 
