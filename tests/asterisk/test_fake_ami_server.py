@@ -46,7 +46,7 @@ async def through_adapter(
         if len(events) >= expected:
             done.set()
 
-    adapter = AsteriskAdapter(AsteriskConfig(**{**_fields(settings), "port": server.port}))
+    adapter = AsteriskAdapter(dataclasses.replace(settings, port=server.port))
     task = asyncio.create_task(adapter.run(sink))
     try:
         await asyncio.wait_for(server.finished.wait(), 30)
@@ -57,10 +57,6 @@ async def through_adapter(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return events, adapter
-
-
-def _fields(settings: AsteriskConfig) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 def test_load_capture_is_what_the_readme_says() -> None:
@@ -143,14 +139,14 @@ async def test_the_adapters_action_ids_are_echoed_every_other_byte_as_recorded()
 
 async def test_a_differing_action_is_refused_loudly(caplog: pytest.LogCaptureFixture) -> None:
     capture = load_ami_capture(LOAD)
-    wrong = AsteriskConfig(**{**_fields(SETTINGS), "secret": "not-the-recorded-secret"})
+    wrong = dataclasses.replace(SETTINGS, secret="not-the-recorded-secret")
     events: list[SwitchEvent] = []
 
     async def sink(event: SwitchEvent) -> None:
         events.append(event)
 
     async with FakeAmiServer(capture) as server:
-        adapter = AsteriskAdapter(AsteriskConfig(**{**_fields(wrong), "port": server.port}))
+        adapter = AsteriskAdapter(dataclasses.replace(wrong, port=server.port))
         with caplog.at_level(logging.ERROR, logger="tests.fakes.ami_server"):
             task = asyncio.create_task(adapter.run(sink))
             for _ in range(200):
@@ -203,7 +199,7 @@ async def test_a_shutdown_ends_the_session_after_the_events_before_it() -> None:
         events.append(event)
 
     async with FakeAmiServer(capture) as server:
-        adapter = AsteriskAdapter(AsteriskConfig(**{**_fields(SETTINGS), "port": server.port}))
+        adapter = AsteriskAdapter(dataclasses.replace(SETTINGS, port=server.port))
         task = asyncio.create_task(adapter.run(sink))
         try:
             await asyncio.wait_for(adapter.connected.wait(), 10)
