@@ -145,11 +145,12 @@ async def _locked(svc: Services, session: AsyncSession, call_id: uuid.UUID) -> C
     return call
 
 
-async def _detail(svc: Services, session: AsyncSession, call: CallLog) -> dict[str, Any]:
+async def _detail(session: AsyncSession, call: CallLog) -> dict[str, Any]:
+    """The call as ``GET /api/call-logs/{id}/`` shows it, read in ``session``'s transaction."""
     await session.flush()
-    events = await svc.calls.events_of(session, call.id)
-    recordings = await q.recordings_of(session, call.id)
-    return call_detail_json(call, events, recordings)
+    found = await session.run_sync(lambda sync: q.call_detail(sync.connection(), call.id))
+    assert found is not None  # flushed in this transaction
+    return call_detail_json(found.call, found.events, found.recordings)
 
 
 async def _check_references(
@@ -287,7 +288,7 @@ async def create_call(request: web.Request) -> web.Response:
         await _check_references(session, new.client_id, new.sip_configuration_id)
         await _check_sip_call_id(session, new.sip_call_id)
         call = await svc.calls.create(session, new, EventSource.API)
-        detail = await _detail(svc, session, call)
+        detail = await _detail(session, call)
     return web.json_response(detail, status=201)
 
 
@@ -313,7 +314,7 @@ async def patch_call(request: web.Request) -> web.Response:
         call = await _locked(svc, session, call_id)
         await _check_references(session, changes.get("client"), changes.get("sip_configuration"))
         _set(call, changes)
-        detail = await _detail(svc, session, call)
+        detail = await _detail(session, call)
         svc.live.after_commit(session, call_message("call.updated", call))
     return web.json_response(detail)
 
@@ -387,7 +388,7 @@ async def initiate_call(request: web.Request) -> web.Response:
             sip_configuration_id=config.id if config is not None else None,
         )
         call = await svc.calls.create(session, new, EventSource.API)
-        detail = await _detail(svc, session, call)
+        detail = await _detail(session, call)
     if svc.switch is not None:
         detail = await _originate_on_switch(svc, svc.switch, call.id)
     return web.json_response(detail, status=201)
@@ -412,7 +413,7 @@ async def _originate_on_switch(svc: Services, switch: SwitchPort, call_id: uuid.
         call = await _locked(svc, session, call_id)
         call.switch_name = switch.name
         call.switch_call_ref = call.switch_call_ref or ref
-        return await _detail(svc, session, call)
+        return await _detail(session, call)
 
 
 async def _parties(svc: Services, call_id: uuid.UUID) -> tuple[str, str]:
@@ -437,7 +438,7 @@ async def log_incoming_call(request: web.Request) -> web.Response:
     async with svc.db.write() as session:
         await _check_sip_call_id(session, new.sip_call_id)
         call = await svc.calls.create(session, new, EventSource.API)
-        detail = await _detail(svc, session, call)
+        detail = await _detail(session, call)
     return web.json_response(detail, status=201)
 
 
@@ -458,7 +459,7 @@ async def update_status(request: web.Request) -> web.Response:
         event_type, metadata = event_for_status(state_of(call), requested)
         await _apply(svc, session, call, event_type, metadata)
         _set(call, changes)
-        detail = await _detail(svc, session, call)
+        detail = await _detail(session, call)
         if changes:  # the event's own message showed the call before these
             svc.live.after_commit(session, call_message("call.updated", call))
     return web.json_response(detail)
@@ -504,7 +505,7 @@ async def _action(
         else:
             _check_allowed(svc, call, kind, meta)
             await _ask_switch(session, switch, call, kind, meta)
-        detail = await _detail(svc, session, call)
+        detail = await _detail(session, call)
     return web.json_response(detail)
 
 

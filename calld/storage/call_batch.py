@@ -28,6 +28,7 @@ from calld.storage.calls import (
     NewCall,
     call_values,
     far_then_near,
+    first_owner,
     number_owners,
     recording_changed,
     state_of,
@@ -248,7 +249,7 @@ class CallBatch:
         owners = await number_owners(self.session, numbers)
         for call in pending:
             assert call.client_from is not None
-            call.values["client_id"] = next((owners[n] for n in call.client_from if n in owners), None)
+            call.values["client_id"] = first_owner(owners, call.client_from)
 
     async def _stored(self, event: _Event, event_id: int) -> None:
         # The hooks take ORM objects: transient copies (never added to the session) of the call

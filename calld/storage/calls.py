@@ -8,7 +8,7 @@ Methods take the caller's session so that one request's changes commit (or fail)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -139,6 +139,11 @@ async def number_owners(session: AsyncSession, numbers: Collection[str]) -> dict
     return {number: client_id for number, client_id in (await session.execute(stmt)).all()}
 
 
+def first_owner(owners: Mapping[str, uuid.UUID], numbers: Iterable[str]) -> uuid.UUID | None:
+    """The client of the first of ``numbers`` that ``owners`` (from ``number_owners``) knows."""
+    return next((owners[number] for number in numbers if number in owners), None)
+
+
 async def recording_changed(
     session: AsyncSession, call_id: uuid.UUID, seeded: bool, was: bool, now: bool, path: object
 ) -> None:
@@ -191,8 +196,7 @@ class CallStore:
 
     async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
         """The client one of ``numbers`` belongs to (first number wins)."""
-        owners = await number_owners(session, numbers)
-        return next((owners[number] for number in numbers if number in owners), None)
+        return first_owner(await number_owners(session, numbers), numbers)
 
     async def create(
         self,
@@ -219,17 +223,9 @@ class CallStore:
         stmt = sa.select(CallLog).where(CallLog.id == call_id).with_for_update()
         return (await session.execute(stmt)).scalar_one_or_none()
 
-    async def find_by(
-        self, session: AsyncSession, *, sip_call_id: str | None = None, switch: tuple[str, str] | None = None
-    ) -> CallLog | None:
-        """Find (and lock) a call by its SIP Call-ID or its switch reference."""
-        stmt = sa.select(CallLog).with_for_update()
-        if sip_call_id is not None:
-            stmt = stmt.where(CallLog.sip_call_id == sip_call_id)
-        elif switch is not None:
-            stmt = stmt.where(CallLog.switch_name == switch[0], CallLog.switch_call_ref == switch[1])
-        else:
-            raise ValueError("find_by needs sip_call_id or switch")
+    async def find_by(self, session: AsyncSession, *, sip_call_id: str) -> CallLog | None:
+        """Find (and lock) a call by its SIP Call-ID."""
+        stmt = sa.select(CallLog).where(CallLog.sip_call_id == sip_call_id).with_for_update()
         return (await session.execute(stmt)).scalar_one_or_none()
 
     async def apply(
@@ -286,7 +282,3 @@ class CallStore:
         )
         for hook in self.hooks:
             await hook(session, call, event)
-
-    async def events_of(self, session: AsyncSession, call_id: uuid.UUID) -> list[CallEvent]:
-        stmt = sa.select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.timestamp, CallEvent.id)
-        return list((await session.execute(stmt)).scalars())

@@ -6,6 +6,7 @@ import pytest
 
 from calld.domain.errors import IllegalTransition
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType
+from calld.storage.call_queries import call_detail
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
 from calld.storage.models import Client, ClientPhoneNumber
@@ -44,7 +45,9 @@ async def test_inbound_call_lifecycle_derives_timestamps(db: Database, clock: Se
         assert found.duration_seconds == 35.0
         assert found.ended_at is not None and found.answered_at is not None
         assert (found.ended_at - found.answered_at).total_seconds() == 35.0
-        events = await store.events_of(s, call_id)
+    found_detail = await db.query(call_detail, call_id)
+    assert found_detail is not None
+    events = found_detail.events
     assert [e.event_type for e in events] == [
         EventType.INITIATED,
         EventType.RINGING,
@@ -66,10 +69,10 @@ async def test_illegal_event_changes_nothing(db: Database, clock: SettableClock)
             locked = await store.get_for_update(s, call_id)
             assert locked is not None
             await store.apply(s, locked, EventType.ANSWERED, EventSource.API)
-    async with db.read() as s:
-        events = await store.events_of(s, call_id)
-        assert [e.event_type for e in events] == [EventType.INITIATED, EventType.ENDED]
-        assert events[-1].meta == {}
+    detail = await db.query(call_detail, call_id)
+    assert detail is not None
+    assert [e.event_type for e in detail.events] == [EventType.INITIATED, EventType.ENDED]
+    assert detail.events[-1].meta == {}
 
 
 async def test_new_call_is_matched_to_client_by_far_number(db: Database, clock: SettableClock) -> None:
