@@ -107,6 +107,9 @@ class SwitchIngest:
         call = self._find(batch, event)
         if call is None:
             if event.event_type is not EventType.INITIATED or event.parties is None:
+                if event.recovered_from is not None:
+                    # A record of a call that began before what the records cover: nothing to add to.
+                    return Outcome.DUPLICATE
                 self.log.warning(
                     "switch event for an unknown call dropped",
                     switch=self.switch_name,
@@ -142,6 +145,10 @@ class SwitchIngest:
                 dedup_key=key,
             )
         except (IllegalTransition, InvalidValue) as exc:
+            if event.recovered_from is not None:
+                # Recovered events restate the call as the switch saw it; where calld already has
+                # that (answered, ended...), the live event it stored is the record.
+                return Outcome.DUPLICATE
             self.log.warning(
                 "switch event refused by the call state machine",
                 switch=self.switch_name,

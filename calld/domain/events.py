@@ -29,6 +29,10 @@ class SwitchEvent:
     (Asterisk ``Linkedid``; FreeSWITCH the originating leg's uuid). ``calld_call_id`` is set when
     calld itself originated the call and the switch echoed the id back in a channel variable.
     ``key`` identifies the switch's own event so a replay after reconnect is not stored twice.
+    ``recovered_from`` is set on events that were not seen as they happened but reconstructed
+    afterwards: ``"channels"`` from the switch's list of live calls at (re)connect, ``"cel"`` /
+    ``"cdr"`` from the switch's own call records. Such an event may repeat what calld already
+    stored by other keys, so storage takes it only where it adds to what the call has.
     """
 
     call_ref: str
@@ -38,3 +42,4 @@ class SwitchEvent:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     parties: CallParties | None = None
     calld_call_id: str | None = None
+    recovered_from: str | None = None

