@@ -24,7 +24,8 @@ command waiting for).
 
 For reconnection tests, ``drop_after`` closes the first connection after that many ``recv``
 chunks (mid-frame if that is where the chunk ends), and ``later`` gives the sessions replayed to
-the connections after it (the last one repeats).
+the connections after it (the last one repeats), with ``later_answers`` (if given) answering their
+connect queries: what the switch listed on that later connection.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class FakeEslServer(LoopbackServer):
     answers: Mapping[bytes, bytes] = field(default_factory=dict)  # framed command -> captured reply
     drop_after: int | None = None
     later: Sequence[Capture] = ()
+    later_answers: Mapping[bytes, bytes] | None = None
     stream: bool = False
     received: list[bytes] = field(default_factory=list)  # commands, framed, in order
     mismatches: list[tuple[bytes, bytes]] = field(default_factory=list)  # (expected, got)
@@ -100,7 +102,8 @@ class FakeEslServer(LoopbackServer):
         self.connections += 1
         number = self.connections
         capture = self.capture if number == 1 or not self.later else self.later[min(number - 2, len(self.later) - 1)]
-        await self._replay(capture, reader, writer, self.drop_after if number == 1 else None)
+        answers = self.answers if number == 1 or self.later_answers is None else self.later_answers
+        await self._replay(capture, reader, writer, self.drop_after if number == 1 else None, answers)
 
     async def _replay(
         self,
@@ -108,6 +111,7 @@ class FakeEslServer(LoopbackServer):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         drop_after: int | None,
+        answers: Mapping[bytes, bytes],
     ) -> None:
         data = capture.data
         pending = bytearray()
@@ -130,7 +134,7 @@ class FakeEslServer(LoopbackServer):
                 sent_chunks += 1
                 if subscribed:
                     subscribed = False
-                    if framing.buffered or not await self._answer_connect_queries(reader, writer, pending):
+                    if framing.buffered or not await self._answer_connect_queries(reader, writer, pending, answers):
                         return
             elif entry["dir"] == "send":
                 if self.stream and sent_chunks > 2:
@@ -147,7 +151,11 @@ class FakeEslServer(LoopbackServer):
         # The capture ends where FreeSWITCH closed the socket (after the disconnect notice).
 
     async def _answer_connect_queries(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: bytearray
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pending: bytearray,
+        answers: Mapping[bytes, bytes],
     ) -> bool:
         """Answer ``after_subscribe`` from ``answers``; False (and recorded) on anything else."""
         for expected in self.after_subscribe:
@@ -158,7 +166,7 @@ class FakeEslServer(LoopbackServer):
             if got != expected:
                 self.mismatches.append((expected, got))
                 return False
-            writer.write(self.answers[got])
+            writer.write(answers[got])
             await writer.drain()
         return True
 
