@@ -117,6 +117,8 @@ class Daemon:
         await site.start()
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.switch is not None and self.ingest is not None and self.ingest_queue is not None:
+            # The switch's own records are read from the last call this switch's calld stored.
+            self.switch.recover_since = await self.ingest.recovery_start()
             self.ingest_queue.start()  # events a killed calld left on disk are stored first
             self._left_open_task = asyncio.create_task(
                 self._close_left_open(self.switch, self.ingest, self.ingest_queue, self.services.calls.clock()),

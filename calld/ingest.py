@@ -16,7 +16,7 @@ import contextlib
 import enum
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -158,6 +158,16 @@ class SwitchIngest:
             )
             return Outcome.REFUSED
         return Outcome.STORED
+
+    async def recovery_start(self) -> datetime | None:
+        """When this switch's last stored call started: what the switch's records must be read from
+        after a restart (None when calld never stored a call of it: there is nothing to resume)."""
+        async with self.db.write() as session:
+            stmt = sa.select(sa.func.max(CallLog.started_at)).where(CallLog.switch_name == self.switch_name)
+            latest: datetime | None = (await session.execute(stmt)).scalar()
+        if latest is not None and latest.tzinfo is None:
+            latest = latest.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+        return latest
 
     async def close_left_open(self, live_refs: Collection[str], before: datetime) -> int:
         """Close this switch's calls still open in the database that the switch no longer has.

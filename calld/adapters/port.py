@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
 from calld.domain.events import SwitchEvent
@@ -30,6 +31,8 @@ class SwitchPort(Protocol):
     name: str  # this PBX's name in calld's database
     connected: asyncio.Event  # set while logged in and receiving events
     resynced: asyncio.Event  # set once a resynchronisation after connecting is done
+    # Where recovery from the switch's own records starts on the next connect (None: no recovery).
+    recover_since: datetime | None
 
     def open_calls(self) -> list[str]:
         """``call_ref`` of every call open here (right after a resync: the calls the switch has)."""

@@ -49,7 +49,7 @@ with wave.open(sys.argv[1], "wb") as w:
     w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(40000)))
 PY
 fi
-mkdir -p "$LAB_DIR/run/asterisk" "$LAB_DIR/var/spool/asterisk/monitor" "$LAB_DIR/var/log/asterisk"
+mkdir -p "$LAB_DIR/run/asterisk" "$LAB_DIR/var/spool/asterisk/monitor" "$LAB_DIR/var/log/asterisk/cel-custom"
 rm -f "$LAB_DIR/run/asterisk/asterisk.pid" "$LAB_DIR/run/asterisk/asterisk.ctl"
 
 t0=$(date +%s.%N)

@@ -16,7 +16,8 @@ from tests.fakes.esl_capture import Capture, capture_names, connect_answers, loa
 from tests.fakes.esl_server import FakeEslServer, normalise
 from tests.freeswitch.test_adapter_e2e import connect_queries
 
-CALL_CAPTURES = [name for name in capture_names() if not name.startswith(("x_", "k_", "m_", "m2_"))]  # m*: calls up before connecting (test_adapter_resync)
+# m_ and m2_ start with calls up before connecting: see test_adapter_resync.
+CALL_CAPTURES = [name for name in capture_names() if not name.startswith(("x_", "k_", "m_", "m2_"))]
 
 
 def offline(capture: Capture) -> list[SwitchEvent]:

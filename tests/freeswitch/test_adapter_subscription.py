@@ -11,7 +11,8 @@ from calld.adapters.freeswitch.mapping import EventMapper
 from calld.domain.events import SwitchEvent
 from tests.fakes.esl_capture import capture_names, load_capture
 
-CALL_CAPTURES = [name for name in capture_names() if not name.startswith(("x_", "k_", "m_", "m2_"))]  # m*: calls up before connecting (test_adapter_resync)
+# m_ and m2_ start with calls up before connecting: see test_adapter_resync.
+CALL_CAPTURES = [name for name in capture_names() if not name.startswith(("x_", "k_", "m_", "m2_"))]
 
 
 def mapped(name: str, keep_all: bool) -> tuple[list[SwitchEvent], int]:

@@ -46,9 +46,10 @@ import asyncio
 import contextlib
 import os
 import posixpath
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -58,6 +59,8 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message
 
 from calld.adapters.asterisk.ami_codec import AmiMessage, AmiParser
+from calld.adapters.asterisk.cel import cel_events
+from calld.adapters.asterisk.cel_source import CelSource, cel_sources
 from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.backoff import Backoff
@@ -96,6 +99,10 @@ EVENT_FILTERS: tuple[str, ...] = (
     "^Event: (" + "|".join(SUBSCRIBED_EVENTS) + ")[[:space:]]",
     f"^Event: VarSet[[:space:]].*Variable: (MIXMONITOR_FILENAME|_*{CALLD_CALL_ID_VAR})[[:space:]]",
 )
+
+# Records are read from a little before the last event seen: a switch's clock and ours differ,
+# and rows are written a moment after the event.
+_RECORDS_MARGIN = timedelta(seconds=30)
 
 # OriginateResponse ``Reason`` (AST_CONTROL_* of the first leg's outcome).
 _ORIGINATE_REASONS = {
@@ -238,6 +245,15 @@ class AsteriskAdapter:
         self.connected = asyncio.Event()
         self.resynced = asyncio.Event()
         self.sessions = 0  # successful logins, for diagnostics and tests
+        self.records: list[CelSource] = cel_sources(
+            settings.cel_csv,
+            settings.cel_sqlite,
+            settings.cel_sqlite_table,
+            timedelta(seconds=settings.records_lookback_seconds),
+        )
+        # Where the next recovery from the records starts: set by the daemon before the first
+        # session (the last call it stored), then the time of the last event each session received.
+        self.recover_since: datetime | None = None
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -283,6 +299,7 @@ class AsteriskAdapter:
             # Shutdown): the end marker comes after it.
             while (batch := await manager.events.get()) is not None:
                 received_at, messages = batch
+                self.recover_since = received_at
                 for ami in messages:
                     await self._deliver(sink, ami, received_at)
             if keepalive.done() and not keepalive.cancelled() and keepalive.exception() is not None:
@@ -300,8 +317,28 @@ class AsteriskAdapter:
                 return
             await self._action("Ping", {})
 
+    async def _recover(self, sink: EventSink) -> None:
+        """Store what Asterisk's own records (CEL) say happened since ``recover_since``."""
+        since = self.recover_since
+        if since is None or not self.records:
+            return
+        since -= _RECORDS_MARGIN
+        rows = []
+        for source in self.records:
+            try:
+                rows.extend(await source.rows(since))
+            except (OSError, sqlite3.Error, ValueError) as exc:
+                self.log.error("asterisk CEL records unreadable; missed calls not recovered", error=str(exc))
+        s = self.settings
+        mapper = AmiEventMapper(s.inbound_contexts, s.outbound_contexts, hold_context=s.hold_context)
+        events = cel_events(rows, mapper)
+        for event in events:
+            await self._emit(sink, event)
+        self.log.info("asterisk CEL records read", since=since.isoformat(), rows=len(rows), call_events=len(events))
+
     async def _resync(self, sink: EventSink) -> None:
-        """Adopt the calls Asterisk has now; end the ones it no longer has."""
+        """Recover from the records, adopt the calls Asterisk has now, end the ones it no longer has."""
+        await self._recover(sink)
         items = await self._action("CoreShowChannels", {}, as_list=True)
         now = datetime.now(UTC)
         rows: list[AmiMessage] = [message.ami for message in items if message.ami.event == "CoreShowChannel"]

@@ -30,6 +30,13 @@ class AsteriskConfig:
     # Dialplan context for calld's hold: extension "hold" plays music to the far party, "wait" keeps
     # calld's user waiting (see config.example.toml).
     hold_context: str = "calld-hold"
+    # Asterisk's own call records, read after every (re)connect to recover what calld missed:
+    # the cel_custom CSV file and/or the cel_sqlite3_custom database (README: "After a fault").
+    cel_csv: str = ""
+    cel_sqlite: str = ""
+    cel_sqlite_table: str = "cel"
+    # How far before the missed window records are read (a call may start long before it ends).
+    records_lookback_seconds: float = 14400.0
     keepalive_seconds: float = 20.0
     reconnect_max_seconds: float = 30.0
     action_timeout_seconds: float = 5.0
@@ -43,7 +50,15 @@ class AsteriskConfig:
             found.append("asterisk.name: 1 to 64 letters, digits, '-' or '_'")
         if not self.secret and not self.secret_file:
             found.append("asterisk.secret: set secret or secret_file")
-        timings = ("keepalive_seconds", "reconnect_max_seconds", "action_timeout_seconds", "originate_timeout_seconds")
+        if not self.cel_sqlite_table.replace("_", "").isalnum():
+            found.append("asterisk.cel_sqlite_table: letters, digits and '_' only")
+        timings = (
+            "records_lookback_seconds",
+            "keepalive_seconds",
+            "reconnect_max_seconds",
+            "action_timeout_seconds",
+            "originate_timeout_seconds",
+        )
         for name in timings:
             if getattr(self, name) <= 0:
                 found.append(f"asterisk.{name}: must be positive")
