@@ -8,15 +8,31 @@ on the second connection). Every call the switch had must be stored once, as one
 
 from __future__ import annotations
 
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
+from calld.adapters.freeswitch.cdr import leg_from_json_text
+from calld.adapters.freeswitch.cdr_source import CDR_CSV_COLUMNS
+from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
-from tests.fakes.esl_capture import captured_reply, connect_answers, load_capture
+from tests.fakes.esl_capture import CAPTURE_DIR, captured_reply, connect_answers, idle_session, load_capture
 from tests.fakes.esl_server import FakeEslServer
-from tests.freeswitch.test_adapter_e2e import call, calld, calls, eventually
+from tests.freeswitch.test_adapter_e2e import (
+    call,
+    calld,
+    calls,
+    chunks_until_answered,
+    eventually,
+    fake_switch,
+    only_call_in,
+)
 
 
 def live_at_connect(name: str, **options: Any) -> FakeEslServer:
@@ -93,3 +109,112 @@ async def test_a_link_cut_mid_call_keeps_one_call(db: Database, name: str) -> No
     assert only["status"] == "ended" and only["answered_at"] is not None
     assert (only["caller_number"], only["recipient_number"]) == ("1000", "1001")
     assert "adopted" not in detail["events"][0]["metadata"]
+
+
+CDR_DIR = CAPTURE_DIR / "cdr"
+
+
+def json_cdr_directory(tmp_path: Path, scenario: str) -> Path:
+    """mod_json_cdr's documents of ``scenario`` as FreeSWITCH writes them to a directory (one
+    ``<uuid>.cdr.json`` per leg, the POST body plus a newline, as in its err-log-dir)."""
+    folder = tmp_path / "json_cdr"
+    folder.mkdir(exist_ok=True)
+    for line in (CDR_DIR / f"{scenario}.cdr.jsonl").read_text().splitlines():
+        body = json.loads(line)["body"]
+        uuid = json.loads(body)["variables"]["uuid"]
+        (folder / f"{uuid}.cdr.json").write_text(body + "\n")
+    return folder
+
+
+async def stored_before(db: Database, at: datetime) -> str:
+    """A call this switch's calld stored earlier (so a restart reads the records from then on)."""
+    store = CallStore(clock=lambda: at)
+    async with db.write() as session:
+        earlier = await store.create(
+            session,
+            NewCall(CallDirection.INBOUND, "1", "2", switch_name="freeswitch", switch_call_ref="earlier"),
+            EventSource.SWITCH,
+        )
+        await store.apply(session, earlier, EventType.ENDED, EventSource.SWITCH, metadata={"outcome": "missed"})
+    return str(earlier.id)
+
+
+@pytest.mark.parametrize("records", ["json", "csv"])
+async def test_calls_made_while_calld_was_down_come_from_the_cdrs(db: Database, tmp_path: Path, records: str) -> None:
+    """calld stopped; three calls came and went (m_live_at_connect's, as FreeSWITCH recorded them);
+    calld starts on an idle switch: the calls are stored from the switch's own CDRs, once."""
+    scenario = "m_live_at_connect.json"
+    first_start = min(int(leg["start_uepoch"]) for leg in _csv_legs(scenario))
+    await stored_before(db, datetime.fromtimestamp(first_start / 1e6 - 60, UTC))
+    settings: dict[str, Any] = {}
+    if records == "json":
+        settings["cdr_json_directories"] = (str(json_cdr_directory(tmp_path, scenario)),)
+    else:
+        settings["cdr_csv"] = str(CDR_DIR / f"{scenario}.cdr.csv")
+    idle = idle_session(load_capture("a2_bridged.json"))
+    for _ in range(2):  # a second start reads the same records and stores nothing twice
+        server = FakeEslServer(idle, after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers())
+        async with server, calld(db, server, **settings) as (_daemon, _adapter, http):
+            found = await eventually(lambda: all_ended(http, 4))
+            details = {c["recipient_number"]: await call(http, c["id"]) for c in found}
+    assert len(found) == 4  # the earlier call and the three
+    legs = _csv_legs(scenario)
+    by_uuid = {leg["uuid"]: leg for leg in legs}
+    bridged = details["1001"]
+    a_leg = by_uuid[next(leg["uuid"] for leg in legs if leg["channel_name"] == "sofia/internal/1000@127.0.0.1")]
+    # Times are the switch's own: answered when the far phone answered, ended at the last hangup.
+    assert _at(bridged["answered_at"]) == _micros_time(a_leg["answer_uepoch"])
+    assert _at(bridged["ended_at"]) == _micros_time(a_leg["end_uepoch"])
+    assert bridged["status"] == "ended"
+    assert details["9002"]["status"] == "ended"  # the loopback call: one call
+    assert details["1004"]["status"] in ("missed", "no_answer") and details["1004"]["answered_at"] is None
+    for recipient in ("1001", "9002", "1004"):
+        last = details[recipient]["events"][-1]["metadata"]
+        assert last["recovered_from"] == "cdr" and last["ended_while_calld_was_down"] is True
+
+
+def _csv_legs(scenario: str) -> list[dict[str, str]]:
+    with open(CDR_DIR / f"{scenario}.cdr.csv", newline="") as handle:
+        return [dict(zip(CDR_CSV_COLUMNS, row, strict=False)) for row in csv.reader(handle)]
+
+
+def _micros_time(value: str) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1e6, UTC)
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_a_call_that_ended_while_calld_was_down_gets_its_real_end(db: Database, tmp_path: Path) -> None:
+    """calld saw a call answered, then stopped; the call ended; FreeSWITCH wrote its CDRs to its
+    err-log-dir (its JSON-CDR receiver was down: r_cdr_receiver_down, the same call as its capture).
+    On the next start the call is closed with the end the switch recorded, not at restart time."""
+    capture = load_capture("r_cdr_receiver_down")
+    drop = chunks_until_answered(capture)
+    async with (
+        fake_switch(capture, drop_after=drop, later=[idle_session(capture)]) as server,
+        calld(db, server, event_format="plain", reconnect_max_seconds=60) as (_daemon, _adapter, http),
+    ):
+        answered = await only_call_in(http, "answered")
+    errlog = CDR_DIR / "errlog"
+    async with (
+        FakeEslServer(
+            idle_session(capture), after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers()
+        ) as idle,
+        calld(db, idle, event_format="plain", cdr_json_directories=(str(errlog),)) as (_daemon, _adapter, http),
+    ):
+        done = await eventually(lambda: _ended(http, answered["id"]))
+    legs = [leg_from_json_text(path.read_bytes()) for path in errlog.iterdir()]
+    end = max(_micros_time(leg["end_uepoch"]) for leg in legs)
+    assert done["status"] == "ended"
+    assert _at(done["ended_at"]) == end
+    assert done["answered_at"] == answered["answered_at"]  # what calld saw live stays
+    last = done["events"][-1]
+    assert last["event_type"] == "ended" and last["metadata"]["recovered_from"] == "cdr"
+    assert [e["event_type"] for e in done["events"]].count("ended") == 1
+
+
+async def _ended(http: Any, call_id: str) -> dict[str, Any] | None:
+    detail = await call(http, call_id)
+    return detail if detail["ended_at"] is not None else None

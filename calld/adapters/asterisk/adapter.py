@@ -65,6 +65,7 @@ from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.backoff import Backoff
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
+from calld.adapters.records import marked_missed
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
 
@@ -333,7 +334,7 @@ class AsteriskAdapter:
         mapper = AmiEventMapper(s.inbound_contexts, s.outbound_contexts, hold_context=s.hold_context)
         events = cel_events(rows, mapper)
         for event in events:
-            await self._emit(sink, event)
+            await self._emit(sink, marked_missed(event, first_session=self.sessions == 1))
         self.log.info("asterisk CEL records read", since=since.isoformat(), rows=len(rows), call_events=len(events))
 
     async def _resync(self, sink: EventSink) -> None:

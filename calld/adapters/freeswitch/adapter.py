@@ -23,12 +23,14 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
 
 from calld.adapters.backoff import Backoff
+from calld.adapters.freeswitch.cdr import cdr_events
+from calld.adapters.freeswitch.cdr_source import cdr_sources
 from calld.adapters.freeswitch.client import EslAuthFailed, EslClosed, EslConnection
 from calld.adapters.freeswitch.esl_codec import (
     CT_API_RESPONSE,
@@ -43,6 +45,7 @@ from calld.adapters.freeswitch.esl_codec import (
 from calld.adapters.freeswitch.mapping import EventMapper, event_time
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
+from calld.adapters.records import marked_missed
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import CallDirection, EventType
 
@@ -70,6 +73,10 @@ SUBSCRIBED_EVENTS: Final = (
 SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
 _WANTED: Final = frozenset(SUBSCRIBED_EVENTS)
 _WANTED_OR_CUSTOM: Final = _WANTED | {"CUSTOM"}  # a CUSTOM event's subclass is known once decoded
+
+# Records are read from a little before the last event seen: the switch writes a leg's record a
+# moment after its hangup, and its clock and ours differ.
+_RECORDS_MARGIN: Final = timedelta(seconds=30)
 
 # Asked on every connect: the live channels (to resync) and the version (for the log).
 LIST_CHANNELS: Final = encode_api("show channels as json")
@@ -116,6 +123,10 @@ class FreeswitchAdapter:
         self.connected = asyncio.Event()
         self.resynced = asyncio.Event()
         self.sessions = 0  # successful logins, for diagnostics and tests
+        self.records = cdr_sources(settings.cdr_csv, settings.cdr_json_directories)
+        # Where the next recovery from the records starts: set by the daemon before the first
+        # session (the last call it stored), then the time of the last read of each session.
+        self.recover_since: datetime | None = None
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -156,8 +167,10 @@ class FreeswitchAdapter:
         version.add_done_callback(self._log_connected)
         listing.add_done_callback(self._log_unlisted)
         self.connected.set()
+        last_read: datetime | None = None
         try:
             while (frames := await conn.frames.get()) is not None:
+                last_read = datetime.now(UTC)
                 for frame in frames:
                     if frame.is_event:
                         for switch_event in self._map_event(frame):
@@ -165,6 +178,8 @@ class FreeswitchAdapter:
                     elif frame.content_type == CT_API_RESPONSE:
                         await self._resync(sink, frame)
         finally:
+            if listing.done() and last_read is not None:
+                self.recover_since = last_read  # the next connect recovers from here
             for query in (listing, version):
                 query.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -206,6 +221,7 @@ class FreeswitchAdapter:
         except (ValueError, AttributeError):
             self.log.warning("freeswitch channel list unreadable; not resynchronised", body=frame.text[:200])
             return
+        await self._recover(sink)
         now = datetime.now(UTC)
         events = self.mapper.reconcile({str(row.get("uuid", "")) for row in rows}, now)
         events += self.mapper.adopt([{k: str(v) for k, v in row.items()} for row in rows])
@@ -213,6 +229,26 @@ class FreeswitchAdapter:
             await self._emit(sink, replace(switch_event, recovered_from="channels"))
         self.log.info("freeswitch resynchronised", live_channels=len(rows), open_calls=len(self.mapper.open_calls()))
         self.resynced.set()
+
+    async def _recover(self, sink: EventSink) -> None:
+        """Store what FreeSWITCH's own records (CDRs) say happened since ``recover_since``."""
+        since = self.recover_since
+        if since is None or not self.records:
+            return
+        since -= _RECORDS_MARGIN
+        legs = []
+        for source in self.records:
+            try:
+                legs.extend(await source.legs(since - timedelta(seconds=self.settings.records_lookback_seconds)))
+            except OSError as exc:
+                self.log.error("freeswitch CDR records unreadable; missed calls not recovered", error=str(exc))
+        events = cdr_events(legs, EventMapper(self.mapper.context_directions))
+        # Only calls with something in the window: older ones were stored when they happened.
+        recent = {event.call_ref for event in events if event.timestamp >= since}
+        events = [event for event in events if event.call_ref in recent]
+        for event in events:
+            await self._emit(sink, marked_missed(event, first_session=self.sessions == 1))
+        self.log.info("freeswitch CDR records read", since=since.isoformat(), legs=len(legs), call_events=len(events))
 
     def open_calls(self) -> list[str]:
         return self.mapper.open_calls()

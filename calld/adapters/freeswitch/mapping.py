@@ -309,6 +309,7 @@ class EventMapper:
     ) -> None:
         self.correlator = LegCorrelator()
         self._contexts = dict(context_directions or {})
+        self.context_directions: Mapping[str, CallDirection] = self._contexts
         self._default_inbound = default_inbound
         self._calls: dict[str, _Call] = {}
         self._next_seq = 0

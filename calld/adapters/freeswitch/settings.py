@@ -28,6 +28,13 @@ class FreeswitchConfig:
     recording_directory: str = "/var/lib/freeswitch/recordings"
     # How events come: "json" decodes faster (bench/esl_parse.py); "plain" is FreeSWITCH's default.
     event_format: str = "json"
+    # FreeSWITCH's own call records, read after every (re)connect to recover what calld missed:
+    # directories of mod_json_cdr documents (its err-log-dir / log-dir) and mod_cdr_csv's file with
+    # calld's template (README: "After a fault").
+    cdr_json_directories: tuple[str, ...] = ()
+    cdr_csv: str = ""
+    # How far before the missed window records are read (a call may start long before it ends).
+    records_lookback_seconds: float = 14400.0
     reconnect_max_seconds: float = 30.0
     command_timeout_seconds: float = 5.0
 
@@ -42,7 +49,7 @@ class FreeswitchConfig:
             found.append("freeswitch.password: set password or password_file")
         if self.event_format not in ("json", "plain"):
             found.append("freeswitch.event_format: must be json or plain")
-        for name in ("reconnect_max_seconds", "command_timeout_seconds"):
+        for name in ("records_lookback_seconds", "reconnect_max_seconds", "command_timeout_seconds"):
             if getattr(self, name) <= 0:
                 found.append(f"freeswitch.{name}: must be positive")
         return found
