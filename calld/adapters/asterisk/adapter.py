@@ -260,10 +260,17 @@ class AsteriskAdapter:
 
     async def run(self, sink: EventSink) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
+        refusals = 0
         while True:
             logged_in = False
+            refused = False
             try:
                 logged_in = await self._session(sink)
+            except ConnectionRefusedError as exc:
+                refused = True
+                refusals += 1
+                if refusals == 1:  # once per outage: it is retried every moment until the port opens
+                    self.log.warning("asterisk AMI connection refused; retrying", error=str(exc))
             except (OSError, SwitchUnavailable, TimeoutError) as exc:
                 self.log.warning("asterisk AMI connection failed", error=str(exc) or repr(exc))
             except SwitchError as exc:
@@ -275,8 +282,10 @@ class AsteriskAdapter:
                     manager.close()
             if logged_in:
                 backoff.reset()
-            self.log.info("asterisk AMI reconnecting", delay_seconds=backoff.delay)
-            await backoff.wait()
+                refusals = 0
+            if not refused:
+                self.log.info("asterisk AMI reconnecting", delay_seconds=backoff.next_delay())
+            await backoff.wait(refused)
 
     async def _session(self, sink: EventSink) -> bool:
         """One connection: login, filter, resync, then events until the link is lost."""

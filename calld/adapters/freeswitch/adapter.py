@@ -132,10 +132,17 @@ class FreeswitchAdapter:
 
     async def run(self, sink: EventSink) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
+        refusals = 0
         while True:
             logged_in = False
+            refused = False
             try:
                 logged_in = await self._session(sink)
+            except ConnectionRefusedError as exc:
+                refused = True
+                refusals += 1
+                if refusals == 1:  # once per outage: it is retried every moment until the port opens
+                    self.log.warning("freeswitch event socket refused; retrying", error=str(exc))
             except EslAuthFailed as exc:
                 self.log.error("freeswitch refused the event socket password", error=str(exc))
             except (OSError, TimeoutError, EslClosed, EslProtocolError, SwitchError, SwitchUnavailable) as exc:
@@ -147,8 +154,10 @@ class FreeswitchAdapter:
                     await self._goodbye(conn)
             if logged_in:
                 backoff.reset()
-            self.log.info("freeswitch event socket reconnecting", delay_seconds=backoff.delay)
-            await backoff.wait()
+                refusals = 0
+            if not refused:
+                self.log.info("freeswitch event socket reconnecting", delay_seconds=backoff.next_delay())
+            await backoff.wait(refused)
 
     async def _session(self, sink: EventSink) -> bool:
         """One connection: auth, subscribe, resync, then events until the link is lost."""
