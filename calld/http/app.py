@@ -10,6 +10,7 @@ from aiohttp import web
 from calld.http import (
     call_logs,
     clients,
+    freeswitch_cdr,
     live,
     observability,
     openapi,
@@ -57,7 +58,7 @@ def create_app(parts: Services) -> web.Application:
     )
     app[SERVICES] = parts
     # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
-    for module in (call_logs, clients, sip_configurations, webhooks, webhook_subscriptions, live):
+    for module in (call_logs, clients, sip_configurations, webhooks, freeswitch_cdr, webhook_subscriptions, live):
         module.add_routes(app)
     openapi.add_routes(app)
     observability.add_routes(app)

@@ -446,6 +446,16 @@ def _webhook_schemas() -> dict[str, Schema]:
             },
             ["status", "call"],
         ),
+        "FreeswitchCdr": obj(
+            {
+                "variables": obj({"uuid": string(64)}, ["uuid"], description="The leg's channel variables."),
+                "callflow": {"type": "array", "items": {"type": "object"}},
+                "channel_data": {"type": "object"},
+            },
+            ["variables"],
+            description="mod_json_cdr's document of one leg (values as it sends them, URL-encoded or not).",
+        ),
+        "FreeswitchCdrStored": obj({"stored": string(64, description="The leg's uuid.")}, ["stored"]),
         "RecordingWebhook": obj(
             {
                 "call_id": UUID,
@@ -573,6 +583,11 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "name": "access_token",
         "description": "The API token in the query string: only /api/ws takes it (browsers cannot set headers "
         "on a WebSocket handshake).",
+    },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "FreeSWITCH's mod_json_cdr cred: freeswitch.cdr_receiver_credentials (user:password).",
     },
     "signature": {
         "type": "apiKey",
@@ -803,6 +818,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             409: "a deleted or completed recording cannot go back",
         },
     ),
+    ("POST", "/api/webhooks/freeswitch/cdr/"): Op(
+        INBOUND,
+        "A leg's CDR from FreeSWITCH's mod_json_cdr",
+        {200: "FreeswitchCdrStored"},
+        "FreeswitchCdr",
+        description="Point mod_json_cdr's url here with cred = freeswitch.cdr_receiver_credentials (HTTP "
+        "Basic). calld keeps each leg's document and reads them, with the switch's other records, after every "
+        "start and reconnect to recover calls it did not see.",
+    ),
     ("GET", W): Op(OUTBOUND, "List webhook subscriptions", {200: "WebhookSubscriptionPage"}, params=(ACTIVE, *PAGING)),
     ("POST", W): Op(OUTBOUND, "Subscribe", {201: "WebhookSubscriptionCreated"}, "WebhookSubscriptionCreate"),
     ("GET", W + "{id}/"): Op(OUTBOUND, "A subscription", {200: "WebhookSubscription"}),
@@ -868,6 +892,8 @@ def _security(method: str, path: str, op: Op) -> tuple[list[Schema], dict[int, s
     """Who may call the operation, and the errors that follow from it."""
     if op.public:
         return [], {}
+    if path == "/api/webhooks/freeswitch/cdr/":
+        return [{"basic": []}], {401: "Missing or wrong Basic credentials, or the receiver is off"}
     if path.startswith(SIGNED_PREFIXES):
         return [{"signature": []}], {
             401: "Missing, malformed, wrong or stale Calld-Signature",

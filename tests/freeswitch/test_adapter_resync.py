@@ -8,12 +8,14 @@ on the second connection). Every call the switch had must be stored once, as one
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
@@ -218,3 +220,43 @@ async def test_a_call_that_ended_while_calld_was_down_gets_its_real_end(db: Data
 async def _ended(http: Any, call_id: str) -> dict[str, Any] | None:
     detail = await call(http, call_id)
     return detail if detail["ended_at"] is not None else None
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_mod_json_cdr_posts_are_kept_and_recovered_on_the_next_start(db: Database, tmp_path: Path) -> None:
+    """mod_json_cdr posts each leg to calld (its exact requests, m_live_at_connect.json); calld keeps
+    them; the next start recovers the calls from them like from FreeSWITCH's err-log-dir."""
+    scenario = "m_live_at_connect.json"
+    first_start = min(int(leg["start_uepoch"]) for leg in _csv_legs(scenario))
+    await stored_before(db, datetime.fromtimestamp(first_start / 1e6 - 60, UTC))
+    receiver = {"cdr_receiver_credentials": "fs:cdr-secret", "cdr_receiver_directory": str(tmp_path / "received")}
+    requests = [json.loads(line) for line in (CDR_DIR / f"{scenario}.cdr.jsonl").read_text().splitlines()]
+    idle = idle_session(load_capture("a2_bridged.json"))
+    endpoint = "/api/webhooks/freeswitch/cdr/"
+    server = FakeEslServer(idle, after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers())
+    async with (
+        server,
+        calld(db, server, **receiver) as (daemon, _adapter, _http),
+        aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.port}") as http,  # no API token: FreeSWITCH has none
+    ):
+        for request in requests:
+            headers = {name: value for name, value in request["headers"] if name.lower() != "host"}
+            # mod_json_cdr posted to the lab receiver's /cdr; with url = calld's path it adds the same query.
+            path = endpoint + "?" + request["path"].partition("?")[2]
+            async with http.post(
+                path, data=request["body"], headers={**headers, **basic("fs", "cdr-secret")}
+            ) as answer:
+                assert answer.status == 200, await answer.text()
+        async with http.post(endpoint, data=requests[0]["body"], headers=basic("fs", "wrong")) as answer:
+            assert answer.status == 401 and answer.headers["WWW-Authenticate"].startswith("Basic")
+        async with http.post(endpoint, data=b"{not json", headers=basic("fs", "cdr-secret")) as answer:
+            assert answer.status == 422 and "body" in (await answer.json())["detail"]
+    kept = sorted(path.name for path in (tmp_path / "received").iterdir())
+    assert len(kept) == 6 and all(name.endswith(".cdr.json") for name in kept)
+    server = FakeEslServer(idle, after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers())
+    async with server, calld(db, server, **receiver) as (_daemon, _adapter, http):
+        found = await eventually(lambda: all_ended(http, 4))
+    assert sorted(c["recipient_number"] for c in found) == ["1001", "1004", "2", "9002"]

@@ -123,7 +123,8 @@ class FreeswitchAdapter:
         self.connected = asyncio.Event()
         self.resynced = asyncio.Event()
         self.sessions = 0  # successful logins, for diagnostics and tests
-        self.records = cdr_sources(settings.cdr_csv, settings.cdr_json_directories)
+        directories = (*settings.cdr_json_directories, settings.cdr_receiver_directory)
+        self.records = cdr_sources(settings.cdr_csv, [path for path in directories if path])
         # Where the next recovery from the records starts: set by the daemon before the first
         # session (the last call it stored), then the time of the last read of each session.
         self.recover_since: datetime | None = None

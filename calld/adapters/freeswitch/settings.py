@@ -33,6 +33,9 @@ class FreeswitchConfig:
     # calld's template (README: "After a fault").
     cdr_json_directories: tuple[str, ...] = ()
     cdr_csv: str = ""
+    # mod_json_cdr may post to calld (Basic credentials "user:password"); kept in this directory.
+    cdr_receiver_credentials: str = ""
+    cdr_receiver_directory: str = ""
     # How far before the missed window records are read (a call may start long before it ends).
     records_lookback_seconds: float = 14400.0
     reconnect_max_seconds: float = 30.0
@@ -47,6 +50,10 @@ class FreeswitchConfig:
             found.append("freeswitch.name: 1 to 64 letters, digits, '-' or '_'")
         if not self.password and not self.password_file:
             found.append("freeswitch.password: set password or password_file")
+        if bool(self.cdr_receiver_credentials) != bool(self.cdr_receiver_directory):
+            found.append("freeswitch.cdr_receiver_credentials: give both it and cdr_receiver_directory, or neither")
+        elif self.cdr_receiver_credentials and ":" not in self.cdr_receiver_credentials:
+            found.append('freeswitch.cdr_receiver_credentials: "user:password", as mod_json_cdr\'s cred')
         if self.event_format not in ("json", "plain"):
             found.append("freeswitch.event_format: must be json or plain")
         for name in ("records_lookback_seconds", "reconnect_max_seconds", "command_timeout_seconds"):

@@ -1,0 +1,83 @@
+"""FreeSWITCH's ``mod_json_cdr`` posting each leg's CDR to calld, as it does to any web server.
+
+calld keeps each document as a file (``<uuid>.cdr.json``, what mod_json_cdr itself writes to its
+``err-log-dir``) in ``[freeswitch] cdr_receiver_directory``; the adapter reads that directory with
+the switch's other records after every start and reconnect, so a leg that ended while the Event
+Socket link was down is recovered from it. While calld is down, mod_json_cdr retries and then
+writes to its err-log-dir, which calld reads too. mod_json_cdr authenticates with HTTP Basic
+(``cred``): the credentials are ``[freeswitch] cdr_receiver_credentials``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+from aiohttp import web
+
+from calld.adapters.freeswitch.cdr import leg_from_json_text
+from calld.http.context import services
+from calld.http.errors import ApiError
+
+PATH = "/api/webhooks/freeswitch/cdr/"
+_UUID = re.compile(r"[0-9A-Za-z-]{1,64}")
+
+
+async def receive_cdr(request: web.Request) -> web.Response:
+    """POST /api/webhooks/freeswitch/cdr/ — one leg's CDR from mod_json_cdr."""
+    settings = services(request).config.freeswitch
+    if settings is None or not settings.cdr_receiver_directory:
+        # Off: no credentials can be right (and a stranger learns nothing more).
+        raise _unauthorized("the FreeSWITCH CDR receiver is off (freeswitch.cdr_receiver_credentials unset)")
+    _check_credentials(request, settings.cdr_receiver_credentials)
+    body = await request.read()
+    if body.startswith(b"cdr="):  # mod_json_cdr with encode=true posts a form field
+        body = unquote_to_bytes(body[4:].replace(b"+", b" "))
+    try:
+        leg = leg_from_json_text(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid value", {"body": f"not a FreeSWITCH JSON CDR: {exc}"}) from None
+    uuid = leg.get("uuid", "")
+    if not _UUID.fullmatch(uuid):
+        raise ApiError(422, "invalid value", {"variables.uuid": "missing, or not a channel uuid"})
+    await asyncio.to_thread(_keep, Path(settings.cdr_receiver_directory), uuid, body)
+    return web.json_response({"stored": uuid})
+
+
+def _check_credentials(request: web.Request, expected: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    given = b""
+    if scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+    if not given or not hmac.compare_digest(given, expected.encode()):
+        raise _unauthorized("Basic credentials of freeswitch.cdr_receiver_credentials required")
+
+
+def _unauthorized(why: str) -> ApiError:
+    return ApiError(401, "unauthorized", {"authorization": why}, headers={"WWW-Authenticate": 'Basic realm="calld"'})
+
+
+def _keep(directory: Path, uuid: str, body: bytes) -> None:
+    """Write the document whole or not at all (a reader never sees half a file), durably."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"{uuid}.cdr.json"
+    partial = directory / f".{uuid}.cdr.json.part"
+    with open(partial, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, final)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(PATH, receive_cdr)
