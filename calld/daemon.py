@@ -176,7 +176,7 @@ class Daemon:
         await switch.resynced.wait()
         await queue.flush()  # what the resync itself adopted or closed is stored first
         try:
-            closed = await ingest.close_left_open(switch.open_calls(), started)
+            closed = await ingest.close_left_open(switch.live_at_resync(), started)
         except Exception:  # the database is down: the next start tries again
             self.log.exception("calls left open by an earlier run not checked")
             return

@@ -37,6 +37,10 @@ class SwitchPort(Protocol):
     def open_calls(self) -> list[str]:
         """``call_ref`` of every call open here (right after a resync: the calls the switch has)."""
 
+    def live_at_resync(self) -> frozenset[str]:
+        """``call_ref`` of the calls the switch had at the last resync (events after it do not change
+        this: a call that ends a moment later was still not one that vanished unseen)."""
+
     async def run(self, sink: EventSink) -> None:
         """Connect, subscribe and deliver events to ``sink`` until cancelled; reconnect and resync."""
 

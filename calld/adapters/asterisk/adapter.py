@@ -104,6 +104,9 @@ EVENT_FILTERS: tuple[str, ...] = (
 # Records are read from a little before the last event seen: a switch's clock and ours differ,
 # and rows are written a moment after the event.
 _RECORDS_MARGIN = timedelta(seconds=30)
+# Asterisk writes CEL rows a moment after the channel event (its backends run in their own threads).
+_FOLLOW_UPS = 10
+_FOLLOW_UP_SECONDS = 0.5
 
 # OriginateResponse ``Reason`` (AST_CONTROL_* of the first leg's outcome).
 _ORIGINATE_REASONS = {
@@ -255,6 +258,10 @@ class AsteriskAdapter:
         # Where the next recovery from the records starts: set by the daemon before the first
         # session (the last call it stored), then the time of the last event each session received.
         self.recover_since: datetime | None = None
+        self._live_at_resync: frozenset[str] = frozenset()
+        # Calls the records show begun, not ended and not listed live: read again shortly.
+        self._unfinished: set[str] = set()
+        self._follow_up: asyncio.Task[None] | None = None
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -317,6 +324,11 @@ class AsteriskAdapter:
             return True
         finally:
             keepalive.cancel()
+            if self._follow_up is not None:
+                self._follow_up.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._follow_up
+                self._follow_up = None
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keepalive
 
@@ -327,12 +339,24 @@ class AsteriskAdapter:
                 return
             await self._action("Ping", {})
 
-    async def _recover(self, sink: EventSink) -> None:
-        """Store what Asterisk's own records (CEL) say happened since ``recover_since``."""
+    async def _recover(self, sink: EventSink, live: set[str]) -> None:
+        """Store what Asterisk's own records (CEL) say happened since ``recover_since``.
+
+        ``live`` are the calls Asterisk listed just before. A call the records show begun but not
+        ended that is not among them ended in the moment before the list, and Asterisk writes CEL
+        rows a little after the fact: the records are read again shortly for such calls.
+        """
         since = self.recover_since
         if since is None or not self.records:
             return
         since -= _RECORDS_MARGIN
+        unfinished = await self._recover_from(sink, since, None)
+        self._unfinished = unfinished - live
+        if self._unfinished:
+            self._follow_up = asyncio.create_task(self._recover_unfinished(sink, since), name="cel-follow-up")
+
+    async def _recover_from(self, sink: EventSink, since: datetime, only: set[str] | None) -> set[str]:
+        """Store the records' events (of the calls in ``only``, if given); the calls they leave open."""
         rows = []
         for source in self.records:
             try:
@@ -341,17 +365,33 @@ class AsteriskAdapter:
                 self.log.error("asterisk CEL records unreadable; missed calls not recovered", error=str(exc))
         s = self.settings
         mapper = AmiEventMapper(s.inbound_contexts, s.outbound_contexts, hold_context=s.hold_context)
-        events = cel_events(rows, mapper)
+        events = [event for event in cel_events(rows, mapper) if only is None or event.call_ref in only]
         for event in events:
             await self._emit(sink, marked_missed(event, first_session=self.sessions == 1))
         self.log.info("asterisk CEL records read", since=since.isoformat(), rows=len(rows), call_events=len(events))
+        return set(mapper.open_calls())
+
+    async def _recover_unfinished(self, sink: EventSink, since: datetime) -> None:
+        for _ in range(_FOLLOW_UPS):
+            await asyncio.sleep(_FOLLOW_UP_SECONDS)
+            # Calls the live stream took over since (their events named them) need nothing more.
+            self._unfinished -= set(self.mapper.open_calls())
+            if not self._unfinished:
+                return
+            self._unfinished &= await self._recover_from(sink, since, self._unfinished)
+            if not self._unfinished:
+                return
+        self.log.warning("calls begun in asterisk's CEL have no end there yet", calls=len(self._unfinished))
 
     async def _resync(self, sink: EventSink) -> None:
-        """Recover from the records, adopt the calls Asterisk has now, end the ones it no longer has."""
-        await self._recover(sink)
+        """Adopt the calls Asterisk has now, end the ones it no longer has, after storing what its
+        records say. The list is taken first: a call that ends between the two is then in both (the
+        records close it), and one that starts between them is in the records and its events follow;
+        taken the other way round, a call ending in between would be in neither."""
         items = await self._action("CoreShowChannels", {}, as_list=True)
         now = datetime.now(UTC)
         rows: list[AmiMessage] = [message.ami for message in items if message.ami.event == "CoreShowChannel"]
+        await self._recover(sink, {ami.get("Linkedid") or ami.get("Uniqueid", "") for ami in rows})
         live: set[str] = set()
         parted: dict[str, dict[str, str]] = {}  # ref -> {"hold"/"wait": channel} of calls calld holds
         for ami in rows:
@@ -369,6 +409,7 @@ class AsteriskAdapter:
         }
         for event in [*self.mapper.reconcile(live, now), *self.mapper.adopt(rows, now)]:
             await self._emit(sink, event)
+        self._live_at_resync = frozenset(self.mapper.open_calls())
         self.log.info("asterisk resynchronised", live_calls=len(live))
 
     async def _deliver(self, sink: EventSink, ami: AmiMessage, received_at: datetime) -> None:
@@ -412,6 +453,9 @@ class AsteriskAdapter:
 
     def open_calls(self) -> list[str]:
         return self.mapper.open_calls()
+
+    def live_at_resync(self) -> frozenset[str]:
+        return self._live_at_resync
 
     # --- channel bookkeeping for control actions ------------------------------------------------
 

@@ -128,6 +128,7 @@ class FreeswitchAdapter:
         # Where the next recovery from the records starts: set by the daemon before the first
         # session (the last call it stored), then the time of the last read of each session.
         self.recover_since: datetime | None = None
+        self._live_at_resync: frozenset[str] = frozenset()
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -237,6 +238,7 @@ class FreeswitchAdapter:
         events += self.mapper.adopt([{k: str(v) for k, v in row.items()} for row in rows])
         for switch_event in events:
             await self._emit(sink, replace(switch_event, recovered_from="channels"))
+        self._live_at_resync = frozenset(self.mapper.open_calls())
         self.log.info("freeswitch resynchronised", live_channels=len(rows), open_calls=len(self.mapper.open_calls()))
         self.resynced.set()
 
@@ -262,6 +264,9 @@ class FreeswitchAdapter:
 
     def open_calls(self) -> list[str]:
         return self.mapper.open_calls()
+
+    def live_at_resync(self) -> frozenset[str]:
+        return self._live_at_resync
 
     def _job_done(self, event: Mapping[str, str]) -> list[SwitchEvent]:
         """An originate job finished: report a refusal that left no channel behind.
