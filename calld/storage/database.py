@@ -6,13 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 # Threads (and connections) that run SQLite reads; see ``Database.query``.
@@ -32,6 +34,8 @@ def async_url(url: str) -> str:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config  # imported only when a migration runs: a third of start-up time
+
     cfg = Config()
     cfg.set_main_option("script_location", "calld.storage:migrations")
     return cfg
@@ -163,8 +167,10 @@ class Database:
             yield session
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (a schema already there costs one query)."""
         async with self.engine.begin() as conn:
+            if await conn.run_sync(_at_head):
+                return
             await conn.run_sync(_upgrade)
 
     async def ping(self) -> None:
@@ -177,7 +183,22 @@ class Database:
         await self.engine.dispose()
 
 
+def head_revision() -> str:
+    """The newest migration's revision: revisions are the 4-digit prefix of their file's name."""
+    versions = Path(__file__).resolve().parent / "migrations" / "versions"
+    return max(path.name[:4] for path in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _at_head(connection: sa.Connection) -> bool:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return False
+    versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return list(versions) == [head_revision()]
+
+
 def _upgrade(connection: sa.Connection) -> None:
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")

@@ -367,7 +367,7 @@ async def test_a_fault_mid_burst_loses_and_misreports_nothing(db: Database, tmp_
             if calld.proc is not None and calld.proc.returncode is None:
                 assert await calld.stop() == 0, calld.tail()
         result = compare(fault, db_kind, cel, mine)
-    assert result["cel_calls"] >= 45, (result, calld.tail())
+    assert result["cel_calls"] >= 40, (result, calld.tail())  # a switch restart refuses a few calls
     assert (result["missing"], result["duplicated"], result["extra"], result["wrong_status"]) == (0, 0, 0, 0), (
         result,
         calld.tail(),

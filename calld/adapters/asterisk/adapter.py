@@ -306,7 +306,8 @@ class AsteriskAdapter:
         self.sessions += 1
         self.log.info("asterisk AMI connected", host=self.settings.host, port=self.settings.port)
         await self._resync(sink)
-        self.resynced.set()
+        if self._follow_up is None:
+            self.resynced.set()  # else once the records have said how the calls they left open ended
         self.connected.set()
         keepalive = asyncio.create_task(self._keepalive(manager))
         # A failed keepalive ends the stream like a lost connection (after what is queued).
@@ -372,16 +373,25 @@ class AsteriskAdapter:
         return set(mapper.open_calls())
 
     async def _recover_unfinished(self, sink: EventSink, since: datetime) -> None:
-        for _ in range(_FOLLOW_UPS):
-            await asyncio.sleep(_FOLLOW_UP_SECONDS)
-            # Calls the live stream took over since (their events named them) need nothing more.
-            self._unfinished -= set(self.mapper.open_calls())
-            if not self._unfinished:
-                return
-            self._unfinished &= await self._recover_from(sink, since, self._unfinished)
-            if not self._unfinished:
-                return
-        self.log.warning("calls begun in asterisk's CEL have no end there yet", calls=len(self._unfinished))
+        try:
+            for _ in range(_FOLLOW_UPS):
+                await asyncio.sleep(_FOLLOW_UP_SECONDS)
+                # Calls the live stream took over since (their events named them) need nothing more.
+                self._unfinished -= set(self.mapper.open_calls())
+                if self._unfinished:
+                    self._unfinished &= await self._recover_from(sink, since, self._unfinished)
+                if not self._unfinished:
+                    return
+            # Neither live nor ended in the records: gone unseen, like a call the list no longer has.
+            self.log.warning("calls begun in asterisk's CEL have no end there; closed", calls=len(self._unfinished))
+            now = datetime.now(UTC)
+            for ref in sorted(self._unfinished):
+                meta = {"reason": "call no longer on the switch and no end in its records", "cause": "UNKNOWN"}
+                lost = SwitchEvent(ref, EventType.FAILED, now, f"{ref}:cel-unfinished:failed", meta, None, None, "cel")
+                await self._emit(sink, marked_missed(lost, first_session=self.sessions == 1))
+            self._unfinished = set()
+        finally:
+            self.resynced.set()
 
     async def _resync(self, sink: EventSink) -> None:
         """Adopt the calls Asterisk has now, end the ones it no longer has, after storing what its
