@@ -176,7 +176,10 @@ class Daemon:
         await switch.resynced.wait()
         await queue.flush()  # what the resync itself adopted or closed is stored first
         try:
-            closed = await ingest.close_left_open(switch.live_at_resync(), started)
+            # Live: what the switch listed at the resync (a call ending a moment later did not vanish
+            # unseen) and what it has told of since.
+            live = switch.live_at_resync() | set(switch.open_calls())
+            closed = await ingest.close_left_open(live, started)
         except Exception:  # the database is down: the next start tries again
             self.log.exception("calls left open by an earlier run not checked")
             return

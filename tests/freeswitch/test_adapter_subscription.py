@@ -11,8 +11,9 @@ from calld.adapters.freeswitch.mapping import EventMapper
 from calld.domain.events import SwitchEvent
 from tests.fakes.esl_capture import capture_names, load_capture
 
-# m_ and m2_ start with calls up before connecting: see test_adapter_resync.
-CALL_CAPTURES = [name for name in capture_names() if not name.startswith(("x_", "k_", "m_", "m2_"))]
+# m_ and m2_ start with calls up before connecting (see test_adapter_resync); l_ is calld itself
+# as the client, already subscribed narrowly (see test_mapping_originate).
+CALL_CAPTURES = [name for name in capture_names() if not name.startswith(("x_", "k_", "l_", "m_", "m2_"))]
 
 
 def mapped(name: str, keep_all: bool) -> tuple[list[SwitchEvent], int]:

@@ -35,6 +35,10 @@ from tests.fakes.esl_capture import CAPTURE_DIR, capture_names, load_capture
 
 # Total events per capture, from the captures README ("Event counts per file").
 EXPECTED_EVENTS = {
+    "l_calld_originate": 24,
+    "l_calld_originate.json": 24,
+    "p3_trunk_answered": 72,
+    "p3_trunk_answered.json": 70,
     "m_live_at_connect": 61,
     "m_live_at_connect.json": 60,
     "m2_reconnect": 51,

@@ -699,14 +699,18 @@ class EventMapper:
         # uuid_transfer and SIP REFER re-run a leg's dialplan; FreeSWITCH then stamps the leg's
         # caller profile with "<time>:<transfer uuid>:bl_xfer:<ext>/<context>/<dialplan>".
         source = event.get("Caller-Transfer-Source")
-        if not source or not call.bridged:
-            # Unbridged: originate "<dest> <ext> XML <ctx>" also sends the answered leg into the
-            # dialplan as a bl_xfer; that is the call starting, not a party being transferred.
+        if not source:
             return
         parts = source.split(":", 3)
         if len(parts) != 4 or parts[2] != "bl_xfer" or parts[1] in call.transfer_ids:
             return
         call.transfer_ids.add(parts[1])
+        if not call.bridged:
+            # Unbridged: originate "<dest> <ext> XML <ctx>" (and a trunk's transfer out of its inbound
+            # context) sends the leg into the dialplan as a bl_xfer; that is the call starting, not a
+            # party being transferred. The stamp stays on every later event of the leg, hangup
+            # included, so it is remembered as seen.
+            return
         target = parts[3].split("/", 1)[0]
         if call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING, CallStatus.ON_HOLD):
             self._emit(call, EventType.TRANSFER_INITIATED, event, out, {"transfer_to": target})
