@@ -20,6 +20,7 @@ AppClient = TestClient[web.Request, web.Application]
 R, W, A = Scope.READ, Scope.WRITE, Scope.ADMIN
 SIGNED = None  # authenticated by the source's signature, not by a bearer token
 PUBLIC = "public"  # no credentials at all
+BASIC = "basic"  # HTTP Basic credentials of its own (FreeSWITCH's mod_json_cdr), never a bearer token
 
 # Every route and the scope it needs, written out by hand: the app's route table must match it
 # exactly, so a new route fails here until someone decides what it needs.
@@ -64,6 +65,7 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("GET", "/api/ws"): R,
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
+    ("POST", "/api/webhooks/freeswitch/cdr/"): BASIC,
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
@@ -101,6 +103,12 @@ async def test_every_route_refuses_no_token_and_too_small_scopes(
             resp = await client.request(method, path)
             if resp.status != 200:
                 wrong.append(f"{method} {template} (public) without a token: {resp.status}")
+            continue
+        if needed == BASIC:
+            for headers in [{}, *tokens.values()]:  # a bearer token of any scope is no Basic credential
+                resp = await client.request(method, path, json={}, headers=headers)
+                if resp.status != 401 or (await resp.json())["error"] != "unauthorized":
+                    wrong.append(f"{method} {template} (basic) with {headers or 'nothing'}: {resp.status}")
             continue
         resp = await client.request(method, path, json={})
         body = await resp.json()
