@@ -33,7 +33,15 @@ def _env(tmp_path: Path, port: int) -> dict[str, str]:
 
 
 def _create_token(tmp_path: Path, port: int, scope: str = "admin") -> str:
-    """A token made the way an operator makes one: ``calld token create``."""
+    """A token made the way an operator makes one: ``calld migrate``, then ``calld token create``."""
+    subprocess.run(
+        [sys.executable, "-m", "calld.cli", "migrate"],
+        env=_env(tmp_path, port),
+        capture_output=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
+    )
     result = subprocess.run(
         [sys.executable, "-m", "calld.cli", "token", "create", "--name", f"test-{scope}", "--scope", scope],
         env=_env(tmp_path, port),
