@@ -13,7 +13,7 @@ from pathlib import Path
 
 from calld import cli_tokens
 from calld.config import Config, ConfigError, load_config, unreadable_files
-from calld.logging import configure_logging
+from calld.logging import LogFailures, configure_logging
 from calld.storage.database import DatabaseUnavailable, display_url
 
 
@@ -56,7 +56,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ConfigError as exc:
         print(f"calld: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.logging.level, config.logging.format)
+    log_failures = LogFailures()
+    configure_logging(config.logging.level, config.logging.format, failures=log_failures)
     source = str(path) if path is not None else "built-in defaults"
     try:
         if command == "check-config":
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 0
         if command == "token":
             return asyncio.run(cli_tokens.run(config, args))
-        return _run(config, path)
+        return _run(config, path, log_failures)
     except DatabaseUnavailable as exc:
         print(f"calld: {exc}", file=sys.stderr)
         return 1
@@ -91,14 +92,14 @@ def _check_config(config: Config, source: str) -> int:
     return 0
 
 
-def _run(config: Config, path: Path | None) -> int:
+def _run(config: Config, path: Path | None, log_failures: LogFailures) -> int:
     from calld.adapters.factory import make_switch
     from calld.daemon import Daemon
 
     try:
         # A first admin token is shown only to a person at a terminal, never written to the journal.
         first_token_out = sys.stderr if sys.stderr.isatty() else None
-        daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out)
+        daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out, log_failures=log_failures)
         asyncio.run(daemon.run(load_config=lambda: load_config(path)))
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
