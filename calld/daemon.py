@@ -136,6 +136,7 @@ class Daemon:
             port=self.port,
             database=self.db.dialect,
             switch=self.switch.name if self.switch is not None else None,
+            docs=f"http://{self.config.server.host}:{self.port}/api/docs",
         )
         await self._announce_ready()
 

@@ -116,6 +116,8 @@ def test_sigterm_stops_cleanly_and_data_survives_a_restart(tmp_path: Path) -> No
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     messages = [line["event"] for line in lines]
     assert "calld started" in messages
+    [started] = [line for line in lines if line["event"] == "calld started"]
+    assert started["docs"] == f"http://127.0.0.1:{port}/api/docs"
     assert "shutdown requested" in messages
     assert messages[-1] == "calld stopped"
     stored = [line for line in lines if line["event"] == "call event stored"]

@@ -21,6 +21,7 @@ from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
 from calld.http.errors import Handler, error_middleware, last_resort_middleware
 from calld.http.observability import metrics_middleware
+from calld.http.paths import FIXED_PATHS, fixed_paths, path_middleware
 
 
 @web.middleware
@@ -57,6 +58,7 @@ def create_app(parts: Services) -> web.Application:
             metrics_middleware,
             request_log_middleware,
             error_middleware,
+            path_middleware,
             auth_middleware,
         ],
         client_max_size=parts.config.server.max_body_bytes,
@@ -67,4 +69,5 @@ def create_app(parts: Services) -> web.Application:
         module.add_routes(app)
     openapi.add_routes(app)
     observability.add_routes(app)
+    app[FIXED_PATHS] = fixed_paths(app)
     return app

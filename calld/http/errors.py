@@ -49,7 +49,8 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     if exc.status == 413:
         return ApiError(413, "request body too large", {"body": exc.text or "too large"})
     if exc.status == 405:
-        return ApiError(405, "method not allowed", {"method": f"{exc.reason}"})
+        allowed = ", ".join(exc.headers.get("Allow", "").split(","))
+        return ApiError(405, "method not allowed", {"method": f"this path takes {allowed}"}, headers={"Allow": allowed})
     if exc.status == 404:
         return ApiError(404, "not found", {"path": "no such endpoint"})
     return ApiError(exc.status, exc.reason or "error", {})

@@ -64,6 +64,7 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("GET", "/api/ws"): R,
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
+    ("GET", "/"): PUBLIC,
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,

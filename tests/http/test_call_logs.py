@@ -492,7 +492,7 @@ async def test_transfer_and_hold_rejections(api: AppClient, db: Database) -> Non
 async def test_fixed_paths_are_not_taken_for_ids(api: AppClient) -> None:
     await ok(await api.get(f"{BASE}statistics/"))
     await expect_error(await api.post(f"{BASE}statistics/"), 405)
-    await expect_error(await api.get(f"{BASE}initiate_call/"), 404)
+    await expect_error(await api.get(f"{BASE}initiate_call/"), 405)  # a POST-only action, not an id
 
 
 # --- list ------------------------------------------------------------------------------------
