@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+import structlog
 
 from calld import cli_tokens
 from calld.config import Config, ConfigError, load_config, unreadable_files
@@ -131,7 +134,11 @@ async def _seed(config: Config, count: int, cleanup: bool, random_seed: int | No
         if cleanup:
             print(f"calld: removed {await cleanup_seeded(db)}")
         else:
-            summary = await seed_calls(db, CallStore(), count, random.Random(random_seed), datetime.now(UTC))
+            # One summary line, not a log line per seeded event.
+            quiet = structlog.wrap_logger(None, wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+            store = CallStore(logger=quiet)
+            rng = random.Random(random_seed)
+            summary = await seed_calls(db, store, count, rng, datetime.now(UTC), config.calls.zone)
             print(f"calld: seeded {summary}")
     finally:
         await db.close()
