@@ -611,6 +611,11 @@ def several(name: str, items: Schema, what: str) -> Schema:
     return query(name, array(items), f"{what}; repeat the parameter or separate values with commas.")
 
 
+# A date-time filter also takes a plain date: the local midnight it begins.
+DATE_OR_TIME: Schema = {"anyOf": [DATE_TIME, string(fmt="date")]}
+_LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
+
+
 def call_list_query() -> tuple[Schema, ...]:
     return (
         several("status", choice(CallStatus), "Any of these statuses"),
@@ -618,8 +623,8 @@ def call_list_query() -> tuple[Schema, ...]:
         several("call_type", choice(CallType), "Any of these call types"),
         query("number", PHONE, "Calls from or to this number."),
         query("client", UUID, "Calls of this client."),
-        query("started_after", DATE_TIME, "Calls started at or after this instant."),
-        query("started_before", DATE_TIME, "Calls started before this instant."),
+        query("started_after", DATE_OR_TIME, f"Calls started at or after this instant {_LOCAL_DAY}."),
+        query("started_before", DATE_OR_TIME, f"Calls started before this instant {_LOCAL_DAY}."),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )

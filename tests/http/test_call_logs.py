@@ -597,6 +597,24 @@ async def test_list_rejects_bad_query_values(api: AppClient) -> None:
         await expect_error(await api.get(f"{BASE}?{query}"), 422, name)
 
 
+async def test_list_date_filters_take_a_plain_date_as_local_midnight(
+    api: AppClient, services: Services, clock: SettableClock
+) -> None:
+    clock.now = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # already the 24th in Tokyo (UTC+9)
+    late = await new_call(api)
+    clock.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    noon = await new_call(api)
+    assert await list_ids(api, "started_after=2026-11-24") == [noon["id"]]  # calls.timezone is UTC
+    services.config = replace(services.config, calls=replace(services.config.calls, timezone="Asia/Tokyo"))
+    assert await list_ids(api, "started_after=2026-11-24") == [noon["id"], late["id"]]
+    assert await list_ids(api, "started_before=2026-11-24") == []
+    assert await list_ids(api, "started_after=2026-11-23&started_before=2026-11-24") == []
+    assert await list_ids(api, "started_before=2026-11-25") == [noon["id"], late["id"]]
+    await expect_error(await api.get(f"{BASE}?started_after=2026-02-30"), 422, "started_after")
+    body = await (await api.get(f"{BASE}?started_after=24.11.2026")).json()
+    assert "or a date (midnight in Asia/Tokyo), e.g. 2026-11-24" in body["detail"]["started_after"]
+
+
 async def test_list_refuses_an_instant_outside_the_calendar_in_utc(api: AppClient) -> None:
     """Found by schemathesis: a date-time valid at its offset but before year 1 or after 9999 in UTC was a 500."""
     for value in ("0001-01-01T00:00:00.0%2B00:02", "9999-12-31T23:59:59-01:00"):
