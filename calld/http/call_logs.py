@@ -502,12 +502,21 @@ async def _action(
         kind = event_type if event_type is not None else _hold_toggle(call)
         switch = _switch_for(svc, call)
         if switch is None:
+            if kind is EventType.RECORDING_STARTED:
+                meta.setdefault("completed_by", _RECORDING_WITHOUT_SWITCH)
             await _apply(svc, session, call, kind, meta)
         else:
             _check_allowed(svc, call, kind, meta)
             await _ask_switch(session, switch, call, kind, meta)
         detail = await _detail(session, call)
     return web.json_response(detail)
+
+
+# No switch records this call: say, on the event the client gets back, what finishes the recording.
+_RECORDING_WITHOUT_SWITCH = (
+    "no switch records calls here: the recording stays 'recording' until the recording system reports it "
+    "with POST /api/webhooks/recording/ {call_id, status, file_url or local_path, ...}"
+)
 
 
 def _hold_toggle(call: CallLog) -> EventType:

@@ -443,6 +443,10 @@ async def test_recording_lifecycle(api: AppClient, db: Database) -> None:
     body = await ok(await api.post(f"{BASE}{cid}/start_recording/"))
     assert body["status"] == "recording" and body["is_recording"] is True
     assert body["recording"]["status"] == "recording" and body["recording"]["format"] == "wav"
+    # No switch records it: the answer says what will complete the recording.
+    started = body["events"][-1]
+    assert started["event_type"] == "recording_started"
+    assert "POST /api/webhooks/recording/" in started["metadata"]["completed_by"]
     await expect_error(await api.post(f"{BASE}{cid}/start_recording/"), 409, "status")
     body = await ok(await api.post(f"{BASE}{cid}/stop_recording/", json={}))
     assert body["status"] == "answered" and body["is_recording"] is False
