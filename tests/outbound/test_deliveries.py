@@ -33,6 +33,9 @@ FAST = OutboundWebhooksConfig(
     poll_interval_seconds=0.2,
 )
 INCOMING = {"caller_number": "+14155550100", "recipient_number": "1001"}
+# For tests that stop calld with sends to a hanging receiver under way: stopping waits this grace
+# period for them, rather than the default 10 s.
+QUICK_STOP = ServerConfig(host="127.0.0.1", port=0, shutdown_timeout_seconds=0.5)
 
 
 @dataclass
@@ -209,7 +212,10 @@ async def test_a_hanging_receiver_blocks_neither_ingestion_nor_other_receivers(
     # The stuck receiver's sends would take 30 s each: if they held anything up, nothing below
     # could finish while they are still in flight (no timing threshold needed to tell).
     outbound = replace(FAST, timeout_seconds=30.0)
-    async with running(db, outbound) as daemon, api_session(daemon) as http:
+    async with (
+        running_daemon(db, outbound_webhooks=outbound, server=QUICK_STOP) as daemon,
+        api_session(daemon) as http,
+    ):
         hanging = await subscribe(http, endpoint("stuck", stuck), event_types=["initiated"])
         healthy_sub = await subscribe(http, endpoint("healthy", healthy))
 
@@ -251,8 +257,7 @@ async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callab
     receiver = Receiver(hang=True)
     url = endpoint("later", receiver)
     slow = replace(FAST, timeout_seconds=30.0)
-    quick_stop = ServerConfig(host="127.0.0.1", port=0, shutdown_timeout_seconds=0.5)
-    async with running_daemon(db, outbound_webhooks=slow, server=quick_stop) as daemon, api_session(daemon) as http:
+    async with running_daemon(db, outbound_webhooks=slow, server=QUICK_STOP) as daemon, api_session(daemon) as http:
         sub = await subscribe(http, url)
         call = await call_json(
             http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "r-1@pbx"}
