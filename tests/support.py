@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -98,11 +99,16 @@ async def ensure_pg_database(url: str = PG_URL) -> None:
         await conn.close()
 
 
-async def fresh_database(kind: str, tmp_path: Path) -> Database:
-    """A migrated, empty database of ``kind`` ("sqlite" file or "postgres")."""
+async def fresh_database(kind: str, tmp_path: Path, sqlite_template: Path | None = None) -> Database:
+    """A migrated, empty database of ``kind`` ("sqlite" file or "postgres"). ``sqlite_template``: a
+    migrated empty SQLite file (``migrated_sqlite``) to copy rather than migrate a new one."""
     if kind == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'calld-test.db'}")
-        await db.migrate()
+        path = tmp_path / "calld-test.db"
+        if sqlite_template is not None:
+            shutil.copyfile(sqlite_template, path)
+        db = Database(f"sqlite:///{path}")
+        if sqlite_template is None:
+            await db.migrate()
         return db
     db = Database(PG_URL, pool_size=5)
     await db.migrate()
@@ -110,6 +116,16 @@ async def fresh_database(kind: str, tmp_path: Path) -> Database:
     async with db.write() as session:
         await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return db
+
+
+async def migrated_sqlite(path: Path) -> Path:
+    """Migrate an empty SQLite file at ``path`` and close it (its WAL checkpointed), ready to copy."""
+    db = Database(f"sqlite:///{path}")
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+    return path
 
 
 async def mint_token(
