@@ -3,7 +3,7 @@
 Every call is built by applying events through ``CallStore`` with a moving timestamp, so statuses,
 ring/hold/talk durations and the event history are derived exactly as for real calls. Everything
 created is marked ``seeded`` (SIP configurations, which have no such column, are named ``seed-…``),
-so ``cleanup_seeded`` removes only seeded data.
+so ``cleanup_seeded`` removes only seeded data; the events' source is ``seed``, never ``switch``.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ class _CallBuilder:
 
     async def after(self, seconds: float, event: EventType, metadata: dict[str, Any] | None = None) -> datetime:
         self.ts += timedelta(seconds=round(seconds, 3))
-        await self.store.apply(self.session, self.call, event, EventSource.SWITCH, metadata=metadata, timestamp=self.ts)
+        await self.store.apply(self.session, self.call, event, EventSource.SEED, metadata=metadata, timestamp=self.ts)
         self.events += 1
         return self.ts
 
@@ -270,7 +270,7 @@ async def _seed_call(
         notes=rng.choice(NOTES),
         seeded=True,
     )
-    call = await store.create(session, new, EventSource.SWITCH, started_at=start)
+    call = await store.create(session, new, EventSource.SEED, started_at=start)
     builder = _CallBuilder(session, store, call, start)
     scenario = _pick(rng, SCENARIOS[direction])
     if scenario == "answered":

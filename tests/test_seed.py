@@ -64,7 +64,7 @@ async def test_seed_creates_n_calls_that_replay_through_the_state_machine(db: Da
     for call in calls:
         history = by_call[call.id]
         assert history[0].event_type is EventType.INITIATED
-        assert {e.source for e in history} == {EventSource.SWITCH}
+        assert {e.source for e in history} == {EventSource.SEED}
         state = new_call(CallDirection(call.direction), history[0].timestamp)
         for event in history[1:]:
             state = apply_event(state, event.event_type, event.timestamp, event.meta)
