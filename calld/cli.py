@@ -4,69 +4,106 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
+
 from calld import cli_tokens
-from calld.config import Config, ConfigError, load_config
-from calld.logging import configure_logging
+from calld.config import Config, ConfigError, load_config, unreadable_files
+from calld.logging import LogFailures, configure_logging
+from calld.storage.database import DatabaseUnavailable, display_url
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="calld", description="Call-logging and call-control daemon.")
+def _config_option(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=Path(os.environ["CALLD_CONFIG"]) if os.environ.get("CALLD_CONFIG") else None,
+        default=default,
         help="TOML configuration file (default: $CALLD_CONFIG; built-in defaults if unset)",
     )
+
+
+def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="calld", description="Call-logging and call-control daemon.")
+    _config_option(parser, Path(environ["CALLD_CONFIG"]) if environ.get("CALLD_CONFIG") else None)
+    # Every command also takes --config after its name (`calld check-config --config FILE`);
+    # SUPPRESS leaves the value given before the command (or $CALLD_CONFIG) when it is absent.
+    common = argparse.ArgumentParser(add_help=False)
+    _config_option(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the daemon (the default)")
-    sub.add_parser("migrate", help="bring the database schema up to date")
-    sub.add_parser("check-config", help="validate the configuration and exit")
-    seed = sub.add_parser("seed", help="create realistic test calls (or remove them with --cleanup)")
+    sub.add_parser("run", parents=[common], help="run the daemon (the default)")
+    sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
+    check = sub.add_parser("check-config", parents=[common], help="validate the configuration and exit")
+    check.add_argument("file", nargs="?", type=Path, help="the file to check (same as --config)")
+    seed = sub.add_parser("seed", parents=[common], help="create realistic test calls (or remove them with --cleanup)")
     seed.add_argument("--count", type=int, default=10, help="how many calls to create (default 10)")
     seed.add_argument("--cleanup", action="store_true", help="remove seeded data instead of creating it")
     seed.add_argument("--random-seed", type=int, default=None, help="make the generated data repeatable")
-    cli_tokens.add_parser(sub)
+    cli_tokens.add_parser(sub, common)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    args = _parser(env).parse_args(argv)
+    command = args.command or "run"
+    path: Path | None = getattr(args, "file", None) or args.config
     try:
-        config = load_config(args.config)
+        config = load_config(path, env)
     except ConfigError as exc:
         print(f"calld: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.logging.level, config.logging.format)
-    command = args.command or "run"
-    if command == "check-config":
-        print(f"calld: configuration OK ({args.config or 'built-in defaults'})")
-        return 0
-    if command == "migrate":
-        asyncio.run(_migrate(config))
-        return 0
-    if command == "seed":
-        if args.count < 1 and not args.cleanup:
-            print("calld: --count must be at least 1", file=sys.stderr)
-            return 2
-        asyncio.run(_seed(config, args.count, args.cleanup, args.random_seed))
-        return 0
-    if command == "token":
-        return asyncio.run(cli_tokens.run(config, args))
+    log_failures = LogFailures()
+    configure_logging(config.logging.level, config.logging.format, failures=log_failures)
+    source = str(path) if path is not None else "built-in defaults"
+    try:
+        if command == "check-config":
+            return _check_config(config, source)
+        if command != "run":
+            # An operator's shell is not the service's: say what this command acts on.
+            print(f"calld: configuration {source}; database {display_url(config.database.url)}", file=sys.stderr)
+        if command == "migrate":
+            asyncio.run(_migrate(config))
+            return 0
+        if command == "seed":
+            if args.count < 1 and not args.cleanup:
+                print("calld: --count must be at least 1", file=sys.stderr)
+                return 2
+            asyncio.run(_seed(config, args.count, args.cleanup, args.random_seed))
+            return 0
+        if command == "token":
+            return asyncio.run(cli_tokens.run(config, args))
+        return _run(config, path, log_failures)
+    except DatabaseUnavailable as exc:
+        print(f"calld: {exc}", file=sys.stderr)
+        return 1
+
+
+def _check_config(config: Config, source: str) -> int:
+    problems = unreadable_files(config)
+    if problems:
+        for problem in problems:
+            print(f"calld: configuration error: {problem}", file=sys.stderr)
+        return 2
+    print(f"calld: configuration OK ({source}; database {display_url(config.database.url)})")
+    return 0
+
+
+def _run(config: Config, path: Path | None, log_failures: LogFailures) -> int:
     from calld.adapters.factory import make_switch
     from calld.daemon import Daemon
 
     try:
         # A first admin token is shown only to a person at a terminal, never written to the journal.
         first_token_out = sys.stderr if sys.stderr.isatty() else None
-        daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out)
-        asyncio.run(daemon.run(load_config=lambda: load_config(args.config)))
+        daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out, log_failures=log_failures)
+        asyncio.run(daemon.run(load_config=lambda: load_config(path)))
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
         where = f"{config.server.host}:{config.server.port}"
@@ -83,7 +120,7 @@ async def _migrate(config: Config) -> None:
         await db.migrate()
     finally:
         await db.close()
-    print(f"calld: database at {config.database.url.split('@')[-1]} is up to date")
+    print(f"calld: database {db.display} is up to date", file=sys.stderr)
 
 
 async def _seed(config: Config, count: int, cleanup: bool, random_seed: int | None) -> None:
@@ -97,7 +134,11 @@ async def _seed(config: Config, count: int, cleanup: bool, random_seed: int | No
         if cleanup:
             print(f"calld: removed {await cleanup_seeded(db)}")
         else:
-            summary = await seed_calls(db, CallStore(), count, random.Random(random_seed), datetime.now(UTC))
+            # One summary line, not a log line per seeded event.
+            quiet = structlog.wrap_logger(None, wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+            store = CallStore(logger=quiet)
+            rng = random.Random(random_seed)
+            summary = await seed_calls(db, store, count, rng, datetime.now(UTC), config.calls.zone)
             print(f"calld: seeded {summary}")
     finally:
         await db.close()

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, TextIO
 
 from calld.config import Config
 from calld.domain.scopes import Scope
-from calld.storage.database import Database
+from calld.storage.database import Database, display_url
 from calld.storage.tokens import TokenError, TokenStore
 
 _WHEN = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def add_parser(sub: Any) -> None:
-    """Add the ``token`` command to ``sub`` (the main parser's sub-parsers)."""
-    token = sub.add_parser("token", help="create, revoke or list API tokens")
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``token`` command to ``sub`` (the main parser's sub-parsers); ``common`` holds the
+    options every command takes."""
+    token = sub.add_parser("token", parents=[common], help="create, revoke or list API tokens")
     actions = token.add_subparsers(dest="token_command", required=True)
-    create = actions.add_parser("create", help="create a token and print it (only this once)")
+    create = actions.add_parser("create", parents=[common], help="create a token and print it (only this once)")
     create.add_argument("--name", required=True, help="who or what uses the token, e.g. 'crm' or 'alice'")
     create.add_argument("--scope", required=True, choices=[s.value for s in Scope], help="what the token may do")
-    revoke = actions.add_parser("revoke", help="revoke a token by name or key")
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token by name or key")
     revoke.add_argument("token", help="the token's name or key (as `calld token list` shows)")
-    actions.add_parser("list", help="list tokens (never their secrets)")
+    actions.add_parser("list", parents=[common], help="list tokens (never their secrets)")
 
 
 async def run(config: Config, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -31,6 +33,16 @@ async def run(config: Config, args: argparse.Namespace, out: TextIO | None = Non
     itself goes to ``out`` (stdout), so ``TOKEN=$(calld token create ...)`` captures just it."""
     out = out or sys.stdout
     err = err or sys.stderr
+    missing = _missing_sqlite_file(config.database.url)
+    if missing is not None:
+        # A token in a database no server uses is refused by the real one: say so rather than make it.
+        print(
+            f"calld: no database at {missing}; tokens belong in the database the server uses: point "
+            "--config or $CALLD_CONFIG at its configuration (the service's is /etc/calld/calld.toml), "
+            "or run `calld migrate` first to create this one",
+            file=err,
+        )
+        return 2
     db = Database(config.database.url)
     store = TokenStore()
     try:
@@ -53,3 +65,12 @@ async def run(config: Config, args: argparse.Namespace, out: TextIO | None = Non
     finally:
         await db.close()
     return 0
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The SQLite file ``url`` names when it does not exist yet, else None."""
+    shown = display_url(url)
+    if not shown.startswith("sqlite:///"):
+        return None
+    path = shown.removeprefix("sqlite:///")
+    return None if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path) else path

@@ -282,6 +282,31 @@ def _validate(config: Config) -> None:
             raise ConfigError("; ".join(problems))
 
 
+def unreadable_files(config: Config) -> list[str]:
+    """The secret files the configuration names that this user cannot read (``calld check-config``
+    runs as the service's user, before it starts), each with the option and the reason."""
+    named = []
+    # The adapters read a file only when the secret is not given inline.
+    if config.asterisk is not None and not config.asterisk.secret and config.asterisk.secret_file:
+        named.append(("asterisk.secret_file", config.asterisk.secret_file))
+    if config.freeswitch is not None and not config.freeswitch.password and config.freeswitch.password_file:
+        named.append(("freeswitch.password_file", config.freeswitch.password_file))
+    problems = []
+    for option, path in named:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                first = handle.readline().strip()
+        except OSError as exc:
+            problems.append(f"{option}: cannot read {path}: {exc.strerror or exc}")
+            continue
+        except UnicodeDecodeError:
+            problems.append(f"{option}: {path} is not UTF-8 text")
+            continue
+        if not first:
+            problems.append(f"{option}: {path} is empty (the secret is its first line)")
+    return problems
+
+
 def _validate_webhooks(webhooks: WebhooksConfig) -> None:
     if not 0 < webhooks.replay_window_seconds <= 86400:
         raise ConfigError("webhooks.replay_window_seconds: must be more than 0 and at most 86400")

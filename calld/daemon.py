@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import uuid
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from calld.http.app import create_app
 from calld.http.context import Services
 from calld.ingest import BatchedIngest, SwitchIngest
 from calld.live import LiveHub
-from calld.logging import configure_logging
+from calld.logging import LogFailures, configure_logging
 from calld.metrics import Metrics
 from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
@@ -50,9 +51,11 @@ class Daemon:
         call_ids: CallIds = uuid.uuid4,
         first_token_out: TextIO | None = None,
         notifier: SystemdNotifier | None = None,
+        log_failures: LogFailures | None = None,
     ) -> None:
         """``first_token_out``: where to show a generated admin token when no token exists yet
-        (a terminal); None creates none and logs how to make one."""
+        (a terminal); None creates none and logs how to make one. ``log_failures``: the counter
+        the logging setup keeps (``configure_logging(failures=...)``), shown in ``/metrics``."""
         self.config = config
         self.log = structlog.get_logger("calld.daemon")
         self.db = Database(config.database.url, pool_size=config.database.pool_size)
@@ -60,7 +63,8 @@ class Daemon:
         self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks)
         self.outbox = Outbox(wake=self.deliveries.wake)
         self.live = LiveHub(config.live.max_queued_messages)
-        self.metrics = Metrics()
+        self.log_failures = log_failures if log_failures is not None else LogFailures()
+        self.metrics = Metrics(self.log_failures)
         calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox, self.live, self.metrics.count_event))
         self.services = Services(
             config=config,
@@ -134,6 +138,7 @@ class Daemon:
             port=self.port,
             database=self.db.dialect,
             switch=self.switch.name if self.switch is not None else None,
+            docs=f"http://{self.config.server.host}:{self.port}/api/docs",
         )
         await self._announce_ready()
 
@@ -268,12 +273,16 @@ class Daemon:
 
         Request handlers read the configuration per request (webhook secrets and sources, time
         zone, default region), so swapping it applies those at once; the log level is set anew.
-        The address, database, switch and worker settings are bound to open sockets and tasks.
+        The address, database, switch and worker settings are bound to open sockets and tasks: they
+        keep their running values, and the sections returned are those the file has changed from
+        what runs (not from the last file read, so a second reload still names a pending change and
+        a file put back as it was names none).
         """
-        old, self.config = self.config, config
-        self.services.config = config
-        configure_logging(config.logging.level, config.logging.format)
-        restart = [name for name in _RESTART_SECTIONS if getattr(old, name) != getattr(config, name)]
+        running = self.config
+        restart = [name for name in _RESTART_SECTIONS if getattr(running, name) != getattr(config, name)]
+        self.config = dataclasses.replace(config, **{name: getattr(running, name) for name in _RESTART_SECTIONS})
+        self.services.config = self.config
+        configure_logging(config.logging.level, config.logging.format, failures=self.log_failures)
         self.log.info("configuration reloaded", log_level=config.logging.level, needs_restart=restart or None)
         return restart
 

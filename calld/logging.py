@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -20,6 +21,44 @@ def _redact(_logger: object, _name: str, event_dict: structlog.typing.EventDict)
     for key in event_dict.keys() & _SECRET_KEYS:
         event_dict[key] = "[redacted]"
     return event_dict
+
+
+class LogFailures:
+    """How many log writes failed (a terminal that went away, a full disk), for ``/metrics``.
+
+    Logging never fails what calld is doing: a request is answered whether or not its log line
+    could be written."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class _SafeStream(io.TextIOBase):
+    """``stream`` whose failed writes are counted instead of raised (a log line is not worth a request)."""
+
+    def __init__(self, stream: TextIO, failures: LogFailures) -> None:
+        super().__init__()
+        self._stream = stream
+        self._failures = failures
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            self._failures.count += 1
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._failures.count += 1
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
 
 
 class _JournalHandler(logging.Handler):
@@ -40,15 +79,18 @@ def configure_logging(
     *,
     environ: Mapping[str, str] | None = None,
     journal_address: str = JOURNAL_SOCKET,
+    failures: LogFailures | None = None,
 ) -> None:
     """Set up structlog (and the standard library's logging, for aiohttp and SQLAlchemy).
 
     ``auto`` sends to journald when stderr is the journal stream systemd set up, else JSON lines off
-    a terminal and readable text on one.
+    a terminal and readable text on one. A write that fails is counted in ``failures``, never raised.
     """
-    out = stream or sys.stderr
+    raw = stream or sys.stderr
     env = os.environ if environ is None else environ
-    to_journal = fmt == "journal" or (fmt == "auto" and stderr_is_journal(out, env))
+    to_journal = fmt == "journal" or (fmt == "auto" and stderr_is_journal(raw, env))
+    # A text stream in all that loggers use of one (write, flush, isatty).
+    out = cast(TextIO, _SafeStream(raw, failures if failures is not None else LogFailures()))
     as_json = to_journal or fmt == "json" or (fmt == "auto" and not out.isatty())
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: structlog.typing.Processor = (

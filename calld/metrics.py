@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.adapters.port import SwitchPort
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
+from calld.logging import LogFailures
 from calld.storage.models import CallEvent, CallLog
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -54,8 +55,10 @@ class Snapshot:
 class Metrics:
     """The counters calld's parts update, and the text Prometheus scrapes."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_failures: LogFailures | None = None) -> None:
+        """``log_failures``: the counter of failed log writes the running logging setup keeps."""
         self.registry = CollectorRegistry(auto_describe=True)
+        self.log_failures = log_failures if log_failures is not None else LogFailures()
         self.http_requests = Counter(
             "calld_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
         )
@@ -122,35 +125,46 @@ class _LiveCollector(Collector):
         for status, count in sorted(snapshot.deliveries.items()):
             deliveries.add_metric([status], count)
         yield deliveries
-        if self.switch is not None:
-            name = self.switch.name
-            connected = GaugeMetricFamily(
-                "calld_switch_connected", "1 while logged in to the switch", labels=["switch"]
-            )
-            connected.add_metric([name], 1.0 if self.switch.connected.is_set() else 0.0)
-            yield connected
-            sessions = CounterMetricFamily(
-                "calld_switch_connections", "Successful logins to the switch (reconnects: this - 1)", labels=["switch"]
-            )
-            sessions.add_metric([name], float(getattr(self.switch, "sessions", 0)))
-            yield sessions
-        if self.ingest is not None:
-            yield GaugeMetricFamily(
-                "calld_ingest_queue_depth", "Switch events waiting to be stored", value=self.ingest.pending
-            )
-            yield CounterMetricFamily(
-                "calld_ingest_batches", "Transactions the ingest queue committed", value=self.ingest.batches
-            )
-            yield CounterMetricFamily(
-                "calld_ingest_failed",
-                "Switch events the database refused (logged, not stored)",
-                value=self.ingest.failed,
-            )
-            bounds = CounterMetricFamily(
-                "calld_ingest_bound_reached",
-                "Times the ingest queue filled: memory (then spilled to disk) or disk (then the switch waited)",
-                labels=["bound"],
-            )
-            bounds.add_metric(["memory"], self.ingest.memory_full)
-            bounds.add_metric(["disk"], self.ingest.spill_full)
-            yield bounds
+        yield CounterMetricFamily(
+            "calld_log_write_failures",
+            "Log lines that could not be written (a closed terminal, a full disk); requests are answered anyway",
+            value=self.metrics.log_failures.count,
+        )
+        yield from self._switch()
+        yield from self._ingest()
+
+    def _switch(self) -> Iterator[Metric]:
+        # API-only, the families still exist at 0 (switch="" is no label to Prometheus), so
+        # dashboards and alerts need not tell the two modes apart.
+        switch = self.switch
+        name = switch.name if switch is not None else ""
+        connected = GaugeMetricFamily("calld_switch_connected", "1 while logged in to the switch", labels=["switch"])
+        connected.add_metric([name], 1.0 if switch is not None and switch.connected.is_set() else 0.0)
+        yield connected
+        sessions = CounterMetricFamily(
+            "calld_switch_connections", "Successful logins to the switch (reconnects: this - 1)", labels=["switch"]
+        )
+        sessions.add_metric([name], float(getattr(switch, "sessions", 0)))
+        yield sessions
+
+    def _ingest(self) -> Iterator[Metric]:
+        ingest = self.ingest  # None when API-only: every figure 0
+        yield GaugeMetricFamily(
+            "calld_ingest_queue_depth", "Switch events waiting to be stored", value=ingest.pending if ingest else 0
+        )
+        yield CounterMetricFamily(
+            "calld_ingest_batches", "Transactions the ingest queue committed", value=ingest.batches if ingest else 0
+        )
+        yield CounterMetricFamily(
+            "calld_ingest_failed",
+            "Switch events the database refused (logged, not stored)",
+            value=ingest.failed if ingest else 0,
+        )
+        bounds = CounterMetricFamily(
+            "calld_ingest_bound_reached",
+            "Times the ingest queue filled: memory (then spilled to disk) or disk (then the switch waited)",
+            labels=["bound"],
+        )
+        bounds.add_metric(["memory"], ingest.memory_full if ingest else 0)
+        bounds.add_metric(["disk"], ingest.spill_full if ingest else 0)
+        yield bounds

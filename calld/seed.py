@@ -3,7 +3,7 @@
 Every call is built by applying events through ``CallStore`` with a moving timestamp, so statuses,
 ring/hold/talk durations and the event history are derived exactly as for real calls. Everything
 created is marked ``seeded`` (SIP configurations, which have no such column, are named ``seed-…``),
-so ``cleanup_seeded`` removes only seeded data.
+so ``cleanup_seeded`` removes only seeded data; the events' source is ``seed``, never ``switch``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,11 +28,12 @@ from calld.domain.vocabulary import (
     RecordingStatus,
     SipTransport,
 )
-from calld.storage.call_queries import recordings_of
+from calld.storage.call_queries import Period, period_start, recordings_of
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
 
+_UTC = ZoneInfo("UTC")
 SIP_CONFIG_PREFIX = "seed-"
 SEED_DAYS = 30
 # Calls per transaction: few enough to keep a transaction short, enough to avoid a commit per call.
@@ -142,20 +144,33 @@ class Fixtures:
     trunk_ids: tuple[uuid.UUID, ...]
 
 
-async def seed_calls(db: Database, store: CallStore, count: int, rng: random.Random, now: datetime) -> SeedSummary:
-    """Create ``count`` realistic calls of the 30 days before ``now`` (plus clients and trunks they use)."""
+async def seed_calls(
+    db: Database, store: CallStore, count: int, rng: random.Random, now: datetime, zone: ZoneInfo = _UTC
+) -> SeedSummary:
+    """Create ``count`` realistic calls of the 30 days before ``now`` (plus clients and trunks they use).
+
+    Calls take turns at starting today, this week, this month and in the last 30 days (periods as
+    the statistics count them in ``zone``), so each statistics period has some from the first ten.
+    """
     if count < 0:
         raise ValueError("count must be ≥ 0")
     summary = SeedSummary()
     async with db.write() as session:
         fixtures = await _ensure_fixtures(session, summary)
+    windows = _windows(now, zone)
     made = 0
     while made < count:
         async with db.write() as session:
             for _ in range(min(BATCH_SIZE, count - made)):
-                await _seed_call(session, store, rng, now, fixtures, summary)
+                start = _start_time(rng, windows[made % len(windows)], now)
+                await _seed_call(session, store, rng, start, fixtures, summary)
                 made += 1
     return summary
+
+
+def _windows(now: datetime, zone: ZoneInfo) -> tuple[datetime, ...]:
+    """Where today, this week and this month start in ``zone`` (as the statistics count), and 30 days ago."""
+    return (*(period_start(period, now, zone) for period in Period), now - timedelta(days=SEED_DAYS))
 
 
 async def _ensure_fixtures(session: AsyncSession, summary: SeedSummary) -> Fixtures:
@@ -194,13 +209,14 @@ async def _ensure_fixtures(session: AsyncSession, summary: SeedSummary) -> Fixtu
     return Fixtures(client_numbers=tuple(numbers), trunk_ids=tuple(trunk_ids))
 
 
-def _start_time(rng: random.Random, now: datetime) -> datetime:
-    """A start within the last 30 days, mostly in business hours, at least an hour before ``now``."""
-    day = now - timedelta(days=rng.randrange(SEED_DAYS))
-    hour = rng.choice((8, 9, 9, 10, 10, 11, 11, 12, 13, 14, 14, 15, 15, 16, 16, 17, 18, 20))
-    start = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60), microsecond=0)
+def _start_time(rng: random.Random, earliest: datetime, now: datetime) -> datetime:
+    """A start after ``earliest`` (when there is room) and at least an hour before ``now``, so that
+    the call has ended by ``now``."""
     latest = now - timedelta(hours=1)
-    return start if start <= latest else start - timedelta(days=1)
+    if earliest >= latest:
+        return latest.replace(microsecond=0)
+    start = earliest + timedelta(seconds=rng.uniform(0, (latest - earliest).total_seconds()))
+    return start.replace(microsecond=0)
 
 
 def _far_number(rng: random.Random, fixtures: Fixtures) -> str:
@@ -227,7 +243,7 @@ class _CallBuilder:
 
     async def after(self, seconds: float, event: EventType, metadata: dict[str, Any] | None = None) -> datetime:
         self.ts += timedelta(seconds=round(seconds, 3))
-        await self.store.apply(self.session, self.call, event, EventSource.SWITCH, metadata=metadata, timestamp=self.ts)
+        await self.store.apply(self.session, self.call, event, EventSource.SEED, metadata=metadata, timestamp=self.ts)
         self.events += 1
         return self.ts
 
@@ -236,7 +252,7 @@ async def _seed_call(
     session: AsyncSession,
     store: CallStore,
     rng: random.Random,
-    now: datetime,
+    start: datetime,
     fixtures: Fixtures,
     summary: SeedSummary,
 ) -> None:
@@ -244,7 +260,6 @@ async def _seed_call(
     far = _far_number(rng, fixtures)
     near = rng.choice((*EXTENSIONS, MAIN_NUMBER)) if direction is CallDirection.INBOUND else rng.choice(EXTENSIONS)
     caller, recipient = (far, near) if direction is CallDirection.INBOUND else (near, far)
-    start = _start_time(rng, now)
     new = NewCall(
         direction=direction,
         caller_number=caller,
@@ -255,7 +270,7 @@ async def _seed_call(
         notes=rng.choice(NOTES),
         seeded=True,
     )
-    call = await store.create(session, new, EventSource.SWITCH, started_at=start)
+    call = await store.create(session, new, EventSource.SEED, started_at=start)
     builder = _CallBuilder(session, store, call, start)
     scenario = _pick(rng, SCENARIOS[direction])
     if scenario == "answered":

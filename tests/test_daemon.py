@@ -33,7 +33,15 @@ def _env(tmp_path: Path, port: int) -> dict[str, str]:
 
 
 def _create_token(tmp_path: Path, port: int, scope: str = "admin") -> str:
-    """A token made the way an operator makes one: ``calld token create``."""
+    """A token made the way an operator makes one: ``calld migrate``, then ``calld token create``."""
+    subprocess.run(
+        [sys.executable, "-m", "calld.cli", "migrate"],
+        env=_env(tmp_path, port),
+        capture_output=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
+    )
     result = subprocess.run(
         [sys.executable, "-m", "calld.cli", "token", "create", "--name", f"test-{scope}", "--scope", scope],
         env=_env(tmp_path, port),
@@ -108,6 +116,8 @@ def test_sigterm_stops_cleanly_and_data_survives_a_restart(tmp_path: Path) -> No
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     messages = [line["event"] for line in lines]
     assert "calld started" in messages
+    [started] = [line for line in lines if line["event"] == "calld started"]
+    assert started["docs"] == f"http://127.0.0.1:{port}/api/docs"
     assert "shutdown requested" in messages
     assert messages[-1] == "calld stopped"
     stored = [line for line in lines if line["event"] == "call event stored"]

@@ -6,11 +6,15 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import phonenumbers
+import pytest
 import sqlalchemy as sa
 
+from calld.cli import main
 from calld.domain.call import apply_event, new_call
 from calld.domain.vocabulary import (
     TERMINAL_STATUSES,
@@ -21,6 +25,7 @@ from calld.domain.vocabulary import (
     RecordingStatus,
 )
 from calld.seed import CLIENTS, SIP_CONFIGS, cleanup_seeded, seed_calls
+from calld.storage.call_queries import Period, period_start
 from calld.storage.calls import CallStore, NewCall, state_of
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
@@ -59,7 +64,7 @@ async def test_seed_creates_n_calls_that_replay_through_the_state_machine(db: Da
     for call in calls:
         history = by_call[call.id]
         assert history[0].event_type is EventType.INITIATED
-        assert {e.source for e in history} == {EventSource.SWITCH}
+        assert {e.source for e in history} == {EventSource.SEED}
         state = new_call(CallDirection(call.direction), history[0].timestamp)
         for event in history[1:]:
             state = apply_event(state, event.event_type, event.timestamp, event.meta)
@@ -147,3 +152,24 @@ async def test_cleanup_removes_only_seeded_rows(db: Database) -> None:
     # Nothing left to remove.
     again = await cleanup_seeded(db)
     assert (again.calls, again.events, again.recordings, again.clients, again.sip_configurations) == (0, 0, 0, 0, 0)
+
+
+async def test_calls_take_turns_at_today_this_week_and_this_month(db: Database) -> None:
+    zone = ZoneInfo("America/New_York")
+    await seed_calls(db, CallStore(), 10, random.Random(5), NOW, zone)
+    starts = [c.started_at for c in await all_rows(db, CallLog)]
+    for period in Period:
+        since = period_start(period, NOW, zone)
+        assert sum(since <= start <= NOW for start in starts) >= 3, period
+    assert min(starts) >= NOW - timedelta(days=31)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_calld_seed_prints_one_summary_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"CALLD_DATABASE_URL": f"sqlite:///{tmp_path / 'seed.db'}", "CALLD_LOG_FORMAT": "json"}
+    assert main(["seed", "--count", "12"], env) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("calld: seeded 12 calls") and len(out.splitlines()) == 1
+    assert [line for line in err.splitlines() if line] == [
+        f"calld: configuration built-in defaults; database sqlite:///{tmp_path / 'seed.db'}"
+    ]

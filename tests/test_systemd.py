@@ -109,3 +109,16 @@ async def test_ready_says_when_the_switch_is_not_there(
     finally:
         await daemon.stop()
         await db.close()
+
+
+def test_the_unit_file_lets_the_configuration_file_name_the_database() -> None:
+    root = Path(__file__).resolve().parent.parent
+    unit = (root / "systemd" / "calld.service").read_text(encoding="utf-8")
+    settings = [line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#")]
+    # An Environment=CALLD_DATABASE_URL would silently override /etc/calld/calld.toml's [database] url.
+    assert [value for key, value in settings if key == "Environment"] == ["CALLD_CONFIG=/etc/calld/calld.toml"]
+    assert ("ExecReload", "/bin/kill -HUP $MAINPID") in [(key, value) for key, value in settings]
+    # The documentation it names is a file the README's service installation puts there.
+    [documentation] = [value for key, value in settings if key == "Documentation"]
+    installed = documentation.removeprefix("file://")
+    assert f"README.md {installed}" in (root / "README.md").read_text(encoding="utf-8")

@@ -16,7 +16,11 @@ class IllegalTransition(DomainError):
         self.current = current
         self.requested = requested
         self.reason = reason
-        super().__init__(f"cannot go from {current.value} by {requested.value}: {reason}")
+        if isinstance(requested, CallStatus):
+            change = f"cannot change from {current.value} to {requested.value}"
+        else:
+            change = f"cannot record {requested.value} on a call that is {current.value}"
+        super().__init__(f"{change}: {reason}")
 
 
 class InvalidValue(DomainError):

@@ -79,6 +79,7 @@ class EventSource(StrEnum):
     API = "api"
     SWITCH = "switch"
     WEBHOOK = "webhook"
+    SEED = "seed"  # test data made by `calld seed`
 
 
 class RecordingStatus(StrEnum):

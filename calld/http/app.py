@@ -20,8 +20,9 @@ from calld.http import (
 )
 from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
-from calld.http.errors import Handler, error_middleware
+from calld.http.errors import Handler, error_middleware, last_resort_middleware
 from calld.http.observability import metrics_middleware
+from calld.http.paths import FIXED_PATHS, fixed_paths, path_middleware
 
 
 @web.middleware
@@ -53,7 +54,14 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
 def create_app(parts: Services) -> web.Application:
     """Build the aiohttp application around ``parts``."""
     app = web.Application(
-        middlewares=[metrics_middleware, request_log_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            last_resort_middleware,
+            metrics_middleware,
+            request_log_middleware,
+            error_middleware,
+            path_middleware,
+            auth_middleware,
+        ],
         client_max_size=parts.config.server.max_body_bytes,
     )
     app[SERVICES] = parts
@@ -62,4 +70,5 @@ def create_app(parts: Services) -> web.Application:
         module.add_routes(app)
     openapi.add_routes(app)
     observability.add_routes(app)
+    app[FIXED_PATHS] = fixed_paths(app)
     return app

@@ -26,9 +26,9 @@ H = TypeVar("H", bound=Callable[..., Any])
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
 SIGNED_PREFIXES = ("/api/webhooks/",)
-# The API's own description (calld.http.openapi) and what probes and scrapers poll
+# The API's own description and where to find it (calld.http.openapi), and what probes and scrapers poll
 # (calld.http.observability): no call data in them, and those clients send no token.
-PUBLIC_PATHS = frozenset({"/api/openapi.json", "/api/docs", "/healthz", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/", "/api/openapi.json", "/api/docs", "/healthz", "/readyz", "/metrics"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Browsers cannot set headers on a WebSocket handshake, so that one route also takes the token here.
 QUERY_TOKEN_PATHS = frozenset({"/api/ws"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -238,7 +239,7 @@ def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
     return values
 
 
-def _parse_list_query(request: web.Request, region: str | None) -> tuple[q.CallFilter, str, int, int]:
+def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[q.CallFilter, str, int, int]:
     fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
     statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
     flt = q.CallFilter(
@@ -247,8 +248,8 @@ def _parse_list_query(request: web.Request, region: str | None) -> tuple[q.CallF
         call_types=call_types,
         number=fields.phone("number", region),
         client_id=fields.uuid("client"),
-        started_after=fields.timestamp("started_after"),
-        started_before=fields.timestamp("started_before"),
+        started_after=fields.timestamp("started_after", zone=zone),
+        started_before=fields.timestamp("started_before", zone=zone),
     )
     ordering = fields.string("ordering", default=q.DEFAULT_ORDERING)
     if ordering not in q.ORDERINGS:
@@ -262,7 +263,7 @@ def _parse_list_query(request: web.Request, region: str | None) -> tuple[q.CallF
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/call-logs/ — one page of calls matching the filters."""
     svc = services(request)
-    flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region)
+    flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region, svc.config.calls.zone)
     total, calls = await authorized_query(request, q.call_page, flt, ordering=ordering, limit=limit, offset=offset)
     return web.json_response(page_json(request, total, [call_log_json(c) for c in calls], limit, offset))
 
@@ -501,12 +502,21 @@ async def _action(
         kind = event_type if event_type is not None else _hold_toggle(call)
         switch = _switch_for(svc, call)
         if switch is None:
+            if kind is EventType.RECORDING_STARTED:
+                meta.setdefault("completed_by", _RECORDING_WITHOUT_SWITCH)
             await _apply(svc, session, call, kind, meta)
         else:
             _check_allowed(svc, call, kind, meta)
             await _ask_switch(session, switch, call, kind, meta)
         detail = await _detail(session, call)
     return web.json_response(detail)
+
+
+# No switch records this call: say, on the event the client gets back, what finishes the recording.
+_RECORDING_WITHOUT_SWITCH = (
+    "no switch records calls here: the recording stays 'recording' until the recording system reports it "
+    "with POST /api/webhooks/recording/ {call_id, status, file_url or local_path, ...}"
+)
 
 
 def _hold_toggle(call: CallLog) -> EventType:

@@ -49,7 +49,8 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     if exc.status == 413:
         return ApiError(413, "request body too large", {"body": exc.text or "too large"})
     if exc.status == 405:
-        return ApiError(405, "method not allowed", {"method": f"{exc.reason}"})
+        allowed = ", ".join(exc.headers.get("Allow", "").split(","))
+        return ApiError(405, "method not allowed", {"method": f"this path takes {allowed}"}, headers={"Allow": allowed})
     if exc.status == 404:
         return ApiError(404, "not found", {"path": "no such endpoint"})
     return ApiError(exc.status, exc.reason or "error", {})
@@ -85,7 +86,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _from_http_exception(exc).response()
     except Exception:
         structlog.get_logger("calld.http").exception("unhandled error", path=request.path, method=request.method)
-        return web.json_response({"error": "internal error", "detail": {}}, status=500)
+        return _internal_error()
+
+
+@web.middleware
+async def last_resort_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost middleware: whatever fails outside ``error_middleware`` (another middleware,
+    say) is still answered in the API's error format, never as aiohttp's text/plain 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        structlog.get_logger("calld.http").exception("unhandled error", path=request.path, method=request.method)
+        return _internal_error()
+
+
+def _internal_error() -> web.Response:
+    return web.json_response({"error": "internal error", "detail": {}}, status=500)
 
 
 async def read_json(request: web.Request) -> Any:

@@ -43,6 +43,7 @@ from calld.http.call_logs import NOTES_MAX
 from calld.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from calld.storage.call_queries import DEFAULT_ORDERING, ORDERINGS, Period
 
+INDEX_PATH = "/"
 SPEC_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
 
@@ -446,15 +447,24 @@ def _webhook_schemas() -> dict[str, Schema]:
             },
             ["status", "call"],
         ),
-        "FreeswitchCdr": obj(
-            {
-                "variables": obj({"uuid": string(64)}, ["uuid"], description="The leg's channel variables."),
+        "FreeswitchCdr": {
+            "type": "object",
+            "description": "mod_json_cdr's document of one leg, as it sends it (its values URL-encoded or not); "
+            "keys beyond these are kept as sent.",
+            "properties": {
+                "variables": {
+                    "type": "object",
+                    "description": "The leg's channel variables (all strings).",
+                    "properties": {"uuid": string(64)},
+                    "required": ["uuid"],
+                    "additionalProperties": {"type": "string"},
+                },
                 "callflow": {"type": "array", "items": {"type": "object"}},
                 "channel_data": {"type": "object"},
             },
-            ["variables"],
-            description="mod_json_cdr's document of one leg (values as it sends them, URL-encoded or not).",
-        ),
+            "required": ["variables"],
+            "additionalProperties": True,
+        },
         "FreeswitchCdrStored": obj({"stored": string(64, description="The leg's uuid.")}, ["stored"]),
         "RecordingWebhook": obj(
             {
@@ -527,6 +537,9 @@ def _subscription_schemas() -> dict[str, Schema]:
 def _operations_schemas() -> dict[str, Schema]:
     return {
         "Health": response_object({"status": choice(["ok"])}),
+        "Index": response_object(
+            {"name": choice(["calld"]), "version": string(), "docs": string(), "openapi": string()}
+        ),
         "Readiness": response_object(
             {
                 "status": choice(["ready", "not ready"]),
@@ -622,6 +635,11 @@ def several(name: str, items: Schema, what: str) -> Schema:
     return query(name, array(items), f"{what}; repeat the parameter or separate values with commas.")
 
 
+# A date-time filter also takes a plain date: the local midnight it begins.
+DATE_OR_TIME: Schema = {"anyOf": [DATE_TIME, string(fmt="date")]}
+_LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
+
+
 def call_list_query() -> tuple[Schema, ...]:
     return (
         several("status", choice(CallStatus), "Any of these statuses"),
@@ -629,8 +647,8 @@ def call_list_query() -> tuple[Schema, ...]:
         several("call_type", choice(CallType), "Any of these call types"),
         query("number", PHONE, "Calls from or to this number."),
         query("client", UUID, "Calls of this client."),
-        query("started_after", DATE_TIME, "Calls started at or after this instant."),
-        query("started_before", DATE_TIME, "Calls started before this instant."),
+        query("started_after", DATE_OR_TIME, f"Calls started at or after this instant {_LOCAL_DAY}."),
+        query("started_before", DATE_OR_TIME, f"Calls started before this instant {_LOCAL_DAY}."),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )
@@ -860,6 +878,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         public=True,
     ),
     ("GET", "/metrics"): Op(OPS, "Prometheus metrics", {200: None}, public=True),
+    ("GET", INDEX_PATH): Op(DOCS, "Where the API's documentation is", {200: "Index"}, public=True),
     ("GET", SPEC_PATH): Op(DOCS, "This OpenAPI document", {200: None}, public=True),
     ("GET", DOCS_PATH): Op(DOCS, "This document as a web page", {200: None}, public=True),
 }
@@ -953,8 +972,89 @@ def operation(method: str, path: str, op: Op) -> Schema:
     if parameters:
         out["parameters"] = parameters
     if op.body is not None:
-        out["requestBody"] = {"required": op.body_required, "content": json_content(ref(op.body))}
+        content = json_content(ref(op.body))
+        content["application/json"]["example"] = BODY_EXAMPLES[op.body]
+        out["requestBody"] = {"required": op.body_required, "content": content}
     return out
+
+
+# One example per request body schema, shown by /api/docs and in the README's walkthrough (a test
+# checks each against its schema). The ids are placeholders for ones the API answered.
+_CALL_ID = "3f2b6c1e-8a4d-4f7e-9c2a-5b1d0e6f7a89"
+_CONFIG_ID = "0b9e4d2a-7c1f-4e3b-8a5d-6f2c9e1b3a47"
+_CLIENT_ID = "5c8a1f3e-2b7d-4c9e-a6f1-8d3b0e5c7a21"
+BODY_EXAMPLES: Mapping[str, Any] = {
+    "CallCreate": {
+        "direction": "outbound",
+        "caller_number": "1001",
+        "recipient_number": "+14155550123",
+        "call_type": "voice",
+        "notes": "Quote follow-up",
+    },
+    "OutboundCall": {"recipient_number": "+14155550123", "caller_number": "1001", "sip_configuration": _CONFIG_ID},
+    "IncomingCall": {"caller_number": "+14155550123", "recipient_number": "1001", "sip_call_id": "a84b4c76e66710@pbx"},
+    "CallPatch": {"notes": "Customer asked for a callback", "call_quality_score": 4.5, "client": _CLIENT_ID},
+    "StatusChange": {"status": "answered"},
+    "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
+    "Transfer": {"transfer_to": "1002", "attended": False},
+    "NoParameters": {},
+    "ClientCreate": {
+        "name": "Maria Gonzalez",
+        "phone_numbers": ["+14155550123"],
+        "email": "maria@northwind.example",
+        "company": "Northwind Traders",
+    },
+    "ClientPatch": {"company": "Northwind Traders Ltd"},
+    "SipConfigurationCreate": {
+        "name": "office-pbx",
+        "server": "pbx.example.internal",
+        "username": "1001",
+        "secret": "change-me-1001",
+        "transport": "udp",
+        "port": 5060,
+    },
+    "SipConfigurationPatch": {"active": False},
+    "SipWebhook": {
+        "event_type": "call_answered",
+        "sip_call_id": "a84b4c76e66710@pbx",
+        "timestamp": "2026-11-24T12:00:05Z",
+        "caller_number": "+14155550123",
+        "recipient_number": "1001",
+        "direction": "inbound",
+        "delivery_id": "evt-000123",
+    },
+    "RecordingWebhook": {
+        "call_id": _CALL_ID,
+        "status": "completed",
+        "file_url": "https://recordings.example/3f2b6c1e.wav",
+        "duration": 42.5,
+        "format": "wav",
+    },
+    "FreeswitchCdr": {
+        "core-uuid": "4b6e2d61-5a83-4a4e-9d2f-1b1d7a9c0e11",
+        "channel_data": {"state": "CS_REPORTING", "direction": "inbound"},
+        "variables": {
+            "uuid": "98d1e8ca-ad7b-40d3-8256-865418918f30",
+            "direction": "inbound",
+            "start_uepoch": "1796229061004657",
+            "answer_uepoch": "1796229062564783",
+            "end_uepoch": "1796229066364668",
+            "hangup_cause": "NORMAL_CLEARING",
+        },
+        "callflow": [
+            {
+                "profile_index": "1",
+                "caller_profile": {"caller_id_number": "1000", "destination_number": "1001", "context": "default"},
+            }
+        ],
+    },
+    "WebhookSubscriptionCreate": {
+        "url": "https://crm.example/hooks/calld",
+        "event_types": ["answered", "ended"],
+        "description": "CRM call sync",
+    },
+    "WebhookSubscriptionPatch": {"active": False},
+}
 
 
 def _operation_id(method: str, path: str) -> str:
@@ -1004,6 +1104,13 @@ async def docs_page(request: web.Request) -> web.Response:
     return web.Response(text=openapi_html.render(build_spec(request.app)), content_type="text/html")
 
 
+async def index(request: web.Request) -> web.Response:
+    """GET / — where a newcomer's browser or curl finds the documentation."""
+    body = {"name": "calld", "version": calld.__version__, "docs": DOCS_PATH, "openapi": SPEC_PATH}
+    return web.json_response(body)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get(INDEX_PATH, index)
     app.router.add_get(SPEC_PATH, openapi_json)
     app.router.add_get(DOCS_PATH, docs_page)

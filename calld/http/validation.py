@@ -7,20 +7,26 @@ the bad fields at once (``{"error": "validation failed", "detail": {field: messa
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from calld.domain.errors import InvalidValue
 from calld.domain.phone import normalise_number
 from calld.http.errors import ApiError
+from calld.storage.call_queries import local_midnight
 
 E = TypeVar("E", bound=StrEnum)
 
 MISSING: Any = object()
+
+# A plain calendar date, which some filters take as the local midnight it begins.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def unstorable_text(text: str) -> str | None:
@@ -216,14 +222,22 @@ class Fields:
             self.fail(name, exc.message)
             return default
 
-    def timestamp(self, name: str, *, required: bool = False, default: Any = None) -> Any:
-        """An ISO 8601 instant with a time zone (or a Unix epoch number in seconds)."""
+    def timestamp(self, name: str, *, required: bool = False, default: Any = None, zone: ZoneInfo | None = None) -> Any:
+        """An ISO 8601 instant with a time zone (or a Unix epoch number in seconds); with ``zone``, also
+        a plain date (``2026-11-24``), meaning the instant that day begins in ``zone``."""
         value = self._get(name, required)
         if value is MISSING:
             return default
         parsed = parse_instant(value)
+        if parsed is None and zone is not None and isinstance(value, str) and _DATE.fullmatch(value.strip()):
+            try:
+                parsed = local_midnight(date.fromisoformat(value.strip()), zone)
+            except ValueError:  # 2026-02-30
+                self.fail(name, f"{value.strip()!r} is not a date")
+                return default
         if parsed is None:
-            self.fail(name, "must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T10:00:00Z")
+            also = f", or a date (midnight in {zone.key}), e.g. 2026-11-24" if zone is not None else ""
+            self.fail(name, f"must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T10:00:00Z{also}")
             return default
         return parsed
 

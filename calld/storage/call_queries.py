@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -208,7 +208,12 @@ def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:
         local_day -= timedelta(days=local_day.weekday())
     elif period is Period.MONTH:
         local_day = local_day.replace(day=1)
-    return datetime.combine(local_day, time(0), tzinfo=zone).astimezone(UTC)
+    return local_midnight(local_day, zone)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant ``day`` begins in ``zone`` (a midnight DST skips resolves to when the day begins)."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

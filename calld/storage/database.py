@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -31,6 +32,35 @@ def async_url(url: str) -> str:
     if backend not in ASYNC_DRIVERS:
         raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
     return parsed.set(drivername=ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened; the message names it (password hidden) and the problem."""
+
+
+def display_url(url: str) -> str:
+    """``url`` as a person should see it: the password hidden, a SQLite file as an absolute path
+    (a relative one depends on the directory calld was started in)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            database = os.path.abspath(database)
+        return f"sqlite:///{database}"
+    return parsed.set(drivername=backend).render_as_string(hide_password=True)
+
+
+def _problem(url: sa.URL, exc: OSError | sa.exc.DBAPIError) -> str:
+    """One line saying why the database at ``url`` could not be used."""
+    if isinstance(exc, OSError):
+        return f"cannot connect to {url.host}:{url.port or 5432}: {exc.strerror or exc}"
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    if url.get_backend_name() == "sqlite" and url.database:
+        folder = os.path.dirname(os.path.abspath(url.database))
+        if not os.path.isdir(folder):
+            return f"{reason}: the directory {folder} does not exist"
+    return reason
 
 
 def alembic_config() -> Config:
@@ -166,12 +196,22 @@ class Database:
         async with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
+    @property
+    def display(self) -> str:
+        """This database's URL as a person should see it (``display_url``)."""
+        return display_url(self.url)
+
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (a schema already there costs one query)."""
-        async with self.engine.begin() as conn:
-            if await conn.run_sync(_at_head):
-                return
-            await conn.run_sync(_upgrade)
+        """Bring the schema to the newest Alembic revision (a schema already there costs one query);
+        ``DatabaseUnavailable`` when the database cannot be reached or opened (it is the first thing
+        every command does with it)."""
+        try:
+            async with self.engine.begin() as conn:
+                if await conn.run_sync(_at_head):
+                    return
+                await conn.run_sync(_upgrade)
+        except (OSError, sa.exc.DBAPIError) as exc:
+            raise DatabaseUnavailable(f"database {self.display}: {_problem(make_url(self.url), exc)}") from exc
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

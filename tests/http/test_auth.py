@@ -66,6 +66,7 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("POST", "/api/webhooks/sip/"): SIGNED,
     ("POST", "/api/webhooks/recording/"): SIGNED,
     ("POST", "/api/webhooks/freeswitch/cdr/"): BASIC,
+    ("GET", "/"): PUBLIC,
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,

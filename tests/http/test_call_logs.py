@@ -443,6 +443,10 @@ async def test_recording_lifecycle(api: AppClient, db: Database) -> None:
     body = await ok(await api.post(f"{BASE}{cid}/start_recording/"))
     assert body["status"] == "recording" and body["is_recording"] is True
     assert body["recording"]["status"] == "recording" and body["recording"]["format"] == "wav"
+    # No switch records it: the answer says what will complete the recording.
+    started = body["events"][-1]
+    assert started["event_type"] == "recording_started"
+    assert "POST /api/webhooks/recording/" in started["metadata"]["completed_by"]
     await expect_error(await api.post(f"{BASE}{cid}/start_recording/"), 409, "status")
     body = await ok(await api.post(f"{BASE}{cid}/stop_recording/", json={}))
     assert body["status"] == "answered" and body["is_recording"] is False
@@ -492,7 +496,7 @@ async def test_transfer_and_hold_rejections(api: AppClient, db: Database) -> Non
 async def test_fixed_paths_are_not_taken_for_ids(api: AppClient) -> None:
     await ok(await api.get(f"{BASE}statistics/"))
     await expect_error(await api.post(f"{BASE}statistics/"), 405)
-    await expect_error(await api.get(f"{BASE}initiate_call/"), 404)
+    await expect_error(await api.get(f"{BASE}initiate_call/"), 405)  # a POST-only action, not an id
 
 
 # --- list ------------------------------------------------------------------------------------
@@ -595,6 +599,24 @@ async def test_list_rejects_bad_query_values(api: AppClient) -> None:
     }
     for query, name in bad.items():
         await expect_error(await api.get(f"{BASE}?{query}"), 422, name)
+
+
+async def test_list_date_filters_take_a_plain_date_as_local_midnight(
+    api: AppClient, services: Services, clock: SettableClock
+) -> None:
+    clock.now = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # already the 24th in Tokyo (UTC+9)
+    late = await new_call(api)
+    clock.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    noon = await new_call(api)
+    assert await list_ids(api, "started_after=2026-11-24") == [noon["id"]]  # calls.timezone is UTC
+    services.config = replace(services.config, calls=replace(services.config.calls, timezone="Asia/Tokyo"))
+    assert await list_ids(api, "started_after=2026-11-24") == [noon["id"], late["id"]]
+    assert await list_ids(api, "started_before=2026-11-24") == []
+    assert await list_ids(api, "started_after=2026-11-23&started_before=2026-11-24") == []
+    assert await list_ids(api, "started_before=2026-11-25") == [noon["id"], late["id"]]
+    await expect_error(await api.get(f"{BASE}?started_after=2026-02-30"), 422, "started_after")
+    body = await (await api.get(f"{BASE}?started_after=24.11.2026")).json()
+    assert "or a date (midnight in Asia/Tokyo), e.g. 2026-11-24" in body["detail"]["started_after"]
 
 
 async def test_list_refuses_an_instant_outside_the_calendar_in_utc(api: AppClient) -> None:

@@ -61,6 +61,15 @@ async def test_health_and_metrics_need_no_token(db: Database) -> None:
     assert sample(text, "calld_call_events_stored_total", source="api", event_type="initiated") == 1
     assert sample(text, "calld_calls_ended_total", status="missed") == 1  # ended before it was answered
     assert sample(text, "calld_calls_active") == 0
+    assert sample(text, "calld_log_write_failures_total") == 0
+    # API-only: the switch and ingest figures exist, at 0.
+    assert sample(text, "calld_switch_connected") == 0
+    assert sample(text, "calld_switch_connections_total") == 0
+    assert sample(text, "calld_ingest_queue_depth") == 0
+    assert sample(text, "calld_ingest_batches_total") == 0
+    assert sample(text, "calld_ingest_failed_total") == 0
+    assert sample(text, "calld_ingest_bound_reached_total", bound="disk") == 0
+    assert "# TYPE calld_switch_events_total counter" in text
 
 
 async def test_switch_figures_from_a_real_session(db: Database) -> None:

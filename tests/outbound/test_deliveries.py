@@ -33,6 +33,9 @@ FAST = OutboundWebhooksConfig(
     poll_interval_seconds=0.2,
 )
 INCOMING = {"caller_number": "+14155550100", "recipient_number": "1001"}
+# For tests that stop calld with sends to a hanging receiver under way: stopping waits this grace
+# period for them, rather than the default 10 s.
+QUICK_STOP = ServerConfig(host="127.0.0.1", port=0, shutdown_timeout_seconds=0.5)
 
 
 @dataclass
@@ -151,6 +154,17 @@ async def deliveries(http: aiohttp.ClientSession, sub: dict[str, Any], query: st
     return results
 
 
+async def until_delivered(http: aiohttp.ClientSession, sub: dict[str, Any], count: int, within: float = 10.0) -> None:
+    """Wait until the deliveries API says ``count`` deliveries of ``sub`` are delivered. A receiver
+    records a request before its answer reaches calld, so what it saw says nothing yet of what
+    calld stored."""
+
+    async def done() -> bool:
+        return [d["status"] for d in await deliveries(http, sub)] == ["delivered"] * count
+
+    await eventually(done, within)
+
+
 async def test_a_failing_receiver_gets_retries_then_the_rest_in_order(
     db: Database, endpoint: Callable[[str, Receiver], str]
 ) -> None:
@@ -162,7 +176,7 @@ async def test_a_failing_receiver_gets_retries_then_the_rest_in_order(
         )
         for status in ("ringing", "answered"):
             await call_json(http, "PATCH", f"/api/call-logs/{call['id']}/update_status/", 200, json={"status": status})
-        await eventually(lambda: len(flaky.delivered()) == 3)
+        await until_delivered(http, sub, 3)
 
         # The first event was tried three times (same delivery id); the others waited their turn.
         assert [(r.event_type, r.status) for r in flaky.requests] == [
@@ -198,9 +212,12 @@ async def test_a_hanging_receiver_blocks_neither_ingestion_nor_other_receivers(
     # The stuck receiver's sends would take 30 s each: if they held anything up, nothing below
     # could finish while they are still in flight (no timing threshold needed to tell).
     outbound = replace(FAST, timeout_seconds=30.0)
-    async with running(db, outbound) as daemon, api_session(daemon) as http:
+    async with (
+        running_daemon(db, outbound_webhooks=outbound, server=QUICK_STOP) as daemon,
+        api_session(daemon) as http,
+    ):
         hanging = await subscribe(http, endpoint("stuck", stuck), event_types=["initiated"])
-        await subscribe(http, endpoint("healthy", healthy))
+        healthy_sub = await subscribe(http, endpoint("healthy", healthy))
 
         async def five_calls() -> None:
             for n in range(5):
@@ -208,7 +225,7 @@ async def test_a_hanging_receiver_blocks_neither_ingestion_nor_other_receivers(
                 await call_json(http, "POST", "/api/call-logs/log_incoming_call/", 201, json=body)
 
         await asyncio.wait_for(five_calls(), 15)  # blocked by the stuck sends, each would take 30 s
-        await eventually(lambda: len(healthy.delivered()) == 5, within=10)
+        await until_delivered(http, healthy_sub, 5)
         rows = await deliveries(http, hanging)
         assert [row["status"] for row in rows] == ["pending"] * 5  # still waiting on the stuck receiver
         assert stuck.requests == []
@@ -240,9 +257,8 @@ async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callab
     receiver = Receiver(hang=True)
     url = endpoint("later", receiver)
     slow = replace(FAST, timeout_seconds=30.0)
-    quick_stop = ServerConfig(host="127.0.0.1", port=0, shutdown_timeout_seconds=0.5)
-    async with running_daemon(db, outbound_webhooks=slow, server=quick_stop) as daemon, api_session(daemon) as http:
-        await subscribe(http, url)
+    async with running_daemon(db, outbound_webhooks=slow, server=QUICK_STOP) as daemon, api_session(daemon) as http:
+        sub = await subscribe(http, url)
         call = await call_json(
             http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "r-1@pbx"}
         )
@@ -256,9 +272,9 @@ async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callab
     assert [s.value for s in pending] == ["pending", "pending"]
 
     receiver.hang = False
-    async with running(db, slow):
+    async with running(db, slow) as daemon, api_session(daemon) as http:
         started = time.monotonic()
-        await eventually(lambda: len(receiver.delivered()) == 2, within=5)
+        await until_delivered(http, sub, 2, within=5)
         # Handed back at stop: sent at once, not after the 30 s claim lease.
         assert time.monotonic() - started < 3
     assert receiver.delivered() == ["initiated", "ended"]
@@ -299,7 +315,8 @@ async def test_a_dead_delivery_can_be_redelivered(db: Database, endpoint: Callab
             http, "POST", f"/api/webhook-subscriptions/{sub['id']}/deliveries/{row['id']}/redeliver/", 202
         )
         assert (again["status"], again["attempts"]) == ("pending", 0)
-        await eventually(lambda: receiver.delivered() == ["initiated"], within=3)
+        await until_delivered(http, sub, 1, within=3)
+        assert receiver.delivered() == ["initiated"]
         [done] = await deliveries(http, sub)
         assert (done["id"], done["status"], done["attempts"]) == (row["id"], "delivered", 1)
 
@@ -317,14 +334,14 @@ async def test_outbox_rows_are_written_with_their_events_only(
         await call_json(  # before any subscription: nothing to deliver
             http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "t-0@pbx"}
         )
-        await subscribe(http, endpoint("all", receiver))
+        everything = await subscribe(http, endpoint("all", receiver))
         await subscribe(http, endpoint("ends", Receiver()), event_types=["ended", "hold"])
         call = await call_json(
             http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "t-1@pbx"}
         )
         await call_json(http, "POST", f"/api/call-logs/{call['id']}/toggle_hold/", 409)  # refused: not answered
         await call_json(http, "POST", f"/api/call-logs/{call['id']}/end_call/", 200)
-        await eventually(lambda: len(receiver.delivered()) == 2)
+        await until_delivered(http, everything, 2)
     async with db.read() as session:
         events = (await session.execute(sa.select(sa.func.count()).select_from(CallEvent))).scalar_one()
         rows = (await session.execute(sa.select(WebhookDelivery.event_type).order_by(WebhookDelivery.id))).all()

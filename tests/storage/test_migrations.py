@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database, alembic_config, head_revision
-from calld.storage.models import Base
+from calld.storage.models import Base, CallLog
 
 
 def _diff(connection: sa.Connection) -> list[object]:
@@ -38,7 +41,7 @@ def test_the_head_revision_read_from_the_file_names_is_alembics() -> None:
 
 async def test_a_schema_behind_the_head_is_still_upgraded(db: Database) -> None:
     async with db.engine.begin() as conn:
-        await conn.run_sync(_downgrade_to_0004)
+        await conn.run_sync(_to, "0004", False)
     await db.migrate()
     async with db.engine.connect() as conn:
         version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
@@ -46,7 +49,44 @@ async def test_a_schema_behind_the_head_is_still_upgraded(db: Database) -> None:
     assert version == head_revision() and total == 1
 
 
-def _downgrade_to_0004(connection: sa.Connection) -> None:
+def _to(connection: sa.Connection, revision: str, upgrade: bool) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.downgrade(cfg, "0004")
+    (command.upgrade if upgrade else command.downgrade)(cfg, revision)
+
+
+async def _sources(db: Database) -> list[str]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(sa.text("SELECT source FROM call_events ORDER BY id"))
+        return list(rows.scalars())
+
+
+async def test_0006_lets_seeded_events_say_so_and_keeps_every_event(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0005", False)
+    store = CallStore()
+    async with db.write() as s:  # stored by 0005's schema, which knows no 'seed'
+        call = await store.create(s, NewCall(CallDirection.INBOUND, "+14155550100", "1001"), EventSource.API)
+        await store.apply(s, call, EventType.RINGING, EventSource.SWITCH)
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.write() as s:
+            await store.apply(s, call, EventType.ANSWERED, EventSource.SEED)
+    await db.migrate()
+    async with db.write() as s:
+        call = await s.get_one(CallLog, call.id)
+        await store.apply(s, call, EventType.ANSWERED, EventSource.SEED)
+    assert await _sources(db) == ["api", "switch", "seed"]
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []  # indexes and constraints as before
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE call_events SET source = 'nobody'"))
+
+    async with db.engine.begin() as conn:  # down: seeded events go back to 'switch'
+        await conn.run_sync(_to, "0005", False)
+    assert await _sources(db) == ["api", "switch", "switch"]
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE call_events SET source = 'seed'"))
+    await db.migrate()
+    assert await _sources(db) == ["api", "switch", "switch"]
