@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -84,8 +85,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _from_http_exception(exc).response()
     except Exception:
-        structlog.get_logger("calld.http").exception("unhandled error", path=request.path, method=request.method)
-        return web.json_response({"error": "internal error", "detail": {}}, status=500)
+        return internal_error(request)
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """A bug in calld: one log line with the traceback and a request id, and the id in the answer
+    (``code``), so an operator finds the line a client reports. Nothing of the exception is shown."""
+    code = secrets.token_hex(8)
+    structlog.get_logger("calld.http").exception(
+        "unhandled error", path=request.path, method=request.method, request_id=code
+    )
+    return web.json_response({"error": "internal error", "code": code, "detail": {}}, status=500)
 
 
 async def read_json(request: web.Request) -> Any:

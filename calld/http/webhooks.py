@@ -27,7 +27,7 @@ from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSo
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.serialize import recording_json
-from calld.http.validation import Fields, is_http_url, json_problem
+from calld.http.validation import Fields, framing_problem, is_http_url, json_problem
 from calld.http.webhook_auth import verify_delivery
 from calld.storage.calls import NewCall
 from calld.storage.models import CallEvent, CallLog, CallRecording
@@ -284,9 +284,13 @@ def parse_recording_delivery(body: Mapping[str, Any]) -> RecordingDelivery:
     if file_url is not None and not is_http_url(file_url):
         f.fail("file_url", "must be an http or https URL")
     fmt = f.choice("format", RecordingFormat)
+    local_path = f.string("local_path", max_length=1024)
+    problem = framing_problem(local_path) if local_path is not None else None
+    if problem is not None:  # stop_recording hands it to the switch (uuid_record ... stop <path>)
+        f.fail("local_path", problem)
     candidates = {
         "external_url": file_url,
-        "local_path": f.string("local_path", max_length=1024),
+        "local_path": local_path,
         "file_size": f.integer("file_size", minimum=0, maximum=MAX_FILE_SIZE),
         "duration_seconds": f.number("duration", minimum=0),
         "format": fmt.value if fmt is not None else None,
