@@ -22,6 +22,7 @@ import phonenumbers
 
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.egress import EgressPolicy
 
 
 class ConfigError(Exception):
@@ -130,6 +131,18 @@ class LiveConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EgressConfig:
+    """Where calld may connect for webhook deliveries and SIP probes (see ``calld.egress``)."""
+
+    # Non-public networks calld may reach, e.g. ["192.168.10.0/24"] for the PBX's LAN.
+    allow_networks: tuple[str, ...] = ()
+
+    @property
+    def policy(self) -> EgressPolicy:
+        return EgressPolicy.allowing(self.allow_networks)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -140,6 +153,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    egress: EgressConfig = field(default_factory=EgressConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
@@ -164,6 +178,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "webhooks": WebhooksConfig,
     "outbound_webhooks": OutboundWebhooksConfig,
     "live": LiveConfig,
+    "egress": EgressConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -274,6 +289,11 @@ def _validate(config: Config) -> None:
     _validate_webhooks(config.webhooks)
     _validate_outbound(config.outbound_webhooks)
     _validate_live(config.live)
+    for net in config.egress.allow_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"egress.allow_networks: {net!r} is not an IP address or network") from exc
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):

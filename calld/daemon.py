@@ -57,7 +57,7 @@ class Daemon:
         self.log = structlog.get_logger("calld.daemon")
         self.db = Database(config.database.url, pool_size=config.database.pool_size)
         self.tokens = TokenStore()
-        self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks)
+        self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks, egress=config.egress.policy)
         self.outbox = Outbox(wake=self.deliveries.wake)
         self.live = LiveHub(config.live.max_queued_messages)
         self.metrics = Metrics()

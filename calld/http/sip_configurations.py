@@ -475,7 +475,9 @@ async def test_connection(request: web.Request) -> web.Response:
             websocket_url=config.websocket_url,
         )
     # The session is closed before the network wait: a slow server must not hold a database connection.
-    result = await sip_probe.probe(target, timeout_seconds=svc.config.sip_probe.timeout_seconds)
+    result = await sip_probe.probe(
+        target, timeout_seconds=svc.config.sip_probe.timeout_seconds, egress=svc.config.egress.policy
+    )
     return web.json_response(result.as_json())
 
 
