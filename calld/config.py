@@ -39,6 +39,10 @@ class ServerConfig:
     port: int = 8080
     max_body_bytes: int = 1_048_576
     shutdown_timeout_seconds: float = 10.0
+    # A connection idle this long, or whose request headers are not complete by then, is closed.
+    idle_timeout_seconds: float = 15.0
+    # Open connections at most; more are answered 503 and closed (keep it well under LimitNOFILE).
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("server.max_body_bytes: must be at least 1024")
     if config.server.shutdown_timeout_seconds <= 0:
         raise ConfigError("server.shutdown_timeout_seconds: must be positive")
+    if config.server.idle_timeout_seconds <= 0:
+        raise ConfigError("server.idle_timeout_seconds: must be positive")
+    if not 1 <= config.server.max_connections <= 1_000_000:
+        raise ConfigError("server.max_connections: must be 1..1000000")
     if not config.database.url.startswith(("sqlite:", "postgresql:", "postgresql+")):
         raise ConfigError("database.url: must start with sqlite:/// or postgresql://")
     if config.database.pool_size < 1:

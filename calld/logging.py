@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -20,6 +21,66 @@ def _redact(_logger: object, _name: str, event_dict: structlog.typing.EventDict)
     for key in event_dict.keys() & _SECRET_KEYS:
         event_dict[key] = "[redacted]"
     return event_dict
+
+
+class RepeatLimiter(logging.Filter):
+    """Lets the same warning or error (logger and message template) through ``burst`` times per
+    ``interval_seconds`` and drops the rest, calling ``on_suppressed(logger)`` for each dropped line.
+
+    A fault that repeats per connection or per loop turn (asyncio's ``Too many open files`` on every
+    accept) would otherwise write thousands of lines a second; the first lines say what is wrong,
+    and the metric says how often it went on.
+    """
+
+    def __init__(
+        self,
+        on_suppressed: Callable[[str], None] = lambda _logger: None,
+        *,
+        burst: int = 5,
+        interval_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.on_suppressed = on_suppressed
+        self.burst = burst
+        self.interval = interval_seconds
+        self.clock = clock
+        self._windows: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        # One decision per record, however many handlers it passes through.
+        decided: bool | None = getattr(record, "calld_repeat_allowed", None)
+        if decided is None:
+            decided = self._allow(record)
+            record.calld_repeat_allowed = decided
+        return decided
+
+    def _allow(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        started, seen = self._windows.get(key, (now, 0))
+        if now - started >= self.interval:
+            started, seen = now, 0
+        self._windows[key] = (started, seen + 1)
+        if len(self._windows) > 1000:  # bounded: forget the oldest windows
+            for old in list(self._windows)[:500]:
+                del self._windows[old]
+        if seen < self.burst:
+            return True
+        self.on_suppressed(record.name)
+        return False
+
+    def install(self) -> None:
+        """Filter every handler of the root logger (again after ``configure_logging`` replaced them)."""
+        for handler in logging.getLogger().handlers:
+            if self not in handler.filters:
+                handler.addFilter(self)
+
+    def remove(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self)
 
 
 class _JournalHandler(logging.Handler):
