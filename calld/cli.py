@@ -61,12 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(cli_tokens.run(config, args))
     from calld.adapters.factory import make_switch
     from calld.daemon import Daemon
+    from calld.storage.sqlite_file import DatabaseDamaged
 
     try:
         # A first admin token is shown only to a person at a terminal, never written to the journal.
         first_token_out = sys.stderr if sys.stderr.isatty() else None
         daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out)
         asyncio.run(daemon.run(load_config=lambda: load_config(args.config)))
+    except DatabaseDamaged as exc:
+        print(f"calld: refusing to start: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
         where = f"{config.server.host}:{config.server.port}"

@@ -49,6 +49,9 @@ class ServerConfig:
 class DatabaseConfig:
     url: str = "sqlite:///calld.db"
     pool_size: int = 10
+    # PostgreSQL: longest connection attempt, statement and wait for a pooled connection; past it a
+    # request is answered 503 with Retry-After.
+    timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("database.url: must start with sqlite:/// or postgresql://")
     if config.database.pool_size < 1:
         raise ConfigError("database.pool_size: must be at least 1")
+    if config.database.timeout_seconds <= 0:
+        raise ConfigError("database.timeout_seconds: must be positive")
     try:
         ZoneInfo(config.calls.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -56,7 +56,9 @@ class Daemon:
         (a terminal); None creates none and logs how to make one."""
         self.config = config
         self.log = structlog.get_logger("calld.daemon")
-        self.db = Database(config.database.url, pool_size=config.database.pool_size)
+        self.db = Database(
+            config.database.url, pool_size=config.database.pool_size, timeout_seconds=config.database.timeout_seconds
+        )
         self.tokens = TokenStore()
         self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks, egress=config.egress.policy)
         self.outbox = Outbox(wake=self.deliveries.wake)
