@@ -135,6 +135,11 @@ class LiveConfig:
     max_queued_messages: int = 256
     send_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 30.0
+    # Bytes in flight to one client at most (kernel send buffer and transport), so a client that
+    # stops reading is dropped by the limits above rather than absorbed by kernel memory.
+    max_buffered_bytes: int = 65536
+    # How often the tokens of connected clients are re-checked (a revoked one closes its sockets).
+    token_check_seconds: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +351,8 @@ def _validate_outbound(outbound: OutboundWebhooksConfig) -> None:
 def _validate_live(live: LiveConfig) -> None:
     if not 1 <= live.max_queued_messages <= 100_000:
         raise ConfigError("live.max_queued_messages: must be 1..100000")
-    for name in ("send_timeout_seconds", "heartbeat_seconds"):
+    if not 4096 <= live.max_buffered_bytes <= 16_777_216:
+        raise ConfigError("live.max_buffered_bytes: must be 4096..16777216")
+    for name in ("send_timeout_seconds", "heartbeat_seconds", "token_check_seconds"):
         if getattr(live, name) <= 0:
             raise ConfigError(f"live.{name}: must be positive")
