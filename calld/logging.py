@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,42 @@ def _redact(_logger: object, _name: str, event_dict: structlog.typing.EventDict)
     for key in event_dict.keys() & _SECRET_KEYS:
         event_dict[key] = "[redacted]"
     return event_dict
+
+
+# Secrets inside text (an exception's message quoting a malformed request's headers, a URL): API
+# tokens, bearer credentials, credential-carrying headers and URL passwords.
+_SECRET_TEXT = (
+    (re.compile(r"(calld_[0-9a-f]{12}_)[A-Za-z0-9_-]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s'\",;]+"), r"\1\2[redacted]"),
+    (
+        re.compile(
+            r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie|calld-signature)(['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]+"
+        ),
+        r"\1\2[redacted]",
+    ),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+@"), r"\1[redacted]@"),
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with any secret it quotes replaced by ``[redacted]``."""
+    for pattern, replacement in _SECRET_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_text(_logger: object, _name: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """The last step before rendering, for calld's lines and the libraries' (aiohttp's error log
+    quotes a malformed request's headers, token included): no value carries a secret."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = scrub(value)
+        elif isinstance(value, list | tuple | dict):
+            event_dict[key] = scrub(str(value)) if _SECRET_HINT.search(str(value)) else value
+    return event_dict
+
+
+_SECRET_HINT = re.compile(r"(?i)calld_|bearer|basic|authorization|cookie|signature|://[^\s/]*@")
 
 
 class RepeatLimiter(logging.Filter):
@@ -123,7 +160,7 @@ def configure_logging(
         _redact,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, _scrub_text, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # One write per line (print() makes two): a thread logging through the standard library
         # (aiosqlite's, at debug level) cannot land between a line and its newline.
@@ -133,7 +170,12 @@ def configure_logging(
     handler: logging.Handler = logging.StreamHandler(out) if writer is None else _JournalHandler(writer)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _scrub_text,
+                renderer,
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
