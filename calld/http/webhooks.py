@@ -141,8 +141,18 @@ class SipDelivery:
         """The delivery's identity: the provider's delivery id, else a digest of what it says."""
         if self.delivery_id is not None:
             return f"sip:{self.delivery_id}"
-        # The instant is normalised to UTC ISO, so "…Z", "+01:00" and epoch forms of it agree.
-        what = json.dumps([self.sip_call_id, self.event.value, self.timestamp.isoformat()])
+        # The instant is normalised to UTC ISO with microseconds, so "…Z", "+01:00" and epoch forms
+        # of it agree; the payload is part of what is said (four DTMF digits in one second are four).
+        what = json.dumps(
+            [
+                self.sip_call_id,
+                self.event.value,
+                self.timestamp.isoformat(timespec="microseconds"),
+                self.metadata,
+            ],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
         return "sip:" + hashlib.sha256(what.encode()).hexdigest()
 
 
@@ -224,7 +234,11 @@ async def _store_sip(svc: Services, delivery: SipDelivery) -> web.Response:
             if event_type is EventType.INITIATED:
                 event_id = await _initiated_event_id(session, call.id)
                 return web.json_response({"status": "stored", "call": str(call.id), "event": event_id})
-        event = await svc.calls.apply(
+        # Providers do not guarantee order: an event that happened before the call's latest one (or
+        # the reported start of a call first heard of through a later event) is folded in by time.
+        late = event_type is EventType.INITIATED or delivery.timestamp < call.last_event_at
+        store = svc.calls.apply_in_time if late else svc.calls.apply
+        event = await store(
             session,
             call,
             event_type,
