@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.web_request import BaseRequest
 
 _BUSY_BODY = json.dumps(
     {"error": "too many connections", "detail": {"connection": "calld is at its connection limit; retry shortly"}}
@@ -33,6 +35,24 @@ class _Busy(asyncio.Protocol):
         assert isinstance(transport, asyncio.WriteTransport)
         transport.write(BUSY_RESPONSE)
         transport.close()
+
+
+class JsonErrorHandler(web.RequestHandler):
+    """aiohttp's connection handler, answering a request it cannot parse (a control character in a
+    header, a bad request line) in JSON like every other error, and without echoing the offending
+    bytes (which may hold a token) back."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs (redacted) and checks nothing was sent
+        what = "malformed HTTP request" if status < 500 else "internal error"
+        body = {"error": what, "detail": {"request": HTTPStatus(status).phrase}}
+        response = web.json_response(body, status=status)
+        response.force_close()
+        return response
 
 
 class CappedSite(web.TCPSite):
@@ -62,7 +82,8 @@ class CappedSite(web.TCPSite):
             if len(app_server.connections) >= self._max_connections:
                 self._on_refused()
                 return _Busy()
-            return app_server()
+            # As web.Server() builds its handler, with calld's JSON error page.
+            return JsonErrorHandler(app_server, loop=app_server._loop, **app_server._kwargs)
 
         self._server = await asyncio.get_running_loop().create_server(
             protocol, self._host, self._port, backlog=self._backlog, reuse_address=self._reuse_address

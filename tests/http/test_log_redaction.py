@@ -1,10 +1,11 @@
 """Tokens never reach a log line, whatever logs them: malformed requests carrying a token (aiohttp's
 own error log quotes the offending header) and calld's own lines. Each case greps the captured log
-for the token's secret part."""
+for the token's secret part, and checks the answer is JSON that does not echo the token."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -35,6 +36,10 @@ async def test_a_malformed_request_never_logs_its_token(db: Database, log_captur
         answer = await asyncio.wait_for(reader.read(), 10)  # answered (400) and closed
         writer.close()
         assert answer.split(b" ", 2)[1].startswith(b"4"), answer[:80]
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Content-Type: application/json" in head
+        assert json.loads(body)["error"] == "malformed HTTP request"
+        assert token.encode() not in answer  # not echoed back either
     secret = token.rsplit("_", 1)[1]
     text = log_capture.text()
     assert secret not in text

@@ -5,7 +5,6 @@ refuses what is impossible in time order; de-duplication tells distinct events o
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,22 +12,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from calld.http.app import create_app
-from calld.http.context import Services
-from tests.support import SettableClock, webhook_signer
+from tests.http import test_webhooks
+from tests.support import SettableClock
 
 AppClient = TestClient[web.Request, web.Application]
 SIP = "/api/webhooks/sip/"
 
 
-@pytest.fixture
-async def api(
-    services: Services,
-    auth_headers: dict[str, str],
-    clock: SettableClock,
-    aiohttp_client: Callable[..., Awaitable[AppClient]],
-) -> AppClient:
-    return await aiohttp_client(create_app(services), headers=auth_headers, middlewares=(webhook_signer(clock),))
+# The client whose webhook deliveries are signed as the configured sources sign them.
+api = test_webhooks.api
 
 
 def at(clock: SettableClock, seconds: float) -> str:
