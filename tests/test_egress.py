@@ -99,6 +99,10 @@ async def test_credentials_in_a_subscription_url_are_write_only(db: Database) ->
             (await call_json(http, "GET", "/api/webhook-subscriptions/", 200))["results"][0]["url"],
         ]
         assert shown == ["https://***@crm.example/hooks?x=1"] * 3
+        # Sending back what GET shows would replace the credentials with "***": refused.
+        patch = {"url": shown[0]}
+        refused = await call_json(http, "PATCH", f"/api/webhook-subscriptions/{created['id']}/", 422, json=patch)
+        assert "masked credentials" in refused["detail"]["url"]
 
 
 # --- the SIP probe --------------------------------------------------------------------------------

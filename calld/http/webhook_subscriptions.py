@@ -32,6 +32,8 @@ BASE = "/api/webhook-subscriptions/"
 WHAT = "webhook subscription"
 FIELDS = ("url", "secret", "event_types", "active", "description")
 MIN_SECRET = 16
+# What the API shows in place of the credentials in a subscription URL.
+MASKED = "***@"
 
 
 def shown_url(url: str) -> str:
@@ -40,7 +42,7 @@ def shown_url(url: str) -> str:
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    return urlunsplit(parts._replace(netloc=MASKED + parts.netloc.rpartition("@")[2]))
 
 
 def subscription_json(sub: WebhookSubscription) -> dict[str, Any]:
@@ -86,6 +88,8 @@ def read_subscription(body: Mapping[str, Any], *, partial: bool, egress: EgressP
         problem = egress.host_problem(urlsplit(url).hostname or "")
         if problem is not None:
             f.fail("url", f"refused by the egress policy: {problem}")
+        elif urlsplit(url).netloc.startswith(MASKED):
+            f.fail("url", "carries the masked credentials shown by GET; send the URL with its real credentials")
     secret = f.string("secret", max_length=255)
     if secret is not None and len(secret) < MIN_SECRET:
         f.fail("secret", f"must be at least {MIN_SECRET} characters")
