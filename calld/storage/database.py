@@ -122,8 +122,7 @@ class Database:
         self._reads = self.engine
         if self.dialect == "sqlite":
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            database = make_url(self.url).database
-            if database and database != ":memory:" and not database.startswith("file:"):
+            if self.sqlite_path is not None:
                 self._sqlite_reader = _SqliteReader(make_url(self.url))
         else:
             sa.event.listen(self.engine.sync_engine, "checkout", _refuse_closed)
