@@ -98,12 +98,16 @@ def _check_config(config: Config, source: str) -> int:
 def _run(config: Config, path: Path | None, log_failures: LogFailures) -> int:
     from calld.adapters.factory import make_switch
     from calld.daemon import Daemon
+    from calld.storage.sqlite_file import DatabaseDamaged
 
     try:
         # A first admin token is shown only to a person at a terminal, never written to the journal.
         first_token_out = sys.stderr if sys.stderr.isatty() else None
         daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out, log_failures=log_failures)
         asyncio.run(daemon.run(load_config=lambda: load_config(path)))
+    except DatabaseDamaged as exc:
+        print(f"calld: refusing to start: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         # Most often the port is taken (another calld?) or the address is not this machine's.
         where = f"{config.server.host}:{config.server.port}"

@@ -22,6 +22,7 @@ import phonenumbers
 
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.egress import EgressPolicy
 
 
 class ConfigError(Exception):
@@ -38,12 +39,19 @@ class ServerConfig:
     port: int = 8080
     max_body_bytes: int = 1_048_576
     shutdown_timeout_seconds: float = 10.0
+    # A connection idle this long, or whose request headers are not complete by then, is closed.
+    idle_timeout_seconds: float = 15.0
+    # Open connections at most; more are answered 503 and closed (keep it well under LimitNOFILE).
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str = "sqlite:///calld.db"
     pool_size: int = 10
+    # PostgreSQL: longest connection attempt, statement and wait for a pooled connection; past it a
+    # request is answered 503 with Retry-After.
+    timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,23 @@ class LiveConfig:
     max_queued_messages: int = 256
     send_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 30.0
+    # Bytes in flight to one client at most (kernel send buffer and transport), so a client that
+    # stops reading is dropped by the limits above rather than absorbed by kernel memory.
+    max_buffered_bytes: int = 65536
+    # How often the tokens of connected clients are re-checked (a revoked one closes its sockets).
+    token_check_seconds: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class EgressConfig:
+    """Where calld may connect for webhook deliveries and SIP probes (see ``calld.egress``)."""
+
+    # Non-public networks calld may reach, e.g. ["192.168.10.0/24"] for the PBX's LAN.
+    allow_networks: tuple[str, ...] = ()
+
+    @property
+    def policy(self) -> EgressPolicy:
+        return EgressPolicy.allowing(self.allow_networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +165,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    egress: EgressConfig = field(default_factory=EgressConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
@@ -164,6 +190,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "webhooks": WebhooksConfig,
     "outbound_webhooks": OutboundWebhooksConfig,
     "live": LiveConfig,
+    "egress": EgressConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -251,10 +278,16 @@ def _validate(config: Config) -> None:
         raise ConfigError("server.max_body_bytes: must be at least 1024")
     if config.server.shutdown_timeout_seconds <= 0:
         raise ConfigError("server.shutdown_timeout_seconds: must be positive")
+    if config.server.idle_timeout_seconds <= 0:
+        raise ConfigError("server.idle_timeout_seconds: must be positive")
+    if not 1 <= config.server.max_connections <= 1_000_000:
+        raise ConfigError("server.max_connections: must be 1..1000000")
     if not config.database.url.startswith(("sqlite:", "postgresql:", "postgresql+")):
         raise ConfigError("database.url: must start with sqlite:/// or postgresql://")
     if config.database.pool_size < 1:
         raise ConfigError("database.pool_size: must be at least 1")
+    if config.database.timeout_seconds <= 0:
+        raise ConfigError("database.timeout_seconds: must be positive")
     try:
         ZoneInfo(config.calls.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -274,6 +307,11 @@ def _validate(config: Config) -> None:
     _validate_webhooks(config.webhooks)
     _validate_outbound(config.outbound_webhooks)
     _validate_live(config.live)
+    for net in config.egress.allow_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"egress.allow_networks: {net!r} is not an IP address or network") from exc
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):
@@ -338,6 +376,8 @@ def _validate_outbound(outbound: OutboundWebhooksConfig) -> None:
 def _validate_live(live: LiveConfig) -> None:
     if not 1 <= live.max_queued_messages <= 100_000:
         raise ConfigError("live.max_queued_messages: must be 1..100000")
-    for name in ("send_timeout_seconds", "heartbeat_seconds"):
+    if not 4096 <= live.max_buffered_bytes <= 16_777_216:
+        raise ConfigError("live.max_buffered_bytes: must be 4096..16777216")
+    for name in ("send_timeout_seconds", "heartbeat_seconds", "token_check_seconds"):
         if getattr(live, name) <= 0:
             raise ConfigError(f"live.{name}: must be positive")

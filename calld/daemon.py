@@ -21,9 +21,10 @@ from calld.config import Config, ConfigError
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.http.context import Services
+from calld.http.server import CappedSite
 from calld.ingest import BatchedIngest, SwitchIngest
 from calld.live import LiveHub
-from calld.logging import LogFailures, configure_logging
+from calld.logging import LogFailures, RepeatLimiter, configure_logging
 from calld.metrics import Metrics
 from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
@@ -58,13 +59,16 @@ class Daemon:
         the logging setup keeps (``configure_logging(failures=...)``), shown in ``/metrics``."""
         self.config = config
         self.log = structlog.get_logger("calld.daemon")
-        self.db = Database(config.database.url, pool_size=config.database.pool_size)
+        self.db = Database(
+            config.database.url, pool_size=config.database.pool_size, timeout_seconds=config.database.timeout_seconds
+        )
         self.tokens = TokenStore()
-        self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks)
+        self.deliveries = DeliveryWorker(self.db, config.outbound_webhooks, egress=config.egress.policy)
         self.outbox = Outbox(wake=self.deliveries.wake)
         self.live = LiveHub(config.live.max_queued_messages)
         self.log_failures = log_failures if log_failures is not None else LogFailures()
         self.metrics = Metrics(self.log_failures)
+        self.log_limiter = RepeatLimiter(self.metrics.log_line_suppressed)
         calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox, self.live, self.metrics.count_event))
         self.services = Services(
             config=config,
@@ -110,14 +114,24 @@ class Daemon:
         """Migrate the database and start serving HTTP."""
         await self.db.migrate()
         await self._ensure_a_token()
+        self.log_limiter.install()
+        server = self.config.server
         self._runner = web.AppRunner(
             create_app(self.services),
             access_log=None,
-            shutdown_timeout=self.config.server.shutdown_timeout_seconds,
+            shutdown_timeout=server.shutdown_timeout_seconds,
             handle_signals=False,
+            # Runs from accept: closes idle connections and requests whose headers never finish.
+            keepalive_timeout=server.idle_timeout_seconds,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+        site = CappedSite(
+            self._runner,
+            server.host,
+            server.port,
+            max_connections=server.max_connections,
+            on_refused=self.metrics.connections_refused.inc,
+        )
         await site.start()
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.switch is not None and self.ingest is not None and self.ingest_queue is not None:
@@ -267,6 +281,7 @@ class Daemon:
             self._deliveries_task = None
         await self.db.close()
         self.log.info("calld stopped")
+        self.log_limiter.remove()
 
     def reload(self, config: Config) -> list[str]:
         """Apply a changed configuration without dropping calls; return the sections that need a restart.
@@ -283,6 +298,7 @@ class Daemon:
         self.config = dataclasses.replace(config, **{name: getattr(running, name) for name in _RESTART_SECTIONS})
         self.services.config = self.config
         configure_logging(config.logging.level, config.logging.format, failures=self.log_failures)
+        self.log_limiter.install()  # on the new handlers
         self.log.info("configuration reloaded", log_level=config.logging.level, needs_restart=restart or None)
         return restart
 

@@ -23,9 +23,10 @@ from calld.http.serialize import call_event_json, call_log_json
 from calld.storage.models import CallEvent, CallLog
 
 _PENDING = "calld.live.pending"
-# WebSocket close codes: 1001 going away (shutdown), 1008 policy violation (too slow).
+# WebSocket close codes: 1001 going away (shutdown), 1008 policy violation (too slow, token revoked).
 GOING_AWAY = 1001
 TOO_SLOW = 1008
+REVOKED = 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ class Subscriber:
     close_code: int | None = None
     close_reason: str | None = None
     on_close: Callable[[], object] = field(default=lambda: None)
+    # The API token the client connected with: re-checked while it listens (revocation closes it).
+    token: str | None = None
 
     def wants(self, message: LiveMessage) -> bool:
         if not self.calls and not self.clients:
@@ -77,9 +80,14 @@ class LiveHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, calls: Iterable[uuid.UUID] = (), clients: Iterable[uuid.UUID] = ()) -> Subscriber:
+    def subscribe(
+        self, calls: Iterable[uuid.UUID] = (), clients: Iterable[uuid.UUID] = (), token: str | None = None
+    ) -> Subscriber:
         sub = Subscriber(
-            frozenset(str(c) for c in calls), frozenset(str(c) for c in clients), asyncio.Queue(self.max_queued)
+            frozenset(str(c) for c in calls),
+            frozenset(str(c) for c in clients),
+            asyncio.Queue(self.max_queued),
+            token=token,
         )
         self._subscribers.add(sub)
         return sub
@@ -100,6 +108,17 @@ class LiveHub:
         self.log.warning("live client dropped", reason=reason, subscribers=len(self._subscribers) - 1)
         self._subscribers.discard(sub)
         sub.close(TOO_SLOW, reason)
+
+    def tokens(self) -> set[str]:
+        """The tokens live clients connected with."""
+        return {sub.token for sub in self._subscribers if sub.token is not None}
+
+    def revoke(self, token: str) -> None:
+        """Close (1008) every client that connected with ``token``: it is no longer valid."""
+        for sub in [s for s in self._subscribers if s.token == token]:
+            self.log.info("live client closed: its token is no longer valid", subscribers=len(self._subscribers) - 1)
+            self._subscribers.discard(sub)
+            sub.close(REVOKED, "token revoked")
 
     def close_all(self) -> None:
         for sub in list(self._subscribers):

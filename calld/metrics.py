@@ -81,6 +81,17 @@ class Metrics:
         self.call_outcomes = Counter(
             "calld_calls_ended", "Calls that ended, by final status", ["status"], registry=self.registry
         )
+        self.log_lines_suppressed = Counter(
+            "calld_log_lines_suppressed",
+            "Repeated warning and error lines not written (calld.logging.RepeatLimiter)",
+            ["logger"],
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "calld_http_connections_refused",
+            "Connections answered 503 and closed at once: server.max_connections were open",
+            registry=self.registry,
+        )
         self.snapshot = Snapshot()
         self._live = _LiveCollector(self)
         self.registry.register(self._live)
@@ -88,6 +99,9 @@ class Metrics:
     def watch(self, switch: SwitchPort | None, ingest: IngestState | None) -> None:
         """Report this switch adapter's connection and this ingest queue when scraped."""
         self._live.switch, self._live.ingest = switch, ingest
+
+    def log_line_suppressed(self, logger: str) -> None:
+        self.log_lines_suppressed.labels(logger).inc()
 
     def switch_batch(self, switch: str, events: Sequence[SwitchEvent], outcomes: Sequence[Enum]) -> None:
         """``SwitchIngest.on_committed``: count a committed batch of switch events by outcome."""

@@ -44,7 +44,8 @@ def parse(header: str) -> tuple[int, list[str]]:
         if not sep:
             raise SignatureError("malformed signature header: expected t=<unix time>,v1=<hex digest>")
         if name == "t":
-            if not value.isdigit() or len(value) > 12:
+            # isdigit() alone also passes "¹" and "①", which int() then refuses: ASCII digits only.
+            if not (value.isascii() and value.isdigit()) or len(value) > 12:
                 raise SignatureError("malformed signature header: t must be Unix seconds")
             timestamp = int(value)
         elif name == SCHEME:

@@ -30,6 +30,7 @@ import aiohttp
 import structlog
 
 from calld.domain.vocabulary import SipTransport
+from calld.egress import EgressPolicy, EgressRefused
 
 T1_SECONDS = 0.5  # RFC 3261 §17.1.1.1: the first retransmission interval over UDP
 T2_SECONDS = 4.0  # ...and the largest one for non-INVITE requests
@@ -82,7 +83,8 @@ class SipResponse:
 
 
 class NotSip(Exception):
-    """The peer answered with something that is not a SIP response."""
+    """The peer answered with something that is not a SIP response (the message is calld's own
+    account, never the peer's words)."""
 
 
 class _Progress:
@@ -138,7 +140,9 @@ def parse_response(data: bytes) -> SipResponse:
     lines = re.split(r"\r?\n", head)
     match = _STATUS_LINE.match(lines[0].strip())
     if match is None:
-        raise NotSip(lines[0][:80])
+        # What a foreign service said (an SSH or SMTP banner...) is never repeated: the probe
+        # must not be a way to read other services' banners.
+        raise NotSip("the server did not answer in SIP")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -157,13 +161,26 @@ def _is_answer(response: SipResponse, call_id: str) -> bool:
 # --- transports -----------------------------------------------------------------------------------
 
 
-async def _resolve(host: str, port: int, kind: socket.SocketKind, progress: _Progress) -> list[Any]:
+async def _resolve(
+    host: str, port: int, kind: socket.SocketKind, progress: _Progress, egress: EgressPolicy
+) -> list[Any]:
+    """The addresses of ``host`` that ``egress`` allows (``EgressRefused`` if none): the probe then
+    connects to exactly these, so what was checked is what is reached."""
     progress.stage = f"resolving {host!r}"
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
     addresses: list[Any] = []
+    refused: EgressRefused | None = None
     for info in infos:
+        try:
+            egress.check(str(info[4][0]))
+        except EgressRefused as exc:
+            refused = exc
+            continue
         if info[4] not in addresses:
             addresses.append(info[4])
+    if not addresses:
+        assert refused is not None  # getaddrinfo never returns an empty list
+        raise refused
     return addresses
 
 
@@ -190,8 +207,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.answer.set_exception(exc or ConnectionError("socket closed"))
 
 
-async def _probe_udp(target: ProbeTarget, progress: _Progress) -> SipResponse:
-    address = (await _resolve(target.host, target.port, socket.SOCK_DGRAM, progress))[0]
+async def _probe_udp(target: ProbeTarget, progress: _Progress, egress: EgressPolicy) -> SipResponse:
+    address = (await _resolve(target.host, target.port, socket.SOCK_DGRAM, progress, egress))[0]
     call_id = f"{new_token()}@calld"
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(lambda: _UdpProtocol(call_id), remote_addr=address)
@@ -222,15 +239,20 @@ async def _read_message(reader: asyncio.StreamReader) -> bytes:
     for line in head.split(b"\r\n"):
         name, _, value = line.partition(b":")
         if name.strip().lower() in (b"content-length", b"l"):
-            length = int(value.strip() or 0)
+            digits = value.strip() or b"0"
+            if not digits.isdigit():  # bytes.isdigit() is ASCII only
+                raise NotSip("the server did not answer in SIP: a response with an invalid Content-Length")
+            length = int(digits)
     if not 0 <= length <= MAX_MESSAGE_BYTES:
-        raise NotSip("a response with an unreasonable Content-Length")
+        raise NotSip("the server did not answer in SIP: a response with an unreasonable Content-Length")
     body = await reader.readexactly(length) if length else b""
     return head + body
 
 
-async def _probe_stream(target: ProbeTarget, progress: _Progress, ssl_context: ssl.SSLContext | None) -> SipResponse:
-    addresses = await _resolve(target.host, target.port, socket.SOCK_STREAM, progress)
+async def _probe_stream(
+    target: ProbeTarget, progress: _Progress, ssl_context: ssl.SSLContext | None, egress: EgressPolicy
+) -> SipResponse:
+    addresses = await _resolve(target.host, target.port, socket.SOCK_STREAM, progress, egress)
     tls = target.transport is SipTransport.TLS
     context = (ssl_context or ssl.create_default_context()) if tls else None
     reader, writer = await _connect(addresses, target, progress, context)
@@ -295,17 +317,19 @@ def target_of(target: ProbeTarget) -> str:
     return f"{host_in_uri(target.host)}:{target.port}"
 
 
-async def _probe_websocket(target: ProbeTarget, progress: _Progress, ssl_context: ssl.SSLContext | None) -> SipResponse:
+async def _probe_websocket(
+    target: ProbeTarget, progress: _Progress, ssl_context: ssl.SSLContext | None, egress: EgressPolicy
+) -> SipResponse:
     url = websocket_url(target)
     secure = urlsplit(url).scheme == "wss"
     context: ssl.SSLContext | bool = (ssl_context or ssl.create_default_context()) if secure else False
     progress.stage = f"connecting and upgrading {url} to a WebSocket"
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=egress.socket_factory)) as http,
         http.ws_connect(url, protocols=("sip",), ssl=context, autoping=True) as ws,
     ):
         if ws.protocol != "sip":
-            raise NotSip("the WebSocket server did not accept the 'sip' subprotocol")
+            raise NotSip("the server did not answer in SIP: the WebSocket server did not accept the 'sip' subprotocol")
         call_id = f"{new_token()}@calld"
         request = build_options(
             target,
@@ -331,12 +355,14 @@ async def _probe_websocket(target: ProbeTarget, progress: _Progress, ssl_context
 
 def describe_error(exc: BaseException, target: ProbeTarget) -> str:
     """A plain-language account of why the probe failed."""
+    if isinstance(exc, EgressRefused):
+        return str(exc)
     if isinstance(exc, aiohttp.WSServerHandshakeError):
-        return f"WebSocket upgrade refused: HTTP {exc.status} {exc.message}".strip()
+        return f"WebSocket upgrade refused: HTTP {exc.status}"  # not the server's words: see NotSip
     if isinstance(exc, aiohttp.ClientConnectorError):
         return describe_error(exc.os_error, target)
     if isinstance(exc, aiohttp.ClientError):
-        return f"WebSocket error: {exc}"
+        return f"WebSocket error: {type(exc).__name__}"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve host {target.host!r}: {exc.strerror or exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -352,17 +378,17 @@ def describe_error(exc: BaseException, target: ProbeTarget) -> str:
     if isinstance(exc, asyncio.LimitOverrunError):
         return "the server sent an oversized or unterminated message (not SIP?)"
     if isinstance(exc, NotSip):
-        return f"the server did not answer in SIP: {exc}"
+        return str(exc)
     if isinstance(exc, OSError):
         return f"network error: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
 async def probe(
-    target: ProbeTarget, *, timeout_seconds: float, ssl_context: ssl.SSLContext | None = None
+    target: ProbeTarget, *, timeout_seconds: float, egress: EgressPolicy, ssl_context: ssl.SSLContext | None = None
 ) -> ProbeResult:
-    """Probe ``target`` within ``timeout_seconds``. ``ssl_context`` replaces the default trust (tests,
-    private CAs)."""
+    """Probe ``target`` within ``timeout_seconds``, connecting only where ``egress`` allows.
+    ``ssl_context`` replaces the default trust (tests, private CAs)."""
     progress = _Progress()
     status: int | None = None
     error: str | None = None
@@ -370,11 +396,11 @@ async def probe(
     try:
         async with asyncio.timeout(timeout_seconds):
             if target.transport is SipTransport.UDP:
-                response = await _probe_udp(target, progress)
+                response = await _probe_udp(target, progress, egress)
             elif target.transport in (SipTransport.TCP, SipTransport.TLS):
-                response = await _probe_stream(target, progress, ssl_context)
+                response = await _probe_stream(target, progress, ssl_context, egress)
             else:
-                response = await _probe_websocket(target, progress, ssl_context)
+                response = await _probe_websocket(target, progress, ssl_context, egress)
         status = response.status_code
         if progress.sent_at is not None:
             latency = round((time.perf_counter() - progress.sent_at) * 1000, 3)
@@ -382,8 +408,8 @@ async def probe(
         error = f"timed out after {timeout_seconds:g}s while {progress.stage}"
     except (OSError, NotSip, aiohttp.ClientError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         error = describe_error(exc, target)
-    except ValueError as exc:  # e.g. a bad Content-Length, or a URL aiohttp refuses
-        error = f"invalid response or address: {exc}"
+    except ValueError:  # e.g. a URL aiohttp refuses; its text may quote what the server sent
+        error = "invalid response or address"
     result = ProbeResult(
         reachable=status is not None,
         latency_ms=latency,

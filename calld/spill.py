@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallType, EventType
+from calld.files import private_opener
 
 
 def encode_event(event: SwitchEvent) -> bytes:
@@ -90,7 +91,8 @@ class SpillFile:
     def _open(self) -> BinaryIO:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab+")  # noqa: SIM115 - kept open while events wait
+            # Call data: owner only, whatever the umask.
+            self._file = open(self.path, "ab+", opener=private_opener)  # noqa: SIM115 - kept open while events wait
         return self._file
 
     @property
@@ -140,7 +142,8 @@ class SpillFile:
             self._read_at = self._size = self.waiting = 0
             return
         temporary = self._offset_path.with_suffix(".tmp")
-        temporary.write_text(str(offset))
+        with open(temporary, "w", opener=private_opener) as out:
+            out.write(str(offset))
         temporary.replace(self._offset_path)
 
     def close(self) -> None:

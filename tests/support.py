@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from calld import signing
-from calld.config import Config, DatabaseConfig, ServerConfig, WebhooksConfig, WebhookSource
+from calld.config import Config, DatabaseConfig, EgressConfig, ServerConfig, WebhooksConfig, WebhookSource
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
 from calld.storage.database import Database
@@ -28,6 +28,9 @@ from calld.storage.tokens import IssuedToken, TokenStore, generate
 
 PG_URL = os.environ.get("CALLD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_test")
 
+
+# Test receivers and responders listen on loopback, which the default egress policy refuses.
+LOOPBACK_EGRESS = EgressConfig(allow_networks=("127.0.0.0/8", "::1/128"))
 
 # The inbound webhook sources the test configuration knows, with their secrets.
 WEBHOOK_SECRETS = {"sip": "sip-provider-test-secret-0123", "recording": "recording-system-test-secret-4567"}

@@ -8,8 +8,8 @@ by the API's "set status" action (``event_for_status``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -291,3 +291,30 @@ def _closing(state: CallState, ts: datetime) -> dict[str, Any]:
         changes["duration_seconds"] = 0.0
         changes["ring_seconds"] = _seconds(ts, state.ringing_at or state.started_at)
     return changes
+
+
+@dataclass(frozen=True, slots=True)
+class TimedEvent:
+    """One stored or arriving event of a call, as ``fold`` reads it."""
+
+    event_type: EventType
+    timestamp: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def fold(direction: CallDirection, events: Sequence[TimedEvent]) -> CallState:
+    """The state of a call from all its events in timestamp order, whatever order they arrived in
+    (events with equal timestamps keep the order given). The earliest must be the ``initiated``
+    event; ``IllegalTransition`` if the events are impossible *in time order* (per ``TRANSITIONS``).
+
+    Providers do not guarantee delivery order: a ``call_answered`` delivered after ``call_ended``
+    still happened before it, so folding by time turns what looked missed into an answered call.
+    """
+    ordered = sorted(events, key=lambda event: event.timestamp)
+    first = ordered[0]
+    if first.event_type is not E.INITIATED:
+        raise IllegalTransition(S.INITIATED, first.event_type, "no event of a call can come before it was initiated")
+    state = new_call(direction, first.timestamp)
+    for event in ordered[1:]:
+        state = apply_event(state, event.event_type, event.timestamp, event.metadata)
+    return state

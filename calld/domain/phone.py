@@ -7,12 +7,13 @@ as ``1001``) are real parties on a switch and are kept as they are.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 
 from calld.domain.errors import InvalidValue
 
-_EXTENSION = re.compile(r"^\d{2,6}$")
+_EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _SEPARATORS = re.compile(r"[\s().\-/]")
 
 
@@ -20,7 +21,7 @@ def normalise_number(raw: object, field: str, default_region: str | None = None)
     """Return ``raw`` as E.164, or as an extension; raise ``InvalidValue`` naming ``field``."""
     if not isinstance(raw, str):
         raise InvalidValue(field, "must be a phone number string")
-    text = raw.strip()
+    text = ascii_digits(raw).strip()
     if not text:
         raise InvalidValue(field, "must not be empty")
     compact = _SEPARATORS.sub("", text)
@@ -41,3 +42,13 @@ def normalise_number(raw: object, field: str, default_region: str | None = None)
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidValue(field, f"{raw!r} is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with compatibility forms folded (NFKC: fullwidth digits become ASCII) and every other
+    decimal digit (Arabic-Indic, Devanagari...) written in ASCII, so one number is stored, searched
+    and matched one way."""
+    folded = unicodedata.normalize("NFKC", text)
+    if folded.isascii():
+        return folded
+    return "".join(str(unicodedata.decimal(ch)) if unicodedata.decimal(ch, None) is not None else ch for ch in folded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -12,8 +13,13 @@ from aiohttp import web
 
 from calld.adapters.port import SwitchError, SwitchUnavailable
 from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.http.context import SERVICES
+from calld.storage.database import is_unavailable
+from calld.storage.sqlite_file import is_damage
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What a 503 for an unreachable database asks clients to wait.
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -84,9 +90,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return _from_http_exception(exc).response()
-    except Exception:
-        structlog.get_logger("calld.http").exception("unhandled error", path=request.path, method=request.method)
-        return _internal_error()
+    except Exception as exc:
+        db = request.app[SERVICES].db if SERVICES in request.app else None
+        if db is not None and is_damage(exc):
+            db.damage = str(getattr(exc, "orig", exc))[:200]
+            structlog.get_logger("calld.http").error("database damaged", path=request.path, error=db.damage)
+            return ApiError(503, "database damaged", {"database": "the database file is damaged"}).response()
+        if db is not None and is_unavailable(exc):
+            db.note_unavailable(exc)  # one log line per outage, not a traceback per request
+            return ApiError(
+                503,
+                "database unavailable",
+                {"database": "the database did not answer; retry later"},
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ).response()
+        return internal_error(request)
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """A bug in calld: one log line with the traceback and a request id, and the id in the answer
+    (``code``), so an operator finds the line a client reports. Nothing of the exception is shown."""
+    code = secrets.token_hex(8)
+    structlog.get_logger("calld.http").exception(
+        "unhandled error", path=request.path, method=request.method, request_id=code
+    )
+    return web.json_response({"error": "internal error", "code": code, "detail": {}}, status=500)
 
 
 @web.middleware
@@ -98,12 +126,7 @@ async def last_resort_middleware(request: web.Request, handler: Handler) -> web.
     except web.HTTPException:
         raise
     except Exception:
-        structlog.get_logger("calld.http").exception("unhandled error", path=request.path, method=request.method)
-        return _internal_error()
-
-
-def _internal_error() -> web.Response:
-    return web.json_response({"error": "internal error", "detail": {}}, status=500)
+        return internal_error(request)
 
 
 async def read_json(request: web.Request) -> Any:

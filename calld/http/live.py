@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
+from collections.abc import AsyncIterator
 
+import sqlalchemy as sa
+import structlog
 from aiohttp import web
 from multidict import MultiMapping
 
-from calld.http.auth import QUERY_TOKEN_PARAM
+from calld.domain.scopes import Scope
+from calld.http.auth import QUERY_TOKEN_PARAM, presented_token
 from calld.http.context import SERVICES, services
 from calld.http.errors import ApiError
 from calld.http.validation import Fields
 from calld.live import LiveHub, Subscriber
+from calld.storage.tokens import check
 
 PATH = "/api/ws"
 MAX_FILTER_IDS = 100
@@ -52,7 +58,8 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "WebSocket upgrade required", {"upgrade": "connect with a WebSocket client"})
     await ws.prepare(request)
-    sub = svc.live.subscribe(calls, clients)
+    _bound_buffers(request, settings.max_buffered_bytes)
+    sub = svc.live.subscribe(calls, clients, token=presented_token(request, PATH))
     pump = asyncio.create_task(_pump(request, ws, sub, svc.live, settings.send_timeout_seconds))
     sub.on_close = pump.cancel
     try:
@@ -96,6 +103,58 @@ async def _close(request: web.Request, ws: web.WebSocketResponse, code: int, rea
             request.transport.abort()
 
 
+def _bound_buffers(request: web.Request, limit: int) -> None:
+    """Keep at most about ``limit`` bytes in flight to this client (kernel send buffer plus the
+    transport's): a client that stops reading then makes sends wait at once, so the queue bound and
+    the send timeout drop it, instead of the kernel absorbing megabytes per client first."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limit)
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.set_write_buffer_limits(high=limit)
+
+
+async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
+    """While the app runs: every ``live.token_check_seconds`` re-check the tokens live clients
+    connected with (one database read for all), and close the clients of any no longer valid
+    (revoked by ``calld token revoke``, even from another process) with code 1008."""
+    svc = app[SERVICES]
+    log = structlog.get_logger("calld.live")
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(svc.config.live.token_check_seconds)
+            tokens = svc.live.tokens()
+            if not tokens:
+                continue
+            try:
+                valid = await svc.db.query(_still_valid, tokens)
+            except Exception as exc:  # the database is away: check again next turn
+                log.debug("live tokens not re-checked", error=str(exc))
+                continue
+            for token in tokens - valid:
+                svc.live.revoke(token)
+
+    task = asyncio.create_task(run(), name="live-token-check")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _still_valid(conn: sa.Connection, tokens: set[str]) -> set[str]:
+    valid = set()
+    for token in tokens:
+        info = check(conn, token)
+        if info is not None and info.scope.allows(Scope.READ):
+            valid.add(token)
+    return valid
+
+
 async def close_all(app: web.Application) -> None:
     """On shutdown: tell every live client calld is going away."""
     app[SERVICES].live.close_all()
@@ -104,3 +163,4 @@ async def close_all(app: web.Application) -> None:
 def add_routes(app: web.Application) -> None:
     app.router.add_get(PATH, live_socket, allow_head=False)
     app.on_shutdown.append(close_all)
+    app.cleanup_ctx.append(watch_tokens)

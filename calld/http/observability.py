@@ -37,6 +37,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = "ok"
     except Exception as exc:  # any failure to answer is "not ready", with the reason
         checks["database"] = f"unreachable: {exc!s}"[:200] or "unreachable"
+    if svc.db.damage is not None:  # it answers, but what it answers from is broken
+        checks["database"] = f"damaged: {svc.db.damage}"[:200]
     if svc.switch is None:
         checks["switch"] = "not configured"
     else:

@@ -97,7 +97,7 @@ def _host_port_problem(rest: str) -> str | None:
         problem = host_problem(host)
         if problem:
             return f"has a host that {problem}"
-    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+    if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
         return "has a port that is not 1..65535"
     return None
 
@@ -222,6 +222,10 @@ def _secret(fields: Fields) -> str | None:
         return None
     if len(raw) > 255:
         fields.fail("secret", "must be at most 255 characters")
+        return None
+    problem = unstorable_text(raw)
+    if problem is not None:  # a lone surrogate or NUL cannot be stored (as for every other text field)
+        fields.fail("secret", problem)
         return None
     return raw
 
@@ -471,7 +475,9 @@ async def test_connection(request: web.Request) -> web.Response:
             websocket_url=config.websocket_url,
         )
     # The session is closed before the network wait: a slow server must not hold a database connection.
-    result = await sip_probe.probe(target, timeout_seconds=svc.config.sip_probe.timeout_seconds)
+    result = await sip_probe.probe(
+        target, timeout_seconds=svc.config.sip_probe.timeout_seconds, egress=svc.config.egress.policy
+    )
     return web.json_response(result.as_json())
 
 

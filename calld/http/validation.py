@@ -24,6 +24,18 @@ from calld.storage.call_queries import local_midnight
 E = TypeVar("E", bound=StrEnum)
 
 MISSING: Any = object()
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,18}")
+# CR, LF and NUL end a line or a string in the switches' protocols (AMI, Event Socket): a value
+# that reaches a switch command must not carry them, or it could add headers or commands.
+_FRAMING = re.compile(r"[\r\n\x00]")
+
+
+def framing_problem(text: str) -> str | None:
+    """Why ``text`` cannot be put into a line of a switch command, or None."""
+    if _FRAMING.search(text):
+        return "must not contain line breaks (CR, LF) or NUL characters"
+    return None
+
 
 # A plain calendar date, which some filters take as the local midnight it begins.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -154,11 +166,11 @@ class Fields:
         if value is MISSING:
             return default
         if isinstance(value, str) and self.query:
-            try:
-                value = int(value, 10)
-            except ValueError:
+            # int() also reads Unicode digits, "1_0" and " 10 ": a number in a request is ASCII digits only.
+            if not _ASCII_INTEGER.fullmatch(value):
                 self.fail(name, "must be a whole number")
                 return default
+            value = int(value, 10)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(name, "must be a whole number")
             return default
@@ -215,6 +227,10 @@ class Fields:
     def phone(self, name: str, region: str | None, *, required: bool = False, default: Any = None) -> Any:
         value = self._get(name, required)
         if value is MISSING:
+            return default
+        problem = framing_problem(value) if isinstance(value, str) else None
+        if problem is not None:  # numbers are dialled: they reach Originate and uuid_transfer
+            self.fail(name, problem)
             return default
         try:
             return normalise_number(value, name, region)

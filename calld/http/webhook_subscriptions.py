@@ -12,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.vocabulary import EventType
+from calld.egress import EgressPolicy
 from calld.http.context import services
 from calld.http.errors import not_found, read_json_object
 from calld.http.pagination import page_json, page_window
@@ -30,12 +32,23 @@ BASE = "/api/webhook-subscriptions/"
 WHAT = "webhook subscription"
 FIELDS = ("url", "secret", "event_types", "active", "description")
 MIN_SECRET = 16
+# What the API shows in place of the credentials in a subscription URL.
+MASKED = "***@"
+
+
+def shown_url(url: str) -> str:
+    """``url`` as the API shows it: credentials in it are write-only, like the secret
+    (``https://user:pass@host/`` reads ``https://***@host/``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=MASKED + parts.netloc.rpartition("@")[2]))
 
 
 def subscription_json(sub: WebhookSubscription) -> dict[str, Any]:
     return {
         "id": str(sub.id),
-        "url": sub.url,
+        "url": shown_url(sub.url),
         "event_types": list(sub.event_types),
         "active": sub.active,
         "description": sub.description,
@@ -63,13 +76,20 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
     }
 
 
-def read_subscription(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-    """The fields given, validated (one 422 naming every bad one); on create ``url`` is required."""
+def read_subscription(body: Mapping[str, Any], *, partial: bool, egress: EgressPolicy) -> dict[str, Any]:
+    """The fields given, validated (one 422 naming every bad one); on create ``url`` is required.
+    A URL whose host is an address ``egress`` refuses is refused now; a name is checked at each send."""
     f = Fields(body, allowed=FIELDS)
     values: dict[str, Any] = {}
     url = f.string("url", required=not partial, max_length=2048)
     if url is not None and not is_http_url(url):
         f.fail("url", "must be an absolute http or https URL")
+    elif url is not None:
+        problem = egress.host_problem(urlsplit(url).hostname or "")
+        if problem is not None:
+            f.fail("url", f"refused by the egress policy: {problem}")
+        elif urlsplit(url).netloc.startswith(MASKED):
+            f.fail("url", "carries the masked credentials shown by GET; send the URL with its real credentials")
     secret = f.string("secret", max_length=255)
     if secret is not None and len(secret) < MIN_SECRET:
         f.fail("secret", f"must be at least {MIN_SECRET} characters")
@@ -123,7 +143,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 async def create_subscription(request: web.Request) -> web.Response:
     """``POST /api/webhook-subscriptions/`` → 201; the answer carries the secret, this once."""
     svc = services(request)
-    values = read_subscription(await read_json_object(request), partial=False)
+    values = read_subscription(await read_json_object(request), partial=False, egress=svc.config.egress.policy)
     values.setdefault("secret", secrets.token_urlsafe(32))
     values.setdefault("event_types", [])
     async with svc.db.write() as session:
@@ -145,7 +165,7 @@ async def patch_subscription(request: web.Request) -> web.Response:
     """``PATCH /api/webhook-subscriptions/{id}/``: change the fields given (``secret`` rotates it)."""
     svc = services(request)
     sub_id = path_uuid(request.match_info["id"], WHAT)
-    values = read_subscription(await read_json_object(request), partial=True)
+    values = read_subscription(await read_json_object(request), partial=True, egress=svc.config.egress.policy)
     async with svc.db.write() as session:
         sub = await _load(session, sub_id)
         for name, value in values.items():

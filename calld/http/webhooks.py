@@ -27,7 +27,7 @@ from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSo
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.serialize import recording_json
-from calld.http.validation import Fields, is_http_url, json_problem
+from calld.http.validation import Fields, framing_problem, is_http_url, json_problem
 from calld.http.webhook_auth import verify_delivery
 from calld.storage.calls import NewCall
 from calld.storage.models import CallEvent, CallLog, CallRecording
@@ -141,8 +141,18 @@ class SipDelivery:
         """The delivery's identity: the provider's delivery id, else a digest of what it says."""
         if self.delivery_id is not None:
             return f"sip:{self.delivery_id}"
-        # The instant is normalised to UTC ISO, so "…Z", "+01:00" and epoch forms of it agree.
-        what = json.dumps([self.sip_call_id, self.event.value, self.timestamp.isoformat()])
+        # The instant is normalised to UTC ISO with microseconds, so "…Z", "+01:00" and epoch forms
+        # of it agree; the payload is part of what is said (four DTMF digits in one second are four).
+        what = json.dumps(
+            [
+                self.sip_call_id,
+                self.event.value,
+                self.timestamp.isoformat(timespec="microseconds"),
+                self.metadata,
+            ],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
         return "sip:" + hashlib.sha256(what.encode()).hexdigest()
 
 
@@ -224,7 +234,11 @@ async def _store_sip(svc: Services, delivery: SipDelivery) -> web.Response:
             if event_type is EventType.INITIATED:
                 event_id = await _initiated_event_id(session, call.id)
                 return web.json_response({"status": "stored", "call": str(call.id), "event": event_id})
-        event = await svc.calls.apply(
+        # Providers do not guarantee order: an event that happened before the call's latest one (or
+        # the reported start of a call first heard of through a later event) is folded in by time.
+        late = event_type is EventType.INITIATED or delivery.timestamp < call.last_event_at
+        store = svc.calls.apply_in_time if late else svc.calls.apply
+        event = await store(
             session,
             call,
             event_type,
@@ -284,9 +298,13 @@ def parse_recording_delivery(body: Mapping[str, Any]) -> RecordingDelivery:
     if file_url is not None and not is_http_url(file_url):
         f.fail("file_url", "must be an http or https URL")
     fmt = f.choice("format", RecordingFormat)
+    local_path = f.string("local_path", max_length=1024)
+    problem = framing_problem(local_path) if local_path is not None else None
+    if problem is not None:  # stop_recording hands it to the switch (uuid_record ... stop <path>)
+        f.fail("local_path", problem)
     candidates = {
         "external_url": file_url,
-        "local_path": f.string("local_path", max_length=1024),
+        "local_path": local_path,
         "file_size": f.integer("file_size", minimum=0, maximum=MAX_FILE_SIZE),
         "duration_seconds": f.number("duration", minimum=0),
         "format": fmt.value if fmt is not None else None,

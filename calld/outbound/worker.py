@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from calld import signing
 from calld.config import OutboundWebhooksConfig
 from calld.domain.delivery import DeliveryStatus, retry_delay
+from calld.egress import EgressPolicy
 from calld.storage.calls import Clock, system_clock
 from calld.storage.database import Database
 from calld.storage.models import WebhookDelivery, WebhookSubscription
@@ -61,8 +62,11 @@ class DeliveryWorker:
         clock: Clock = system_clock,
         rand: random.Random | None = None,
         logger: Any = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """``egress``: where deliveries may connect (None: public addresses only)."""
         self.db = db
+        self.egress = egress if egress is not None else EgressPolicy()
         self.settings = settings
         self.clock = clock
         self.rand = rand or random.Random()
@@ -85,7 +89,11 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "calld-webhooks/1"}) as http:
+        # Every connection's address is checked as it is opened (after DNS, so rebinding is caught).
+        connector = aiohttp.TCPConnector(socket_factory=self.egress.socket_factory)
+        async with aiohttp.ClientSession(
+            timeout=timeout, headers={"User-Agent": "calld-webhooks/1"}, connector=connector
+        ) as http:
             try:
                 while not self._closing:
                     self._wake.clear()

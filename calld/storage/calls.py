@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,7 +18,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.call import CallState, apply_event, new_call
+from calld.domain.call import CallState, TimedEvent, apply_event, fold, new_call
+from calld.domain.errors import IllegalTransition
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType, RecordingStatus
 from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
@@ -247,6 +248,64 @@ class CallStore:
         _store_state(call, state)
         await recording_changed(session, call.id, call.seeded, was_recording, state.recording, meta.get("path"))
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
+
+    async def apply_in_time(
+        self,
+        session: AsyncSession,
+        call: CallLog,
+        event_type: EventType,
+        source: EventSource,
+        *,
+        timestamp: datetime,
+        metadata: Mapping[str, Any] | None = None,
+        dedup_key: str | None = None,
+    ) -> CallEvent:
+        """Store an event that happened before the call's latest one (a provider delivered it late):
+        the call's state is folded anew from all its events in time order (``fold``), and
+        ``IllegalTransition`` is raised, changing nothing, if that order is impossible.
+
+        An ``initiated`` event replaces the one implied when the call was first heard of through a
+        later event (and is refused if a reported one exists); an event earlier than an implied
+        start moves that start back to it.
+        """
+        meta = dict(metadata or {})
+        rows = list(
+            (await session.execute(sa.select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.id)))
+            .scalars()
+            .all()
+        )
+        initiated = next(row for row in rows if row.event_type is EventType.INITIATED)
+        implied = "implied_by" in initiated.meta
+        if event_type is EventType.INITIATED and not implied:
+            raise IllegalTransition(CallStatus(call.status), event_type, "a call is initiated only once")
+        start = initiated.timestamp
+        if event_type is EventType.INITIATED or (implied and timestamp < start):
+            start = timestamp
+        timed = [
+            TimedEvent(row.event_type, start if row is initiated else row.timestamp, row.meta)
+            for row in rows
+            if not (row is initiated and event_type is EventType.INITIATED)
+        ]
+        if event_type is EventType.INITIATED:
+            timed.insert(0, TimedEvent(EventType.INITIATED, timestamp, meta))
+        else:
+            timed.append(TimedEvent(event_type, timestamp, meta))
+        was_recording = call.recording
+        try:
+            state = fold(CallDirection(call.direction), timed)
+        except IllegalTransition as exc:  # answered with the call's status, not a step of the fold
+            raise IllegalTransition(CallStatus(call.status), event_type, f"in time order, {exc}") from None
+        if state.call_quality_score is None:  # a score set by PATCH is not an event: keep it
+            state = replace(state, call_quality_score=call.call_quality_score)
+        _store_state(call, state)
+        await recording_changed(session, call.id, call.seeded, was_recording, state.recording, meta.get("path"))
+        initiated.timestamp = start
+        if event_type is not EventType.INITIATED:
+            return await self._add_event(session, call, event_type, timestamp, meta, source, dedup_key)
+        initiated.meta, initiated.source, initiated.dedup_key = meta, source, dedup_key
+        await session.flush()
+        await self.stored(session, call, initiated)
+        return initiated
 
     async def _add_event(
         self,

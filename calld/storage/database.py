@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -11,8 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from calld.storage import sqlite_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -128,12 +133,21 @@ class Database:
     """Owns the engine. ``write()`` opens a transaction; on SQLite writers are serialised here
     because SQLite allows one writer and would otherwise answer concurrent ones with SQLITE_BUSY."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeout_seconds: float = 10.0, echo: bool = False) -> None:
+        """``timeout_seconds`` bounds, on PostgreSQL, a connection attempt, a statement and the wait
+        for a pooled connection, so a cut or hung server is an error in bounded time (503), not a
+        request hanging until TCP gives up."""
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=1800,
+                pool_timeout=timeout_seconds,
+                connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
+            )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._sqlite_reader: _SqliteReader | None = None
         # Reads need no transaction: PostgreSQL's READ COMMITTED takes a snapshot per statement
@@ -141,14 +155,38 @@ class Database:
         self._reads = self.engine
         if self.dialect == "sqlite":
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            database = make_url(self.url).database
-            if database and database != ":memory:" and not database.startswith("file:"):
+            if self.sqlite_path is not None:
                 self._sqlite_reader = _SqliteReader(make_url(self.url))
         else:
             sa.event.listen(self.engine.sync_engine, "checkout", _refuse_closed)
             self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Set when SQLite reports its file damaged while running (/readyz reports it).
+        self.damage: str | None = None
+        # When the database stopped answering (None while it answers): one log line per outage.
+        self.unavailable_since: float | None = None
+        self._log = structlog.get_logger("calld.storage")
+
+    def note_unavailable(self, exc: BaseException) -> None:
+        """A request failed because the database did not answer: log the first such failure only."""
+        if self.unavailable_since is None:
+            self.unavailable_since = time.monotonic()
+            self._log.warning("database unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def note_available(self) -> None:
+        if self.unavailable_since is not None:
+            outage = time.monotonic() - self.unavailable_since
+            self.unavailable_since = None
+            self._log.info("database available again", outage_seconds=round(outage, 1))
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, if this is one on disk."""
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database)
 
     @property
     def is_sqlite(self) -> bool:
@@ -157,7 +195,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for queries only."""
-        async with self._sessions() as session:
+        async with self._sessions() as session, _dropped_when_unavailable(session):
             yield session
 
     async def query(self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -175,26 +213,30 @@ class Database:
         if self._sqlite_reader is not None:
             return await self._sqlite_reader.run(call)
         try:
-            return await self._run_read(call)
+            result = await self._run_read(call)
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-        # The pool has invalidated every connection older than the dead one: one retry suffices.
-        return await self._run_read(call)
+            # The pool has invalidated every connection older than the dead one: one retry suffices.
+            result = await self._run_read(call)
+        self.note_available()
+        return result
 
     async def _run_read(self, call: Callable[[sa.Connection], T]) -> T:
-        async with self._reads.connect() as conn:
+        async with self._reads.connect() as conn, _dropped_when_unavailable(conn):
             return await conn.run_sync(call)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction, committed on success and rolled back on error."""
         if self._write_lock is None:
-            async with self._sessions() as session, session.begin():
+            async with self._sessions() as session, _dropped_when_unavailable(session), session.begin():
                 yield session
+            self.note_available()
             return
         async with self._write_lock, self._sessions() as session, session.begin():
             yield session
+        self.note_available()
 
     @property
     def display(self) -> str:
@@ -202,9 +244,13 @@ class Database:
         return display_url(self.url)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (a schema already there costs one query);
+        """Bring the schema to the newest Alembic revision (a schema already there costs one query).
+        A SQLite file is created owner-only or, if it exists, checked first (``DatabaseDamaged``);
         ``DatabaseUnavailable`` when the database cannot be reached or opened (it is the first thing
         every command does with it)."""
+        path = self.sqlite_path
+        if path is not None:
+            await asyncio.to_thread(sqlite_file.prepare, path)
         try:
             async with self.engine.begin() as conn:
                 if await conn.run_sync(_at_head):
@@ -214,8 +260,9 @@ class Database:
             raise DatabaseUnavailable(f"database {self.display}: {_problem(make_url(self.url), exc)}") from exc
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.engine.connect() as conn, _dropped_when_unavailable(conn):
             await conn.execute(sa.text("SELECT 1"))
+        self.note_available()
 
     async def close(self) -> None:
         if self._sqlite_reader is not None:
@@ -242,3 +289,27 @@ def _upgrade(connection: sa.Connection) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
+
+
+@asynccontextmanager
+async def _dropped_when_unavailable(holder: AsyncSession | AsyncConnection) -> AsyncIterator[None]:
+    """A connection that timed out or lost its server is discarded, never returned to the pool: a
+    statement cut short by a timeout may still be answered later, and that answer must not be read
+    as the next statement's."""
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            with contextlib.suppress(Exception):
+                await holder.invalidate()
+        raise
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database did not answer (down, cut, hung, pool exhausted), as
+    opposed to refusing a statement."""
+    if isinstance(exc, TimeoutError | ConnectionError | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    return isinstance(exc, OSError)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from calld.domain.call import TRANSITIONS, CallState, apply_event, event_for_status, new_call
+from calld.domain.call import TRANSITIONS, CallState, TimedEvent, apply_event, event_for_status, fold, new_call
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, EventType
 
@@ -180,3 +180,30 @@ def test_status_request_that_would_land_elsewhere_is_refused() -> None:
         event_for_status(held_while_recording, S.ANSWERED)
     assert "leads to recording" in info.value.reason
     assert event_for_status(held_while_recording, S.RECORDING) == (E.UNHOLD, {})
+
+
+def test_fold_orders_events_by_time_whatever_the_arrival_order() -> None:
+    arrived = [
+        TimedEvent(EventType.ENDED, at(10)),
+        TimedEvent(EventType.ANSWERED, at(5)),
+        TimedEvent(EventType.INITIATED, at(0)),
+        TimedEvent(EventType.RINGING, at(1)),
+    ]
+    state = fold(CallDirection.INBOUND, arrived)
+    assert state.status is CallStatus.ENDED
+    assert (state.started_at, state.answered_at, state.ended_at) == (at(0), at(5), at(10))
+    assert (state.ring_seconds, state.duration_seconds) == (4.0, 5.0)
+
+
+def test_fold_refuses_what_is_impossible_in_time_order() -> None:
+    with pytest.raises(IllegalTransition):
+        fold(
+            CallDirection.INBOUND,
+            [
+                TimedEvent(EventType.INITIATED, at(0)),
+                TimedEvent(EventType.ENDED, at(10), {"outcome": "missed"}),
+                TimedEvent(EventType.ANSWERED, at(5)),
+            ],
+        )
+    with pytest.raises(IllegalTransition):
+        fold(CallDirection.INBOUND, [TimedEvent(EventType.INITIATED, at(2)), TimedEvent(EventType.RINGING, at(1))])

@@ -7,11 +7,15 @@ import contextlib
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and refuses new ones."""
+    """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and refuses new ones;
+    ``hang()`` keeps connections open and accepts new ones but forwards nothing (a hung server or a
+    silent network) until ``restore()``."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.up = True
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -25,8 +29,12 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
 
+    def hang(self) -> None:
+        self._flowing.clear()
+
     def restore(self) -> None:
         self.up = True
+        self._flowing.set()
 
     async def close(self) -> None:
         self.cut()
@@ -41,6 +49,7 @@ class TcpProxy:
         if not self.up:
             writer.transport.abort()  # the server is "down": the connection is reset at once
             return
+        await self._flowing.wait()  # hung: accepted, never answered
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -58,6 +67,7 @@ class TcpProxy:
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

@@ -224,3 +224,46 @@ async def test_clients_are_told_when_calld_stops(db: Database) -> None:
             await ws.close()
     finally:
         await (stopping if "stopping" in locals() else daemon.stop())
+
+
+async def test_revoking_a_token_closes_its_live_sockets(daemon: Daemon) -> None:
+    """``calld token revoke`` writes to the database from another process: the sockets that token
+    opened are closed (1008) while the others keep listening."""
+    revoked = await mint_token(daemon.db, Scope.READ, name="revoked")
+    kept = await mint_token(daemon.db, Scope.READ, name="kept")
+    url = f"http://127.0.0.1:{daemon.port}/api/ws"
+    async with aiohttp.ClientSession() as http, api_session(daemon) as api:
+        doomed = [await http.ws_connect(f"{url}?access_token={revoked}") for _ in range(2)]
+        other = await http.ws_connect(url, headers=bearer(kept))
+        for ws in (*doomed, other):
+            assert (await ws.receive_json(timeout=2))["type"] == "ready"
+        async with daemon.db.write() as session:
+            await TokenStore().revoke(session, "revoked")
+        for ws in doomed:
+            message = await ws.receive(timeout=5)
+            assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1008
+            assert message.extra == "token revoked"
+        created = await incoming(api, "live-revoked@pbx")
+        assert (await other.receive_json(timeout=2))["call"]["id"] == created["id"]
+        await other.close()
+
+
+async def test_bytes_in_flight_to_a_client_that_never_reads_are_bounded(db: Database, log_capture: LogCapture) -> None:
+    """Less than a megabyte of messages, which kernel buffers would absorb unbounded: the client is
+    dropped by the send timeout once ``live.max_buffered_bytes`` are in flight."""
+    live = LiveConfig(max_buffered_bytes=65536, send_timeout_seconds=0.5)
+    async with running_daemon(db, live=live) as daemon, api_session(daemon) as http:
+        call = await incoming(http, "live-8@pbx")
+        stalled = await stalled_client(daemon.port, await mint_token(daemon.db, Scope.READ))
+        pad = "x" * 20_000
+        for n in range(40):  # 800 kB in all
+            body = {"event_type": "dtmf", "metadata": {"digits": str(n % 10), "pad": pad}}
+            async with http.post(f"{CALLS}{call['id']}/add_event/", json=body) as resp:
+                await ok(resp, 201)
+        deadline = time.monotonic() + 10
+        while not any(line["event"] == "live client dropped" for line in log_capture.lines()):
+            assert time.monotonic() < deadline, "the stalled client was never dropped"
+            await asyncio.sleep(0.05)
+        [dropped] = [line for line in log_capture.lines() if line["event"] == "live client dropped"]
+        assert dropped["reason"].startswith("too slow")
+        stalled.close()

@@ -36,7 +36,7 @@ from calld.outbound.outbox import Outbox
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.conftest import AppClient
-from tests.support import WEBHOOK_SECRETS, bearer, fresh_database, mint_token, webhooks_config
+from tests.support import LOOPBACK_EGRESS, WEBHOOK_SECRETS, bearer, fresh_database, mint_token, webhooks_config
 
 SPEC = "/api/openapi.json"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -326,6 +326,7 @@ async def test_schemathesis_against_the_live_app(db: Database) -> None:
         calls=CallsConfig(timezone="UTC", default_region="US"),
         webhooks=webhooks_config(),
         sip_probe=SipProbeConfig(timeout_seconds=0.5),
+        egress=LOOPBACK_EGRESS,  # seeded subscriptions and SIP configurations point at loopback
     )
     services = Services(config=config, db=db, calls=CallStore(hooks=(outbox, live)), outbox=outbox, live=live)
     server = TestServer(create_app(services), host="127.0.0.1")

@@ -18,6 +18,7 @@ from calld.config import CallsConfig, Config, SipProbeConfig
 from calld.storage.database import Database
 from calld.storage.models import SipConfiguration
 from tests.conftest import AppClient
+from tests.support import LOOPBACK_EGRESS
 from tests.test_sip_probe import LOOPBACK, StreamResponder, UdpResponder, free_port, start_udp_responder
 
 SECRET = "s3cr3t-Never-Shown-4711"
@@ -27,7 +28,11 @@ BASE = "/api/sip-configurations/"
 @pytest.fixture
 def config() -> Config:
     # A short probe timeout keeps the silent-port test quick.
-    return Config(calls=CallsConfig(timezone="UTC", default_region="US"), sip_probe=SipProbeConfig(timeout_seconds=0.4))
+    return Config(
+        calls=CallsConfig(timezone="UTC", default_region="US"),
+        sip_probe=SipProbeConfig(timeout_seconds=0.4),
+        egress=LOOPBACK_EGRESS,  # the responders are on loopback
+    )
 
 
 @pytest.fixture

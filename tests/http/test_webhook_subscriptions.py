@@ -74,7 +74,7 @@ async def test_bad_fields_are_422_naming_them(api: AppClient, body: dict[str, An
 async def test_unknown_and_malformed_ids_are_404(api: AppClient) -> None:
     await answer(await api.get(f"{BASE}not-a-uuid/"), 404)
     await answer(await api.patch(f"{BASE}{uuid.uuid4()}/", json={"active": False}), 404)
-    created = await answer(await api.post(BASE, json={"url": "http://127.0.0.1:9/"}), 201)
+    created = await answer(await api.post(BASE, json={"url": "http://hooks.example:9/"}), 201)
     await answer(await api.post(f"{BASE}{created['id']}/deliveries/nope/redeliver/"), 404)
     data = await answer(await api.get(f"{BASE}{created['id']}/deliveries/?status=lost"), 422)
     assert "pending" in data["detail"]["status"]

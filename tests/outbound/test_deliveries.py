@@ -22,7 +22,7 @@ from calld.config import OutboundWebhooksConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, WebhookDelivery
-from tests.support import api_session, running_daemon
+from tests.support import LOOPBACK_EGRESS, api_session, running_daemon
 
 SECRET = "receiver-shared-secret-0123456789"
 FAST = OutboundWebhooksConfig(
@@ -120,7 +120,7 @@ def endpoint(receiver_server: tuple[TestServer, dict[str, Receiver]]) -> Callabl
 
 
 def running(db: Database, outbound: OutboundWebhooksConfig = FAST) -> AbstractAsyncContextManager[Daemon]:
-    return running_daemon(db, outbound_webhooks=outbound)
+    return running_daemon(db, outbound_webhooks=outbound, egress=LOOPBACK_EGRESS)
 
 
 async def call_json(http: aiohttp.ClientSession, method: str, path: str, status: int, **kwargs: Any) -> Any:
@@ -257,7 +257,10 @@ async def test_undelivered_rows_survive_a_restart(db: Database, endpoint: Callab
     receiver = Receiver(hang=True)
     url = endpoint("later", receiver)
     slow = replace(FAST, timeout_seconds=30.0)
-    async with running_daemon(db, outbound_webhooks=slow, server=QUICK_STOP) as daemon, api_session(daemon) as http:
+    async with (
+        running_daemon(db, outbound_webhooks=slow, server=QUICK_STOP, egress=LOOPBACK_EGRESS) as daemon,
+        api_session(daemon) as http,
+    ):
         sub = await subscribe(http, url)
         call = await call_json(
             http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "r-1@pbx"}
@@ -347,3 +350,29 @@ async def test_outbox_rows_are_written_with_their_events_only(
         rows = (await session.execute(sa.select(WebhookDelivery.event_type).order_by(WebhookDelivery.id))).all()
     assert events == 3
     assert [r[0] for r in rows] == ["initiated", "ended", "ended"]
+
+
+async def test_a_name_resolving_to_a_refused_address_is_refused_when_connecting(
+    db: Database, endpoint: Callable[[str, Receiver], str]
+) -> None:
+    """A name passes at creation (it may resolve elsewhere later); the address it resolves to when a
+    delivery connects is what is checked, so DNS rebinding gains nothing."""
+    receiver = Receiver()
+    url = endpoint("hook", receiver).replace("127.0.0.1", "localhost")
+    # The default egress policy: loopback is not allowed.
+    async with running_daemon(db, outbound_webhooks=FAST) as daemon, api_session(daemon) as http:
+        sub = await subscribe(http, url)
+        await call_json(
+            http,
+            "POST",
+            "/api/call-logs/log_incoming_call/",
+            201,
+            json={"caller_number": "+14155550100", "recipient_number": "1001", "sip_call_id": "eg-1@pbx"},
+        )
+
+        async def refused() -> bool:
+            rows = await deliveries(http, sub)
+            return bool(rows) and "egress policy" in (rows[0]["last_error"] or "")
+
+        await eventually(refused)
+    assert receiver.requests == []
