@@ -250,6 +250,11 @@ class Database:
         every command does with it)."""
         path = self.sqlite_path
         if path is not None:
+            folder = await asyncio.to_thread(_missing_folder, path)
+            if folder is not None:  # said as SQLite would, before the file check tries to create it
+                raise DatabaseUnavailable(
+                    f"database {self.display}: unable to open database file: the directory {folder} does not exist"
+                )
             await asyncio.to_thread(sqlite_file.prepare, path)
         try:
             async with self.engine.begin() as conn:
@@ -268,6 +273,11 @@ class Database:
         if self._sqlite_reader is not None:
             await self._sqlite_reader.close()
         await self.engine.dispose()
+
+
+def _missing_folder(path: Path) -> str | None:
+    """The absolute directory ``path`` would live in, if it does not exist."""
+    return None if path.parent.is_dir() else os.path.abspath(path.parent)
 
 
 def head_revision() -> str:

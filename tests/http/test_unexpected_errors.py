@@ -29,5 +29,8 @@ async def test_a_failure_outside_the_handlers_is_a_json_500(
     response = await client.get("/healthz")
     assert response.status == 500
     assert response.content_type == "application/json"
-    assert await response.json() == {"error": "internal error", "detail": {}}
+    body = await response.json()
+    # The request id a client reports is the one on the single log line of the failure.
+    assert body == {"error": "internal error", "code": body["code"], "detail": {}}
+    assert isinstance(body["code"], str) and body["code"]
     assert (await client.get("/readyz")).status == 200

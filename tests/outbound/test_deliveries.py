@@ -213,7 +213,7 @@ async def test_a_hanging_receiver_blocks_neither_ingestion_nor_other_receivers(
     # could finish while they are still in flight (no timing threshold needed to tell).
     outbound = replace(FAST, timeout_seconds=30.0)
     async with (
-        running_daemon(db, outbound_webhooks=outbound, server=QUICK_STOP) as daemon,
+        running_daemon(db, outbound_webhooks=outbound, server=QUICK_STOP, egress=LOOPBACK_EGRESS) as daemon,
         api_session(daemon) as http,
     ):
         hanging = await subscribe(http, endpoint("stuck", stuck), event_types=["initiated"])
