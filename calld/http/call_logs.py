@@ -13,6 +13,8 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+import sqlalchemy.exc
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -167,9 +169,44 @@ async def _check_references(
         raise ApiError(422, "validation failed", errors)
 
 
-async def _check_sip_call_id(session: AsyncSession, sip_call_id: str | None) -> None:
-    if sip_call_id is not None and await q.sip_call_id_taken(session, sip_call_id):
-        raise ApiError(409, "conflict with stored data", {"sip_call_id": "a call with this SIP Call-ID already exists"})
+async def _logged_already(session: AsyncSession, new: NewCall) -> CallLog | None:
+    """The call a webhook or the switch already created for ``new``'s SIP Call-ID, with what it
+    lacked filled in from ``new`` (the seed's inbound flow logs a call its provider announced)."""
+    if new.sip_call_id is None:
+        return None
+    stmt = sa.select(CallLog).where(CallLog.sip_call_id == new.sip_call_id).with_for_update()
+    call = (await session.execute(stmt)).scalar_one_or_none()
+    if call is None:
+        return None
+    if not call.caller_number and new.caller_number:
+        call.caller_number = new.caller_number
+    if not call.recipient_number and new.recipient_number:
+        call.recipient_number = new.recipient_number
+    if call.client_id is None and new.client_id is not None:
+        call.client_id = new.client_id
+    if call.sip_configuration_id is None and new.sip_configuration_id is not None:
+        call.sip_configuration_id = new.sip_configuration_id
+    if not call.notes and new.notes:
+        call.notes = new.notes
+    return call
+
+
+async def _log_call(svc: Services, new: NewCall) -> web.Response:
+    """Create the call (201), or answer the one already logged under its SIP Call-ID (200) and store
+    nothing twice. Two requests logging one new call at once: the second finds the first's."""
+    for attempt in (1, 2):
+        try:
+            async with svc.db.write() as session:
+                await _check_references(session, new.client_id, new.sip_configuration_id)
+                existing = await _logged_already(session, new)
+                if existing is not None:
+                    return web.json_response(await _detail(session, existing), status=200)
+                call = await svc.calls.create(session, new, EventSource.API)
+                return web.json_response(await _detail(session, call), status=201)
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == 2 or new.sip_call_id is None:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _apply(
@@ -285,12 +322,7 @@ async def create_call(request: web.Request) -> web.Response:
         notes=fields.string("notes", default="", blank=True, max_length=NOTES_MAX),
     )
     fields.done()
-    async with svc.db.write() as session:
-        await _check_references(session, new.client_id, new.sip_configuration_id)
-        await _check_sip_call_id(session, new.sip_call_id)
-        call = await svc.calls.create(session, new, EventSource.API)
-        detail = await _detail(session, call)
-    return web.json_response(detail, status=201)
+    return await _log_call(svc, new)
 
 
 @bundles_token_check
@@ -436,11 +468,7 @@ async def log_incoming_call(request: web.Request) -> web.Response:
         sip_call_id=fields.string("sip_call_id", required=True),
     )
     fields.done()
-    async with svc.db.write() as session:
-        await _check_sip_call_id(session, new.sip_call_id)
-        call = await svc.calls.create(session, new, EventSource.API)
-        detail = await _detail(session, call)
-    return web.json_response(detail, status=201)
+    return await _log_call(svc, new)
 
 
 # --- status changes and actions ------------------------------------------------------------

@@ -716,10 +716,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", C): Op(
         CALLS,
         "Record a call",
-        {201: "CallDetail"},
+        {201: "CallDetail", 200: "CallDetail"},
         "CallCreate",
-        errors={409: "a call with this sip_call_id exists"},
-        description="It starts initiated at the server's clock.",
+        errors={409: "the request conflicts with stored data"},
+        description="It starts initiated at the server's clock. A call already logged under the same "
+        "sip_call_id (by a webhook, the switch or an earlier request) is answered 200, with what it lacked "
+        "filled in; nothing is stored twice.",
     ),
     ("GET", C + "statistics/"): Op(
         CALLS,
@@ -739,9 +741,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", C + "log_incoming_call/"): Op(
         CALLS,
         "Record an inbound call",
-        {201: "CallDetail"},
+        {201: "CallDetail", 200: "CallDetail"},
         "IncomingCall",
-        errors={409: "a call with this sip_call_id exists"},
+        errors={409: "the request conflicts with stored data"},
+        description="The seed's inbound flow logs a call its SIP provider already announced (webhook "
+        "call_initiated): a call with the same sip_call_id is answered 200 as it is stored, not logged twice.",
     ),
     ("GET", C + "{id}/"): Op(CALLS, "A call with its events and recordings", {200: "CallDetail"}),
     ("PATCH", C + "{id}/"): Op(

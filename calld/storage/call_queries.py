@@ -186,11 +186,6 @@ async def default_sip_configuration(session: AsyncSession) -> SipConfiguration |
     return (await session.execute(stmt)).scalars().first()
 
 
-async def sip_call_id_taken(session: AsyncSession, sip_call_id: str) -> bool:
-    stmt = sa.select(sa.literal(1)).where(CallLog.sip_call_id == sip_call_id)
-    return (await session.execute(stmt)).first() is not None
-
-
 class Period(StrEnum):
     TODAY = "today"
     WEEK = "week"

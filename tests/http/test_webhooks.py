@@ -415,3 +415,25 @@ async def test_recording_webhook_updates_the_newest_recording(
     assert data["id"] == str(new_id)
     statuses = {r.id: r.status for r in await stored_recordings(db)}
     assert statuses == {old_id: RecordingStatus.COMPLETED, new_id: RecordingStatus.RECORDING}
+
+
+async def test_the_seeds_inbound_flow_step_by_step(api: AppClient, db: Database, clock: SettableClock) -> None:
+    """As the seed writes it: webhook call_initiated, log_incoming_call (same SIP Call-ID), update_status
+    to answered, start_recording, end_call. One call, each step stored once."""
+    sip_call_id = "a84b4c76e66710@pbx.provider.example"
+    announced = await post(api, SIP, sip_event(clock, "call_initiated"), 200)
+    logged = await post(
+        api,
+        "/api/call-logs/log_incoming_call/",
+        {"caller_number": "+14155550100", "recipient_number": "+12125550143", "sip_call_id": sip_call_id},
+        200,
+    )
+    assert logged["id"] == announced["call"] and logged["status"] == "initiated"
+    call = f"/api/call-logs/{logged['id']}/"
+    answered = await api.patch(call + "update_status/", json={"status": "answered"})
+    assert answered.status == 200, await answered.text()
+    assert (await post(api, call + "start_recording/", {}, 200))["status"] == "recording"
+    ended = await post(api, call + "end_call/", {}, 200)
+    assert ended["status"] == "ended"
+    assert [e["event_type"] for e in ended["events"]] == ["initiated", "answered", "recording_started", "ended"]
+    assert len(await stored_calls(db)) == 1
