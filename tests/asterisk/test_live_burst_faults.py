@@ -300,13 +300,14 @@ def compare(fault: str, db_kind: str, cel: dict[str, CelCall], mine: list[dict[s
     missing = [ref for ref in cel if ref not in by_ref]
     duplicated = [ref for ref, calls in by_ref.items() if ref in cel and len(calls) > 1]
     extra = [ref for ref in by_ref if ref not in cel]
-    if fault == "asterisk_kill9":
-        # A crash also loses CEL rows Asterisk had not written yet: a call calld saw start on AMI just
-        # before it may be missing from CEL. Such a call must be closed in calld; it is not an extra.
+    if fault in ("asterisk_kill9", "asterisk_restart"):
+        # Going away (killed, or `core stop now`) Asterisk also loses CEL rows it had not written yet: a
+        # call calld saw start on AMI just before may be missing from CEL. Such a call must be closed in
+        # calld; it is not an extra.
         unrecorded = [ref for ref in extra if all(c["ended_at"] is not None for c in by_ref[ref])]
         extra = [ref for ref in extra if ref not in unrecorded]
         for ref in unrecorded:
-            print("  seen by calld, lost from CEL in the crash (closed):", ref, by_ref[ref][0]["status"])
+            print("  seen by calld, lost from CEL as Asterisk went away (closed):", ref, by_ref[ref][0]["status"])
     wrong_status: list[str] = []
     worst_span = 0.0
     lost_by_switch = 0
