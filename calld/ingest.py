@@ -162,7 +162,7 @@ class SwitchIngest:
     async def recovery_start(self) -> datetime | None:
         """When this switch's last stored call started: what the switch's records must be read from
         after a restart (None when calld never stored a call of it: there is nothing to resume)."""
-        async with self.db.write() as session:
+        async with self.db.read() as session:
             stmt = sa.select(sa.func.max(CallLog.started_at)).where(CallLog.switch_name == self.switch_name)
             latest: datetime | None = (await session.execute(stmt)).scalar()
         if latest is not None and latest.tzinfo is None:

@@ -8,6 +8,15 @@ from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
 
 
+def recovered(event: SwitchEvent, source: str, key: str | None = None) -> SwitchEvent:
+    """``event``, mapped from the switch's records (``source``: "cel" or "cdr"), marked as such; its
+    ending also says so in the metadata stored with it."""
+    meta = dict(event.metadata)
+    if event.event_type in (EventType.ENDED, EventType.FAILED):
+        meta["recovered_from"] = source
+    return replace(event, key=key or event.key, metadata=meta, recovered_from=source)
+
+
 def marked_missed(event: SwitchEvent, *, first_session: bool) -> SwitchEvent:
     """``event`` (from the records) with an ending marked as one calld did not see happen: while
     it was not running (``ended_while_calld_was_down``, found on its first connect) or while its

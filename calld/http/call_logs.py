@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import sqlalchemy.exc
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -169,13 +168,12 @@ async def _check_references(
         raise ApiError(422, "validation failed", errors)
 
 
-async def _logged_already(session: AsyncSession, new: NewCall) -> CallLog | None:
+async def _logged_already(svc: Services, session: AsyncSession, new: NewCall) -> CallLog | None:
     """The call a webhook or the switch already created for ``new``'s SIP Call-ID, with what it
     lacked filled in from ``new`` (the seed's inbound flow logs a call its provider announced)."""
     if new.sip_call_id is None:
         return None
-    stmt = sa.select(CallLog).where(CallLog.sip_call_id == new.sip_call_id).with_for_update()
-    call = (await session.execute(stmt)).scalar_one_or_none()
+    call = await svc.calls.find_by(session, sip_call_id=new.sip_call_id)
     if call is None:
         return None
     if not call.caller_number and new.caller_number:
@@ -198,7 +196,7 @@ async def _log_call(svc: Services, new: NewCall) -> web.Response:
         try:
             async with svc.db.write() as session:
                 await _check_references(session, new.client_id, new.sip_configuration_id)
-                existing = await _logged_already(session, new)
+                existing = await _logged_already(svc, session, new)
                 if existing is not None:
                     return web.json_response(await _detail(session, existing), status=200)
                 call = await svc.calls.create(session, new, EventSource.API)

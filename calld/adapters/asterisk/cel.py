@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from calld.adapters.asterisk.mapping import AmiEventMapper
+from calld.adapters.records import recovered
 from calld.domain.events import SwitchEvent
-from calld.domain.vocabulary import EventType
 
 # The columns calld reads, in the order of the ``cel_custom.conf`` mapping the README gives (the
 # names of the cel_pgsql / cel_sqlite3_custom columns, which are read by name).
@@ -124,15 +123,8 @@ def cel_events(rows: Iterable[Row], mapper: AmiEventMapper) -> list[SwitchEvent]
     for at, _, row in timed:
         for ami in _as_ami(row, at):
             for event in mapper.map(ami):
-                out.append(_recovered(event))
+                out.append(recovered(event, "cel", key=f"cel:{event.key}"))
     return out
-
-
-def _recovered(event: SwitchEvent) -> SwitchEvent:
-    meta = dict(event.metadata)
-    if event.event_type in (EventType.ENDED, EventType.FAILED):
-        meta["recovered_from"] = "cel"  # where this ending came from, kept on the stored event
-    return replace(event, key=f"cel:{event.key}", metadata=meta, recovered_from="cel")
 
 
 def window_rows(rows: Iterable[Row], since: datetime, lookback: timedelta) -> list[Row]:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
 from calld.adapters.freeswitch.mapping import EventMapper
+from calld.adapters.records import recovered
 from calld.domain.events import SwitchEvent
-from calld.domain.vocabulary import EventType
 
 Leg = Mapping[str, str]
 
@@ -135,12 +134,5 @@ def cdr_events(legs: Iterable[Leg], mapper: EventMapper) -> list[SwitchEvent]:
     events.sort(key=lambda e: (int(e["Event-Date-Timestamp"]), order[e["Event-Name"]], "variable_originator" in e))
     out: list[SwitchEvent] = []
     for event in events:
-        out.extend(_recovered(found) for found in mapper.map(event))
+        out.extend(recovered(found, "cdr") for found in mapper.map(event))
     return out
-
-
-def _recovered(event: SwitchEvent) -> SwitchEvent:
-    meta = dict(event.metadata)
-    if event.event_type in (EventType.ENDED, EventType.FAILED):
-        meta["recovered_from"] = "cdr"  # where this ending came from, kept on the stored event
-    return replace(event, metadata=meta, recovered_from="cdr")

@@ -309,7 +309,6 @@ class EventMapper:
     ) -> None:
         self.correlator = LegCorrelator()
         self._contexts = dict(context_directions or {})
-        self.context_directions: Mapping[str, CallDirection] = self._contexts
         self._default_inbound = default_inbound
         self._calls: dict[str, _Call] = {}
         self._next_seq = 0
@@ -318,6 +317,11 @@ class EventMapper:
         self._finished: dict[str, None] = {}
         self._orphans: dict[str, dict[str, str]] = {}
         self.dropped = 0  # events the domain state machine refused (see module docstring)
+
+    @property
+    def context_directions(self) -> Mapping[str, CallDirection]:
+        """The configured context -> direction map (a fresh mapper for the switch's records uses it)."""
+        return self._contexts
 
     @property
     def active_calls(self) -> int:
