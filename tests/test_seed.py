@@ -14,7 +14,8 @@ import phonenumbers
 import pytest
 import sqlalchemy as sa
 
-from calld.cli import main
+from calld.cli.main import main
+from calld.cli.seed import CLIENTS, SIP_CONFIGS, cleanup_seeded, seed_calls
 from calld.domain.call import apply_event, new_call
 from calld.domain.vocabulary import (
     TERMINAL_STATUSES,
@@ -24,7 +25,6 @@ from calld.domain.vocabulary import (
     EventType,
     RecordingStatus,
 )
-from calld.seed import CLIENTS, SIP_CONFIGS, cleanup_seeded, seed_calls
 from calld.storage.call_queries import Period, period_start
 from calld.storage.calls import CallStore, NewCall, state_of
 from calld.storage.database import Database

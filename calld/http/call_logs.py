@@ -34,9 +34,9 @@ from calld.http.auth import authorized_query, bundles_token_check
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.serialize import call_detail_json, call_event_json, call_log_json
 from calld.http.validation import Fields, json_problem, path_uuid
-from calld.live import call_message
+from calld.service.live_feed import call_message
+from calld.service.views import call_detail_json, call_event_json, call_log_json
 from calld.storage import call_queries as q
 from calld.storage.calls import NewCall, state_of
 from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfiguration

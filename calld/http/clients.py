@@ -19,8 +19,8 @@ from calld.domain.phone import normalise_number
 from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.serialize import call_log_json, iso
 from calld.http.validation import Fields, path_uuid
+from calld.service.views import call_log_json, iso
 from calld.storage import clients as repo
 from calld.storage.models import Client
 

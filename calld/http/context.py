@@ -8,9 +8,9 @@ from aiohttp import web
 
 from calld.adapters.port import SwitchPort
 from calld.config import Config
-from calld.live import LiveHub
-from calld.metrics import Metrics
 from calld.outbound.outbox import Outbox
+from calld.service.live_feed import LiveHub
+from calld.service.metrics import Metrics
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore

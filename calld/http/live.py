@@ -25,7 +25,7 @@ from calld.http.auth import QUERY_TOKEN_PARAM, presented_token
 from calld.http.context import SERVICES, services
 from calld.http.errors import ApiError
 from calld.http.validation import Fields
-from calld.live import LiveHub, Subscriber
+from calld.service.live_feed import LiveHub, Subscriber
 from calld.storage.tokens import check
 
 PATH = "/api/ws"
@@ -123,7 +123,7 @@ async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
     connected with (one database read for all), and close the clients of any no longer valid
     (revoked by ``calld token revoke``, even from another process) with code 1008."""
     svc = app[SERVICES]
-    log = structlog.get_logger("calld.live")
+    log = structlog.get_logger("calld.service.live_feed")
 
     async def run() -> None:
         while True:

@@ -17,7 +17,7 @@ from aiohttp import web
 from calld.domain.vocabulary import TERMINAL_STATUSES
 from calld.http.context import services
 from calld.http.errors import Handler
-from calld.metrics import CONTENT_TYPE
+from calld.service.metrics import CONTENT_TYPE
 from calld.storage.models import CallLog, WebhookDelivery
 
 _DATABASE_TIMEOUT_SECONDS = 2.0

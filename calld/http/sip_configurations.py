@@ -21,8 +21,8 @@ from calld.domain.vocabulary import SipTransport
 from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.serialize import iso
 from calld.http.validation import Fields, path_uuid, unstorable_text
+from calld.service.views import iso
 from calld.storage import sip_configurations as repo
 from calld.storage.models import SipConfiguration
 

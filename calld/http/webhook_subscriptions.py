@@ -24,8 +24,8 @@ from calld.egress import EgressPolicy
 from calld.http.context import services
 from calld.http.errors import not_found, read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.serialize import iso
 from calld.http.validation import Fields, is_http_url, path_uuid
+from calld.service.views import iso
 from calld.storage.models import WebhookDelivery, WebhookSubscription
 
 BASE = "/api/webhook-subscriptions/"

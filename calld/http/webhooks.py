@@ -26,9 +26,9 @@ from calld.domain.errors import InvalidValue
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType, RecordingStatus
 from calld.http.context import Services, services
 from calld.http.errors import ApiError, not_found, read_json_object
-from calld.http.serialize import recording_json
 from calld.http.validation import Fields, framing_problem, is_http_url, json_problem
 from calld.http.webhook_auth import verify_delivery
+from calld.service.views import recording_json
 from calld.storage.calls import NewCall
 from calld.storage.models import CallEvent, CallLog, CallRecording
 

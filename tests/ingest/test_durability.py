@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
-from calld.ingest import BatchedIngest, SwitchIngest
-from calld.spill import SpillFile, decode_event, encode_event
+from calld.ingest.spill import SpillFile, decode_event, encode_event
+from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.fakes.esl_capture import connect_answers, load_capture

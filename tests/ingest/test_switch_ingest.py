@@ -12,7 +12,7 @@ from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
-from calld.ingest import SwitchIngest
+from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording

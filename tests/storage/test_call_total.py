@@ -13,7 +13,7 @@ from alembic import command
 
 from bench.bulkload import load
 from calld.domain.vocabulary import CallDirection, EventSource
-from calld.ingest import SwitchIngest
+from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.call_queries import CallFilter, call_page
 from calld.storage.calls import CallStore, NewCall
 from calld.storage.database import Database, alembic_config
