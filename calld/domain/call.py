@@ -131,6 +131,15 @@ def validate_quality_score(value: Any, field: str = "call_quality_score") -> flo
     return score
 
 
+def hold_toggle(status: CallStatus) -> EventType:
+    """What "toggle hold" means for a call in ``status``: hold a connected call, resume a held one."""
+    if status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+        return EventType.HOLD
+    if status is CallStatus.ON_HOLD:
+        return EventType.UNHOLD
+    raise IllegalTransition(status, EventType.HOLD, "only an answered, recording or held call can toggle hold")
+
+
 def event_for_status(state: CallState, requested: CallStatus) -> tuple[EventType, dict[str, Any]]:
     """The event (type and metadata) that moves ``state`` to ``requested``, per ``TRANSITIONS``."""
     event_type = TRANSITIONS[state.status].get(requested)

@@ -19,6 +19,8 @@ from calld.domain.phone import normalise_number
 from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
+from calld.http.routing import CLIENTS, Op, Routes
+from calld.http.schema import PAGING, PHONE, query, string
 from calld.http.validation import Fields, path_uuid
 from calld.service.views import call_log_json, iso
 from calld.storage import clients as repo
@@ -31,6 +33,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
 # --- JSON shapes and body reading ---------------------------------------------------------------
+
+
+BASE = "/api/clients/"
+routes = Routes()
 
 
 def client_json(client: Client) -> dict[str, Any]:
@@ -121,6 +127,19 @@ async def _load(session: Any, client_id: uuid.UUID) -> Client:
 # --- handlers -------------------------------------------------------------------------------------
 
 
+@routes.get(
+    BASE,
+    Op(
+        CLIENTS,
+        "List clients",
+        {200: "ClientPage"},
+        params=(
+            query("search", string(200), "Part of the name, company or email."),
+            query("number", PHONE, "The client with this number."),
+            *PAGING,
+        ),
+    ),
+)
 async def list_clients(request: web.Request) -> web.Response:
     """``GET /api/clients/?search=&number=&limit=&offset=``"""
     svc = services(request)
@@ -134,6 +153,10 @@ async def list_clients(request: web.Request) -> web.Response:
     return web.json_response(page_json(request, page.count, [client_json(c) for c in page.rows], limit, offset))
 
 
+@routes.post(
+    BASE,
+    Op(CLIENTS, "Create a client", {201: "Client"}, "ClientCreate", errors={409: "a number belongs to another client"}),
+)
 async def create_client(request: web.Request) -> web.Response:
     """``POST /api/clients/`` → 201 with the client; 409 if a number belongs to another client."""
     svc = services(request)
@@ -154,6 +177,7 @@ async def create_client(request: web.Request) -> web.Response:
     return web.json_response(body, status=201, headers={"Location": f"/api/clients/{body['id']}/"})
 
 
+@routes.get(BASE + "{id}/", Op(CLIENTS, "A client", {200: "Client"}))
 async def get_client(request: web.Request) -> web.Response:
     svc = services(request)
     client_id = path_uuid(request.match_info["id"], "client")
@@ -162,6 +186,10 @@ async def get_client(request: web.Request) -> web.Response:
         return web.json_response(client_json(client))
 
 
+@routes.patch(
+    BASE + "{id}/",
+    Op(CLIENTS, "Change a client", {200: "Client"}, "ClientPatch", errors={409: "a number belongs to another client"}),
+)
 async def patch_client(request: web.Request) -> web.Response:
     """``PATCH /api/clients/{id}/``: change the fields given; ``phone_numbers`` replaces the list."""
     svc = services(request)
@@ -182,6 +210,7 @@ async def patch_client(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@routes.delete(BASE + "{id}/", Op(CLIENTS, "Delete a client (its calls are kept)", {204: None}))
 async def delete_client(request: web.Request) -> web.Response:
     """``DELETE /api/clients/{id}/`` → 204; the client's calls are kept, without a client."""
     svc = services(request)
@@ -191,6 +220,9 @@ async def delete_client(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.get(
+    BASE + "{id}/call_history/", Op(CLIENTS, "A client's calls, newest first", {200: "CallLogPage"}, params=PAGING)
+)
 async def call_history(request: web.Request) -> web.Response:
     """``GET /api/clients/{id}/call_history/?limit=&offset=``: the client's calls, newest first."""
     svc = services(request)
@@ -205,6 +237,10 @@ async def call_history(request: web.Request) -> web.Response:
     return web.json_response(page_json(request, page.count, results, limit, offset))
 
 
+@routes.post(
+    BASE + "{id}/link_calls/",
+    Op(CLIENTS, "Assign earlier unowned calls from or to the client's numbers", {200: "Linked"}),
+)
 async def link_calls(request: web.Request) -> web.Response:
     """``POST /api/clients/{id}/link_calls/`` → ``{"linked": n}``: unowned past calls whose far
     party is one of the client's numbers become the client's. History is only rewritten on request."""
@@ -214,14 +250,3 @@ async def link_calls(request: web.Request) -> web.Response:
         await _load(session, client_id)
         linked = await repo.link_calls(session, client_id)
     return web.json_response({"linked": linked})
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on ``app``."""
-    app.router.add_get("/api/clients/", list_clients)
-    app.router.add_post("/api/clients/", create_client)
-    app.router.add_get("/api/clients/{id}/", get_client)
-    app.router.add_patch("/api/clients/{id}/", patch_client)
-    app.router.add_delete("/api/clients/{id}/", delete_client)
-    app.router.add_get("/api/clients/{id}/call_history/", call_history)
-    app.router.add_post("/api/clients/{id}/link_calls/", link_calls)

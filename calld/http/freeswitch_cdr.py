@@ -24,11 +24,27 @@ from aiohttp import web
 from calld.adapters.freeswitch.cdr import leg_from_json_text
 from calld.http.context import services
 from calld.http.errors import ApiError
+from calld.http.routing import INBOUND, Op, Routes
 
 PATH = "/api/webhooks/freeswitch/cdr/"
 _UUID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
+routes = Routes()
+
+
+@routes.post(
+    PATH,
+    Op(
+        INBOUND,
+        "A leg's CDR from FreeSWITCH's mod_json_cdr",
+        {200: "FreeswitchCdrStored"},
+        "FreeswitchCdr",
+        description="Point mod_json_cdr's url here with cred = freeswitch.cdr_receiver_credentials (HTTP "
+        "Basic). calld keeps each leg's document and reads them, with the switch's other records, after every "
+        "start and reconnect to recover calls it did not see.",
+    ),
+)
 async def receive_cdr(request: web.Request) -> web.Response:
     """POST /api/webhooks/freeswitch/cdr/ — one leg's CDR from mod_json_cdr."""
     settings = services(request).config.freeswitch
@@ -77,7 +93,3 @@ def _keep(directory: Path, uuid: str, body: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, final)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post(PATH, receive_cdr)

@@ -24,6 +24,8 @@ from calld.domain.scopes import Scope
 from calld.http.auth import QUERY_TOKEN_PARAM, presented_token
 from calld.http.context import SERVICES, services
 from calld.http.errors import ApiError
+from calld.http.routing import LIVE, Op, Routes
+from calld.http.schema import UUID, several
 from calld.http.validation import Fields
 from calld.service.live_feed import LiveHub, Subscriber
 from calld.storage.tokens import check
@@ -32,6 +34,13 @@ PATH = "/api/ws"
 MAX_FILTER_IDS = 100
 # Bounded so a client that stopped reading cannot hold its handler forever.
 CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+LIVE_QUERY = (
+    several("call", UUID, "Only these calls"),
+    several("client", UUID, "Only these clients' calls"),
+)
+routes = Routes()
 
 
 def read_filters(query: MultiMapping[str]) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
@@ -50,6 +59,19 @@ def read_filters(query: MultiMapping[str]) -> tuple[list[uuid.UUID], list[uuid.U
     return found.get("call", []), found.get("client", [])
 
 
+@routes.get(
+    PATH,
+    Op(
+        LIVE,
+        "Call changes pushed over a WebSocket",
+        {101: None},
+        params=LIVE_QUERY,
+        errors={400: "not a WebSocket upgrade request"},
+        description="Messages: ready, then call.created, call.event, call.updated, call.deleted, each with the "
+        "call as the API shows it. A client too slow to keep up is closed with 1008; shutdown closes with 1001.",
+    ),
+    allow_head=False,
+)
 async def live_socket(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     calls, clients = read_filters(request.query)
@@ -160,7 +182,7 @@ async def close_all(app: web.Application) -> None:
     app[SERVICES].live.close_all()
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get(PATH, live_socket, allow_head=False)
+def add_lifecycle(app: web.Application) -> None:
+    """Close live clients on shutdown and re-check their tokens while the app runs."""
     app.on_shutdown.append(close_all)
     app.cleanup_ctx.append(watch_tokens)

@@ -17,17 +17,31 @@ from aiohttp import web
 from calld.domain.vocabulary import TERMINAL_STATUSES
 from calld.http.context import services
 from calld.http.errors import Handler
+from calld.http.routing import OPS, Op, Routes
 from calld.service.metrics import CONTENT_TYPE
 from calld.storage.models import CallLog, WebhookDelivery
 
 _DATABASE_TIMEOUT_SECONDS = 2.0
 
 
+routes = Routes()
+
+
+@routes.get("/healthz", Op(OPS, "The process is alive", {200: "Health"}, public=True))
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz — the process is alive."""
     return web.json_response({"status": "ok"})
 
 
+@routes.get(
+    "/readyz",
+    Op(
+        OPS,
+        "Ready: the database answers and the switch (if any) is connected",
+        {200: "Readiness", 503: "Readiness"},
+        public=True,
+    ),
+)
 async def readyz(request: web.Request) -> web.Response:
     """GET /readyz — 200 when the database answers and the switch (if any) is connected, else 503."""
     svc = services(request)
@@ -49,6 +63,7 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+@routes.get("/metrics", Op(OPS, "Prometheus metrics", {200: None}, public=True))
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics — Prometheus text format."""
     svc = services(request)
@@ -86,9 +101,3 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         registry = services(request).metrics
         registry.http_requests.labels(request.method, route, str(status)).inc()
         registry.http_latency.labels(request.method, route).observe(time.perf_counter() - started)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)

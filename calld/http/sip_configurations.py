@@ -21,6 +21,8 @@ from calld.domain.vocabulary import SipTransport
 from calld.http.context import services
 from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.pagination import page_json, page_window
+from calld.http.routing import SIP, Op, Routes
+from calld.http.schema import ACTIVE, PAGING
 from calld.http.validation import Fields, path_uuid, unstorable_text
 from calld.service.views import iso
 from calld.storage import sip_configurations as repo
@@ -60,6 +62,10 @@ _TURN_KEYS = {"urls", "username", "credential"}
 
 
 # --- value checks ---------------------------------------------------------------------------------
+
+
+BASE = "/api/sip-configurations/"
+routes = Routes()
 
 
 def host_problem(text: str) -> str | None:
@@ -370,6 +376,7 @@ def _conflict(exc: repo.NameTaken | repo.DefaultConflict, field: str) -> ApiErro
 # --- handlers -------------------------------------------------------------------------------------
 
 
+@routes.get(BASE, Op(SIP, "List SIP configurations", {200: "SipConfigurationPage"}, params=(ACTIVE, *PAGING)))
 async def list_configurations(request: web.Request) -> web.Response:
     """``GET /api/sip-configurations/?active=&limit=&offset=``, oldest first."""
     svc = services(request)
@@ -383,6 +390,17 @@ async def list_configurations(request: web.Request) -> web.Response:
     return web.json_response(page_json(request, page.count, results, limit, offset))
 
 
+@routes.post(
+    BASE,
+    Op(
+        SIP,
+        "Create a SIP configuration",
+        {201: "SipConfiguration"},
+        "SipConfigurationCreate",
+        errors={409: "the name is taken"},
+        description="The first one becomes the default.",
+    ),
+)
 async def create_configuration(request: web.Request) -> web.Response:
     """``POST /api/sip-configurations/`` → 201; the first configuration becomes the default."""
     svc = services(request)
@@ -406,6 +424,7 @@ async def _load(session: Any, config_id: uuid.UUID, *, locked: bool = False) -> 
     return config
 
 
+@routes.get(BASE + "{id}/", Op(SIP, "A SIP configuration", {200: "SipConfiguration"}))
 async def get_configuration(request: web.Request) -> web.Response:
     svc = services(request)
     config_id = path_uuid(request.match_info["id"], WHAT)
@@ -413,6 +432,16 @@ async def get_configuration(request: web.Request) -> web.Response:
         return web.json_response(sip_configuration_json(await _load(session, config_id)))
 
 
+@routes.patch(
+    BASE + "{id}/",
+    Op(
+        SIP,
+        "Change a SIP configuration",
+        {200: "SipConfiguration"},
+        "SipConfigurationPatch",
+        errors={409: "the name is taken, or the default cannot be deactivated"},
+    ),
+)
 async def patch_configuration(request: web.Request) -> web.Response:
     """``PATCH /api/sip-configurations/{id}/``: change the fields given (``is_default`` only by set_default)."""
     svc = services(request)
@@ -429,6 +458,10 @@ async def patch_configuration(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+@routes.delete(
+    BASE + "{id}/",
+    Op(SIP, "Delete a SIP configuration", {204: None}, description="Deleting the default promotes another."),
+)
 async def delete_configuration(request: web.Request) -> web.Response:
     """``DELETE /api/sip-configurations/{id}/`` → 204; deleting the default promotes another."""
     svc = services(request)
@@ -438,6 +471,10 @@ async def delete_configuration(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post(
+    BASE + "{id}/set_default/",
+    Op(SIP, "Make it the only default", {200: "SipConfiguration"}, errors={409: "an inactive one cannot be default"}),
+)
 async def set_default(request: web.Request) -> web.Response:
     """``POST /api/sip-configurations/{id}/set_default/`` → the configuration, now the only default."""
     svc = services(request)
@@ -452,6 +489,10 @@ async def set_default(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+@routes.get(
+    BASE + "{id}/webrtc_config/",
+    Op(SIP, "What a browser SIP client needs", {200: "WebRtcConfig"}, errors={409: "no websocket_url is set"}),
+)
 async def webrtc_config(request: web.Request) -> web.Response:
     """``GET /api/sip-configurations/{id}/webrtc_config/`` (409 without a websocket_url)."""
     svc = services(request)
@@ -461,6 +502,15 @@ async def webrtc_config(request: web.Request) -> web.Response:
     return web.json_response(webrtc_config_json(config))
 
 
+@routes.post(
+    BASE + "{id}/test_connection/",
+    Op(
+        SIP,
+        "Probe the SIP server now",
+        {200: "ProbeResult"},
+        description="SIP OPTIONS over UDP, TCP or TLS, or a WebSocket upgrade; 200 whatever the outcome.",
+    ),
+)
 async def test_connection(request: web.Request) -> web.Response:
     """``POST /api/sip-configurations/{id}/test_connection/``: probe the server now (200 whatever the outcome)."""
     svc = services(request)
@@ -479,16 +529,3 @@ async def test_connection(request: web.Request) -> web.Response:
         target, timeout_seconds=svc.config.sip_probe.timeout_seconds, egress=svc.config.egress.policy
     )
     return web.json_response(result.as_json())
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on ``app``."""
-    base = "/api/sip-configurations/"
-    app.router.add_get(base, list_configurations)
-    app.router.add_post(base, create_configuration)
-    app.router.add_get(base + "{id}/", get_configuration)
-    app.router.add_patch(base + "{id}/", patch_configuration)
-    app.router.add_delete(base + "{id}/", delete_configuration)
-    app.router.add_get(base + "{id}/webrtc_config/", webrtc_config)
-    app.router.add_post(base + "{id}/set_default/", set_default)
-    app.router.add_post(base + "{id}/test_connection/", test_connection)

@@ -24,6 +24,8 @@ from calld.egress import EgressPolicy
 from calld.http.context import services
 from calld.http.errors import not_found, read_json_object
 from calld.http.pagination import page_json, page_window
+from calld.http.routing import OUTBOUND, Op, Routes
+from calld.http.schema import ACTIVE, PAGING, choice, query
 from calld.http.validation import Fields, is_http_url, path_uuid
 from calld.service.views import iso
 from calld.storage.models import WebhookDelivery, WebhookSubscription
@@ -34,6 +36,9 @@ FIELDS = ("url", "secret", "event_types", "active", "description")
 MIN_SECRET = 16
 # What the API shows in place of the credentials in a subscription URL.
 MASKED = "***@"
+
+
+routes = Routes()
 
 
 def shown_url(url: str) -> str:
@@ -122,6 +127,9 @@ async def _load(session: AsyncSession, sub_id: uuid.UUID) -> WebhookSubscription
     return sub
 
 
+@routes.get(
+    BASE, Op(OUTBOUND, "List webhook subscriptions", {200: "WebhookSubscriptionPage"}, params=(ACTIVE, *PAGING))
+)
 async def list_subscriptions(request: web.Request) -> web.Response:
     """``GET /api/webhook-subscriptions/?active=&limit=&offset=``, oldest first."""
     svc = services(request)
@@ -140,6 +148,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     return web.json_response(page_json(request, count, results, limit, offset))
 
 
+@routes.post(BASE, Op(OUTBOUND, "Subscribe", {201: "WebhookSubscriptionCreated"}, "WebhookSubscriptionCreate"))
 async def create_subscription(request: web.Request) -> web.Response:
     """``POST /api/webhook-subscriptions/`` → 201; the answer carries the secret, this once."""
     svc = services(request)
@@ -154,6 +163,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     return web.json_response(body, status=201, headers={"Location": f"{BASE}{body['id']}/"})
 
 
+@routes.get(BASE + "{id}/", Op(OUTBOUND, "A subscription", {200: "WebhookSubscription"}))
 async def get_subscription(request: web.Request) -> web.Response:
     svc = services(request)
     sub_id = path_uuid(request.match_info["id"], WHAT)
@@ -161,6 +171,9 @@ async def get_subscription(request: web.Request) -> web.Response:
         return web.json_response(subscription_json(await _load(session, sub_id)))
 
 
+@routes.patch(
+    BASE + "{id}/", Op(OUTBOUND, "Change a subscription", {200: "WebhookSubscription"}, "WebhookSubscriptionPatch")
+)
 async def patch_subscription(request: web.Request) -> web.Response:
     """``PATCH /api/webhook-subscriptions/{id}/``: change the fields given (``secret`` rotates it)."""
     svc = services(request)
@@ -177,6 +190,7 @@ async def patch_subscription(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@routes.delete(BASE + "{id}/", Op(OUTBOUND, "Delete a subscription and its deliveries", {204: None}))
 async def delete_subscription(request: web.Request) -> web.Response:
     """``DELETE /api/webhook-subscriptions/{id}/`` → 204, with its deliveries."""
     svc = services(request)
@@ -186,6 +200,15 @@ async def delete_subscription(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.get(
+    BASE + "{id}/deliveries/",
+    Op(
+        OUTBOUND,
+        "A subscription's deliveries, newest first",
+        {200: "DeliveryPage"},
+        params=(query("status", choice(DeliveryStatus)), *PAGING),
+    ),
+)
 async def list_deliveries(request: web.Request) -> web.Response:
     """``GET /api/webhook-subscriptions/{id}/deliveries/?status=&limit=&offset=``, newest first."""
     svc = services(request)
@@ -205,6 +228,10 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return web.json_response(page_json(request, count, results, limit, offset))
 
 
+@routes.post(
+    BASE + "{id}/deliveries/{delivery_id}/redeliver/",
+    Op(OUTBOUND, "Send a delivery again, with a fresh budget of tries", {202: "Delivery"}),
+)
 async def redeliver(request: web.Request) -> web.Response:
     """``POST .../deliveries/{delivery_id}/redeliver/`` → 202: pending again, due now, tries reset."""
     svc = services(request)
@@ -226,15 +253,3 @@ async def redeliver(request: web.Request) -> web.Response:
         body = delivery_json(row)
     svc.outbox.wake()
     return web.json_response(body, status=202)
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on ``app``."""
-    r = app.router
-    r.add_get(BASE, list_subscriptions)
-    r.add_post(BASE, create_subscription)
-    r.add_get(BASE + "{id}/", get_subscription)
-    r.add_patch(BASE + "{id}/", patch_subscription)
-    r.add_delete(BASE + "{id}/", delete_subscription)
-    r.add_get(BASE + "{id}/deliveries/", list_deliveries)
-    r.add_post(BASE + "{id}/deliveries/{delivery_id}/redeliver/", redeliver)

@@ -15,7 +15,7 @@ from yarl import URL
 
 from calld.adapters.port import SwitchError
 from calld.http.app import create_app
-from calld.http.context import Services
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
 from tests.conftest import AppClient

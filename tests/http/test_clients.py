@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from yarl import URL
 
 from calld.domain.vocabulary import CallDirection, EventSource
-from calld.http.context import Services
+from calld.service.wiring import Services
 from calld.storage.calls import NewCall
 from calld.storage.database import Database
 from calld.storage.models import CallLog, Client, ClientPhoneNumber
