@@ -6,9 +6,9 @@ the routes that are registered, each with the operation declared beside its hand
 (``calld.http.routing``; a test walks ``app.router`` so no route can be forgotten). Enumerations
 come from ``calld.domain.vocabulary`` and the handlers' own tables, and each operation's security
 from ``calld.http.auth.required_scope``, so the document cannot drift from the code. Error statuses
-that follow from a route's shape are added by rule (a body: 400, 413, 422; an id in the path: 404;
-a token: 401, and 403 above ``read``); the others are listed with the operation. ``HEAD``, which aiohttp answers for every ``GET`` route (the
-``GET`` without a body), is not listed separately.
+that follow from a route's shape are added by rule (a body: 400, 413, 422; an id in the path: 404; a
+token: 401, and 403 above ``read``); the others are listed with the operation. ``HEAD``, which
+aiohttp answers for every ``GET`` route (the ``GET`` without a body), is not listed separately.
 
 Both routes are public (no token): the document holds no data, only what the README already says,
 and a browser cannot send a bearer token when it opens ``/api/docs``.
