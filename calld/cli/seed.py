@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calld.domain.call import NewCall
 from calld.domain.call_filter import Period, period_start
 from calld.domain.vocabulary import (
     CallDirection,
@@ -30,7 +31,7 @@ from calld.domain.vocabulary import (
     SipTransport,
 )
 from calld.storage.call_queries import recordings_of
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
 

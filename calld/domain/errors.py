@@ -61,3 +61,12 @@ class Conflict(DomainError):
         self.detail = dict(detail)
         self.extra = extra
         super().__init__(message)
+
+
+class AlreadyExists(Conflict):
+    """Storage refused a row because a unique value in it is taken (two requests racing to create one
+    thing, say). ``reason`` is the database's own words, for the log."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("already_exists", "conflict with stored data", {"body": "a unique value is already taken"})

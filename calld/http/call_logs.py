@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from calld.domain.call import MAX_QUALITY_SCORE
+from calld.domain.call import MAX_QUALITY_SCORE, NewCall
 from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
@@ -25,7 +25,6 @@ from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_RE
 from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
-from calld.storage.calls import NewCall
 
 BASE = "/api/call-logs/"
 WHAT = "call log"

@@ -11,15 +11,12 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import sqlalchemy.exc
 import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchError, SwitchUnavailable
-from calld.domain.errors import Conflict, IllegalTransition, InvalidValue, InvalidValues, NotFound
+from calld.domain.errors import AlreadyExists, Conflict, IllegalTransition, InvalidValue, InvalidValues, NotFound
 from calld.http.context import SERVICES
-from calld.storage.database import is_unavailable
-from calld.storage.sqlite_file import is_damage
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # What a 503 for an unreachable database asks clients to wait.
@@ -111,33 +108,30 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return ApiError(422, "validation failed", exc.detail).response()
     except NotFound as exc:
         return from_not_found(exc).response()
+    except AlreadyExists as exc:
+        structlog.get_logger("calld.http").info("integrity conflict", path=request.path, error=exc.reason)
+        return _conflict(exc).response()
     except Conflict as exc:
-        error = ApiError(409, exc.message, exc.detail, code=exc.code)
-        error.extra.update(exc.extra)
-        return error.response()
+        return _conflict(exc).response()
     except SwitchError as exc:
         return ApiError(409, "the switch refused the request", {"switch": str(exc)}, code="switch_refused").response()
     except SwitchUnavailable as exc:
         return ApiError(502, "the switch is unavailable", {"switch": str(exc)}).response()
-    except sqlalchemy.exc.IntegrityError as exc:
-        structlog.get_logger("calld.http").info("integrity conflict", path=request.path, error=str(exc.orig))
-        return ApiError(
-            409, "conflict with stored data", {"body": "a unique value is already taken"}, code="already_exists"
-        ).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _from_http_exception(exc).response()
     except Exception as exc:
         db = request.app[SERVICES].db if SERVICES in request.app else None
-        if db is not None and is_damage(exc):
-            db.damage = str(getattr(exc, "orig", exc))[:200]
-            structlog.get_logger("calld.http").error("database damaged", path=request.path, error=db.damage)
+        failure = db.note_failure(exc) if db is not None else None
+        if failure == "damaged":
+            structlog.get_logger("calld.http").error(
+                "database damaged", path=request.path, error=db.damage if db else ""
+            )
             return ApiError(
                 503, "database damaged", {"database": "the database file is damaged"}, code="database_damaged"
             ).response()
-        if db is not None and is_unavailable(exc):
-            db.note_unavailable(exc)  # one log line per outage, not a traceback per request
+        if failure == "unavailable":
             return ApiError(
                 503,
                 "database unavailable",
@@ -146,6 +140,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 code="database_unavailable",
             ).response()
         return internal_error(request)
+
+
+def _conflict(exc: Conflict) -> ApiError:
+    error = ApiError(409, exc.message, exc.detail, code=exc.code)
+    error.extra.update(exc.extra)
+    return error
 
 
 def internal_error(request: web.Request) -> web.Response:

@@ -15,7 +15,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
-import sqlalchemy as sa
 import structlog
 from aiohttp import web
 from multidict import MultiMapping
@@ -27,8 +26,8 @@ from calld.http.errors import ApiError
 from calld.http.routing import LIVE, Op, Routes
 from calld.http.schema import UUID, several
 from calld.http.validation import Fields
+from calld.service.access import valid_tokens
 from calld.service.live_feed import LiveHub, Subscriber
-from calld.storage.tokens import check
 
 PATH = "/api/ws"
 MAX_FILTER_IDS = 100
@@ -154,7 +153,7 @@ async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
             if not tokens:
                 continue
             try:
-                valid = await svc.db.query(_still_valid, tokens)
+                valid = await valid_tokens(svc.db, tokens, Scope.READ)
             except Exception as exc:  # the database is away: check again next turn
                 log.debug("live tokens not re-checked", error=str(exc))
                 continue
@@ -166,15 +165,6 @@ async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _still_valid(conn: sa.Connection, tokens: set[str]) -> set[str]:
-    valid = set()
-    for token in tokens:
-        info = check(conn, token)
-        if info is not None and info.scope.allows(Scope.READ):
-            valid.add(token)
-    return valid
 
 
 async def close_all(app: web.Application) -> None:

@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from calld.domain.vocabulary import TERMINAL_STATUSES
 from calld.http.context import services
 from calld.http.errors import Handler
 from calld.http.routing import OPS, Op, Routes
-from calld.service.metrics import CONTENT_TYPE
-from calld.storage.models import CallLog, WebhookDelivery
+from calld.service.metrics import CONTENT_TYPE, take_snapshot
 
 _DATABASE_TIMEOUT_SECONDS = 2.0
 
@@ -68,18 +65,7 @@ async def metrics(request: web.Request) -> web.Response:
     """GET /metrics — Prometheus text format."""
     svc = services(request)
     registry = svc.metrics
-    try:
-        async with svc.db.read() as session:
-            active = await session.execute(
-                sa.select(sa.func.count()).select_from(CallLog).where(CallLog.status.not_in(TERMINAL_STATUSES))
-            )
-            registry.snapshot.active_calls = int(active.scalar_one())
-            rows = await session.execute(
-                sa.select(WebhookDelivery.status, sa.func.count()).group_by(WebhookDelivery.status)
-            )
-            registry.snapshot.deliveries = {str(getattr(status, "value", status)): int(n) for status, n in rows}
-    except Exception:  # the database is down: the other figures still say so much
-        pass
+    await take_snapshot(svc.db, registry)
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

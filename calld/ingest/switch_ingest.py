@@ -23,13 +23,14 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus, EventSource, EventType
 from calld.ingest.spill import SpillFile
 from calld.storage.call_batch import BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallLog
 

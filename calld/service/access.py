@@ -48,6 +48,20 @@ async def check_token(db: Database, token: str) -> TokenInfo | None:
     return await db.query(check, token)
 
 
+async def valid_tokens(db: Database, tokens: set[str], needed: Scope) -> set[str]:
+    """Those of ``tokens`` that are known, not revoked and allowed ``needed`` (one read for all)."""
+
+    def still_valid(conn: sa.Connection) -> set[str]:
+        valid = set()
+        for token in tokens:
+            info = check(conn, token)
+            if info is not None and info.scope.allows(needed):
+                valid.add(token)
+        return valid
+
+    return await db.query(still_valid)
+
+
 async def guarded_read(
     db: Database,
     guard: AccessCheck | None,

@@ -14,20 +14,19 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
-from calld.domain.call import event_for_status
+from calld.domain.call import NewCall, event_for_status
 from calld.domain.call_filter import CallFilter, Period, period_start
-from calld.domain.errors import InvalidValue, InvalidValues, NotFound
+from calld.domain.errors import AlreadyExists, InvalidValue, InvalidValues, NotFound
 from calld.domain.phone import normalise_number
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, CallType, EventSource, EventType
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.live_feed import LiveHub, call_message
 from calld.service.views import call_detail_json, call_event_json, call_log_json
 from calld.storage import call_queries as q
-from calld.storage.calls import CallStore, NewCall, state_of
+from calld.storage.calls import CallStore, state_of
 from calld.storage.database import Database
 from calld.storage.models import CallLog, SipConfiguration
 
@@ -160,7 +159,7 @@ class CallService:
                         return Logged(await detail_of(session, existing), created=False)
                     call = await self.calls.create(session, new, EventSource.API)
                     return Logged(await detail_of(session, call), created=True)
-            except sqlalchemy.exc.IntegrityError:
+            except AlreadyExists:
                 if attempt == 2 or new.sip_call_id is None:
                     raise
         raise AssertionError("unreachable")

@@ -18,13 +18,13 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.errors import Conflict, InvalidValues, NotFound
+from calld.domain.call import NewCall
+from calld.domain.errors import AlreadyExists, Conflict, InvalidValues, NotFound
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType, RecordingStatus
 from calld.service.views import recording_json
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording
 
@@ -158,7 +158,7 @@ class ProviderDeliveries:
         """Apply one provider event: ``{"status": "stored"|"duplicate", "call": id, "event"?: id}``."""
         try:
             return await self._store_sip(delivery)
-        except sqlalchemy.exc.IntegrityError:
+        except AlreadyExists:
             # A concurrent delivery won a race on a unique column (dedup_key, or sip_call_id when both
             # created the call). Its transaction has committed, so a second pass sees it: a duplicate is
             # answered as such, and a different event for the same new call is applied to that call.

@@ -8,10 +8,13 @@ from calld.adapters.port import SwitchPort
 from calld.config import Config
 from calld.outbound.outbox import Outbox
 from calld.service.calls import CallService
+from calld.service.clients import ClientService
 from calld.service.control import CallControl
 from calld.service.live_feed import LiveHub
 from calld.service.metrics import Metrics
 from calld.service.provider import ProviderDeliveries
+from calld.service.sip_configurations import SipConfigurationService
+from calld.service.subscriptions import SubscriptionService
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
@@ -33,8 +36,16 @@ class Services:
     call_log: CallService = field(init=False)
     control: CallControl = field(init=False)
     provider: ProviderDeliveries = field(init=False)
+    clients: ClientService = field(init=False)
+    sip_configurations: SipConfigurationService = field(init=False)
+    subscriptions: SubscriptionService = field(init=False)
 
     def __post_init__(self) -> None:
         self.call_log = CallService(self.db, self.calls, self.live, self.switch, self.config.calls.default_region)
         self.control = CallControl(self.db, self.calls, self.switch)
         self.provider = ProviderDeliveries(self.db, self.calls)
+        self.clients = ClientService(self.db)
+        self.sip_configurations = SipConfigurationService(
+            self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy
+        )
+        self.subscriptions = SubscriptionService(self.db, self.outbox)

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
+from calld.domain.call import NewCall
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording
 from tests.fakes.esl_capture import load_capture

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from alembic import command
 
 from bench.bulkload import load
+from calld.domain.call import NewCall
 from calld.domain.call_filter import CallFilter
 from calld.domain.vocabulary import CallDirection, EventSource
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.call_queries import call_page
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config
 from calld.storage.models import CallLog, CallTotal
 from tests.conftest import AppClient

@@ -9,8 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config, head_revision
 from calld.storage.models import Base, CallLog
 
