@@ -65,8 +65,19 @@ class Conflict(DomainError):
 
 class AlreadyExists(Conflict):
     """Storage refused a row because a unique value in it is taken (two requests racing to create one
-    thing, say). ``reason`` is the database's own words, for the log."""
+    thing, say; a unique index is the last word on it). ``reason`` is the database's own words, for the log."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__("already_exists", "conflict with stored data", {"body": "a unique value is already taken"})
+
+
+class BreaksARule(Conflict):
+    """Storage refused a row that breaks one of its rules (a check or a reference), which validation
+    should have caught first. ``reason`` is the database's own words, for the log."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            "breaks_a_rule", "conflict with stored data", {"body": "a value breaks a rule of the stored data"}
+        )

@@ -15,7 +15,15 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchError, SwitchUnavailable
-from calld.domain.errors import AlreadyExists, Conflict, IllegalTransition, InvalidValue, InvalidValues, NotFound
+from calld.domain.errors import (
+    AlreadyExists,
+    BreaksARule,
+    Conflict,
+    IllegalTransition,
+    InvalidValue,
+    InvalidValues,
+    NotFound,
+)
 from calld.http.context import SERVICES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,7 +116,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return ApiError(422, "validation failed", exc.detail).response()
     except NotFound as exc:
         return from_not_found(exc).response()
-    except AlreadyExists as exc:
+    except (AlreadyExists, BreaksARule) as exc:
         structlog.get_logger("calld.http").info("integrity conflict", path=request.path, error=exc.reason)
         return _conflict(exc).response()
     except Conflict as exc:

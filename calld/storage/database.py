@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from calld.domain.errors import AlreadyExists
+from calld.domain.errors import AlreadyExists, BreaksARule
 from calld.storage import sqlite_file
 
 if TYPE_CHECKING:
@@ -229,8 +229,8 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed on success and rolled back on error; a unique value
-        already taken is the domain's ``AlreadyExists``."""
+        """A session in a transaction, committed on success and rolled back on error. A row the database
+        refuses is a domain conflict: ``AlreadyExists`` (a unique value taken) or ``BreaksARule``."""
         try:
             if self._write_lock is None:
                 async with self._sessions() as session, _dropped_when_unavailable(session), session.begin():
@@ -239,7 +239,9 @@ class Database:
                 async with self._write_lock, self._sessions() as session, session.begin():
                     yield session
         except sa.exc.IntegrityError as exc:
-            raise AlreadyExists(str(exc.orig)) from exc
+            if _unique_violation(exc):
+                raise AlreadyExists(str(exc.orig)) from exc
+            raise BreaksARule(str(exc.orig)) from exc
         self.note_available()
 
     def note_failure(self, exc: BaseException) -> str | None:
@@ -328,6 +330,14 @@ async def _dropped_when_unavailable(holder: AsyncSession | AsyncConnection) -> A
             with contextlib.suppress(Exception):
                 await holder.invalidate()
         raise
+
+
+def _unique_violation(exc: sa.exc.IntegrityError) -> bool:
+    """Whether the database refused a row for a unique value already taken (not a CHECK, NOT NULL or
+    foreign key: those are bugs, not conflicts)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":  # PostgreSQL's unique_violation
+        return True
+    return str(exc.orig).startswith("UNIQUE constraint failed")  # SQLite's words
 
 
 def is_unavailable(exc: BaseException) -> bool:

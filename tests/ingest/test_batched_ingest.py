@@ -12,7 +12,7 @@ from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog
-from tests.ingest.test_switch_ingest import mapped
+from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
 
 

@@ -21,7 +21,7 @@ from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config
 from calld.storage.models import CallLog, CallTotal
 from tests.conftest import AppClient
-from tests.ingest.test_switch_ingest import mapped
+from tests.fakes.esl_capture import mapped
 from tests.storage.test_stats_rollup import _calls, _rebuilt, _rollup
 from tests.support import PG_URL, SettableClock
 

@@ -16,7 +16,7 @@ from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallLog, CallStatsBucket
 from calld.storage.rollup import REBUILD_SQL, covered
-from tests.ingest.test_switch_ingest import mapped
+from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
 
 OUTCOMES = (
