@@ -81,8 +81,11 @@ TRANSITIONS: Mapping[CallStatus, Mapping[CallStatus, EventType]] = {
 
 # Events that never change status. Late quality reports and errors are accepted after a call ended
 # (switches send RTCP summaries after hangup); the others only while the call is live.
-_NEUTRAL_EVENTS: frozenset[EventType] = frozenset({E.MUTED, E.UNMUTED, E.DTMF, E.QUALITY_CHANGE, E.ERROR})
-_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset({E.QUALITY_CHANGE, E.ERROR})
+_NEUTRAL_EVENTS: frozenset[EventType] = frozenset(
+    {E.MUTED, E.UNMUTED, E.DTMF, E.QUALITY_CHANGE, E.ERROR, E.PROVIDER_EVENT}
+)
+# A provider's report (a late recording, a leg's hangup) may come at any time, also after the end.
+_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset({E.QUALITY_CHANGE, E.ERROR, E.PROVIDER_EVENT})
 
 MAX_QUALITY_SCORE = 5.0
 

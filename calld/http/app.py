@@ -14,6 +14,7 @@ from calld.http import (
     live,
     observability,
     openapi,
+    provider_webhooks,
     sip_configurations,
     webhook_subscriptions,
     webhooks,
@@ -68,6 +69,7 @@ def create_app(parts: Services) -> web.Application:
     # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
     for module in (call_logs, clients, sip_configurations, webhooks, freeswitch_cdr, webhook_subscriptions, live):
         module.add_routes(app)
+    provider_webhooks.add_routes(app)
     openapi.add_routes(app)
     observability.add_routes(app)
     app[FIXED_PATHS] = fixed_paths(app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -202,6 +202,42 @@ async def sip_webhook(request: web.Request) -> web.Response:
     svc = services(request)
     body = await read_json_object(request)
     delivery = parse_sip_delivery(body, svc.config.calls.default_region, svc.calls.clock())
+    return web.json_response(await store_call_event(svc, _call_event(delivery)))
+
+
+@dataclass(frozen=True, slots=True)
+class CallEventDelivery:
+    """One event of the call with this SIP Call-ID, as an inbound webhook reports it.
+
+    ``new_call`` gives the call's parties when the event is the first heard of it (it raises a 422
+    ``ApiError`` when the delivery does not name them).
+    """
+
+    sip_call_id: str
+    event_type: EventType
+    timestamp: datetime
+    dedup_key: str
+    metadata: dict[str, Any]
+    new_call: Callable[[], NewCall]
+
+
+def _call_event(delivery: SipDelivery) -> CallEventDelivery:
+    event_type, outcome = SIP_EVENT_MAP[delivery.event]
+    metadata = dict(delivery.metadata)
+    if outcome is not None:
+        metadata["outcome"] = outcome.value
+    return CallEventDelivery(
+        delivery.sip_call_id,
+        event_type,
+        delivery.timestamp,
+        delivery.dedup_key,
+        metadata,
+        lambda: _new_call(delivery),
+    )
+
+
+async def store_call_event(svc: Services, delivery: CallEventDelivery) -> dict[str, Any]:
+    """Apply one webhook event (state machine, order by time, de-duplication); the answer's body."""
     try:
         return await _store_sip(svc, delivery)
     except sqlalchemy.exc.IntegrityError:
@@ -211,29 +247,27 @@ async def sip_webhook(request: web.Request) -> web.Response:
         return await _store_sip(svc, delivery)
 
 
-async def _store_sip(svc: Services, delivery: SipDelivery) -> web.Response:
+async def _store_sip(svc: Services, delivery: CallEventDelivery) -> dict[str, Any]:
     key = delivery.dedup_key
-    event_type, outcome = SIP_EVENT_MAP[delivery.event]
+    event_type = delivery.event_type
     metadata = dict(delivery.metadata)
-    if outcome is not None:
-        metadata["outcome"] = outcome.value
     async with svc.db.write() as session:
         # Lock the call first: a concurrent redelivery then waits here and finds this one's event.
         call = await svc.calls.find_by(session, sip_call_id=delivery.sip_call_id)
         duplicate_of = await _call_of_delivery(session, key)
         if duplicate_of is not None:
-            return web.json_response({"status": "duplicate", "call": str(duplicate_of)})
+            return {"status": "duplicate", "call": str(duplicate_of)}
         if call is None:
             call = await svc.calls.create(
                 session,
-                _new_call(delivery),
+                delivery.new_call(),
                 EventSource.WEBHOOK,
                 started_at=delivery.timestamp,
                 dedup_key=key if event_type is EventType.INITIATED else None,
             )
             if event_type is EventType.INITIATED:
                 event_id = await _initiated_event_id(session, call.id)
-                return web.json_response({"status": "stored", "call": str(call.id), "event": event_id})
+                return {"status": "stored", "call": str(call.id), "event": event_id}
         # Providers do not guarantee order: an event that happened before the call's latest one (or
         # the reported start of a call first heard of through a later event) is folded in by time.
         late = event_type is EventType.INITIATED or delivery.timestamp < call.last_event_at
@@ -247,7 +281,7 @@ async def _store_sip(svc: Services, delivery: SipDelivery) -> web.Response:
             timestamp=delivery.timestamp,
             dedup_key=key,
         )
-        return web.json_response({"status": "stored", "call": str(call.id), "event": event.id})
+        return {"status": "stored", "call": str(call.id), "event": event.id}
 
 
 def _new_call(delivery: SipDelivery) -> NewCall:
