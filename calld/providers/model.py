@@ -154,10 +154,10 @@ def instant(value: Any, field_name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def check_age(when: datetime, now: datetime, window: timedelta, what: str) -> None:
-    """Refuse a request whose signed (or only) time lies outside the replay window."""
-    age = (now - when).total_seconds()
-    if abs(age) > window.total_seconds():
+def check_age(when: datetime | float, now: datetime, window: timedelta, what: str) -> None:
+    """Refuse a request whose signed (or only) time (an instant or Unix seconds) lies outside the replay window."""
+    age = now.timestamp() - (when.timestamp() if isinstance(when, datetime) else when)
+    if not abs(age) <= window.total_seconds():  # also refuses NaN
         raise SignatureRejected(
             f"{what} outside the replay window of {int(window.total_seconds())} s ({int(age)} s ago)"
         )

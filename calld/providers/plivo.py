@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from calld.domain.vocabulary import CallDirection, EventType, RecordingStatus
 from calld.providers.model import (
     Attempt,
+    PayloadProblem,
     ProviderEvent,
     RecordingReport,
     SignatureRejected,
@@ -80,7 +81,10 @@ def verify(auth_token: str, request: SignedRequest) -> dict[str, str]:
     nonce = request.header(NONCE_HEADER)
     if not given or not nonce:
         raise SignatureRejected(f"missing {SIGNATURE_HEADER} or {NONCE_HEADER} header")
-    params = form_fields(request.body)
+    try:
+        params = form_fields(request.body)
+    except PayloadProblem:  # nothing the provider signed
+        raise SignatureRejected("the body is not form data") from None
     expected = signature(auth_token, request.url, nonce, params).encode()
     matched = False
     for candidate in given.split(","):

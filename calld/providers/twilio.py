@@ -97,7 +97,10 @@ def verify(auth_token: str, request: SignedRequest) -> dict[str, Any]:
     body_hash = parse_qs(urlsplit(request.url).query).get("bodySHA256")
     params: dict[str, str] = {}
     if body_hash is None:
-        params = form_fields(request.body)
+        try:
+            params = form_fields(request.body)
+        except PayloadProblem:  # nothing Twilio signed
+            raise SignatureRejected("the body is not form data") from None
     elif not hmac.compare_digest(hashlib.sha256(request.body).hexdigest(), body_hash[0]):
         raise SignatureRejected("bodySHA256 does not match the body")
     matched = False

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from calld.domain.vocabulary import CallDirection, EventType, RecordingStatus
@@ -78,7 +78,7 @@ def verify(secret: str, request: SignedRequest, now: datetime, window: timedelta
     issued = claims.get("iat")
     if isinstance(issued, bool) or not isinstance(issued, int | float):
         raise SignatureRejected("the JWT has no iat")
-    check_age(datetime.fromtimestamp(issued, UTC), now, window, "iat")
+    check_age(float(issued), now, window, "iat")
     payload_hash = claims.get("payload_hash")
     if not isinstance(payload_hash, str) or not hmac.compare_digest(
         payload_hash.lower(), hashlib.sha256(request.body).hexdigest()
