@@ -992,7 +992,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             ("twilio", "Twilio", "TwilioCallback", "status callback and recording status callback"),
             ("telnyx", "Telnyx", "TelnyxWebhook", "Call Control application's webhook URL"),
             ("vonage", "Vonage", "VonageEvent", "application's event URL (signed webhooks on)"),
-            ("plivo", "Plivo", "PlivoCallback", "answer, ring and hangup callbacks"),
+            ("plivo", "Plivo", "PlivoCallback", "hangup, ring and recording callbacks"),
         )
     },
     ("GET", W): Op(OUTBOUND, "List webhook subscriptions", {200: "WebhookSubscriptionPage"}, params=(ACTIVE, *PAGING)),

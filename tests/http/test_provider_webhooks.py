@@ -512,3 +512,21 @@ async def test_plivo_refused_deliveries_store_nothing(api: AppClient, clock: Set
     )
     await plivo(api, stale, 401)
     assert await calls(api) == []
+
+
+async def test_provider_events_are_not_added_by_hand(api: AppClient, clock: SettableClock) -> None:
+    t0 = start(clock)
+    answer = await twilio(api, payloads.twilio_call("CA8888888888888888888888888888hand", "ringing", t0, 1))
+    resp = await api.post(f"/api/call-logs/{answer['call']}/add_event/", json={"event_type": "provider_event"})
+    assert resp.status == 422
+    assert "event_type" in (await resp.json())["detail"]
+
+
+async def test_a_recording_of_a_call_never_heard_of_is_refused_naming_what_is_missing(
+    api: AppClient, clock: SettableClock
+) -> None:
+    t0 = start(clock)
+    recording = payloads.twilio_recording("CA9999999999999999999999999999none", "RE9", "completed", t0, 10)
+    answer = await twilio(api, recording, 422)
+    assert set(answer["detail"]) == {"caller", "recipient"}
+    assert await calls(api) == []
