@@ -530,3 +530,22 @@ async def test_a_recording_of_a_call_never_heard_of_is_refused_naming_what_is_mi
     answer = await twilio(api, recording, 422)
     assert set(answer["detail"]) == {"caller", "recipient"}
     assert await calls(api) == []
+
+
+async def test_a_provider_allowlist_refuses_other_addresses(
+    services: Services,
+    config: Config,
+    auth_headers: dict[str, str],
+    clock: SettableClock,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+) -> None:
+    telnyx_only = replace(config.webhooks.providers.telnyx, allow_ips=("192.76.120.0/24", "2001:db8::/32"))
+    providers = replace(config.webhooks.providers, telnyx=telnyx_only)
+    services.config = replace(config, webhooks=replace(config.webhooks, providers=providers))
+    api = await aiohttp_client(create_app(services), headers=auth_headers)
+    t0 = start(clock)
+    body = payloads.telnyx("call.initiated", "a-1", t0, "6a1e0c8e-3333-4bcb-b7f5-5013ef965704", direction="incoming")
+    raw, headers = signing.telnyx(body, clock.now)
+    answer = await deliver(api, "telnyx", raw, headers, 403)  # loopback is not Telnyx
+    assert "source" in answer["detail"]
+    assert await calls(api) == []
