@@ -135,6 +135,7 @@ def parse(fields: Mapping[str, Any], region: str | None, now: datetime, window: 
             )
         )
     child = a_leg != call_uuid
+    caller, recipient = party(optional(fields, "From"), region), party(optional(fields, "To"), region)
     attempts: tuple[Attempt, ...] = ()
     if status == "ringing":
         attempts = (Attempt(EventType.RINGING, meta),)
@@ -154,8 +155,8 @@ def parse(fields: Mapping[str, Any], region: str | None, now: datetime, window: 
                 timestamp=instant(answered_at, "AnswerTime"),
                 dedup_key=event_key(PROVIDER, call_uuid, "answered"),
                 metadata=meta,
-                caller=party(optional(fields, "From"), region),
-                recipient=party(optional(fields, "To"), region),
+                caller=caller,
+                recipient=recipient,
                 direction=_direction(fields),
                 implied=True,
             )
@@ -168,8 +169,8 @@ def parse(fields: Mapping[str, Any], region: str | None, now: datetime, window: 
             timestamp=timestamp,
             dedup_key=event_key(PROVIDER, call_uuid, event, status),
             metadata=meta,
-            caller=party(optional(fields, "From"), region),
-            recipient=party(optional(fields, "To"), region),
+            caller=caller,
+            recipient=recipient,
             direction=_direction(fields),
         )
     )

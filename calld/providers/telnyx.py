@@ -110,6 +110,7 @@ def parse(body: Mapping[str, Any], region: str | None, now: datetime) -> list[Pr
         raise PayloadProblem("data.payload.call_session_id", "this field is required")
     occurred = optional(data, "occurred_at")
     timestamp = instant(occurred, "data.occurred_at") if occurred is not None else now
+    parties = (party(optional(payload, "from"), region), party(optional(payload, "to"), region))
     meta = compact(
         {
             "provider": PROVIDER,
@@ -144,7 +145,7 @@ def parse(body: Mapping[str, Any], region: str | None, now: datetime) -> list[Pr
                     key + ":quality",
                     quality,
                     payload,
-                    region,
+                    parties,
                 )
             )
     elif kind == "call.dtmf.received" and optional(payload, "digit") is not None:
@@ -155,7 +156,7 @@ def parse(body: Mapping[str, Any], region: str | None, now: datetime) -> list[Pr
     elif kind == "call.recording.error":
         recording = RecordingReport(RecordingStatus.FAILED, None)
         meta["recording_status"] = "failed"
-    return [_event(session, attempts, timestamp, key, meta, payload, region, recording), *extra]
+    return [_event(session, attempts, timestamp, key, meta, payload, parties, recording), *extra]
 
 
 def _event(
@@ -165,7 +166,7 @@ def _event(
     key: str,
     meta: Mapping[str, Any],
     payload: Mapping[str, Any],
-    region: str | None,
+    parties: tuple[str | None, str | None],
     recording: RecordingReport | None = None,
 ) -> ProviderEvent:
     direction = CallDirection.OUTBOUND if payload.get("direction") == "outgoing" else CallDirection.INBOUND
@@ -176,8 +177,8 @@ def _event(
         timestamp=timestamp,
         dedup_key=key,
         metadata=meta,
-        caller=party(optional(payload, "from"), region),
-        recipient=party(optional(payload, "to"), region),
+        caller=parties[0],
+        recipient=parties[1],
         direction=direction,
         recording=recording,
     )
