@@ -129,7 +129,10 @@ def parse(fields: Mapping[str, Any], region: str | None, now: datetime, window: 
     check_age(timestamp, now, window, "Timestamp")
     if optional(fields, "RecordingSid") is not None:
         return [_recording(fields, call_sid, parent, timestamp)]
-    status = required(fields, "CallStatus").lower()
+    # CallStatus names the state; StatusCallbackEvent, where sent, the progress event (answered = in-progress).
+    status = (optional(fields, "CallStatus") or required(fields, "CallStatus")).lower()
+    if status not in _ENDINGS and optional(fields, "StatusCallbackEvent") == "answered":
+        status = "in-progress"
     sequence = optional(fields, "SequenceNumber")
     meta = compact(
         {
