@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from calld.domain.errors import InvalidValue
 from calld.domain.phone import normalise_number
@@ -151,7 +152,10 @@ def instant(value: Any, field_name: str) -> datetime:
         if not _NAIVE.match(text) and "," not in text:
             raise PayloadProblem(field_name, f"{text!r} has no time zone")
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00
+        raise PayloadProblem(field_name, f"{text!r} is out of range") from None
 
 
 def check_age(when: datetime | float, now: datetime, window: timedelta, what: str) -> None:
@@ -159,14 +163,12 @@ def check_age(when: datetime | float, now: datetime, window: timedelta, what: st
     age = now.timestamp() - (when.timestamp() if isinstance(when, datetime) else when)
     if not abs(age) <= window.total_seconds():  # also refuses NaN
         raise SignatureRejected(
-            f"{what} outside the replay window of {int(window.total_seconds())} s ({int(age)} s ago)"
+            f"{what} outside the replay window of {int(window.total_seconds())} s ({age:.0f} s ago)"
         )
 
 
 def form_fields(body: bytes) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (the last value of a repeated field)."""
-    from urllib.parse import parse_qsl
-
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

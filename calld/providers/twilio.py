@@ -43,6 +43,8 @@ PROVIDER = "twilio"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 _HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+# Twilio ends a call after 4 hours at most; a far larger CallDuration is garbage, not a call.
+MAX_DURATION = 7 * 86400
 
 # CallStatus -> the outcome of a call that ends so (None: a plain end).
 _ENDINGS: Mapping[str, str | None] = {
@@ -150,6 +152,8 @@ def parse(fields: Mapping[str, Any], region: str | None, now: datetime, window: 
         }
     )
     duration = number(fields.get("CallDuration"), "CallDuration")
+    if duration is not None and not 0 <= duration <= MAX_DURATION:
+        raise PayloadProblem("CallDuration", f"must be 0 to {MAX_DURATION} seconds")
     if duration is not None:
         meta["duration_seconds"] = duration
     if status in _ENDINGS:

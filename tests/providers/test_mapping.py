@@ -167,3 +167,15 @@ def test_times_and_causes() -> None:
         "unspecified",
         None,
     ]
+
+
+def test_garbage_is_a_payload_problem_not_a_crash() -> None:
+    with pytest.raises(PayloadProblem):
+        instant("9999-12-31T23:59:59-01:00", "t")
+    with pytest.raises(PayloadProblem) as problem:
+        twilio.parse(payloads.twilio_call("CA1", "completed", T0, 3, duration=10**12), None, NOW, WINDOW)
+    assert problem.value.field == "CallDuration"
+    with pytest.raises(SignatureRejected, match="nan s ago"):
+        from calld.providers.model import check_age
+
+        check_age(float("nan"), NOW, WINDOW, "iat")
