@@ -4,6 +4,7 @@ refused signatures store nothing; redeliveries and out-of-order deliveries fold.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -549,3 +550,53 @@ async def test_a_provider_allowlist_refuses_other_addresses(
     answer = await deliver(api, "telnyx", raw, headers, 403)  # loopback is not Telnyx
     assert "source" in answer["detail"]
     assert await calls(api) == []
+
+
+async def test_concurrent_redeliveries_store_one_event(api: AppClient, clock: SettableClock) -> None:
+    t0 = start(clock)
+    body = payloads.telnyx("call.initiated", "c-1", t0, "8a1e0c8e-4444-4bcb-b7f5-5013ef965705", direction="incoming")
+    raw, headers = signing.telnyx(body, clock.now)
+    answers = await asyncio.gather(*(deliver(api, "telnyx", raw, headers) for _ in range(4)))
+    statuses = sorted(answer["events"][0]["status"] for answer in answers)
+    assert statuses == ["duplicate", "duplicate", "duplicate", "stored"]
+    call = await only_call(api)
+    assert [e["event_type"] for e in call["events"]] == ["initiated"]
+
+
+async def test_plivo_dial_b_leg_folds_into_the_a_leg(api: AppClient, clock: SettableClock) -> None:
+    a_leg, b_leg = "5e2b5b8a-1b1e-11ee-9a3c-0242ac12000a", "6e2b5b8a-1b1e-11ee-9a3c-0242ac12000b"
+    t0 = clock.now
+    await plivo(api, payloads.plivo("StartApp", "in-progress", a_leg))
+    clock.advance(2)
+    b = {"ALegUUID": a_leg, "Direction": "outbound", "To": "14155550123"}
+    await plivo(api, {**payloads.plivo("Ring", "ringing", b_leg), **b})
+    clock.advance(30)
+    hangup_b = payloads.plivo(
+        "Hangup",
+        "completed",
+        b_leg,
+        Duration="25",
+        HangupCause="NORMAL_CLEARING",
+        HangupSource="Callee",
+        AnswerTime=payloads.plivo_time(t0 + timedelta(seconds=7)),
+        EndTime=payloads.plivo_time(clock.now),
+    )
+    await plivo(api, {**hangup_b, **b})
+    hangup_a = payloads.plivo(
+        "Hangup",
+        "completed",
+        a_leg,
+        Duration="32",
+        HangupCause="NORMAL_CLEARING",
+        HangupSource="Callee",
+        AnswerTime=payloads.plivo_time(t0),
+        EndTime=payloads.plivo_time(clock.now),
+    )
+    await plivo(api, hangup_a)
+    listed = await calls(api)
+    assert len(listed) == 1
+    call = await call_detail(api, listed[0]["id"])
+    assert call["sip_call_id"] == f"plivo:{a_leg}" and call["status"] == "ended"
+    assert call["duration_seconds"] == pytest.approx(32)
+    b_events = [e["event_type"] for e in call["events"] if e["metadata"].get("leg") == b_leg]
+    assert b_events == ["provider_event", "provider_event"]  # its ringing came after the answer; its own end
