@@ -23,6 +23,8 @@ import phonenumbers
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.egress import EgressPolicy
+from calld.providers.settings import PROVIDER_SETTINGS, SECRET_OPTION, ProvidersConfig
+from calld.providers.telnyx import public_key
 
 
 class ConfigError(Exception):
@@ -110,6 +112,8 @@ class WebhooksConfig:
     # An unconfigured source is refused: an open endpoint that writes calls is never the default.
     sip: WebhookSource | None = None
     recording: WebhookSource | None = None
+    # SIP providers' own webhooks ([webhooks.providers.twilio] ...), each verified by its own scheme.
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
 
     def source(self, name: str) -> WebhookSource | None:
         found: WebhookSource | None = getattr(self, name)
@@ -232,15 +236,32 @@ def _build(raw: Mapping[str, Any]) -> Config:
 
 def _webhooks(values: Mapping[str, Any]) -> WebhooksConfig:
     """``[webhooks]`` with one sub-table per source, ``[webhooks.sip]`` and ``[webhooks.recording]``."""
-    flat = {key: value for key, value in values.items() if key not in WEBHOOK_SOURCES}
+    flat = {key: value for key, value in values.items() if key not in (*WEBHOOK_SOURCES, "providers")}
     sources: dict[str, Any] = {}
     for name in WEBHOOK_SOURCES:
         if name in values:
             if not isinstance(values[name], dict):
                 raise ConfigError(f"webhooks.{name}: must be a table ([webhooks.{name}])")
             sources[name] = _section(f"webhooks.{name}", WebhookSource, values[name])
+    if "providers" in values:
+        sources["providers"] = _providers(values["providers"])
     config: WebhooksConfig = _section("webhooks", WebhooksConfig, flat)
     return dataclasses.replace(config, **sources)
+
+
+def _providers(values: Any) -> ProvidersConfig:
+    """``[webhooks.providers.<name>]``, one table per provider."""
+    if not isinstance(values, dict):
+        raise ConfigError("webhooks.providers: must be a table ([webhooks.providers.twilio] ...)")
+    tables: dict[str, Any] = {}
+    for name, table in values.items():
+        if name not in PROVIDER_SETTINGS:
+            known = ", ".join(sorted(PROVIDER_SETTINGS))
+            raise ConfigError(f"webhooks.providers.{name}: unknown provider (known: {known})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"webhooks.providers.{name}: must be a table ([webhooks.providers.{name}])")
+        tables[name] = _section(f"webhooks.providers.{name}", PROVIDER_SETTINGS[name], table)
+    return ProvidersConfig(**tables)
 
 
 def _section(name: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -359,6 +380,30 @@ def _validate_webhooks(webhooks: WebhooksConfig) -> None:
                 ipaddress.ip_network(net, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"webhooks.{name}.allow_ips: {net!r} is not an IP address or network") from exc
+    _validate_providers(webhooks.providers)
+
+
+def _validate_providers(providers: ProvidersConfig) -> None:
+    for name, option in SECRET_OPTION.items():
+        settings = getattr(providers, name)
+        if settings is None:
+            continue
+        prefix = f"webhooks.providers.{name}"
+        if not getattr(settings, option).strip():
+            raise ConfigError(f"{prefix}.{option}: must be set (the provider's webhooks are verified with it)")
+        public_url = getattr(settings, "public_url", "")
+        if public_url and not public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{prefix}.public_url: must be the http(s) URL the provider was given: {public_url!r}")
+        for net in settings.allow_ips:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"{prefix}.allow_ips: {net!r} is not an IP address or network") from exc
+    if providers.telnyx is not None:
+        try:
+            public_key(providers.telnyx.public_key)
+        except ValueError as exc:
+            raise ConfigError(f"webhooks.providers.telnyx.public_key: {exc}") from None
 
 
 def _validate_outbound(outbound: OutboundWebhooksConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import os
@@ -34,6 +35,7 @@ from calld.domain.call import NewCall
 from calld.domain.events import SwitchEvent
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.providers.settings import PlivoSettings, ProvidersConfig, TelnyxSettings, TwilioSettings, VonageSettings
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import Base, CallEvent, CallLog, CallStatsBucket
@@ -50,10 +52,37 @@ LOOPBACK_EGRESS = EgressConfig(allow_networks=("127.0.0.0/8", "::1/128"))
 WEBHOOK_SECRETS = {"sip": "sip-provider-test-secret-0123", "recording": "recording-system-test-secret-4567"}
 
 
-def webhooks_config(**sources: WebhookSource) -> WebhooksConfig:
-    """Both webhook sources configured with ``WEBHOOK_SECRETS`` (``sources`` replaces some)."""
+# The SIP providers' test credentials; tests/providers/signing.py signs with them through the SDKs.
+TWILIO_AUTH_TOKEN = "twilio-test-auth-token-5f3c2a"
+VONAGE_SIGNATURE_SECRET = "vonage-test-signature-secret-8d1e-0c4f9a27"
+PLIVO_AUTH_TOKEN = "plivo-test-auth-token-MjA5NTk2"
+TELNYX_SEED = bytes(range(32))  # the Ed25519 private key's seed; the public key is configured
+PUBLIC_BASE = "https://calld.example.com"  # what the providers were told calld's URL is (behind a proxy)
+
+
+def telnyx_public_key(seed: bytes = TELNYX_SEED) -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def providers_config() -> ProvidersConfig:
+    """All four providers configured with the test credentials."""
+    return ProvidersConfig(
+        twilio=TwilioSettings(TWILIO_AUTH_TOKEN, public_url=f"{PUBLIC_BASE}/api/webhooks/providers/twilio/"),
+        telnyx=TelnyxSettings(telnyx_public_key()),
+        vonage=VonageSettings(VONAGE_SIGNATURE_SECRET),
+        plivo=PlivoSettings(PLIVO_AUTH_TOKEN, public_url=f"{PUBLIC_BASE}/api/webhooks/providers/plivo/"),
+    )
+
+
+def webhooks_config(**sources: Any) -> WebhooksConfig:
+    """Both webhook sources configured with ``WEBHOOK_SECRETS`` and the four SIP providers with the
+    test credentials (``sources`` replaces some)."""
     configured = {name: WebhookSource(secret=secret) for name, secret in WEBHOOK_SECRETS.items()}
-    return WebhooksConfig(**{**configured, **sources})
+    return WebhooksConfig(**{**configured, "providers": providers_config(), **sources})
 
 
 def webhook_signer(clock: Callable[[], datetime]) -> aiohttp.ClientMiddlewareType:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from calld.config import Config, ConfigError, load_config
+from tests.support import telnyx_public_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +103,43 @@ def test_webhook_sources_each_have_a_secret_and_an_optional_allowlist(tmp_path: 
     assert webhooks.recording is not None and webhooks.recording.allow_ips == ()
     assert "sip-secret" not in repr(webhooks)
     assert Config().webhooks.sip is None  # unconfigured sources refuse every delivery
+
+
+def test_sip_providers_each_have_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "calld.toml"
+    key = telnyx_public_key()
+    path.write_text(
+        "[webhooks.providers.twilio]\n"
+        'auth_token = "twilio-auth-token-0123"\n'
+        'public_url = "https://calld.example.com/api/webhooks/providers/twilio/"\n'
+        f'[webhooks.providers.telnyx]\npublic_key = "{key}"\nallow_ips = ["192.76.120.0/24"]\n'
+        '[webhooks.providers.vonage]\nsignature_secret = "vonage-signature-secret-0123"\n'
+        '[webhooks.providers.plivo]\nauth_token = "plivo-auth-token-0123"\n'
+    )
+    providers = load_config(path, environ={}).webhooks.providers
+    assert providers.twilio is not None and providers.twilio.public_url.endswith("/providers/twilio/")
+    assert providers.telnyx is not None and providers.telnyx.allow_ips == ("192.76.120.0/24",)
+    assert providers.vonage is not None and providers.plivo is not None and providers.plivo.public_url == ""
+    for secret in ("twilio-auth-token", "vonage-signature-secret", "plivo-auth-token"):
+        assert secret not in repr(providers)
+    assert Config().webhooks.providers.twilio is None  # an unconfigured provider is refused
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[webhooks.providers.bandwidth]\n", "webhooks.providers.bandwidth: unknown provider"),
+        ("[webhooks.providers]\ntwilio = 1\n", "webhooks.providers.twilio: must be a table"),
+        ("[webhooks.providers.twilio]\n", "webhooks.providers.twilio.auth_token: must be set"),
+        ('[webhooks.providers.twilio]\nauth_token = "x"\npublic_url = "calld.example.com"\n', "public_url"),
+        ('[webhooks.providers.plivo]\nauth_token = "x"\nallow_ips = ["nope"]\n', "webhooks.providers.plivo.allow_ips"),
+        ('[webhooks.providers.telnyx]\npublic_key = "c2hvcnQ="\n', "webhooks.providers.telnyx.public_key: must be"),
+        ('[webhooks.providers.vonage]\nsecret = "x"\n', "webhooks.providers.vonage.secret: unknown option"),
+        ("[webhooks.providers.vonage]\nsignature_secret = 5\n", "webhooks.providers.vonage.signature_secret: must be"),
+    ],
+)
+def test_invalid_provider_tables_name_the_option(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "calld.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path, environ={})

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "calld"
 LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (0, ("calld.domain",)),
     (1, ("calld", "calld.files", "calld.journal", "calld.logging", "calld.signing", "calld.egress")),
-    (2, ("calld.config", "calld.adapters.asterisk.settings", "calld.adapters.freeswitch.settings")),
+    (2, ("calld.config", "calld.adapters.asterisk.settings", "calld.adapters.freeswitch.settings", "calld.providers")),
     (3, ("calld.adapters", "calld.storage")),
     (4, ("calld.service", "calld.ingest", "calld.outbound", "calld.sip_probe")),
     (5, ("calld.http",)),
@@ -31,11 +31,13 @@ ONLY: dict[str, tuple[str, ...]] = {
     "calld.domain": ("calld.domain",),
     "calld.adapters": ("calld.adapters", "calld.domain", "calld.files", "calld.logging"),
     "calld.storage": ("calld.storage", "calld.domain", "calld.files"),
+    "calld.providers": ("calld.providers", "calld.domain"),
     "calld.http": (
         "calld.http",
         "calld.service",
         "calld.domain",
         "calld.adapters.port",
+        "calld.providers",
         "calld.config",
         "calld.signing",
         "calld.egress",

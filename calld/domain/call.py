@@ -81,9 +81,19 @@ TRANSITIONS: Mapping[CallStatus, Mapping[CallStatus, EventType]] = {
 # Events that never change status. Late quality reports and errors are accepted after a call ended
 # (switches send RTCP summaries after hangup); the others only while the call is live.
 _NEUTRAL_EVENTS: frozenset[EventType] = frozenset(
-    {EventType.MUTED, EventType.UNMUTED, EventType.DTMF, EventType.QUALITY_CHANGE, EventType.ERROR}
+    {
+        EventType.MUTED,
+        EventType.UNMUTED,
+        EventType.DTMF,
+        EventType.QUALITY_CHANGE,
+        EventType.ERROR,
+        EventType.PROVIDER_EVENT,
+    }
 )
-_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset({EventType.QUALITY_CHANGE, EventType.ERROR})
+# A provider's report (a late recording, a leg's hangup) may come at any time, also after the end.
+_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset(
+    {EventType.QUALITY_CHANGE, EventType.ERROR, EventType.PROVIDER_EVENT}
+)
 
 MAX_QUALITY_SCORE = 5.0
 

@@ -73,6 +73,9 @@ class EventType(StrEnum):
     ENDED = "ended"
     FAILED = "failed"
     ERROR = "error"
+    # What a SIP provider reported that changes no status: an event type calld has no meaning for,
+    # a leg of the call other than the one it tracks, a recording's progress. Stored as reported.
+    PROVIDER_EVENT = "provider_event"
 
 
 class EventSource(StrEnum):

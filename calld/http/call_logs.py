@@ -410,6 +410,8 @@ async def add_event(request: web.Request) -> web.Response:
     event_type = fields.choice("event_type", EventType, required=True)
     if event_type is EventType.INITIATED:
         fields.fail("event_type", "a call is initiated only once, when it is created")
+    if event_type is EventType.PROVIDER_EVENT:
+        fields.fail("event_type", "provider_event is what a SIP provider's own webhook reported; not added by hand")
     metadata = fields.mapping("metadata", default={})
     _check_metadata(fields, event_type, metadata)
     fields.done()

@@ -395,6 +395,99 @@ def _webhook_schemas() -> dict[str, Schema]:
     }
 
 
+def _provider_schemas() -> dict[str, Schema]:
+    """The SIP providers' own webhooks: their fields calld reads (they send more, which is kept)."""
+    form = {"type": "string"}
+    return {
+        "TwilioCallback": {
+            "type": "object",
+            "description": "A Twilio status callback (CallStatus) or recording status callback (RecordingSid), "
+            "form-encoded as Twilio sends it.",
+            "properties": {
+                name: form
+                for name in (
+                    "CallSid",
+                    "ParentCallSid",
+                    "CallStatus",
+                    "StatusCallbackEvent",
+                    "From",
+                    "To",
+                    "Direction",
+                    "CallDuration",
+                    "Timestamp",
+                    "SequenceNumber",
+                    "RecordingSid",
+                    "RecordingUrl",
+                    "RecordingStatus",
+                    "RecordingDuration",
+                )
+            },
+            "required": ["CallSid"],
+            "additionalProperties": True,
+        },
+        "TelnyxWebhook": {
+            "type": "object",
+            "description": "A Telnyx Call Control webhook: data.event_type call.initiated, call.answered, "
+            "call.hangup (hangup_cause, hangup_source, sip_hangup_cause, call_quality_stats), "
+            "call.recording.saved; any other is stored as provider_event.",
+            "properties": {"data": {"type": "object", "additionalProperties": True}},
+            "required": ["data"],
+            "additionalProperties": True,
+        },
+        "VonageEvent": {
+            "type": "object",
+            "description": "A Vonage Voice API event (status) or recording event (recording_url).",
+            "properties": {
+                "conversation_uuid": string(),
+                "uuid": string(),
+                "status": string(),
+                "from": string(),
+                "to": string(),
+                "timestamp": string(),
+                "recording_url": string(),
+            },
+            "required": ["conversation_uuid"],
+            "additionalProperties": True,
+        },
+        "PlivoCallback": {
+            "type": "object",
+            "description": "A Plivo answer, ring or hangup callback, or a recording callback (RecordUrl), "
+            "form-encoded as Plivo sends it.",
+            "properties": {
+                name: form
+                for name in (
+                    "CallUUID",
+                    "ALegUUID",
+                    "CallStatus",
+                    "Event",
+                    "From",
+                    "To",
+                    "Direction",
+                    "Duration",
+                    "HangupCause",
+                    "HangupSource",
+                    "StartTime",
+                    "AnswerTime",
+                    "EndTime",
+                    "RecordUrl",
+                )
+            },
+            "required": ["CallUUID"],
+            "additionalProperties": True,
+        },
+        "ProviderWebhookResult": obj(
+            {
+                "provider": choice(["twilio", "telnyx", "vonage", "plivo"]),
+                "call": nullable(UUID),
+                "events": array(ANY_OBJECT),
+            },
+            ["provider", "events"],
+            description="Each of the delivery's calld events: stored (with the call and event ids), "
+            "duplicate (a redelivery), or not needed (an implied event the call already has).",
+        ),
+    }
+
+
 def _subscription_schemas() -> dict[str, Schema]:
     subscription = {
         "id": UUID,
@@ -485,6 +578,7 @@ def component_schemas() -> dict[str, Schema]:
         **_client_schemas(),
         **_sip_schemas(),
         **_webhook_schemas(),
+        **_provider_schemas(),
         **_subscription_schemas(),
         **_operations_schemas(),
     }
@@ -519,7 +613,48 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "description": "`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + '.' + raw body)>` with the source's "
         "secret ([webhooks.sip], [webhooks.recording]); it must be within webhooks.replay_window_seconds.",
     },
+    "twilioSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Twilio-Signature",
+        "description": "Twilio's signature with the account's auth token ([webhooks.providers.twilio]) over "
+        "the URL as configured (public_url) and the sorted parameters.",
+    },
+    "telnyxSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "telnyx-signature-ed25519",
+        "description": "Ed25519 signature of telnyx-timestamp + '|' + body, checked with the account's public "
+        "key ([webhooks.providers.telnyx]); the timestamp must be within webhooks.replay_window_seconds.",
+    },
+    "vonageJwt": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Vonage's signed webhook: an HS256 JWT with the signature secret "
+        "([webhooks.providers.vonage]), payload_hash = SHA-256 of the body, iat within the replay window.",
+    },
+    "plivoSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Plivo-Signature-V3",
+        "description": "Plivo's V3 signature (with X-Plivo-Signature-V3-Nonce) with the auth token "
+        "([webhooks.providers.plivo]) over the URL as configured (public_url) and the sorted parameters.",
+    },
 }
+
+
+PROVIDER_SECURITY = {
+    "twilio": "twilioSignature",
+    "telnyx": "telnyxSignature",
+    "vonage": "vonageJwt",
+    "plivo": "plivoSignature",
+}
+PROVIDERS_PATH = "/api/webhooks/providers/"
+
+# Request bodies providers send form-encoded, as they send them.
+FORM = "application/x-www-form-urlencoded"
+FORM_BODIES = {"TwilioCallback": FORM, "PlivoCallback": FORM}
 
 
 # One example per request body schema, shown by /api/docs and in the README's walkthrough (a test
@@ -591,6 +726,57 @@ BODY_EXAMPLES: Mapping[str, Any] = {
                 "caller_profile": {"caller_id_number": "1000", "destination_number": "1001", "context": "default"},
             }
         ],
+    },
+    "TwilioCallback": {
+        "CallSid": "CA5c1e5d53f8b2f1f7e4a0c6a9d2b1e3f4",
+        "CallStatus": "completed",
+        "From": "+14155550123",
+        "To": "+14155550199",
+        "Direction": "inbound",
+        "CallDuration": "42",
+        "Timestamp": "Tue, 24 Nov 2026 12:00:42 +0000",
+        "SequenceNumber": "3",
+    },
+    "TelnyxWebhook": {
+        "data": {
+            "record_type": "event",
+            "event_type": "call.hangup",
+            "id": "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0",
+            "occurred_at": "2026-11-24T12:00:42.000000Z",
+            "payload": {
+                "call_control_id": "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
+                "call_leg_id": "428c31b6-7af4-4bcb-b7f5-5013ef9657c1",
+                "call_session_id": "428c31b6-abf3-3bc1-b7f4-5013ef9657c1",
+                "from": "+14155550123",
+                "to": "+14155550199",
+                "hangup_cause": "normal_clearing",
+                "hangup_source": "caller",
+                "sip_hangup_cause": "200",
+                "call_quality_stats": {"inbound": {"mos": "4.50"}, "outbound": {}},
+            },
+        }
+    },
+    "VonageEvent": {
+        "from": "14155550123",
+        "to": "14155550199",
+        "uuid": "63f61863-4a51-4f6b-86e1-46edebio0391",
+        "conversation_uuid": "CON-f972836a-550f-45fa-956c-12a2ab5b7d22",
+        "status": "answered",
+        "direction": "inbound",
+        "timestamp": "2026-11-24T12:00:05.000Z",
+    },
+    "PlivoCallback": {
+        "CallUUID": "2e2b5b8a-1b1e-11ee-9a3c-0242ac120002",
+        "CallStatus": "completed",
+        "Event": "Hangup",
+        "From": "14155550123",
+        "To": "14155550199",
+        "Direction": "inbound",
+        "Duration": "42",
+        "HangupCause": "NORMAL_CLEARING",
+        "HangupSource": "Caller",
+        "AnswerTime": "2026-11-24 12:00:00",
+        "EndTime": "2026-11-24 12:00:42",
     },
     "WebhookSubscriptionCreate": {
         "url": "https://crm.example/hooks/calld",

@@ -26,7 +26,14 @@ import calld
 from calld.domain.scopes import Scope
 from calld.http import openapi_html
 from calld.http.auth import SIGNED_PREFIXES, required_scope
-from calld.http.components import BODY_EXAMPLES, SECURITY_SCHEMES, component_schemas
+from calld.http.components import (
+    BODY_EXAMPLES,
+    FORM_BODIES,
+    PROVIDER_SECURITY,
+    PROVIDERS_PATH,
+    SECURITY_SCHEMES,
+    component_schemas,
+)
 from calld.http.routing import (
     CALLS,
     CLIENTS,
@@ -92,6 +99,13 @@ def _security(method: str, path: str, op: Op) -> tuple[list[Schema], dict[int, s
         return [], {}
     if path == "/api/webhooks/freeswitch/cdr/":
         return [{"basic": []}], {401: "Missing or wrong Basic credentials, or the receiver is off"}
+    if path.startswith(PROVIDERS_PATH):
+        scheme = PROVIDER_SECURITY[path[len(PROVIDERS_PATH) :].strip("/")]
+        return [{scheme: []}], {
+            401: "Missing, wrong or stale provider signature, a tampered body, or the provider is not "
+            "configured ([webhooks.providers.<name>])",
+            403: "The peer address is not in the provider's allow_ips",
+        }
     if path.startswith(SIGNED_PREFIXES):
         return [{"signature": []}], {
             401: "Missing, malformed, wrong or stale Calld-Signature",
@@ -151,8 +165,8 @@ def operation(method: str, path: str, op: Op) -> Schema:
     if parameters:
         out["parameters"] = parameters
     if op.body is not None:
-        content = json_content(ref(op.body))
-        content["application/json"]["example"] = BODY_EXAMPLES[op.body]
+        kind = FORM_BODIES.get(op.body, "application/json")
+        content = {kind: {"schema": ref(op.body), "example": BODY_EXAMPLES[op.body]}}
         out["requestBody"] = {"required": op.body_required, "content": content}
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -145,6 +145,22 @@ def check_recording_status(current: RecordingStatus, requested: RecordingStatus)
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CallEventDelivery:
+    """One event of the call with this SIP Call-ID, as an inbound webhook reports it.
+
+    ``new_call`` gives the call's parties when the event is the first heard of it (``InvalidValues``
+    when the delivery does not name them).
+    """
+
+    sip_call_id: str
+    event_type: EventType
+    timestamp: datetime
+    dedup_key: str
+    metadata: dict[str, Any]
+    new_call: Callable[[], NewCall]
+
+
 class ProviderDeliveries:
     """Stores what SIP providers and recording systems deliver."""
 
@@ -153,21 +169,36 @@ class ProviderDeliveries:
         self.calls = calls
 
     async def store_sip(self, delivery: SipDelivery) -> dict[str, Any]:
-        """Apply one provider event: ``{"status": "stored"|"duplicate", "call": id, "event"?: id}``."""
-        try:
-            return await self._store_sip(delivery)
-        except AlreadyExists:
-            # A concurrent delivery won a race on a unique column (dedup_key, or sip_call_id when both
-            # created the call). Its transaction has committed, so a second pass sees it: a duplicate is
-            # answered as such, and a different event for the same new call is applied to that call.
-            return await self._store_sip(delivery)
-
-    async def _store_sip(self, delivery: SipDelivery) -> dict[str, Any]:
-        key = delivery.dedup_key
+        """Apply one event of calld's own SIP webhook format."""
         event_type, outcome = SIP_EVENT_MAP[delivery.event]
         metadata = dict(delivery.metadata)
         if outcome is not None:
             metadata["outcome"] = outcome.value
+        return await self.store_call_event(
+            CallEventDelivery(
+                delivery.sip_call_id,
+                event_type,
+                delivery.timestamp,
+                delivery.dedup_key,
+                metadata,
+                lambda: _new_call(delivery),
+            )
+        )
+
+    async def store_call_event(self, delivery: CallEventDelivery) -> dict[str, Any]:
+        """Apply one webhook event (state machine, order by time, de-duplication by the delivery's
+        identity): ``{"status": "stored"|"duplicate", "call": id, "event"?: id}``."""
+        try:
+            return await self._store(delivery)
+        except AlreadyExists:
+            # A concurrent delivery won a race on a unique column (dedup_key, or sip_call_id when both
+            # created the call). Its transaction has committed, so a second pass sees it: a duplicate is
+            # answered as such, and a different event for the same new call is applied to that call.
+            return await self._store(delivery)
+
+    async def _store(self, delivery: CallEventDelivery) -> dict[str, Any]:
+        key = delivery.dedup_key
+        event_type = delivery.event_type
         async with self.db.write() as session:
             # Lock the call first: a concurrent redelivery then waits here and finds this one's event.
             call = await self.calls.find_by(session, sip_call_id=delivery.sip_call_id)
@@ -177,7 +208,7 @@ class ProviderDeliveries:
             if call is None:
                 call = await self.calls.create(
                     session,
-                    _new_call(delivery),
+                    delivery.new_call(),
                     EventSource.WEBHOOK,
                     started_at=delivery.timestamp,
                     dedup_key=key if event_type is EventType.INITIATED else None,
@@ -194,7 +225,7 @@ class ProviderDeliveries:
                 call,
                 event_type,
                 EventSource.WEBHOOK,
-                metadata=metadata,
+                metadata=dict(delivery.metadata),
                 timestamp=delivery.timestamp,
                 dedup_key=key,
             )

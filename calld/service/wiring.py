@@ -13,6 +13,7 @@ from calld.service.control import CallControl
 from calld.service.live_feed import LiveHub
 from calld.service.metrics import Metrics
 from calld.service.provider import ProviderDeliveries
+from calld.service.provider_events import ProviderEvents
 from calld.service.sip_configurations import SipConfigurationService
 from calld.service.subscriptions import SubscriptionService
 from calld.storage.calls import CallStore
@@ -36,6 +37,7 @@ class Services:
     call_log: CallService = field(init=False)
     control: CallControl = field(init=False)
     provider: ProviderDeliveries = field(init=False)
+    provider_events: ProviderEvents = field(init=False)
     clients: ClientService = field(init=False)
     sip_configurations: SipConfigurationService = field(init=False)
     subscriptions: SubscriptionService = field(init=False)
@@ -44,6 +46,7 @@ class Services:
         self.call_log = CallService(self.db, self.calls, self.live, self.switch, self.config.calls.default_region)
         self.control = CallControl(self.db, self.calls, self.switch)
         self.provider = ProviderDeliveries(self.db, self.calls)
+        self.provider_events = ProviderEvents(self.db, self.calls, self.provider)
         self.clients = ClientService(self.db)
         self.sip_configurations = SipConfigurationService(
             self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
-from calld.http.webhooks import SipEventType
+from calld.service.provider import SipEventType
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording

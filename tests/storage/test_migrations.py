@@ -92,3 +92,32 @@ async def test_0006_lets_seeded_events_say_so_and_keeps_every_event(db: Database
             await conn.execute(sa.text("UPDATE call_events SET source = 'seed'"))
     await db.migrate()
     assert await _sources(db) == ["api", "switch", "switch"]
+
+
+async def _event_types(db: Database) -> list[str]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(sa.text("SELECT event_type FROM call_events ORDER BY id"))
+        return list(rows.scalars())
+
+
+async def test_0007_lets_providers_events_be_stored_and_its_downgrade_keeps_them(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0006", False)
+    store = CallStore()
+    async with db.write() as s:  # 0006's schema knows no provider_event
+        call = await store.create(s, NewCall(CallDirection.INBOUND, "+14155550100", "1001"), EventSource.WEBHOOK)
+    with pytest.raises(BreaksARule):
+        async with db.write() as s:
+            await store.apply(s, call, EventType.PROVIDER_EVENT, EventSource.WEBHOOK)
+    await db.migrate()
+    async with db.write() as s:
+        call = await s.get_one(CallLog, call.id)
+        await store.apply(s, call, EventType.PROVIDER_EVENT, EventSource.WEBHOOK, metadata={"provider": "telnyx"})
+    assert await _event_types(db) == ["initiated", "provider_event"]
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    async with db.engine.begin() as conn:  # down: kept, as an error event with the provider's metadata
+        await conn.run_sync(_to, "0006", False)
+    assert await _event_types(db) == ["initiated", "error"]
+    await db.migrate()
+    assert await _event_types(db) == ["initiated", "error"]
