@@ -10,6 +10,7 @@ from aiohttp import web
 from calld.http import (
     call_logs,
     clients,
+    console,
     freeswitch_cdr,
     live,
     observability,
@@ -17,6 +18,7 @@ from calld.http import (
     sip_configurations,
     webhook_subscriptions,
     webhooks,
+    whoami,
 )
 from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES, Services
@@ -68,6 +70,8 @@ def create_app(parts: Services) -> web.Application:
     # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
     for module in (call_logs, clients, sip_configurations, webhooks, freeswitch_cdr, webhook_subscriptions, live):
         module.add_routes(app)
+    whoami.add_routes(app)
+    console.add_routes(app)
     openapi.add_routes(app)
     observability.add_routes(app)
     app[FIXED_PATHS] = fixed_paths(app)

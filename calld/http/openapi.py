@@ -37,7 +37,7 @@ from calld.domain.vocabulary import (
     RecordingStatus,
     SipTransport,
 )
-from calld.http import clients, openapi_html, sip_configurations, webhook_subscriptions, webhooks
+from calld.http import clients, console, openapi_html, sip_configurations, webhook_subscriptions, webhooks, whoami
 from calld.http.auth import SIGNED_PREFIXES, required_scope
 from calld.http.call_logs import NOTES_MAX
 from calld.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
@@ -540,6 +540,10 @@ def _operations_schemas() -> dict[str, Schema]:
         "Index": response_object(
             {"name": choice(["calld"]), "version": string(), "docs": string(), "openapi": string()}
         ),
+        "Whoami": response_object(
+            {"id": UUID, "name": string(), "scope": choice(Scope)},
+            description="The token the request presented (never the token itself).",
+        ),
         "Readiness": response_object(
             {
                 "status": choice(["ready", "not ready"]),
@@ -661,7 +665,8 @@ LIVE_QUERY = (
 
 
 def path_parameters(path: str) -> list[Schema]:
-    return [{"name": name, "in": "path", "required": True, "schema": UUID} for name in re.findall(r"\{([^}]+)\}", path)]
+    names = re.findall(r"\{([^}]+)\}", path)
+    return [{"name": n, "in": "path", "required": True, "schema": string() if n == "file" else UUID} for n in names]
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -686,7 +691,7 @@ class Op:
     public: bool = False
 
 
-CALLS, CLIENTS, SIP, INBOUND, OUTBOUND, LIVE, OPS, DOCS = (
+CALLS, CLIENTS, SIP, INBOUND, OUTBOUND, LIVE, OPS, DOCS, CONSOLE = (
     "Calls",
     "Clients",
     "SIP configurations",
@@ -695,6 +700,7 @@ CALLS, CLIENTS, SIP, INBOUND, OUTBOUND, LIVE, OPS, DOCS = (
     "Live updates",
     "Operations",
     "Documentation",
+    "Console",
 )
 ILLEGAL = "the call's status does not allow it"
 SWITCH_REFUSED = "the switch refused the request"
@@ -882,7 +888,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         public=True,
     ),
     ("GET", "/metrics"): Op(OPS, "Prometheus metrics", {200: None}, public=True),
-    ("GET", INDEX_PATH): Op(DOCS, "Where the API's documentation is", {200: "Index"}, public=True),
+    ("GET", whoami.PATH): Op(OPS, "The presented token's name and scope", {200: "Whoami"}),
+    ("GET", INDEX_PATH): Op(
+        DOCS,
+        "The web console (for a browser) or where the API's documentation is",
+        {200: "Index"},
+        public=True,
+        description="A request that accepts `text/html` (a browser) gets the console's page; others get JSON.",
+    ),
+    ("GET", console.ASSET_PATH): Op(
+        CONSOLE,
+        "One of the web console's static files",
+        {200: None},
+        public=True,
+        description="The page at `/` loads them; only the files shipped in the package exist.",
+    ),
     ("GET", SPEC_PATH): Op(DOCS, "This OpenAPI document", {200: None}, public=True),
     ("GET", DOCS_PATH): Op(DOCS, "This document as a web page", {200: None}, public=True),
 }
@@ -908,6 +928,10 @@ _RAW_BODIES: dict[tuple[str, str], Schema] = {
     ("GET", SPEC_PATH): {"application/json": {"schema": {"type": "object"}}},
     ("GET", DOCS_PATH): {"text/html": {"schema": {"type": "string"}}},
     ("GET", "/metrics"): {"text/plain": {"schema": {"type": "string"}}},
+    ("GET", INDEX_PATH): {"text/html": {"schema": {"type": "string"}}},
+    ("GET", console.ASSET_PATH): {
+        kind: {"schema": {"type": "string"}} for kind in ("text/javascript", "text/css", "text/html", "image/svg+xml")
+    },
 }
 
 
@@ -938,7 +962,7 @@ def _responses(method: str, path: str, op: Op, auth_errors: Mapping[int, str], *
     for status, schema in op.ok.items():
         answer: Schema = {"description": STATUS_TEXT[status]}
         if schema is not None:
-            answer["content"] = json_content(ref(schema))
+            answer["content"] = {**json_content(ref(schema)), **_RAW_BODIES.get((method, path), {})}
         elif (method, path) in _RAW_BODIES:
             answer["content"] = _RAW_BODIES[(method, path)]
         if status == 201 and op.tag != CALLS:
@@ -1092,7 +1116,7 @@ def build_spec(app: web.Application) -> dict[str, Any]:
             "description": "Call logging and call control for Asterisk and FreeSWITCH. Every error is "
             '`{"error": "...", "detail": {"field": "problem"}}`.',
         },
-        "tags": [{"name": name} for name in (CALLS, CLIENTS, SIP, INBOUND, OUTBOUND, LIVE, OPS, DOCS)],
+        "tags": [{"name": name} for name in (CALLS, CLIENTS, SIP, INBOUND, OUTBOUND, LIVE, OPS, DOCS, CONSOLE)],
         "paths": paths,
         "components": {"schemas": component_schemas(), "securitySchemes": SECURITY_SCHEMES},
     }
@@ -1109,7 +1133,9 @@ async def docs_page(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    """GET / — where a newcomer's browser or curl finds the documentation."""
+    """GET / — a browser gets the web console; curl and scripts, where the documentation is."""
+    if console.wants_page(request):
+        return console.page(request)
     body = {"name": "calld", "version": calld.__version__, "docs": DOCS_PATH, "openapi": SPEC_PATH}
     return web.json_response(body)
 
