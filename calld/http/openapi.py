@@ -666,7 +666,11 @@ LIVE_QUERY = (
 
 def path_parameters(path: str) -> list[Schema]:
     names = re.findall(r"\{([^}]+)\}", path)
-    return [{"name": n, "in": "path", "required": True, "schema": string() if n == "file" else UUID} for n in names]
+    return [{"name": n, "in": "path", "required": True, "schema": CONSOLE_FILE if n == "file" else UUID} for n in names]
+
+
+# The console's file names (calld.http.console): lower-case words and the file's type.
+CONSOLE_FILE = string(pattern=r"^[a-z][a-z0-9_-]*\.(js|css|html|svg)$")
 
 
 # --- operations -----------------------------------------------------------------------------------

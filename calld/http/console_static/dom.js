@@ -7,7 +7,7 @@ function apply(el, attrs) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "text") el.textContent = String(value);
     else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
-    else if (key === "style" || key === "innerHTML") throw new Error(`${key} is not allowed`);
+    else if (key === "style" || /html/i.test(key)) throw new Error(`${key}: only text goes into the page`);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
 }
