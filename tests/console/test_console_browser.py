@@ -13,6 +13,7 @@ import time
 import uuid
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,15 @@ from calld.seed import seed_calls
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.console.browser import PHONE, VIEWPORT, chromium, screenshot
-from tests.support import api_session, bearer, fresh_database, mint_token, running_daemon, webhook_signer
+from tests.support import (
+    LOOPBACK_EGRESS,
+    api_session,
+    bearer,
+    fresh_database,
+    mint_token,
+    running_daemon,
+    webhook_signer,
+)
 
 CALLS = "/api/call-logs/"
 XSS = "<img src=x onerror=alert(1)>"
@@ -49,8 +58,26 @@ async def db(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def daemon(db: Database) -> AsyncIterator[Daemon]:
-    async with running_daemon(db) as running:
+    # Webhook receivers and SIP probes of these tests are on loopback, which egress refuses by default.
+    async with running_daemon(db, egress=LOOPBACK_EGRESS) as running:
         yield running
+
+
+@asynccontextmanager
+async def loopback_server(
+    path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> AsyncIterator[str]:
+    """A small HTTP server on loopback answering ``path``; yields its URL."""
+    app = web.Application()
+    app.router.add_get(path, handler)
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -325,23 +352,12 @@ def write_wav(path: Path, seconds: float = 3.0, rate: int = 8000) -> Path:
 async def recording_server(tmp_path: Path) -> AsyncIterator[str]:
     """A recording system's file server on loopback (Range requests answered by aiohttp's FileResponse)."""
     wav = write_wav(tmp_path / "call.wav")
-    ranges: list[str] = []
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        ranges.append(request.headers.get("Range", ""))
         return web.FileResponse(wav)
 
-    app = web.Application()
-    app.router.add_get("/recordings/call.wav", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/recordings/call.wav"
-    finally:
-        await runner.cleanup()
+    async with loopback_server("/recordings/call.wav", serve) as url:
+        yield url
 
 
 async def test_call_detail_plays_its_recording_and_edits_notes(
@@ -463,28 +479,37 @@ async def test_admin_pages_configure_sip_and_webhooks(
     assert "websocket_url" in (await page.text_content("table.sip tbody tr .message") or "")
     await screenshot(page, "sip")
 
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.json_response({"error": "down for maintenance"}, status=503)
+
+    async with loopback_server("/hooks/calld", unavailable) as receiver:
+        await subscribe_and_redeliver(page, http, receiver)
+    await screenshot(page, "webhooks")
+    assert problems.errors == []
+
+
+async def subscribe_and_redeliver(page: Page, http: aiohttp.ClientSession, receiver: str) -> None:
     await show(page, "#/webhooks")
     await page.click("details.card summary")
     form = "form[aria-label='New webhook subscription']"
-    await page.fill(f"{form} input[name=url]", "https://crm.example/hooks/calld")
+    await page.fill(f"{form} input[name=url]", receiver)
     await page.check(f"{form} input[value=initiated]")
     await page.click(f"{form} button[type=submit]")
     await page.wait_for_selector(f"{form} .secret:not([hidden])")
     await page.wait_for_selector("table.subscriptions tbody tr")
     await sip_event(http, "call_initiated", "webhook-1@provider")  # makes a delivery
 
-    async def delivery_stored() -> bool:
+    async def delivery_tried() -> bool:
         await page.click("table.subscriptions tbody tr button:text('Deliveries')")
         await asyncio.sleep(0.2)
-        return await page.locator("table.deliveries tbody tr").count() == 1
+        cells = await page.locator("table.deliveries tbody tr td").all_text_contents()
+        return "503" in cells and "HTTP 503" in cells
 
-    await until(delivery_stored, "the delivery to appear")
+    await until(delivery_tried, "the delivery to be tried and shown")
     await page.click("table.deliveries tbody tr button:text('Redeliver')")
     await page.wait_for_function(
         "() => document.querySelector('.deliveries-area .message')?.textContent.includes('queued again')"
     )
-    await screenshot(page, "webhooks")
-    assert problems.errors == []
 
 
 async def test_the_console_is_usable_on_a_phone_sized_screen(browser: Browser, daemon: Daemon, db: Database) -> None:
