@@ -28,6 +28,7 @@ from calld.domain.scopes import Scope
 from calld.seed import seed_calls
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
+from calld.storage.tokens import TokenStore
 from tests.console.browser import PHONE, VIEWPORT, chromium, screenshot
 from tests.support import (
     LOOPBACK_EGRESS,
@@ -290,6 +291,33 @@ async def test_a_read_only_token_sees_no_control(
     await page.wait_for_selector("#sign-in:not([hidden])")
     assert await page.evaluate("() => sessionStorage.length") == 0
     assert problems.errors == []
+
+
+async def test_a_wrong_or_revoked_token_is_refused_and_kept_nowhere(
+    browser: Browser, daemon: Daemon, db: Database
+) -> None:
+    page = await browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    await page.goto(base_url(daemon) + "/")
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    await screenshot(page, "sign-in")
+    await page.fill("#token", "calld_notakey_notasecret")
+    await page.click("#sign-in-form button[type=submit]")
+    await page.wait_for_function("() => document.querySelector('#sign-in-message').textContent.includes('unknown')")
+    assert await page.evaluate("() => sessionStorage.length") == 0
+    assert await page.locator("#nav").is_hidden()
+
+    # Signed in, then the token is revoked: the next answer (401) brings the sign-in back.
+    token = await mint_token(db, Scope.READ, name="revoked-soon")
+    await page.fill("#token", token)
+    await page.click("#sign-in-form button[type=submit]")
+    await page.wait_for_selector("#nav:not([hidden])")
+    assert await page.evaluate("() => sessionStorage.length") == 1
+    async with db.write() as session:
+        assert await TokenStore().revoke(session, "revoked-soon")
+    await show(page, "#/calls")
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    assert await page.evaluate("() => sessionStorage.length") == 0
 
 
 # --- the call log ------------------------------------------------------------------------------
