@@ -13,7 +13,7 @@ from calld.adapters.port import SwitchPort
 from calld.config import Config, DatabaseConfig, IngestConfig
 from calld.daemon import Daemon
 from calld.domain.events import SwitchEvent
-from calld.ingest import Outcome
+from calld.ingest.switch_ingest import Outcome
 from calld.storage.database import Database
 from calld.storage.models import Base
 

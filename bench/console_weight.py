@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestServer
 from calld.config import Config
 from calld.http.app import create_app
 from calld.http.console import load_assets
-from calld.http.context import Services
 from calld.logging import configure_logging
+from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 

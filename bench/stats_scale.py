@@ -38,8 +38,8 @@ from bench.bulkload import client_ids, load
 from bench.common import ensure_pg
 from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
+from calld.domain.call_filter import Period, period_start
 from calld.logging import configure_logging
-from calld.storage.call_queries import Period, period_start
 from calld.storage.models import CallLog
 from tests.support import mint_token
 

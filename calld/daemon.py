@@ -20,15 +20,15 @@ from calld.adapters.port import SwitchPort
 from calld.config import Config, ConfigError
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
-from calld.http.context import Services
 from calld.http.server import CappedSite
-from calld.ingest import BatchedIngest, SwitchIngest
-from calld.live import LiveHub
+from calld.ingest.spill import SpillFile
+from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.logging import LogFailures, RepeatLimiter, configure_logging
-from calld.metrics import Metrics
 from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
-from calld.spill import SpillFile
+from calld.service.live_feed import LiveHub
+from calld.service.metrics import Metrics
+from calld.service.wiring import Services
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore

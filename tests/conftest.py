@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 
 from calld.config import CallsConfig, Config
 from calld.http.app import create_app
-from calld.http.context import Services
 from calld.logging import configure_logging
+from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.support import (

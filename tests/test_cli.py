@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from calld.cli import main
+from calld.cli.main import main
 from tests.support import PG_URL
 
 NO_ENV: dict[str, str] = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 from calld.config import Config, ServerConfig
 from calld.daemon import Daemon
 from calld.logging import RepeatLimiter
-from calld.metrics import Metrics
+from calld.service.metrics import Metrics
 from calld.storage.database import Database
 from tests.support import LogCapture, running_daemon
 

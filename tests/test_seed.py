@@ -14,8 +14,10 @@ import phonenumbers
 import pytest
 import sqlalchemy as sa
 
-from calld.cli import main
-from calld.domain.call import apply_event, new_call
+from calld.cli.main import main
+from calld.cli.seed import CLIENTS, SIP_CONFIGS, cleanup_seeded, seed_calls
+from calld.domain.call import NewCall, apply_event, new_call
+from calld.domain.call_filter import Period, period_start
 from calld.domain.vocabulary import (
     TERMINAL_STATUSES,
     CallDirection,
@@ -24,9 +26,7 @@ from calld.domain.vocabulary import (
     EventType,
     RecordingStatus,
 )
-from calld.seed import CLIENTS, SIP_CONFIGS, cleanup_seeded, seed_calls
-from calld.storage.call_queries import Period, period_start
-from calld.storage.calls import CallStore, NewCall, state_of
+from calld.storage.calls import CallStore, state_of
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
 from tests.support import SettableClock

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from calld.cli import main
+from calld.cli.main import main
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
 from calld.storage.database import Database

@@ -8,6 +8,7 @@ by the API's "set status" action (``event_for_status``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from calld.domain.vocabulary import (
     TERMINAL_STATUSES,
     CallDirection,
     CallStatus,
+    CallType,
     EventType,
 )
 
@@ -129,6 +131,33 @@ def validate_quality_score(value: Any, field: str = "call_quality_score") -> flo
     if not 0.0 <= score <= MAX_QUALITY_SCORE:
         raise InvalidValue(field, "must be a number from 0 to 5")
     return score
+
+
+@dataclass(slots=True)
+class NewCall:
+    """What is known of a call when it starts."""
+
+    direction: CallDirection
+    caller_number: str
+    recipient_number: str
+    call_type: CallType = CallType.VOICE
+    sip_call_id: str | None = None
+    client_id: uuid.UUID | None = None
+    sip_configuration_id: uuid.UUID | None = None
+    switch_name: str | None = None
+    switch_call_ref: str | None = None
+    notes: str = ""
+    seeded: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def hold_toggle(status: CallStatus) -> EventType:
+    """What "toggle hold" means for a call in ``status``: hold a connected call, resume a held one."""
+    if status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+        return EventType.HOLD
+    if status is CallStatus.ON_HOLD:
+        return EventType.UNHOLD
+    raise IllegalTransition(status, EventType.HOLD, "only an answered, recording or held call can toggle hold")
 
 
 def event_for_status(state: CallState, requested: CallStatus) -> tuple[EventType, dict[str, Any]]:

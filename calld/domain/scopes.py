@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -20,3 +22,12 @@ class Scope(StrEnum):
 
 
 _RANK = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What the API knows of the caller: never the token itself."""
+
+    id: uuid.UUID
+    name: str
+    scope: Scope

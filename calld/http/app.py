@@ -21,10 +21,12 @@ from calld.http import (
     whoami,
 )
 from calld.http.auth import auth_middleware, caller
-from calld.http.context import SERVICES, Services
+from calld.http.context import SERVICES
 from calld.http.errors import Handler, error_middleware, last_resort_middleware
 from calld.http.observability import metrics_middleware
 from calld.http.paths import FIXED_PATHS, fixed_paths, path_middleware
+from calld.http.routing import OPERATIONS
+from calld.service.wiring import Services
 
 
 @web.middleware
@@ -67,12 +69,22 @@ def create_app(parts: Services) -> web.Application:
         client_max_size=parts.config.server.max_body_bytes,
     )
     app[SERVICES] = parts
-    # Order matters: fixed paths such as /api/call-logs/statistics/ must precede /{id}/.
-    for module in (call_logs, clients, sip_configurations, webhooks, freeswitch_cdr, webhook_subscriptions, live):
-        module.add_routes(app)
-    whoami.add_routes(app)
-    console.add_routes(app)
-    openapi.add_routes(app)
-    observability.add_routes(app)
+    app[OPERATIONS] = {}
+    for module in (
+        call_logs,
+        clients,
+        sip_configurations,
+        webhooks,
+        freeswitch_cdr,
+        webhook_subscriptions,
+        live,
+        whoami,
+        console,
+        openapi,
+        observability,
+    ):
+        module.routes.register(app)
+    live.add_lifecycle(app)
+    console.load_files(app)
     app[FIXED_PATHS] = fixed_paths(app)
     return app

@@ -9,19 +9,15 @@ by their source and checked in ``calld.http.webhooks``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from calld.domain.scopes import Scope
+from calld.domain.scopes import Scope, TokenInfo
 from calld.http.context import services
 from calld.http.errors import ApiError, Handler
-from calld.storage.tokens import TokenInfo, check
+from calld.service.access import AccessCheck, AccessRefused, check_token
 
-P = ParamSpec("P")
-T = TypeVar("T")
 H = TypeVar("H", bound=Callable[..., Any])
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
@@ -40,13 +36,7 @@ QUERY_TOKEN_PARAM = "access_token"
 TOKEN_KEY = web.RequestKey("token", TokenInfo)
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    token: str
-    needed: Scope
-
-
-_PENDING = web.RequestKey("token_pending", _Pending)
+_PENDING = web.RequestKey("token_pending", AccessCheck)
 _BUNDLES = "_calld_bundles_token_check"
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="calld"'}
@@ -96,26 +86,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             headers=_CHALLENGE,
         )
     if request.method in READ_METHODS and getattr(request.match_info.handler, _BUNDLES, False):
-        return await _bundled(request, handler, _Pending(token, needed))
-    _admit(request, await services(request).db.query(check, token), needed)
+        return await _bundled(request, handler, AccessCheck(token, needed))
+    _admit(request, await check_token(services(request).db, token), needed)
     return await handler(request)
 
 
 def bundles_token_check(handler: H) -> H:
-    """Mark a read-only handler whose database read (through ``authorized_query``) also checks the
-    request's token: one database round trip (on SQLite one thread hop) less per request.
+    """Mark a read-only handler whose one database read (given ``pending_check(request)`` as its guard)
+    also checks the request's token: one database round trip (on SQLite one thread hop) less per request.
 
     The handler must do nothing but validate its input before that read: if it returns or fails
-    without calling ``authorized_query``, the token is checked on its own afterwards and an invalid
-    one still gets its 401/403 instead of the handler's answer."""
+    without the check having run, the token is checked on its own afterwards and an invalid one still
+    gets its 401/403 instead of the handler's answer."""
     setattr(handler, _BUNDLES, True)
     return handler
 
 
-async def _bundled(request: web.Request, handler: Handler, pending: _Pending) -> web.StreamResponse:
+async def _bundled(request: web.Request, handler: Handler, pending: AccessCheck) -> web.StreamResponse:
     request[_PENDING] = pending
     try:
         response = await handler(request)
+    except AccessRefused as refused:
+        _admit(request, refused.check.info, pending.needed)
+        raise AssertionError("unreachable: a refused check is not admitted") from None
     except Exception:
         await _check_if_pending(request)
         raise
@@ -125,28 +118,15 @@ async def _bundled(request: web.Request, handler: Handler, pending: _Pending) ->
 
 async def _check_if_pending(request: web.Request) -> None:
     pending = request.get(_PENDING)
-    if pending is not None:
-        _admit(request, await services(request).db.query(check, pending.token), pending.needed)
-
-
-async def authorized_query(
-    request: web.Request, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
-) -> T:
-    """``Database.query(fn, ...)``, preceded on the same connection by the request's token check if a
-    bundling handler (``bundles_token_check``) left it pending; ``fn`` runs only for a valid token."""
-    pending = request.get(_PENDING)
     if pending is None:
-        return await services(request).db.query(fn, *args, **kwargs)
-
-    def checked(conn: sa.Connection) -> tuple[TokenInfo | None, T | None]:
-        info = check(conn, pending.token)
-        if info is None or not info.scope.allows(pending.needed):
-            return info, None
-        return info, fn(conn, *args, **kwargs)
-
-    info, result = await services(request).db.query(checked)
+        return
+    info = pending.info if pending.ran else await check_token(services(request).db, pending.token)
     _admit(request, info, pending.needed)
-    return cast(T, result)
+
+
+def pending_check(request: web.Request) -> AccessCheck | None:
+    """The token check a bundling handler (``bundles_token_check``) hands its read as its guard."""
+    return request.get(_PENDING)
 
 
 def _admit(request: web.Request, info: TokenInfo | None, needed: Scope) -> None:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,12 +16,11 @@ from aiohttp import web
 from calld.domain.errors import InvalidValue
 from calld.domain.phone import normalise_number
 from calld.http.context import services
-from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.serialize import call_log_json, iso
+from calld.http.routing import CLIENTS, Op, Routes
+from calld.http.schema import PAGING, PHONE, query, string
 from calld.http.validation import Fields, path_uuid
-from calld.storage import clients as repo
-from calld.storage.models import Client
 
 MAX_NUMBERS = 50
 CLIENT_FIELDS = ("name", "phone_numbers", "email", "company", "notes")
@@ -33,17 +31,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 # --- JSON shapes and body reading ---------------------------------------------------------------
 
 
-def client_json(client: Client) -> dict[str, Any]:
-    return {
-        "id": str(client.id),
-        "name": client.name,
-        "phone_numbers": [row.number for row in client.phone_numbers],
-        "email": client.email,
-        "company": client.company,
-        "notes": client.notes,
-        "created_at": iso(client.created_at),
-        "updated_at": iso(client.updated_at),
-    }
+BASE = "/api/clients/"
+routes = Routes()
 
 
 def _numbers(fields: Fields, region: str | None) -> list[str]:
@@ -101,26 +90,22 @@ def read_client_body(body: Mapping[str, Any], *, partial: bool, region: str | No
     return values
 
 
-def _number_taken(exc: repo.NumberTaken) -> ApiError:
-    return ApiError(
-        409,
-        "phone number belongs to another client",
-        {"phone_numbers": f"{exc.number} already belongs to client {exc.owner_id}"},
-        number=exc.number,
-        client=str(exc.owner_id),
-    )
-
-
-async def _load(session: Any, client_id: uuid.UUID) -> Client:
-    client = await repo.get_client(session, client_id)
-    if client is None:
-        raise not_found("client", value=client_id)
-    return client
-
-
 # --- handlers -------------------------------------------------------------------------------------
 
 
+@routes.get(
+    BASE,
+    Op(
+        CLIENTS,
+        "List clients",
+        {200: "ClientPage"},
+        params=(
+            query("search", string(200), "Part of the name, company or email."),
+            query("number", PHONE, "The client with this number."),
+            *PAGING,
+        ),
+    ),
+)
 async def list_clients(request: web.Request) -> web.Response:
     """``GET /api/clients/?search=&number=&limit=&offset=``"""
     svc = services(request)
@@ -129,99 +114,66 @@ async def list_clients(request: web.Request) -> web.Response:
     search = fields.string("search", max_length=200, blank=True)
     number = fields.phone("number", svc.config.calls.default_region)
     fields.done()
-    async with svc.db.read() as session:
-        page = await repo.list_clients(session, repo.ClientFilter(search, number), limit=limit, offset=offset)
-    return web.json_response(page_json(request, page.count, [client_json(c) for c in page.rows], limit, offset))
+    count, results = await svc.clients.page(search, number, limit=limit, offset=offset)
+    return web.json_response(page_json(request, count, results, limit, offset))
 
 
+@routes.post(
+    BASE,
+    Op(CLIENTS, "Create a client", {201: "Client"}, "ClientCreate", errors={409: "a number belongs to another client"}),
+)
 async def create_client(request: web.Request) -> web.Response:
     """``POST /api/clients/`` → 201 with the client; 409 if a number belongs to another client."""
     svc = services(request)
     values = read_client_body(await read_json_object(request), partial=False, region=svc.config.calls.default_region)
-    try:
-        async with svc.db.write() as session:
-            client = await repo.create_client(
-                session,
-                name=values["name"],
-                numbers=values["numbers"],
-                email=values["email"],
-                company=values["company"],
-                notes=values["notes"],
-            )
-            body = client_json(client)
-    except repo.NumberTaken as exc:
-        raise _number_taken(exc) from None
-    return web.json_response(body, status=201, headers={"Location": f"/api/clients/{body['id']}/"})
+    body = await svc.clients.create(values)
+    return web.json_response(body, status=201, headers={"Location": f"{BASE}{body['id']}/"})
 
 
+@routes.get(BASE + "{id}/", Op(CLIENTS, "A client", {200: "Client"}))
 async def get_client(request: web.Request) -> web.Response:
-    svc = services(request)
     client_id = path_uuid(request.match_info["id"], "client")
-    async with svc.db.read() as session:
-        client = await _load(session, client_id)
-        return web.json_response(client_json(client))
+    return web.json_response(await services(request).clients.get(client_id))
 
 
+@routes.patch(
+    BASE + "{id}/",
+    Op(CLIENTS, "Change a client", {200: "Client"}, "ClientPatch", errors={409: "a number belongs to another client"}),
+)
 async def patch_client(request: web.Request) -> web.Response:
     """``PATCH /api/clients/{id}/``: change the fields given; ``phone_numbers`` replaces the list."""
     svc = services(request)
     client_id = path_uuid(request.match_info["id"], "client")
     values = read_client_body(await read_json_object(request), partial=True, region=svc.config.calls.default_region)
-    try:
-        async with svc.db.write() as session:
-            client = await _load(session, client_id)
-            for name in ("name", "email", "company", "notes"):
-                if name in values:
-                    setattr(client, name, values[name])
-            if "numbers" in values:
-                await repo.replace_numbers(session, client, values["numbers"])
-            await session.flush()
-            body = client_json(client)
-    except repo.NumberTaken as exc:
-        raise _number_taken(exc) from None
-    return web.json_response(body)
+    return web.json_response(await svc.clients.change(client_id, values))
 
 
+@routes.delete(BASE + "{id}/", Op(CLIENTS, "Delete a client (its calls are kept)", {204: None}))
 async def delete_client(request: web.Request) -> web.Response:
     """``DELETE /api/clients/{id}/`` → 204; the client's calls are kept, without a client."""
-    svc = services(request)
-    client_id = path_uuid(request.match_info["id"], "client")
-    async with svc.db.write() as session:
-        await repo.delete_client(session, await _load(session, client_id))
+    await services(request).clients.delete(path_uuid(request.match_info["id"], "client"))
     return web.Response(status=204)
 
 
+@routes.get(
+    BASE + "{id}/call_history/", Op(CLIENTS, "A client's calls, newest first", {200: "CallLogPage"}, params=PAGING)
+)
 async def call_history(request: web.Request) -> web.Response:
     """``GET /api/clients/{id}/call_history/?limit=&offset=``: the client's calls, newest first."""
-    svc = services(request)
     client_id = path_uuid(request.match_info["id"], "client")
     fields = Fields(request.query, query=True, allowed=("limit", "offset"))
     limit, offset = page_window(fields)
     fields.done()
-    async with svc.db.read() as session:
-        await _load(session, client_id)
-        page = await repo.call_history(session, client_id, limit=limit, offset=offset)
-    results = [call_log_json(c) for c in page.rows]
-    return web.json_response(page_json(request, page.count, results, limit, offset))
+    count, results = await services(request).clients.call_history(client_id, limit=limit, offset=offset)
+    return web.json_response(page_json(request, count, results, limit, offset))
 
 
+@routes.post(
+    BASE + "{id}/link_calls/",
+    Op(CLIENTS, "Assign earlier unowned calls from or to the client's numbers", {200: "Linked"}),
+)
 async def link_calls(request: web.Request) -> web.Response:
     """``POST /api/clients/{id}/link_calls/`` → ``{"linked": n}``: unowned past calls whose far
     party is one of the client's numbers become the client's. History is only rewritten on request."""
-    svc = services(request)
     client_id = path_uuid(request.match_info["id"], "client")
-    async with svc.db.write() as session:
-        await _load(session, client_id)
-        linked = await repo.link_calls(session, client_id)
-    return web.json_response({"linked": linked})
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on ``app``."""
-    app.router.add_get("/api/clients/", list_clients)
-    app.router.add_post("/api/clients/", create_client)
-    app.router.add_get("/api/clients/{id}/", get_client)
-    app.router.add_patch("/api/clients/{id}/", patch_client)
-    app.router.add_delete("/api/clients/{id}/", delete_client)
-    app.router.add_get("/api/clients/{id}/call_history/", call_history)
-    app.router.add_post("/api/clients/{id}/link_calls/", link_calls)
+    return web.json_response({"linked": await services(request).clients.link_calls(client_id)})

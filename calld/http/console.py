@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from calld.http.errors import ApiError
+from calld.http.routing import DOCS, Op, Routes
 
 ASSETS_DIR = Path(__file__).with_name("console_static")
 ASSET_PATH = "/console/{file}"
@@ -106,6 +107,19 @@ def page(request: web.Request) -> web.Response:
     return _respond(request, request.app[CONSOLE_ASSETS][PAGE])
 
 
+routes = Routes()
+
+
+@routes.get(
+    ASSET_PATH,
+    Op(
+        DOCS,
+        "One of the web console's static files",
+        {200: None},
+        public=True,
+        description="The page at `/` loads them; only the files shipped in the package exist.",
+    ),
+)
 async def asset(request: web.Request) -> web.Response:
     """GET /console/{file} — one of the console's files."""
     name = request.match_info["file"]
@@ -115,7 +129,6 @@ async def asset(request: web.Request) -> web.Response:
     return _respond(request, found)
 
 
-def add_routes(app: web.Application, directory: Path = ASSETS_DIR) -> None:
-    """Load the console's files and serve them; ``/`` itself is routed by ``calld.http.openapi``."""
+def load_files(app: web.Application, directory: Path = ASSETS_DIR) -> None:
+    """Read the console's files into ``app`` (``routes`` serves them; ``/`` is routed by ``calld.http.openapi``)."""
     app[CONSOLE_ASSETS] = load_assets(directory)
-    app.router.add_get(ASSET_PATH, asset)

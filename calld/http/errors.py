@@ -1,4 +1,8 @@
-"""Every error the API answers is JSON: ``{"error": ..., "detail": {field: message}}``."""
+"""Every error the API answers is JSON: ``{"error": ..., "code": ..., "detail": {field: message}}``.
+
+``error`` is for people; ``code`` is stable for machines (``STATUS_CODES`` by default, or a more
+precise one such as ``illegal_transition``); ``detail`` names each field and its problem.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,42 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import sqlalchemy.exc
 import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchError, SwitchUnavailable
-from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.domain.errors import (
+    AlreadyExists,
+    BreaksARule,
+    Conflict,
+    IllegalTransition,
+    InvalidValue,
+    InvalidValues,
+    NotFound,
+)
 from calld.http.context import SERVICES
-from calld.storage.database import is_unavailable
-from calld.storage.sqlite_file import is_damage
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # What a 503 for an unreachable database asks clients to wait.
 RETRY_AFTER_SECONDS = 5
+
+
+# The machine-readable code of each status when no more precise one is given.
+STATUS_CODES = {
+    400: "malformed_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    500: "internal_error",
+    502: "switch_unavailable",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
@@ -32,23 +59,28 @@ class ApiError(Exception):
         detail: Mapping[str, str] | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        code: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
+        self.code = code or STATUS_CODES.get(status, "error")
         self.detail = dict(detail or {})
         self.headers = dict(headers or {})
         self.extra = extra
 
     def response(self) -> web.Response:
-        body: dict[str, Any] = {"error": self.error, "detail": self.detail, **self.extra}
+        body: dict[str, Any] = {"error": self.error, "code": self.code, "detail": self.detail, **self.extra}
         return web.json_response(body, status=self.status, headers=self.headers or None)
 
 
 def not_found(what: str, field: str = "id", value: object = None) -> ApiError:
-    message = f"no {what} with this id" if value is None else f"no {what} with id {value}"
-    return ApiError(404, f"{what} not found", {field: message})
+    return from_not_found(NotFound(what, field, value))
+
+
+def from_not_found(exc: NotFound) -> ApiError:
+    return ApiError(404, f"{exc.what} not found", {exc.field: str(exc)})
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
@@ -74,47 +106,64 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             409,
             "illegal status transition",
             {"status": str(exc)},
+            code="illegal_transition",
             current_status=exc.current.value,
             requested=exc.requested.value,
         ).response()
     except InvalidValue as exc:
-        return ApiError(422, "invalid value", {exc.field: exc.message}).response()
+        return ApiError(422, "invalid value", {exc.field: exc.message}, code="invalid_value").response()
+    except InvalidValues as exc:
+        return ApiError(422, "validation failed", exc.detail).response()
+    except NotFound as exc:
+        return from_not_found(exc).response()
+    except (AlreadyExists, BreaksARule) as exc:
+        structlog.get_logger("calld.http").info("integrity conflict", path=request.path, error=exc.reason)
+        return _conflict(exc).response()
+    except Conflict as exc:
+        return _conflict(exc).response()
     except SwitchError as exc:
-        return ApiError(409, "the switch refused the request", {"switch": str(exc)}).response()
+        return ApiError(409, "the switch refused the request", {"switch": str(exc)}, code="switch_refused").response()
     except SwitchUnavailable as exc:
         return ApiError(502, "the switch is unavailable", {"switch": str(exc)}).response()
-    except sqlalchemy.exc.IntegrityError as exc:
-        structlog.get_logger("calld.http").info("integrity conflict", path=request.path, error=str(exc.orig))
-        return ApiError(409, "conflict with stored data", {"body": "a unique value is already taken"}).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _from_http_exception(exc).response()
     except Exception as exc:
         db = request.app[SERVICES].db if SERVICES in request.app else None
-        if db is not None and is_damage(exc):
-            db.damage = str(getattr(exc, "orig", exc))[:200]
-            structlog.get_logger("calld.http").error("database damaged", path=request.path, error=db.damage)
-            return ApiError(503, "database damaged", {"database": "the database file is damaged"}).response()
-        if db is not None and is_unavailable(exc):
-            db.note_unavailable(exc)  # one log line per outage, not a traceback per request
+        failure = db.note_failure(exc) if db is not None else None
+        if failure == "damaged":
+            structlog.get_logger("calld.http").error(
+                "database damaged", path=request.path, error=db.damage if db else ""
+            )
+            return ApiError(
+                503, "database damaged", {"database": "the database file is damaged"}, code="database_damaged"
+            ).response()
+        if failure == "unavailable":
             return ApiError(
                 503,
                 "database unavailable",
                 {"database": "the database did not answer; retry later"},
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                code="database_unavailable",
             ).response()
         return internal_error(request)
 
 
+def _conflict(exc: Conflict) -> ApiError:
+    error = ApiError(409, exc.message, exc.detail, code=exc.code)
+    error.extra.update(exc.extra)
+    return error
+
+
 def internal_error(request: web.Request) -> web.Response:
     """A bug in calld: one log line with the traceback and a request id, and the id in the answer
-    (``code``), so an operator finds the line a client reports. Nothing of the exception is shown."""
-    code = secrets.token_hex(8)
+    (``request_id``), so an operator finds the line a client reports. Nothing of the exception is shown."""
+    request_id = secrets.token_hex(8)
     structlog.get_logger("calld.http").exception(
-        "unhandled error", path=request.path, method=request.method, request_id=code
+        "unhandled error", path=request.path, method=request.method, request_id=request_id
     )
-    return web.json_response({"error": "internal error", "code": code, "detail": {}}, status=500)
+    return ApiError(500, "internal error", request_id=request_id).response()
 
 
 @web.middleware

@@ -10,25 +10,37 @@ writes to its err-log-dir, which calld reads too. mod_json_cdr authenticates wit
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
-import os
-import re
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
-from calld.adapters.freeswitch.cdr import leg_from_json_text
 from calld.http.context import services
 from calld.http.errors import ApiError
+from calld.http.routing import INBOUND, Op, Routes
+from calld.service.cdr_receiver import keep_cdr
 
 PATH = "/api/webhooks/freeswitch/cdr/"
-_UUID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
+routes = Routes()
+
+
+@routes.post(
+    PATH,
+    Op(
+        INBOUND,
+        "A leg's CDR from FreeSWITCH's mod_json_cdr",
+        {200: "FreeswitchCdrStored"},
+        "FreeswitchCdr",
+        description="Point mod_json_cdr's url here with cred = freeswitch.cdr_receiver_credentials (HTTP "
+        "Basic). calld keeps each leg's document and reads them, with the switch's other records, after every "
+        "start and reconnect to recover calls it did not see.",
+    ),
+)
 async def receive_cdr(request: web.Request) -> web.Response:
     """POST /api/webhooks/freeswitch/cdr/ — one leg's CDR from mod_json_cdr."""
     settings = services(request).config.freeswitch
@@ -39,14 +51,7 @@ async def receive_cdr(request: web.Request) -> web.Response:
     body = await request.read()
     if body.startswith(b"cdr="):  # mod_json_cdr with encode=true posts a form field
         body = unquote_to_bytes(body[4:].replace(b"+", b" "))
-    try:
-        leg = leg_from_json_text(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(422, "invalid value", {"body": f"not a FreeSWITCH JSON CDR: {exc}"}) from None
-    uuid = leg.get("uuid", "")
-    if not _UUID.fullmatch(uuid):
-        raise ApiError(422, "invalid value", {"variables.uuid": "missing, or not a channel uuid"})
-    await asyncio.to_thread(_keep, Path(settings.cdr_receiver_directory), uuid, body)
+    uuid = await keep_cdr(Path(settings.cdr_receiver_directory), body)
     return web.json_response({"stored": uuid})
 
 
@@ -65,19 +70,3 @@ def _check_credentials(request: web.Request, expected: str) -> None:
 
 def _unauthorized(why: str) -> ApiError:
     return ApiError(401, "unauthorized", {"authorization": why}, headers={"WWW-Authenticate": 'Basic realm="calld"'})
-
-
-def _keep(directory: Path, uuid: str, body: bytes) -> None:
-    """Write the document whole or not at all (a reader never sees half a file), durably."""
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{uuid}.cdr.json"
-    partial = directory / f".{uuid}.cdr.json.part"
-    with open(partial, "wb") as handle:
-        handle.write(body)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, final)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post(PATH, receive_cdr)

@@ -15,7 +15,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
-import sqlalchemy as sa
 import structlog
 from aiohttp import web
 from multidict import MultiMapping
@@ -24,14 +23,23 @@ from calld.domain.scopes import Scope
 from calld.http.auth import QUERY_TOKEN_PARAM, presented_token
 from calld.http.context import SERVICES, services
 from calld.http.errors import ApiError
+from calld.http.routing import LIVE, Op, Routes
+from calld.http.schema import UUID, several
 from calld.http.validation import Fields
-from calld.live import LiveHub, Subscriber
-from calld.storage.tokens import check
+from calld.service.access import valid_tokens
+from calld.service.live_feed import LiveHub, Subscriber
 
 PATH = "/api/ws"
 MAX_FILTER_IDS = 100
 # Bounded so a client that stopped reading cannot hold its handler forever.
 CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+LIVE_QUERY = (
+    several("call", UUID, "Only these calls"),
+    several("client", UUID, "Only these clients' calls"),
+)
+routes = Routes()
 
 
 def read_filters(query: MultiMapping[str]) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
@@ -50,6 +58,19 @@ def read_filters(query: MultiMapping[str]) -> tuple[list[uuid.UUID], list[uuid.U
     return found.get("call", []), found.get("client", [])
 
 
+@routes.get(
+    PATH,
+    Op(
+        LIVE,
+        "Call changes pushed over a WebSocket",
+        {101: None},
+        params=LIVE_QUERY,
+        errors={400: "not a WebSocket upgrade request"},
+        description="Messages: ready, then call.created, call.event, call.updated, call.deleted, each with the "
+        "call as the API shows it. A client too slow to keep up is closed with 1008; shutdown closes with 1001.",
+    ),
+    allow_head=False,
+)
 async def live_socket(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     calls, clients = read_filters(request.query)
@@ -123,7 +144,7 @@ async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
     connected with (one database read for all), and close the clients of any no longer valid
     (revoked by ``calld token revoke``, even from another process) with code 1008."""
     svc = app[SERVICES]
-    log = structlog.get_logger("calld.live")
+    log = structlog.get_logger("calld.service.live_feed")
 
     async def run() -> None:
         while True:
@@ -132,7 +153,7 @@ async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
             if not tokens:
                 continue
             try:
-                valid = await svc.db.query(_still_valid, tokens)
+                valid = await valid_tokens(svc.db, tokens, Scope.READ)
             except Exception as exc:  # the database is away: check again next turn
                 log.debug("live tokens not re-checked", error=str(exc))
                 continue
@@ -146,21 +167,12 @@ async def watch_tokens(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def _still_valid(conn: sa.Connection, tokens: set[str]) -> set[str]:
-    valid = set()
-    for token in tokens:
-        info = check(conn, token)
-        if info is not None and info.scope.allows(Scope.READ):
-            valid.add(token)
-    return valid
-
-
 async def close_all(app: web.Application) -> None:
     """On shutdown: tell every live client calld is going away."""
     app[SERVICES].live.close_all()
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get(PATH, live_socket, allow_head=False)
+def add_lifecycle(app: web.Application) -> None:
+    """Close live clients on shutdown and re-check their tokens while the app runs."""
     app.on_shutdown.append(close_all)
     app.cleanup_ctx.append(watch_tokens)

@@ -11,23 +11,34 @@ from __future__ import annotations
 import asyncio
 import time
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from calld.domain.vocabulary import TERMINAL_STATUSES
 from calld.http.context import services
 from calld.http.errors import Handler
-from calld.metrics import CONTENT_TYPE
-from calld.storage.models import CallLog, WebhookDelivery
+from calld.http.routing import OPS, Op, Routes
+from calld.service.metrics import CONTENT_TYPE, take_snapshot
 
 _DATABASE_TIMEOUT_SECONDS = 2.0
 
 
+routes = Routes()
+
+
+@routes.get("/healthz", Op(OPS, "The process is alive", {200: "Health"}, public=True))
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz — the process is alive."""
     return web.json_response({"status": "ok"})
 
 
+@routes.get(
+    "/readyz",
+    Op(
+        OPS,
+        "Ready: the database answers and the switch (if any) is connected",
+        {200: "Readiness", 503: "Readiness"},
+        public=True,
+    ),
+)
 async def readyz(request: web.Request) -> web.Response:
     """GET /readyz — 200 when the database answers and the switch (if any) is connected, else 503."""
     svc = services(request)
@@ -49,22 +60,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+@routes.get("/metrics", Op(OPS, "Prometheus metrics", {200: None}, public=True))
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics — Prometheus text format."""
     svc = services(request)
     registry = svc.metrics
-    try:
-        async with svc.db.read() as session:
-            active = await session.execute(
-                sa.select(sa.func.count()).select_from(CallLog).where(CallLog.status.not_in(TERMINAL_STATUSES))
-            )
-            registry.snapshot.active_calls = int(active.scalar_one())
-            rows = await session.execute(
-                sa.select(WebhookDelivery.status, sa.func.count()).group_by(WebhookDelivery.status)
-            )
-            registry.snapshot.deliveries = {str(getattr(status, "value", status)): int(n) for status, n in rows}
-    except Exception:  # the database is down: the other figures still say so much
-        pass
+    await take_snapshot(svc.db, registry)
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -86,9 +87,3 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         registry = services(request).metrics
         registry.http_requests.labels(request.method, route, str(status)).inc()
         registry.http_latency.labels(request.method, route).observe(time.perf_counter() - started)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from calld import sip_probe
 from calld.domain.vocabulary import SipTransport
 from calld.http.context import services
-from calld.http.errors import ApiError, not_found, read_json_object
+from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.serialize import iso
+from calld.http.routing import SIP, Op, Routes
+from calld.http.schema import ACTIVE, PAGING
 from calld.http.validation import Fields, path_uuid, unstorable_text
-from calld.storage import sip_configurations as repo
-from calld.storage.models import SipConfiguration
+from calld.service.sip_configurations import StoredTransport
 
 WHAT = "SIP configuration"
 DEFAULT_PORTS: Mapping[SipTransport, int] = {
@@ -60,6 +58,10 @@ _TURN_KEYS = {"urls", "username", "credential"}
 
 
 # --- value checks ---------------------------------------------------------------------------------
+
+
+BASE = "/api/sip-configurations/"
+routes = Routes()
 
 
 def host_problem(text: str) -> str | None:
@@ -257,7 +259,7 @@ def _websocket_url(fields: Fields) -> str | None:
     return url
 
 
-def _port(fields: Fields, transport: SipTransport, current: SipConfiguration | None) -> int | None:
+def _port(fields: Fields, transport: SipTransport, current: StoredTransport | None) -> int | None:
     """The port given, else the default of ``transport`` — on a patch only when the transport changes
     and the stored port was the old transport's default (a deliberately chosen port is kept)."""
     if fields.present("port") and fields.data["port"] is not None:
@@ -273,7 +275,7 @@ def _port(fields: Fields, transport: SipTransport, current: SipConfiguration | N
     return None
 
 
-def read_sip_body(body: Mapping[str, Any], current: SipConfiguration | None) -> dict[str, Any]:
+def read_sip_body(body: Mapping[str, Any], current: StoredTransport | None) -> dict[str, Any]:
     """Validated values of a create body (``current`` None) or of a patch of ``current``; one 422 if bad."""
     fields = Fields(body, allowed=(*WRITABLE, *READ_ONLY))
     for name, message in READ_ONLY.items():
@@ -316,60 +318,10 @@ def read_sip_body(body: Mapping[str, Any], current: SipConfiguration | None) -> 
 # --- JSON shapes ----------------------------------------------------------------------------------
 
 
-def sip_configuration_json(config: SipConfiguration) -> dict[str, Any]:
-    """A configuration as the API shows it: never the secret, only whether one is set."""
-    return {
-        "id": str(config.id),
-        "name": config.name,
-        "server": config.server,
-        "port": config.port,
-        "transport": config.transport.value,
-        "username": config.username,
-        "has_secret": bool(config.secret),
-        "websocket_url": config.websocket_url,
-        "stun_servers": list(config.stun_servers),
-        "turn_servers": [dict(t) for t in config.turn_servers],
-        "is_default": config.is_default,
-        "active": config.active,
-        "created_at": iso(config.created_at),
-        "updated_at": iso(config.updated_at),
-    }
-
-
-def webrtc_config_json(config: SipConfiguration) -> dict[str, Any]:
-    """The settings a browser SIP.js / JsSIP user agent needs to register through ``websocket_url``.
-
-    The SIP secret is deliberately absent: it must not reach every page that can read this
-    endpoint. The browser asks the user for it, or gets a short-lived credential from a token
-    service. ``display_name`` is the SIP username (calld stores no person's name for a line).
-    """
-    if not config.websocket_url:
-        raise ApiError(
-            409,
-            "no WebSocket URL configured",
-            {"websocket_url": "a browser reaches SIP only over WebSocket; set websocket_url (ws:// or wss://)"},
-        )
-    ice: list[dict[str, Any]] = [{"urls": uri} for uri in config.stun_servers]
-    ice += [{"urls": t["urls"], "username": t["username"], "credential": t["credential"]} for t in config.turn_servers]
-    return {
-        "uri": f"sip:{config.username}@{sip_probe.host_in_uri(config.server)}",
-        "ws_servers": [config.websocket_url],
-        "display_name": config.username,
-        "authorization_user": config.username,
-        "ice_servers": ice,
-        "register": True,
-    }
-
-
-def _conflict(exc: repo.NameTaken | repo.DefaultConflict, field: str) -> ApiError:
-    if isinstance(exc, repo.NameTaken):
-        return ApiError(409, "name already taken", {"name": str(exc)})
-    return ApiError(409, "default configuration conflict", {field: str(exc)})
-
-
 # --- handlers -------------------------------------------------------------------------------------
 
 
+@routes.get(BASE, Op(SIP, "List SIP configurations", {200: "SipConfigurationPage"}, params=(ACTIVE, *PAGING)))
 async def list_configurations(request: web.Request) -> web.Response:
     """``GET /api/sip-configurations/?active=&limit=&offset=``, oldest first."""
     svc = services(request)
@@ -377,118 +329,92 @@ async def list_configurations(request: web.Request) -> web.Response:
     limit, offset = page_window(fields)
     active = fields.boolean("active")
     fields.done()
-    async with svc.db.read() as session:
-        page = await repo.list_configurations(session, active=active, limit=limit, offset=offset)
-    results = [sip_configuration_json(c) for c in page.rows]
-    return web.json_response(page_json(request, page.count, results, limit, offset))
+    count, results = await svc.sip_configurations.page(active, limit=limit, offset=offset)
+    return web.json_response(page_json(request, count, results, limit, offset))
 
 
+@routes.post(
+    BASE,
+    Op(
+        SIP,
+        "Create a SIP configuration",
+        {201: "SipConfiguration"},
+        "SipConfigurationCreate",
+        errors={409: "the name is taken"},
+        description="The first one becomes the default.",
+    ),
+)
 async def create_configuration(request: web.Request) -> web.Response:
     """``POST /api/sip-configurations/`` → 201; the first configuration becomes the default."""
-    svc = services(request)
     values = read_sip_body(await read_json_object(request), None)
-    try:
-        async with svc.db.write() as session:
-            config = await repo.create_configuration(session, values)
-            body = sip_configuration_json(config)
-    except repo.NameTaken as exc:
-        raise _conflict(exc, "name") from None
-    return web.json_response(body, status=201, headers={"Location": f"/api/sip-configurations/{body['id']}/"})
+    body = await services(request).sip_configurations.create(values)
+    return web.json_response(body, status=201, headers={"Location": f"{BASE}{body['id']}/"})
 
 
-async def _load(session: Any, config_id: uuid.UUID, *, locked: bool = False) -> SipConfiguration:
-    if locked:
-        config = await repo.load_locked(session, config_id)
-    else:
-        config = await repo.get_configuration(session, config_id)
-    if config is None:
-        raise not_found(WHAT, value=config_id)
-    return config
-
-
+@routes.get(BASE + "{id}/", Op(SIP, "A SIP configuration", {200: "SipConfiguration"}))
 async def get_configuration(request: web.Request) -> web.Response:
-    svc = services(request)
     config_id = path_uuid(request.match_info["id"], WHAT)
-    async with svc.db.read() as session:
-        return web.json_response(sip_configuration_json(await _load(session, config_id)))
+    return web.json_response(await services(request).sip_configurations.get(config_id))
 
 
+@routes.patch(
+    BASE + "{id}/",
+    Op(
+        SIP,
+        "Change a SIP configuration",
+        {200: "SipConfiguration"},
+        "SipConfigurationPatch",
+        errors={409: "the name is taken, or the default cannot be deactivated"},
+    ),
+)
 async def patch_configuration(request: web.Request) -> web.Response:
     """``PATCH /api/sip-configurations/{id}/``: change the fields given (``is_default`` only by set_default)."""
-    svc = services(request)
     config_id = path_uuid(request.match_info["id"], WHAT)
     body = await read_json_object(request)
-    try:
-        async with svc.db.write() as session:
-            config = await _load(session, config_id, locked=True)
-            values = read_sip_body(body, config)
-            await repo.update_configuration(session, config, values)
-            result = sip_configuration_json(config)
-    except (repo.NameTaken, repo.DefaultConflict) as exc:
-        raise _conflict(exc, "active") from None
-    return web.json_response(result)
+    changed = await services(request).sip_configurations.change(config_id, lambda stored: read_sip_body(body, stored))
+    return web.json_response(changed)
 
 
+@routes.delete(
+    BASE + "{id}/",
+    Op(SIP, "Delete a SIP configuration", {204: None}, description="Deleting the default promotes another."),
+)
 async def delete_configuration(request: web.Request) -> web.Response:
     """``DELETE /api/sip-configurations/{id}/`` → 204; deleting the default promotes another."""
-    svc = services(request)
-    config_id = path_uuid(request.match_info["id"], WHAT)
-    async with svc.db.write() as session:
-        await repo.delete_configuration(session, await _load(session, config_id, locked=True))
+    await services(request).sip_configurations.delete(path_uuid(request.match_info["id"], WHAT))
     return web.Response(status=204)
 
 
+@routes.post(
+    BASE + "{id}/set_default/",
+    Op(SIP, "Make it the only default", {200: "SipConfiguration"}, errors={409: "an inactive one cannot be default"}),
+)
 async def set_default(request: web.Request) -> web.Response:
     """``POST /api/sip-configurations/{id}/set_default/`` → the configuration, now the only default."""
-    svc = services(request)
     config_id = path_uuid(request.match_info["id"], WHAT)
-    try:
-        async with svc.db.write() as session:
-            config = await _load(session, config_id, locked=True)
-            await repo.set_default(session, config)
-            result = sip_configuration_json(config)
-    except repo.DefaultConflict as exc:
-        raise _conflict(exc, "active") from None
-    return web.json_response(result)
+    return web.json_response(await services(request).sip_configurations.set_default(config_id))
 
 
+@routes.get(
+    BASE + "{id}/webrtc_config/",
+    Op(SIP, "What a browser SIP client needs", {200: "WebRtcConfig"}, errors={409: "no websocket_url is set"}),
+)
 async def webrtc_config(request: web.Request) -> web.Response:
     """``GET /api/sip-configurations/{id}/webrtc_config/`` (409 without a websocket_url)."""
-    svc = services(request)
     config_id = path_uuid(request.match_info["id"], WHAT)
-    async with svc.db.read() as session:
-        config = await _load(session, config_id)
-    return web.json_response(webrtc_config_json(config))
+    return web.json_response(await services(request).sip_configurations.webrtc_config(config_id))
 
 
+@routes.post(
+    BASE + "{id}/test_connection/",
+    Op(
+        SIP,
+        "Probe the SIP server now",
+        {200: "ProbeResult"},
+        description="SIP OPTIONS over UDP, TCP or TLS, or a WebSocket upgrade; 200 whatever the outcome.",
+    ),
+)
 async def test_connection(request: web.Request) -> web.Response:
     """``POST /api/sip-configurations/{id}/test_connection/``: probe the server now (200 whatever the outcome)."""
-    svc = services(request)
     config_id = path_uuid(request.match_info["id"], WHAT)
-    async with svc.db.read() as session:
-        config = await _load(session, config_id)
-        target = sip_probe.ProbeTarget(
-            transport=config.transport,
-            host=config.server,
-            port=config.port,
-            username=config.username,
-            websocket_url=config.websocket_url,
-        )
-    # The session is closed before the network wait: a slow server must not hold a database connection.
-    result = await sip_probe.probe(
-        target, timeout_seconds=svc.config.sip_probe.timeout_seconds, egress=svc.config.egress.policy
-    )
-    return web.json_response(result.as_json())
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on ``app``."""
-    base = "/api/sip-configurations/"
-    app.router.add_get(base, list_configurations)
-    app.router.add_post(base, create_configuration)
-    app.router.add_get(base + "{id}/", get_configuration)
-    app.router.add_patch(base + "{id}/", patch_configuration)
-    app.router.add_delete(base + "{id}/", delete_configuration)
-    app.router.add_get(base + "{id}/webrtc_config/", webrtc_config)
-    app.router.add_post(base + "{id}/set_default/", set_default)
-    app.router.add_post(base + "{id}/test_connection/", test_connection)
+    return web.json_response(await services(request).sip_configurations.test_connection(config_id))

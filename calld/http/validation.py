@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from calld.domain.call_filter import local_midnight
 from calld.domain.errors import InvalidValue
 from calld.domain.phone import normalise_number
 from calld.http.errors import ApiError
-from calld.storage.call_queries import local_midnight
 
 E = TypeVar("E", bound=StrEnum)
 

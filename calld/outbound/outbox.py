@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.delivery import DeliveryStatus
-from calld.http.serialize import call_event_json, call_log_json, iso
+from calld.service.views import call_event_json, call_log_json, iso
 from calld.storage.calls import Clock, system_clock
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
 

@@ -20,12 +20,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.call import CallState, apply_event, new_call
+from calld.domain.call import CallState, NewCall, apply_event, new_call
 from calld.domain.vocabulary import EventSource, EventType
 from calld.storage.calls import (
     STATE_FIELDS,
     CallStore,
-    NewCall,
     call_values,
     far_then_near,
     first_owner,

@@ -8,15 +8,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
+from calld.domain.call_filter import ORDERINGS, CallFilter
+from calld.domain.vocabulary import CallDirection, CallStatus, RecordingStatus
 from calld.storage.models import (
     Base,
     CallEvent,
@@ -29,48 +28,25 @@ from calld.storage.models import (
 )
 from calld.storage.rollup import covered
 
-# The orderings a list may ask for; the id is always appended so pages never overlap or skip rows.
-ORDERINGS: tuple[str, ...] = (
-    "started_at",
-    "-started_at",
-    "duration_seconds",
-    "-duration_seconds",
-    "created_at",
-    "-created_at",
-)
-DEFAULT_ORDERING = "-started_at"
 
-
-@dataclass(frozen=True, slots=True)
-class CallFilter:
-    """What a call list is restricted to; empty sequences and None mean "any"."""
-
-    statuses: Sequence[CallStatus] = ()
-    directions: Sequence[CallDirection] = ()
-    call_types: Sequence[CallType] = ()
-    number: str | None = None
-    client_id: uuid.UUID | None = None
-    started_after: datetime | None = None
-    started_before: datetime | None = None
-
-    def conditions(self) -> list[sa.ColumnElement[bool]]:
-        """The WHERE clauses of this filter."""
-        conds: list[sa.ColumnElement[bool]] = []
-        if self.statuses:
-            conds.append(CallLog.status.in_(self.statuses))
-        if self.directions:
-            conds.append(CallLog.direction.in_(self.directions))
-        if self.call_types:
-            conds.append(CallLog.call_type.in_(self.call_types))
-        if self.number is not None:
-            conds.append(sa.or_(CallLog.caller_number == self.number, CallLog.recipient_number == self.number))
-        if self.client_id is not None:
-            conds.append(CallLog.client_id == self.client_id)
-        if self.started_after is not None:
-            conds.append(CallLog.started_at >= self.started_after)
-        if self.started_before is not None:
-            conds.append(CallLog.started_at < self.started_before)
-        return conds
+def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
+    """The WHERE clauses of ``flt``."""
+    conds: list[sa.ColumnElement[bool]] = []
+    if flt.statuses:
+        conds.append(CallLog.status.in_(flt.statuses))
+    if flt.directions:
+        conds.append(CallLog.direction.in_(flt.directions))
+    if flt.call_types:
+        conds.append(CallLog.call_type.in_(flt.call_types))
+    if flt.number is not None:
+        conds.append(sa.or_(CallLog.caller_number == flt.number, CallLog.recipient_number == flt.number))
+    if flt.client_id is not None:
+        conds.append(CallLog.client_id == flt.client_id)
+    if flt.started_after is not None:
+        conds.append(CallLog.started_at >= flt.started_after)
+    if flt.started_before is not None:
+        conds.append(CallLog.started_at < flt.started_before)
+    return conds
 
 
 def _order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
@@ -104,7 +80,7 @@ def call_page(
     conn: sa.Connection, flt: CallFilter, *, ordering: str, limit: int, offset: int
 ) -> tuple[int, list[sa.Row[Any]]]:
     """The total number of calls matching ``flt`` and one page of them, as Core rows."""
-    conds = flt.conditions()
+    conds = conditions(flt)
     if conds:
         total = conn.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds)).scalar_one()
     else:
@@ -184,31 +160,6 @@ async def default_sip_configuration(session: AsyncSession) -> SipConfiguration |
     """The default SIP configuration, if there is one and it is active."""
     stmt = sa.select(SipConfiguration).where(SipConfiguration.is_default, SipConfiguration.active)
     return (await session.execute(stmt)).scalars().first()
-
-
-class Period(StrEnum):
-    TODAY = "today"
-    WEEK = "week"
-    MONTH = "month"
-
-
-def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:
-    """The UTC instant at which ``period`` began in ``zone``: local midnight, Monday, or the 1st.
-
-    Built from the local calendar date, so a DST change inside the period does not shift it.
-    A local midnight that does not exist (DST at 00:00) resolves to the instant the day begins.
-    """
-    local_day = now.astimezone(zone).date()
-    if period is Period.WEEK:
-        local_day -= timedelta(days=local_day.weekday())
-    elif period is Period.MONTH:
-        local_day = local_day.replace(day=1)
-    return local_midnight(local_day, zone)
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The UTC instant ``day`` begins in ``zone`` (a midnight DST skips resolves to when the day begins)."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

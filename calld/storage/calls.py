@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.call import CallState, TimedEvent, apply_event, fold, new_call
+from calld.domain.call import CallState, NewCall, TimedEvent, apply_event, fold, new_call
 from calld.domain.errors import IllegalTransition
-from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType, RecordingStatus
+from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
 
@@ -34,24 +34,6 @@ CallIds = Callable[[], uuid.UUID]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class NewCall:
-    """What is known of a call when it starts."""
-
-    direction: CallDirection
-    caller_number: str
-    recipient_number: str
-    call_type: CallType = CallType.VOICE
-    sip_call_id: str | None = None
-    client_id: uuid.UUID | None = None
-    sip_configuration_id: uuid.UUID | None = None
-    switch_name: str | None = None
-    switch_call_ref: str | None = None
-    notes: str = ""
-    seeded: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 # The call_logs columns that hold the domain state (CallState has a field of each name).

@@ -13,18 +13,24 @@ from typing import Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.errors import DomainError
+from calld.domain.errors import Conflict
 from calld.domain.vocabulary import CallDirection
 from calld.storage.models import CallLog, Client, ClientPhoneNumber, utcnow
 
 
-class NumberTaken(DomainError):
+class NumberTaken(Conflict):
     """A phone number already identifies another client."""
 
     def __init__(self, number: str, owner_id: uuid.UUID) -> None:
         self.number = number
         self.owner_id = owner_id
-        super().__init__(f"{number} already belongs to client {owner_id}")
+        super().__init__(
+            "number_taken",
+            "phone number belongs to another client",
+            {"phone_numbers": f"{number} already belongs to client {owner_id}"},
+            number=number,
+            client=str(owner_id),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from calld.domain.errors import AlreadyExists, BreaksARule
 from calld.storage import sqlite_file
 
 if TYPE_CHECKING:
@@ -228,15 +229,31 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed on success and rolled back on error."""
-        if self._write_lock is None:
-            async with self._sessions() as session, _dropped_when_unavailable(session), session.begin():
-                yield session
-            self.note_available()
-            return
-        async with self._write_lock, self._sessions() as session, session.begin():
-            yield session
+        """A session in a transaction, committed on success and rolled back on error. A row the database
+        refuses is a domain conflict: ``AlreadyExists`` (a unique value taken) or ``BreaksARule``."""
+        try:
+            if self._write_lock is None:
+                async with self._sessions() as session, _dropped_when_unavailable(session), session.begin():
+                    yield session
+            else:
+                async with self._write_lock, self._sessions() as session, session.begin():
+                    yield session
+        except sa.exc.IntegrityError as exc:
+            if _unique_violation(exc):
+                raise AlreadyExists(str(exc.orig)) from exc
+            raise BreaksARule(str(exc.orig)) from exc
         self.note_available()
+
+    def note_failure(self, exc: BaseException) -> str | None:
+        """What a failed request says of the database: "damaged" (the SQLite file is: noted for
+        /readyz), "unavailable" (it did not answer: one log line per outage), or None."""
+        if sqlite_file.is_damage(exc):
+            self.damage = str(getattr(exc, "orig", exc))[:200]
+            return "damaged"
+        if is_unavailable(exc):
+            self.note_unavailable(exc)
+            return "unavailable"
+        return None
 
     @property
     def display(self) -> str:
@@ -313,6 +330,14 @@ async def _dropped_when_unavailable(holder: AsyncSession | AsyncConnection) -> A
             with contextlib.suppress(Exception):
                 await holder.invalidate()
         raise
+
+
+def _unique_violation(exc: sa.exc.IntegrityError) -> bool:
+    """Whether the database refused a row for a unique value already taken (not a CHECK, NOT NULL or
+    foreign key: those are bugs, not conflicts)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":  # PostgreSQL's unique_violation
+        return True
+    return str(exc.orig).startswith("UNIQUE constraint failed")  # SQLite's words
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.errors import DomainError
+from calld.domain.errors import Conflict
 from calld.storage.clients import Page
 from calld.storage.models import SipConfiguration
 
@@ -23,16 +23,21 @@ from calld.storage.models import SipConfiguration
 _DEFAULT_LOCK_KEY = 0x5C1D_0001
 
 
-class NameTaken(DomainError):
+class NameTaken(Conflict):
     """Another configuration already has this name."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"a SIP configuration named {name!r} already exists")
+        super().__init__(
+            "name_taken", "name already taken", {"name": f"a SIP configuration named {name!r} already exists"}
+        )
 
 
-class DefaultConflict(DomainError):
+class DefaultConflict(Conflict):
     """The change would leave an inactive configuration as the chosen default."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("default_conflict", "default configuration conflict", {"active": reason})
 
 
 async def _lock_default(session: AsyncSession) -> None:

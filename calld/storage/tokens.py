@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.scopes import Scope
+from calld.domain.scopes import Scope, TokenInfo
 from calld.storage.models import ApiToken, utcnow
 
 PREFIX = "calld"
@@ -52,15 +51,6 @@ def digest(plaintext: str) -> str:
 def generate() -> IssuedToken:
     key = secrets.token_hex(6)
     return IssuedToken(f"{PREFIX}_{key}_{secrets.token_urlsafe(32)}", key)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    """What the API knows of the caller: never the token itself."""
-
-    id: uuid.UUID
-    name: str
-    scope: Scope
 
 
 class TokenStore:

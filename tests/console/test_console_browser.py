@@ -23,9 +23,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page
 
+from calld.cli.seed import seed_calls
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
-from calld.seed import seed_calls
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore

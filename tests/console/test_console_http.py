@@ -15,7 +15,7 @@ from calld.domain.scopes import Scope
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus
 from calld.http.app import create_app
 from calld.http.console import ASSETS_DIR, PAGE, load_assets
-from calld.http.context import Services
+from calld.service.wiring import Services
 from tests.conftest import AppClient
 from tests.support import bearer, mint_token
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
-from calld.adapters.freeswitch.esl_codec import EslParser
+from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
+from calld.adapters.freeswitch.mapping import EventMapper
+from calld.domain.events import SwitchEvent
 
 CAPTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "freeswitch"
 
@@ -179,3 +181,14 @@ def _ranges_between(cut: list[tuple[int, int]], size: int) -> list[tuple[int, in
     if position < size:
         kept.append((position, size))
     return kept
+
+
+def mapped(capture: str) -> list[SwitchEvent]:
+    """The calld events a fresh FreeSWITCH mapper makes of a capture, in order."""
+    parser = EslParser()
+    mapper = EventMapper()
+    out: list[SwitchEvent] = []
+    for chunk in load_capture(capture).chunks():
+        for event in iter_events(parser.feed(chunk)):
+            out.extend(mapper.map(event))
+    return out

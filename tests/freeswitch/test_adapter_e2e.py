@@ -26,8 +26,9 @@ from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.adapters.port import SwitchError
 from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
+from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
-from calld.storage.calls import CallIds, CallStore, Clock, NewCall, system_clock
+from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
 from tests.fakes.esl_capture import Capture, connect_answers, idle_session, load_capture
 from tests.fakes.esl_server import FakeEslServer, normalise

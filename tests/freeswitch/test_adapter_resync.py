@@ -21,8 +21,9 @@ import pytest
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
 from calld.adapters.freeswitch.cdr import leg_from_json_text
 from calld.adapters.freeswitch.cdr_source import CDR_CSV_COLUMNS
+from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.fakes.esl_capture import CAPTURE_DIR, captured_reply, connect_answers, idle_session, load_capture
 from tests.fakes.esl_server import FakeEslServer

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
-from calld.http.context import Services
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
 from tests.support import LogCapture, bearer, mint_token
@@ -139,6 +139,7 @@ async def test_401_says_how_to_authenticate(api: AppClient) -> None:
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert await resp.json() == {
         "error": "authentication required",
+        "code": "unauthenticated",
         "detail": {"authorization": "send the header 'Authorization: Bearer <token>' (see `calld token create`)"},
     }
 
@@ -205,7 +206,7 @@ async def test_pages_that_check_the_token_with_their_read_answer_only_a_valid_to
         assert (await api.get(path, headers=bearer(token))).status == 200
         resp = await api.get(path, headers=bearer(token + "x"))
         assert resp.status == 401, path
-        assert set(await resp.json()) == {"error", "detail"}, path
+        assert set(await resp.json()) == {"error", "code", "detail"}, path
     async with db.write() as session:
         await TokenStore().revoke(session, "reader")
     for path in (f"/api/call-logs/{call_id}/", "/api/call-logs/", "/api/call-logs/statistics/"):

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from aiohttp import ClientResponse
 from yarl import URL
 
-from calld.adapters.port import SwitchError
 from calld.http.app import create_app
-from calld.http.context import Services
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
 from tests.conftest import AppClient
+from tests.fakes.switch import FakeSwitch
 from tests.support import SettableClock
 
 BASE = "/api/call-logs/"
@@ -639,46 +639,6 @@ async def test_list_number_filter_accepts_an_unencoded_plus(api: AppClient) -> N
 
 
 # --- the switch seam (a recording fake stands in for an adapter) -----------------------------
-
-
-class FakeSwitch:
-    """Records what calld asks of the switch; ``refuse`` makes every request fail."""
-
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[Any, ...]] = []
-        self.refuse = False
-
-    async def _record(self, *request: Any) -> None:
-        if self.refuse:
-            raise SwitchError("no such extension")
-        self.requests.append(request)
-
-    async def run(self, sink: Any) -> None:  # pragma: no cover - not used by the API
-        raise NotImplementedError
-
-    async def originate(self, calld_call_id: str, recipient: str, caller: str | None) -> str:
-        await self._record("originate", calld_call_id, recipient, caller)
-        return "ref-1"
-
-    async def hangup(self, call_ref: str) -> None:
-        await self._record("hangup", call_ref)
-
-    async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
-        await self._record("transfer", call_ref, target, attended)
-
-    async def hold(self, call_ref: str) -> None:
-        await self._record("hold", call_ref)
-
-    async def unhold(self, call_ref: str) -> None:
-        await self._record("unhold", call_ref)
-
-    async def start_recording(self, call_ref: str, path: str) -> None:
-        await self._record("start_recording", call_ref, path)
-
-    async def stop_recording(self, call_ref: str, path: str) -> None:
-        await self._record("stop_recording", call_ref, path)
 
 
 async def test_with_a_switch_actions_are_asked_of_it_not_stored(

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from yarl import URL
 
+from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource
-from calld.http.context import Services
-from calld.storage.calls import NewCall
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import CallLog, Client, ClientPhoneNumber
 from tests.conftest import AppClient

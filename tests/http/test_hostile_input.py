@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from calld import signing
 from calld.http.app import create_app
-from calld.http.context import Services
 from calld.http.errors import error_middleware
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from tests.http.test_webhook_signatures import SIP, deliver, sip_body, stored
 from tests.support import WEBHOOK_SECRETS, LogCapture, SettableClock, webhook_signer
@@ -197,5 +197,6 @@ async def test_an_unexpected_exception_is_a_json_500_with_a_request_id_logged_on
     assert data["error"] == "internal error"
     assert "secret internals" not in json.dumps(data)
     [line] = unhandled(log_capture)
-    assert line["request_id"] == data["code"] and len(data["code"]) >= 16
+    assert data["code"] == "internal_error"
+    assert line["request_id"] == data["request_id"] and len(data["request_id"]) >= 16
     assert "secret internals" in line["exception"]

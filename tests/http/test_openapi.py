@@ -30,9 +30,9 @@ from calld import signing
 from calld.config import CallsConfig, Config, SipProbeConfig
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
-from calld.http.context import Services
-from calld.live import LiveHub
 from calld.outbound.outbox import Outbox
+from calld.service.live_feed import LiveHub
+from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.conftest import AppClient

@@ -9,7 +9,7 @@ import pytest
 
 from calld.config import Config
 from calld.http.app import create_app
-from calld.http.context import Services
+from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from tests.conftest import AppClient
 from tests.support import bearer, fresh_database, mint_token
@@ -59,6 +59,7 @@ async def test_a_method_an_action_does_not_take_is_405_with_allow(client: AppCli
     assert resp.headers["Allow"] == "POST"
     assert await resp.json() == {
         "error": "method not allowed",
+        "code": "method_not_allowed",
         "detail": {"method": "/api/call-logs/initiate_call/ takes POST"},
     }
 
@@ -70,6 +71,7 @@ async def test_a_method_a_route_does_not_take_is_405_with_allow(client: AppClien
     assert (resp.status, resp.headers["Allow"]) == (405, "DELETE, GET, HEAD, PATCH")
     assert await resp.json() == {
         "error": "method not allowed",
+        "code": "method_not_allowed",
         "detail": {"method": "this path takes DELETE, GET, HEAD, PATCH"},
     }
 

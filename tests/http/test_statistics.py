@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calld.config import CallsConfig, Config
-from calld.storage.call_queries import Period, period_start
+from calld.domain.call_filter import Period, period_start
 from tests.conftest import AppClient
 from tests.support import SettableClock
 

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from calld.http.app import create_app
-from calld.http.context import Services
 from calld.http.errors import Handler
+from calld.service.wiring import Services
 from tests.conftest import AppClient
 
 
@@ -31,6 +31,6 @@ async def test_a_failure_outside_the_handlers_is_a_json_500(
     assert response.content_type == "application/json"
     body = await response.json()
     # The request id a client reports is the one on the single log line of the failure.
-    assert body == {"error": "internal error", "code": body["code"], "detail": {}}
-    assert isinstance(body["code"], str) and body["code"]
+    assert body == {"error": "internal error", "code": "internal_error", "detail": {}, "request_id": body["request_id"]}
+    assert isinstance(body["request_id"], str) and body["request_id"]
     assert (await client.get("/readyz")).status == 200

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from calld import signing
 from calld.config import Config, WebhookSource
 from calld.http.app import create_app
-from calld.http.context import Services
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog
 from tests.support import WEBHOOK_SECRETS, LogCapture, SettableClock, webhooks_config

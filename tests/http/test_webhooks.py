@@ -13,11 +13,12 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.http.app import create_app
-from calld.http.context import Services
 from calld.http.webhooks import SipEventType
-from calld.storage.calls import CallStore, NewCall
+from calld.service.wiring import Services
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording
 from tests.support import SettableClock, webhook_signer

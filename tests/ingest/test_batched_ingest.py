@@ -8,11 +8,11 @@ import sqlalchemy as sa
 
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
-from calld.ingest import BatchedIngest, SwitchIngest
+from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog
-from tests.ingest.test_switch_ingest import mapped
+from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
 
 

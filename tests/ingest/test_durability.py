@@ -15,15 +15,14 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
-from calld.ingest import BatchedIngest, SwitchIngest
-from calld.spill import SpillFile, decode_event, encode_event
+from calld.ingest.spill import SpillFile, decode_event, encode_event
+from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from tests.fakes.esl_capture import connect_answers, load_capture
+from tests.fakes.esl_capture import connect_answers, load_capture, mapped
 from tests.fakes.esl_server import FakeEslServer
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.ingest.test_batched_ingest import keys_by_call, stored_keys_by_call
-from tests.ingest.test_switch_ingest import mapped
 from tests.support import PG_URL, SettableClock, fresh_database
 from tests.test_daemon import _free_port
 

@@ -8,26 +8,15 @@ from dataclasses import replace
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
-from calld.adapters.freeswitch.mapping import EventMapper
+from calld.domain.call import NewCall
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
-from calld.ingest import SwitchIngest
-from calld.storage.calls import CallStore, NewCall
+from calld.ingest.switch_ingest import SwitchIngest
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording
-from tests.fakes.esl_capture import load_capture
+from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
-
-
-def mapped(capture: str) -> list[SwitchEvent]:
-    parser = EslParser()
-    mapper = EventMapper()
-    out: list[SwitchEvent] = []
-    for chunk in load_capture(capture).chunks():
-        for event in iter_events(parser.feed(chunk)):
-            out.extend(mapper.map(event))
-    return out
 
 
 async def ingest_all(db: Database, events: list[SwitchEvent], clock: SettableClock) -> SwitchIngest:

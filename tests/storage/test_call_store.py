@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType
 from calld.storage.call_queries import call_detail
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import Client, ClientPhoneNumber
 from tests.support import SettableClock

@@ -12,14 +12,16 @@ import sqlalchemy as sa
 from alembic import command
 
 from bench.bulkload import load
+from calld.domain.call import NewCall
+from calld.domain.call_filter import CallFilter
 from calld.domain.vocabulary import CallDirection, EventSource
-from calld.ingest import SwitchIngest
-from calld.storage.call_queries import CallFilter, call_page
-from calld.storage.calls import CallStore, NewCall
+from calld.ingest.switch_ingest import SwitchIngest
+from calld.storage.call_queries import call_page
+from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config
 from calld.storage.models import CallLog, CallTotal
 from tests.conftest import AppClient
-from tests.ingest.test_switch_ingest import mapped
+from tests.fakes.esl_capture import mapped
 from tests.storage.test_stats_rollup import _calls, _rebuilt, _rollup
 from tests.support import PG_URL, SettableClock
 

@@ -23,8 +23,8 @@ from calld.daemon import Daemon
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
 from calld.http.app import create_app
-from calld.http.context import Services
-from calld.spill import SpillFile
+from calld.ingest.spill import SpillFile
+from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.sqlite_file import DatabaseDamaged

@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
-from calld.ingest import SwitchIngest
+from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.call_queries import _in_range, _raw_statistics, call_statistics
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallLog, CallStatsBucket
 from calld.storage.rollup import REBUILD_SQL, covered
-from tests.ingest.test_switch_ingest import mapped
+from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
 
 OUTCOMES = (

@@ -23,13 +23,14 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus, EventSource, EventType
-from calld.spill import SpillFile
+from calld.ingest.spill import SpillFile
 from calld.storage.call_batch import BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallLog
 
@@ -64,7 +65,7 @@ class SwitchIngest:
         self.calls = calls
         self.switch_name = switch_name
         self.on_committed = on_committed
-        self.log = logger if logger is not None else structlog.get_logger("calld.ingest")
+        self.log = logger if logger is not None else structlog.get_logger("calld.ingest.switch_ingest")
         self.stored = 0
         self.duplicates = 0
         self.refused = 0
@@ -264,7 +265,7 @@ class BatchedIngest:
         self.batch_size = batch_size
         self.spill = spill
         self.retry_max_seconds = retry_max_seconds
-        self.log = logger if logger is not None else structlog.get_logger("calld.ingest")
+        self.log = logger if logger is not None else structlog.get_logger("calld.ingest.switch_ingest")
         self._queue: asyncio.Queue[SwitchEvent] = asyncio.Queue(max_pending)
         self._progress = asyncio.Event()  # set whenever the worker stored something
         self._worker: asyncio.Task[None] | None = None

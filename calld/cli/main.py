@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from calld import cli_tokens
+from calld.cli import tokens as cli_tokens
 from calld.config import Config, ConfigError, load_config, unreadable_files
 from calld.logging import LogFailures, configure_logging
 from calld.storage.database import DatabaseUnavailable, display_url
@@ -128,7 +128,7 @@ async def _migrate(config: Config) -> None:
 
 
 async def _seed(config: Config, count: int, cleanup: bool, random_seed: int | None) -> None:
-    from calld.seed import cleanup_seeded, seed_calls
+    from calld.cli.seed import cleanup_seeded, seed_calls
     from calld.storage.calls import CallStore
     from calld.storage.database import Database
 
@@ -158,7 +158,3 @@ def entry() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

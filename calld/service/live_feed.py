@@ -19,10 +19,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.vocabulary import EventType
-from calld.http.serialize import call_event_json, call_log_json
+from calld.service.views import call_event_json, call_log_json
 from calld.storage.models import CallEvent, CallLog
 
-_PENDING = "calld.live.pending"
+_PENDING = "calld.service.live_feed.pending"
 # WebSocket close codes: 1001 going away (shutdown), 1008 policy violation (too slow, token revoked).
 GOING_AWAY = 1001
 TOO_SLOW = 1008
@@ -73,7 +73,7 @@ class LiveHub:
 
     def __init__(self, max_queued: int = 256, logger: Any = None) -> None:
         self.max_queued = max_queued
-        self.log = logger if logger is not None else structlog.get_logger("calld.live")
+        self.log = logger if logger is not None else structlog.get_logger("calld.service.live_feed")
         self._subscribers: set[Subscriber] = set()
 
     @property

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calld.domain.call import NewCall
+from calld.domain.call_filter import Period, period_start
 from calld.domain.vocabulary import (
     CallDirection,
     CallStatus,
@@ -28,8 +30,8 @@ from calld.domain.vocabulary import (
     RecordingStatus,
     SipTransport,
 )
-from calld.storage.call_queries import Period, period_start, recordings_of
-from calld.storage.calls import CallStore, NewCall
+from calld.storage.call_queries import recordings_of
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
 

@@ -1,0 +1,1 @@
+"""The ``calld`` command: running the daemon, migrations, API tokens and test data."""

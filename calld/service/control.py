@@ -1,0 +1,146 @@
+"""Acting on a live call: hang up, hold or resume, transfer, start and stop recording.
+
+THE SWITCH SEAM for live calls. A call the configured switch controls is acted on by asking the
+switch, whose own events later confirm the change through the call store; any other call is changed
+in storage directly. The switch is never asked inside a transaction: on SQLite the write lock would
+make switch-event ingest wait behind one slow command. So an action locks and checks the call, adds
+what it must (a pending recording row) and commits; then asks the switch; a refusal marks that row
+failed in a second short transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
+from calld.domain.call import apply_event, hold_toggle
+from calld.domain.vocabulary import CallStatus, EventSource, EventType, RecordingStatus
+from calld.service.calls import detail_of, locked_call, read_detail
+from calld.storage import call_queries as q
+from calld.storage.calls import CallStore, state_of
+from calld.storage.database import Database
+from calld.storage.models import CallLog, CallRecording
+
+# No switch records this call: say, on the event the client gets back, what finishes the recording.
+RECORDING_WITHOUT_SWITCH = (
+    "no switch records calls here: the recording stays 'recording' until the recording system reports it "
+    "with POST /api/webhooks/recording/ {call_id, status, file_url or local_path, ...}"
+)
+
+
+def recording_file_name(call_id: uuid.UUID, nth: int) -> str:
+    """``<call id>.wav`` for a call's first recording, ``<call id>-<n>.wav`` for its n-th: one flat
+    directory (the switch's recording directory) where a call's files are found by its id."""
+    return f"{call_id}.wav" if nth == 1 else f"{call_id}-{nth}.wav"
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRequest:
+    """What the switch is asked, prepared (and committed) before it is asked."""
+
+    kind: EventType
+    call_ref: str
+    metadata: dict[str, Any]
+    recording_path: str = ""
+    pending_recording: uuid.UUID | None = None
+
+
+class CallControl:
+    """Actions on live calls, through ``switch`` for the calls it controls."""
+
+    def __init__(self, db: Database, calls: CallStore, switch: SwitchPort | None) -> None:
+        self.db = db
+        self.calls = calls
+        self.switch = switch
+
+    async def end(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Hang up (the outcome per the domain: ended, missed or cancelled)."""
+        return await self._act(call_id, EventType.ENDED, {})
+
+    async def toggle_hold(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Hold an answered or recording call, or resume a held one."""
+        return await self._act(call_id, None, {})
+
+    async def transfer(self, call_id: uuid.UUID, target: str, attended: bool) -> dict[str, Any]:
+        """Transfer a connected call to a number or extension."""
+        return await self._act(call_id, EventType.TRANSFER_INITIATED, {"transfer_to": target, "attended": attended})
+
+    async def start_recording(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Start recording (refused if already recording)."""
+        return await self._act(call_id, EventType.RECORDING_STARTED, {})
+
+    async def stop_recording(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Stop the recording (refused if not recording)."""
+        return await self._act(call_id, EventType.RECORDING_STOPPED, {})
+
+    def switch_for(self, call: CallLog) -> SwitchPort | None:
+        """The switch that controls ``call``, or None (then actions change storage)."""
+        switch = self.switch
+        if switch is None or call.switch_call_ref is None or call.switch_name != switch.name:
+            return None
+        return switch
+
+    async def _act(self, call_id: uuid.UUID, kind: EventType | None, metadata: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            event_type = kind if kind is not None else hold_toggle(CallStatus(call.status))
+            switch = self.switch_for(call)
+            if switch is None:
+                if event_type is EventType.RECORDING_STARTED:
+                    metadata.setdefault("completed_by", RECORDING_WITHOUT_SWITCH)
+                await self.calls.apply(session, call, event_type, EventSource.API, metadata=metadata)
+                return await detail_of(session, call)
+            # Refuse (409) what the call cannot do now before asking the switch.
+            apply_event(state_of(call), event_type, self.calls.clock(), metadata)
+            request = await self._prepare(session, call, event_type, metadata)
+        try:
+            await _ask(switch, request)
+        except (SwitchError, SwitchUnavailable):
+            if request.pending_recording is not None:
+                await self._recording_refused(request.pending_recording)
+            raise
+        return await read_detail(self.db, call_id)
+
+    async def _prepare(
+        self, session: AsyncSession, call: CallLog, kind: EventType, metadata: dict[str, Any]
+    ) -> SwitchRequest:
+        ref = call.switch_call_ref
+        assert ref is not None  # switch_for checked it
+        if kind is EventType.RECORDING_STARTED:
+            path = recording_file_name(call.id, len(await q.recordings_of(session, call.id)) + 1)
+            row = CallRecording(
+                id=uuid.uuid4(), call_id=call.id, status=RecordingStatus.PENDING, local_path=path, format="wav"
+            )
+            session.add(row)
+            return SwitchRequest(kind, ref, metadata, path, row.id)
+        if kind is EventType.RECORDING_STOPPED:
+            active = await q.active_recording(session, call.id)
+            path = active.local_path if active is not None and active.local_path else ""
+            return SwitchRequest(kind, ref, metadata, path)
+        return SwitchRequest(kind, ref, metadata)
+
+    async def _recording_refused(self, recording_id: uuid.UUID) -> None:
+        async with self.db.write() as session:
+            row = await session.get(CallRecording, recording_id, with_for_update=True)
+            if row is not None and RecordingStatus(row.status) is RecordingStatus.PENDING:
+                row.status = RecordingStatus.FAILED
+
+
+async def _ask(switch: SwitchPort, request: SwitchRequest) -> None:
+    ref, kind = request.call_ref, request.kind
+    if kind is EventType.ENDED:
+        await switch.hangup(ref)
+    elif kind is EventType.HOLD:
+        await switch.hold(ref)
+    elif kind is EventType.UNHOLD:
+        await switch.unhold(ref)
+    elif kind is EventType.TRANSFER_INITIATED:
+        await switch.transfer(ref, request.metadata["transfer_to"], bool(request.metadata.get("attended", False)))
+    elif kind is EventType.RECORDING_STARTED:
+        await switch.start_recording(ref, request.recording_path)
+    elif kind is EventType.RECORDING_STOPPED:
+        await switch.stop_recording(ref, request.recording_path)

@@ -1,0 +1,51 @@
+"""The parts the daemon hands to the transports, and the services built over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from calld.adapters.port import SwitchPort
+from calld.config import Config
+from calld.outbound.outbox import Outbox
+from calld.service.calls import CallService
+from calld.service.clients import ClientService
+from calld.service.control import CallControl
+from calld.service.live_feed import LiveHub
+from calld.service.metrics import Metrics
+from calld.service.provider import ProviderDeliveries
+from calld.service.sip_configurations import SipConfigurationService
+from calld.service.subscriptions import SubscriptionService
+from calld.storage.calls import CallStore
+from calld.storage.database import Database
+from calld.storage.tokens import TokenStore
+
+
+@dataclass(slots=True)
+class Services:
+    """The daemon's parts and the use cases over them (built here, from the parts: no globals)."""
+
+    config: Config
+    db: Database
+    calls: CallStore
+    switch: SwitchPort | None = None
+    tokens: TokenStore = field(default_factory=TokenStore)
+    # Handlers that make deliveries due (redeliver) wake the delivery worker through it.
+    outbox: Outbox = field(default_factory=Outbox)
+    live: LiveHub = field(default_factory=LiveHub)
+    metrics: Metrics = field(default_factory=Metrics)
+    call_log: CallService = field(init=False)
+    control: CallControl = field(init=False)
+    provider: ProviderDeliveries = field(init=False)
+    clients: ClientService = field(init=False)
+    sip_configurations: SipConfigurationService = field(init=False)
+    subscriptions: SubscriptionService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.call_log = CallService(self.db, self.calls, self.live, self.switch, self.config.calls.default_region)
+        self.control = CallControl(self.db, self.calls, self.switch)
+        self.provider = ProviderDeliveries(self.db, self.calls)
+        self.clients = ClientService(self.db)
+        self.sip_configurations = SipConfigurationService(
+            self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy
+        )
+        self.subscriptions = SubscriptionService(self.db, self.outbox)

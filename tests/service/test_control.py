@@ -1,0 +1,133 @@
+"""The switch seam through the service layer: hold toggle, transfer and recording, with the switch
+double and without a switch, on real databases; and a slow switch never holds storage up."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from calld.adapters.port import SwitchError
+from calld.config import Config
+from calld.domain.errors import IllegalTransition, NotFound
+from calld.domain.vocabulary import CallStatus, CallType, RecordingStatus
+from calld.ingest.switch_ingest import SwitchIngest
+from calld.service.calls import CallChanges
+from calld.service.wiring import Services
+from calld.storage.calls import CallStore
+from calld.storage.database import Database
+from calld.storage.models import CallLog, CallRecording
+from tests.fakes.esl_capture import mapped
+from tests.fakes.switch import FakeSwitch
+from tests.support import SettableClock
+
+NO_CHANGES = CallChanges()
+
+
+def with_switch(db: Database, config: Config, clock: SettableClock, switch: FakeSwitch | None) -> Services:
+    return Services(config=config, db=db, calls=CallStore(clock=clock), switch=switch)
+
+
+async def answered_call(svc: Services) -> uuid.UUID:
+    """A call placed through the service (on the switch, if there is one) and then answered."""
+    detail = await svc.call_log.initiate("1002", CallType.VOICE, None, "1001")
+    call_id = uuid.UUID(detail["id"])
+    await svc.call_log.set_status(call_id, CallStatus.RINGING, NO_CHANGES)
+    await svc.call_log.set_status(call_id, CallStatus.ANSWERED, NO_CHANGES)
+    return call_id
+
+
+async def recordings(db: Database, call_id: uuid.UUID) -> list[tuple[RecordingStatus, str | None]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            sa.select(CallRecording.status, CallRecording.local_path)
+            .where(CallRecording.call_id == call_id)
+            .order_by(CallRecording.created_at)
+        )
+        return [(RecordingStatus(status), path) for status, path in rows]
+
+
+async def test_without_a_switch_the_hold_toggle_holds_then_resumes(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    call_id = await answered_call(svc)
+    assert (await svc.control.toggle_hold(call_id))["status"] == "on_hold"
+    assert (await svc.control.toggle_hold(call_id))["status"] == "answered"
+    ended = await svc.control.end(call_id)
+    assert ended["status"] == "ended"
+    with pytest.raises(IllegalTransition):
+        await svc.control.toggle_hold(call_id)
+    with pytest.raises(NotFound):
+        await svc.control.toggle_hold(uuid.uuid4())
+
+
+async def test_with_a_switch_the_switch_is_asked_and_storage_waits_for_its_events(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)
+    assert switch.requests == [("originate", str(call_id), "1002", "1001")]
+
+    held = await svc.control.toggle_hold(call_id)
+    assert held["status"] == "answered"  # the switch's own hold event will change it
+    transferred = await svc.control.transfer(call_id, "1003", attended=False)
+    assert transferred["transfer_target"] is None
+    await svc.control.start_recording(call_id)
+    assert switch.requests[1:] == [
+        ("hold", "ref-1"),
+        ("transfer", "ref-1", "1003", False),
+        ("start_recording", "ref-1", f"{call_id}.wav"),
+    ]
+    # The recording the switch was asked for waits, pending, for the switch to confirm it.
+    assert await recordings(db, call_id) == [(RecordingStatus.PENDING, f"{call_id}.wav")]
+
+
+async def test_a_refused_recording_leaves_its_row_failed_and_the_call_as_it_was(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)
+    switch.refuse = True
+    with pytest.raises(SwitchError):
+        await svc.control.start_recording(call_id)
+    assert await recordings(db, call_id) == [(RecordingStatus.FAILED, f"{call_id}.wav")]
+    with pytest.raises(SwitchError):
+        await svc.control.toggle_hold(call_id)
+    switch.refuse = False
+    await svc.control.start_recording(call_id)  # the second attempt is the call's second file
+    assert (await recordings(db, call_id))[-1] == (RecordingStatus.PENDING, f"{call_id}-2.wav")
+    async with db.read() as session:
+        call = await session.get(CallLog, call_id)
+        assert call is not None and call.status is CallStatus.ANSWERED
+
+
+async def test_a_slow_switch_command_does_not_hold_up_switch_event_ingest(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    """On SQLite the write lock is one for the whole database: a hold the switch takes 5 s to answer
+    must not keep switch events from being stored meanwhile."""
+    if db.dialect != "sqlite":
+        pytest.skip("the single write lock is SQLite's")
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)
+    switch.delay_seconds = 5.0
+    hold = asyncio.create_task(svc.control.toggle_hold(call_id))
+    await asyncio.wait_for(switch.asked.wait(), 10)
+
+    ingest = SwitchIngest(db, CallStore(clock=clock), "freeswitch")
+    events = mapped("a2_bridged")
+    for event in events:
+        await ingest(event)
+    # Every event of another call is committed (readable) while the switch is still answering the hold.
+    async with db.read() as session:
+        stored = (await session.execute(sa.select(sa.func.count()).select_from(CallLog))).scalar_one()
+    assert not hold.done(), "the switch answered before ingest finished: the test proves nothing"
+    assert ingest.stored == len(events) and stored == 2
+    await hold
+    assert switch.requests[-1] == ("hold", "ref-1")
