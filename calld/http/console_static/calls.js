@@ -1,5 +1,5 @@
 // The call log (every filter the API documents, sortable, paged) and a call's detail page.
-import { get, openapi, patch } from "./api.js";
+import { get, openapi, patch, queryString, token } from "./api.js";
 import { callControls } from "./actions.js";
 import { badge, duration, field, h, messageLine, say, when, words } from "./dom.js";
 import { actionsAllowed } from "./session.js";
@@ -82,6 +82,29 @@ function formParams(form, filters) {
   return out;
 }
 
+/** The call list's CSV export, if this calld has one: a GET under /api/call-logs/ answering text/csv. */
+async function csvExportPath() {
+  const spec = await openapi();
+  const found = Object.entries(spec.paths).find(([path, item]) => path.startsWith(CALLS) && !path.includes("{")
+    && item.get?.responses?.["200"]?.content?.["text/csv"]);
+  return found ? found[0] : null;
+}
+
+/** A button that downloads the same selection as CSV (fetched with the token, saved from a blob). */
+function csvButton(path, query, status) {
+  return h("button", { type: "button", class: "secondary csv", onclick: async () => {
+    try {
+      const response = await fetch(path + queryString(query), { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
+      if (!response.ok) throw new Error(`${response.status}: the export failed`);
+      const link = h("a", { href: URL.createObjectURL(await response.blob()), download: "calls.csv" });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    } catch (error) {
+      say(status, error.message, false);
+    }
+  } }, "Download CSV");
+}
+
 async function clientDirectory() {
   const page = await get("/api/clients/", { limit: 200 });
   return new Map(page.results.map((c) => [c.id, c.name]));
@@ -90,7 +113,7 @@ async function clientDirectory() {
 async function renderList(root, ctx) {
   const params = ctx.params;
   root.append(h("h1", { text: "Call log" }));
-  const [filters, clientNames] = await Promise.all([filterParameters(), clientDirectory()]);
+  const [filters, clientNames, csvPath] = await Promise.all([filterParameters(), clientDirectory(), csvExportPath()]);
   const form = h("form", { class: "filters", "aria-label": "Filters" },
     filters.map((p) => control(p, params, clientNames)),
     h("div", { class: "buttons" },
@@ -119,6 +142,12 @@ async function renderList(root, ctx) {
   const limit = Number(params.get("limit") || 50);
   const offset = Number(params.get("offset") || 0);
   const ordering = params.get("ordering") || "-started_at";
+  if (csvPath) {
+    const selection = { ...query };
+    delete selection.limit;
+    delete selection.offset;
+    root.append(csvButton(csvPath, selection, status));
+  }
   root.append(callTable(page.results, clientNames, ordering, params), pager(page, limit, offset, params));
   say(status, page.count ? `${page.count} call${page.count === 1 ? "" : "s"} match.` : "No calls match.");
 }
