@@ -50,6 +50,7 @@ async def test_the_consoles_hold_button_plays_music_on_hold_to_the_far_party(db:
         held = await live.call_reaches(call["id"], "on_hold")
         assert held["events"][-1]["source"] == "switch"  # Asterisk's MusicOnHoldStart, not the request
         await page.wait_for_selector(f"{row}[data-status=on_hold]")
+        assert "Hold: sent to the switch" in (await page.text_content(f"{row} .message") or "")
         # One leg, the far party, hears the music; calld's user waits in silence (calld.adapters.asterisk).
         [music] = await music_on_hold_channels()
         assert music.split("-")[0] in ("PJSIP/1001", "PJSIP/1002")

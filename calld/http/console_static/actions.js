@@ -13,7 +13,11 @@ export function callControls(call, line, onDone) {
     say(line, `${label}…`);
     try {
       const answer = await post(`${CALLS}${call.id}/${path}/`, body ? body() : undefined);
-      say(line, `${label}: done — the call is ${words(answer.status)}.`);
+      const changed = answer.status !== call.status || answer.is_recording !== call.is_recording
+        || answer.transfer_target !== call.transfer_target;
+      // With a switch, calld asks it and its events (pushed to the board) confirm the change.
+      say(line, changed ? `${label}: done — the call is ${words(answer.status)}.`
+        : `${label}: sent to the switch — the board shows the change when the switch confirms it.`);
       onDone?.(answer);
     } catch (error) {
       say(line, `${label}: ${error.message}`, false);
