@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import structlog
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from calld.config import CallsConfig, Config
 from calld.http.app import create_app
@@ -19,6 +17,7 @@ from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from tests.support import (
+    AppClient,
     LogCapture,
     SettableClock,
     bearer,
@@ -66,9 +65,6 @@ def config() -> Config:
 @pytest.fixture
 def services(db: Database, config: Config, clock: SettableClock) -> Services:
     return Services(config=config, db=db, calls=CallStore(clock=clock))
-
-
-AppClient = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture

@@ -6,24 +6,38 @@ import asyncio
 import io
 import json
 import os
+import random
+import re
 import shutil
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.request import Request, urlopen
 
 import aiohttp
 import asyncpg
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from sqlalchemy.engine import make_url
 
 from calld import signing
 from calld.config import Config, DatabaseConfig, EgressConfig, ServerConfig, WebhooksConfig, WebhookSource
 from calld.daemon import Daemon
+from calld.domain.call import NewCall
+from calld.domain.events import SwitchEvent
 from calld.domain.scopes import Scope
+from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from calld.storage.models import Base
+from calld.storage.models import Base, CallEvent, CallLog, CallStatsBucket
+from calld.storage.rollup import REBUILD_SQL
 from calld.storage.tokens import IssuedToken, TokenStore, generate
 
 PG_URL = os.environ.get("CALLD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_test")
@@ -217,3 +231,188 @@ async def running_daemon(db: Database, first_token_out: TextIO | None = None, **
         yield daemon
     finally:
         await daemon.stop()
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def daemon_env(tmp_path: Path, port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CALLD_DATABASE_URL": f"sqlite:///{tmp_path / 'daemon.db'}",
+        "CALLD_PORT": str(port),
+        "CALLD_LOG_FORMAT": "auto",
+    }
+    env.pop("CALLD_CONFIG", None)
+    return env
+
+
+def create_token_via_cli(tmp_path: Path, port: int, scope: str = "admin") -> str:
+    """A token made the way an operator makes one: ``calld migrate``, then ``calld token create``."""
+    subprocess.run(
+        [sys.executable, "-m", "calld.cli", "migrate"],
+        env=daemon_env(tmp_path, port),
+        capture_output=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "calld.cli", "token", "create", "--name", f"test-{scope}", "--scope", scope],
+        env=daemon_env(tmp_path, port),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
+    )
+    return result.stdout.strip()
+
+
+def post_json(port: int, path: str, body: dict[str, object], token: str) -> dict[str, object]:
+    request = Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urlopen(request, timeout=5) as response:
+        result: dict[str, object] = json.load(response)
+        return result
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text format (the labels given must all match)."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
+        if match is None or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'([a-z_]+)="([^"]*)"', match.group(2) or ""))
+        if all(found.get(key) == value for key, value in labels.items()):
+            return float(match.group(3))
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+def keys_by_call(events: list[SwitchEvent]) -> dict[str, list[str]]:
+    by_call: dict[str, list[str]] = {}
+    for event in events:
+        by_call.setdefault(event.call_ref, []).append(f"freeswitch:{event.key}")
+    return by_call
+
+
+async def stored_keys_by_call(db: Database) -> dict[str, list[str]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            sa.select(CallLog.switch_call_ref, CallEvent.dedup_key)
+            .join(CallEvent, CallEvent.call_id == CallLog.id)
+            .order_by(CallEvent.id)
+        )
+        by_call: dict[str, list[str]] = {}
+        for ref, key in rows:
+            by_call.setdefault(ref, []).append(key)
+    return by_call
+
+
+OUTCOMES = (
+    (EventType.RINGING, EventType.ANSWERED, EventType.ENDED),
+    (EventType.RINGING, EventType.ENDED),  # missed (inbound) / no answer (outbound)
+    (EventType.RINGING, EventType.ANSWERED),  # still live
+    (EventType.FAILED,),
+    (),
+)
+
+
+async def rollup_calls(db: Database, clock: SettableClock, count: int) -> list[CallLog]:
+    """``count`` calls over two days, each taken through a random outcome, one transaction per step."""
+    rnd = random.Random(5)
+    store = CallStore(clock=clock)
+    start = clock.now
+    made = []
+    for n in range(count):
+        clock.now = start + timedelta(seconds=rnd.uniform(0, 2 * 86400))
+        direction = CallDirection.INBOUND if n % 3 else CallDirection.OUTBOUND
+        async with db.write() as s:
+            call = await store.create(s, NewCall(direction, "+14155550100", "1001"), EventSource.API)
+        for event in rnd.choice(OUTCOMES):
+            clock.advance(rnd.uniform(0.5, 400))
+            async with db.write() as s:
+                locked = await store.get_for_update(s, call.id)
+                assert locked is not None
+                await store.apply(s, locked, event, EventSource.API)
+        made.append(call)
+    return made
+
+
+async def rebuilt_rollup(db: Database) -> dict[int, tuple[object, ...]]:
+    """What the rollup would hold if recomputed from the calls now (computed, then rolled back)."""
+    async with db.engine.connect() as conn:
+        trans = await conn.begin()
+        await conn.execute(sa.delete(CallStatsBucket))
+        await conn.execute(sa.text(REBUILD_SQL[db.dialect]))
+        rows = (await conn.execute(sa.select(CallStatsBucket.__table__))).all()
+        await trans.rollback()
+    return {r[0]: (r[1], r[2], r[3], r[4], r[5], round(r[6], 6), r[7]) for r in rows}
+
+
+async def rollup_rows(db: Database) -> dict[int, tuple[object, ...]]:
+    async with db.read() as s:
+        rows = (await s.execute(sa.select(CallStatsBucket))).scalars()
+        return {
+            r.bucket: (r.total_calls, r.answered_calls, r.missed_calls, r.inbound_calls, r.outbound_calls,
+                       round(r.duration_sum, 6), r.duration_count)
+            for r in rows
+            if r.total_calls
+        }  # fmt: skip
+
+
+RECEIVER_SECRET = "receiver-shared-secret-0123456789"
+
+
+async def call_json(http: aiohttp.ClientSession, method: str, path: str, status: int, **kwargs: Any) -> Any:
+    async with http.request(method, path, **kwargs) as resp:
+        body = await resp.json() if resp.content_type == "application/json" else None
+        assert resp.status == status, body
+        return body
+
+
+async def subscribe(http: aiohttp.ClientSession, url: str, **extra: Any) -> dict[str, Any]:
+    body = {"url": url, "secret": RECEIVER_SECRET, **extra}
+    created: dict[str, Any] = await call_json(http, "POST", "/api/webhook-subscriptions/", 201, json=body)
+    return created
+
+
+SIP = "/api/webhooks/sip/"
+
+
+async def deliver(api: AppClient, path: str, body: bytes, header: str | None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers[signing.SIGNATURE_HEADER] = header
+    resp = await api.post(path, data=body, headers=headers)
+    return resp.status, await resp.json()
+
+
+def sip_body(clock: SettableClock, delivery_id: str = "d-1", event_type: str = "call_initiated") -> bytes:
+    return json.dumps(
+        {
+            "event_type": event_type,
+            "sip_call_id": "sig-test@provider",
+            "caller_number": "+14155550100",
+            "recipient_number": "1001",
+            "timestamp": clock.now.isoformat(),
+            "delivery_id": delivery_id,
+        }
+    ).encode()
+
+
+async def stored(db: Database) -> tuple[int, int]:
+    async with db.read() as s:
+        calls = (await s.execute(sa.select(sa.func.count()).select_from(CallLog))).scalar_one()
+        events = (await s.execute(sa.select(sa.func.count()).select_from(CallEvent))).scalar_one()
+    return calls, events
+
+
+AppClient = TestClient[web.Request, web.Application]

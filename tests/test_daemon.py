@@ -14,44 +14,7 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(tmp_path: Path, port: int) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "CALLD_DATABASE_URL": f"sqlite:///{tmp_path / 'daemon.db'}",
-        "CALLD_PORT": str(port),
-        "CALLD_LOG_FORMAT": "auto",
-    }
-    env.pop("CALLD_CONFIG", None)
-    return env
-
-
-def _create_token(tmp_path: Path, port: int, scope: str = "admin") -> str:
-    """A token made the way an operator makes one: ``calld migrate``, then ``calld token create``."""
-    subprocess.run(
-        [sys.executable, "-m", "calld.cli", "migrate"],
-        env=_env(tmp_path, port),
-        capture_output=True,
-        timeout=30,
-        check=True,
-        cwd=tmp_path,
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "calld.cli", "token", "create", "--name", f"test-{scope}", "--scope", scope],
-        env=_env(tmp_path, port),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-        cwd=tmp_path,
-    )
-    return result.stdout.strip()
+from tests.support import create_token_via_cli, daemon_env, free_tcp_port, post_json
 
 
 def _get(port: int, path: str, token: str) -> Any:
@@ -63,7 +26,7 @@ def _get(port: int, path: str, token: str) -> Any:
 def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "calld.cli", "run"],
-        env=_env(tmp_path, port),
+        env=daemon_env(tmp_path, port),
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
@@ -89,23 +52,11 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def _post(port: int, path: str, body: dict[str, object], token: str) -> dict[str, object]:
-    request = Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        method="POST",
-    )
-    with urlopen(request, timeout=5) as response:
-        result: dict[str, object] = json.load(response)
-        return result
-
-
 def test_sigterm_stops_cleanly_and_data_survives_a_restart(tmp_path: Path) -> None:
-    port = _free_port()
-    token = _create_token(tmp_path, port)
+    port = free_tcp_port()
+    token = create_token_via_cli(tmp_path, port)
     proc = _start(tmp_path, port)
-    created = _post(
+    created = post_json(
         port,
         "/api/call-logs/log_incoming_call/",
         {"caller_number": "+14155550100", "recipient_number": "1001", "sip_call_id": "restart-1@pbx"},
@@ -150,7 +101,7 @@ def test_a_taken_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
 
 def test_without_any_token_the_daemon_says_how_to_make_one_and_prints_none(tmp_path: Path) -> None:
     # stderr is a pipe here, as under systemd: a generated token would end up in the journal.
-    port = _free_port()
+    port = free_tcp_port()
     proc = _start(tmp_path, port)
     code, err = _stop(proc)
     assert code == 0, err

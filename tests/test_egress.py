@@ -14,9 +14,8 @@ from calld.domain.vocabulary import SipTransport
 from calld.egress import EgressPolicy, host_address
 from calld.sip_probe import ProbeTarget, probe
 from calld.storage.database import Database
-from tests.outbound.test_deliveries import call_json, subscribe
-from tests.support import LOOPBACK_EGRESS, api_session, running_daemon
-from tests.test_sip_probe import LOOPBACK, StreamResponder
+from tests.fakes.sip_peers import LOOPBACK, StreamResponder
+from tests.support import LOOPBACK_EGRESS, api_session, call_json, running_daemon, subscribe
 
 DEFAULT = EgressPolicy()
 LAN = EgressPolicy.allowing(["192.168.10.0/24"])

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from urllib.request import Request, urlopen
 
-from tests.http.test_observability import sample
-from tests.test_daemon import _create_token, _env, _free_port, _post
+from tests.support import create_token_via_cli, daemon_env, free_tcp_port, metric_sample, post_json
 
 
 def _drain(master: int, stop: threading.Event) -> None:
@@ -36,8 +35,8 @@ def _get(port: int, path: str, token: str | None = None) -> tuple[int, str, str]
 
 
 def test_requests_are_answered_after_the_terminal_is_gone(tmp_path: Path) -> None:
-    port = _free_port()
-    token = _create_token(tmp_path, port)
+    port = free_tcp_port()
+    token = create_token_via_cli(tmp_path, port)
     master, terminal = os.openpty()
     stop = threading.Event()
     reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)
@@ -45,7 +44,7 @@ def test_requests_are_answered_after_the_terminal_is_gone(tmp_path: Path) -> Non
     with open(tmp_path / "calld.out", "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "calld.cli", "run"],
-            env=_env(tmp_path, port),
+            env=daemon_env(tmp_path, port),
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -72,9 +71,9 @@ def test_requests_are_answered_after_the_terminal_is_gone(tmp_path: Path) -> Non
         status, kind, body = _get(port, "/api/call-logs/", token)
         assert (status, kind, json.loads(body)["count"]) == (200, "application/json", 0)
         call = {"caller_number": "+14155550100", "recipient_number": "1001", "sip_call_id": "hup-1@pbx"}
-        assert _post(port, "/api/call-logs/log_incoming_call/", call, token)["status"] == "initiated"
+        assert post_json(port, "/api/call-logs/log_incoming_call/", call, token)["status"] == "initiated"
         status, _, metrics = _get(port, "/metrics")
-        assert status == 200 and sample(metrics, "calld_log_write_failures_total") >= 3
+        assert status == 200 and metric_sample(metrics, "calld_log_write_failures_total") >= 3
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from tests.test_daemon import _env, _free_port
+from tests.support import daemon_env, free_tcp_port
 
 
 def _lines_until(stream: IO[str], wanted: str) -> list[dict[str, Any]]:
@@ -28,10 +28,10 @@ def _lines_until(stream: IO[str], wanted: str) -> list[dict[str, Any]]:
 
 
 def test_sighup_reloads_and_keeps_serving(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_tcp_port()
     config = tmp_path / "calld.toml"
     config.write_text('[logging]\nlevel = "info"\nformat = "json"\n')
-    env = {**_env(tmp_path, port), "CALLD_CONFIG": str(config)}
+    env = {**daemon_env(tmp_path, port), "CALLD_CONFIG": str(config)}
     env.pop("CALLD_LOG_FORMAT")
     proc = subprocess.Popen(
         [sys.executable, "-m", "calld.cli", "run"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True

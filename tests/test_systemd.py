@@ -19,7 +19,7 @@ from calld.config import Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.systemd import SystemdNotifier
-from tests.test_daemon import _env, _free_port
+from tests.support import daemon_env, free_tcp_port
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ def test_outside_systemd_nothing_is_sent() -> None:
 
 def test_calld_run_is_a_notify_service(tmp_path: Path, notify_socket: tuple[socket.socket, str]) -> None:
     sock, path = notify_socket
-    port = _free_port()
-    env = {**_env(tmp_path, port), "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
+    port = free_tcp_port()
+    env = {**daemon_env(tmp_path, port), "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
     proc = subprocess.Popen([sys.executable, "-m", "calld.cli", "run"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         ready = received(sock)
@@ -97,7 +97,7 @@ async def test_ready_says_when_the_switch_is_not_there(
 ) -> None:
     sock, path = notify_socket
     sock.setblocking(False)
-    nobody = _free_port()  # nothing listens here
+    nobody = free_tcp_port()  # nothing listens here
     fs = FreeswitchConfig(port=nobody, password="ClueCon", reconnect_max_seconds=0.5)
     db = Database(f"sqlite:///{tmp_path / 'calld.db'}")
     config = Config(server=ServerConfig(port=0), database=DatabaseConfig(url=db.url), freeswitch=fs)

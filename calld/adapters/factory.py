@@ -1,19 +1,24 @@
-"""Build the switch adapter a configuration names (one switch per calld instance)."""
+"""Build the switch adapter a configuration names (one switch per calld instance).
+
+It takes the switches' own settings, not calld's whole configuration: ``calld.config`` imports
+these settings, so nothing under ``calld.adapters`` imports it back.
+"""
 
 from __future__ import annotations
 
+from calld.adapters.asterisk.settings import AsteriskConfig
+from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.adapters.port import SwitchPort
-from calld.config import Config
 
 
-def make_switch(config: Config) -> SwitchPort | None:
+def make_switch(*, asterisk: AsteriskConfig | None, freeswitch: FreeswitchConfig | None) -> SwitchPort | None:
     """The adapter for ``[asterisk]`` or ``[freeswitch]``; None when calld runs API-only."""
-    if config.asterisk is not None:
+    if asterisk is not None:
         from calld.adapters.asterisk.adapter import AsteriskAdapter
 
-        return AsteriskAdapter(config.asterisk)
-    if config.freeswitch is not None:
+        return AsteriskAdapter(asterisk)
+    if freeswitch is not None:
         from calld.adapters.freeswitch.adapter import FreeswitchAdapter
 
-        return FreeswitchAdapter(config.freeswitch)
+        return FreeswitchAdapter(freeswitch)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from calld.domain.events import SwitchEvent
+from calld.domain.vanished import VanishedWhile
 from calld.domain.vocabulary import EventType
 
 
@@ -17,11 +18,17 @@ def recovered(event: SwitchEvent, source: str, key: str | None = None) -> Switch
     return replace(event, key=key or event.key, metadata=meta, recovered_from=source)
 
 
+def missed_marker(*, first_session: bool) -> VanishedWhile:
+    """Why calld did not see an ending it found: it was not running (found on its first connect),
+    or its link to the switch was down (found at a reconnect)."""
+    return VanishedWhile.CALLD_WAS_DOWN if first_session else VanishedWhile.DISCONNECTED
+
+
 def marked_missed(event: SwitchEvent, *, first_session: bool) -> SwitchEvent:
     """``event`` (from the records) with an ending marked as one calld did not see happen: while
     it was not running (``ended_while_calld_was_down``, found on its first connect) or while its
     link to the switch was down (``ended_while_disconnected``)."""
     if event.event_type not in (EventType.ENDED, EventType.FAILED):
         return event
-    marker = "ended_while_calld_was_down" if first_session else "ended_while_disconnected"
-    return replace(event, metadata={**event.metadata, marker: True})
+    marker = missed_marker(first_session=first_session)
+    return replace(event, metadata={**event.metadata, marker.value: True})

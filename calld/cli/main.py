@@ -103,7 +103,8 @@ def _run(config: Config, path: Path | None, log_failures: LogFailures) -> int:
     try:
         # A first admin token is shown only to a person at a terminal, never written to the journal.
         first_token_out = sys.stderr if sys.stderr.isatty() else None
-        daemon = Daemon(config, switch=make_switch(config), first_token_out=first_token_out, log_failures=log_failures)
+        switch = make_switch(asterisk=config.asterisk, freeswitch=config.freeswitch)
+        daemon = Daemon(config, switch=switch, first_token_out=first_token_out, log_failures=log_failures)
         asyncio.run(daemon.run(load_config=lambda: load_config(path)))
     except DatabaseDamaged as exc:
         print(f"calld: refusing to start: {exc}", file=sys.stderr)

@@ -24,67 +24,66 @@ from calld.domain.vocabulary import (
     EventType,
 )
 
-S = CallStatus
-E = EventType
-
 # current status -> {next status: the event that records that change}
 TRANSITIONS: Mapping[CallStatus, Mapping[CallStatus, EventType]] = {
-    S.INITIATED: {
-        S.RINGING: E.RINGING,
-        S.ANSWERED: E.ANSWERED,
-        S.MISSED: E.ENDED,
-        S.BUSY: E.ENDED,
-        S.NO_ANSWER: E.ENDED,
-        S.CANCELLED: E.ENDED,
-        S.FAILED: E.FAILED,
+    CallStatus.INITIATED: {
+        CallStatus.RINGING: EventType.RINGING,
+        CallStatus.ANSWERED: EventType.ANSWERED,
+        CallStatus.MISSED: EventType.ENDED,
+        CallStatus.BUSY: EventType.ENDED,
+        CallStatus.NO_ANSWER: EventType.ENDED,
+        CallStatus.CANCELLED: EventType.ENDED,
+        CallStatus.FAILED: EventType.FAILED,
     },
-    S.RINGING: {
-        S.ANSWERED: E.ANSWERED,
-        S.MISSED: E.ENDED,
-        S.BUSY: E.ENDED,
-        S.NO_ANSWER: E.ENDED,
-        S.CANCELLED: E.ENDED,
-        S.FAILED: E.FAILED,
+    CallStatus.RINGING: {
+        CallStatus.ANSWERED: EventType.ANSWERED,
+        CallStatus.MISSED: EventType.ENDED,
+        CallStatus.BUSY: EventType.ENDED,
+        CallStatus.NO_ANSWER: EventType.ENDED,
+        CallStatus.CANCELLED: EventType.ENDED,
+        CallStatus.FAILED: EventType.FAILED,
     },
-    S.ANSWERED: {
-        S.ON_HOLD: E.HOLD,
-        S.RECORDING: E.RECORDING_STARTED,
-        S.TRANSFERRED: E.TRANSFER_INITIATED,
-        S.ENDED: E.ENDED,
-        S.FAILED: E.FAILED,
+    CallStatus.ANSWERED: {
+        CallStatus.ON_HOLD: EventType.HOLD,
+        CallStatus.RECORDING: EventType.RECORDING_STARTED,
+        CallStatus.TRANSFERRED: EventType.TRANSFER_INITIATED,
+        CallStatus.ENDED: EventType.ENDED,
+        CallStatus.FAILED: EventType.FAILED,
     },
-    S.RECORDING: {
-        S.ANSWERED: E.RECORDING_STOPPED,
-        S.ON_HOLD: E.HOLD,
-        S.TRANSFERRED: E.TRANSFER_INITIATED,
-        S.ENDED: E.ENDED,
-        S.FAILED: E.FAILED,
+    CallStatus.RECORDING: {
+        CallStatus.ANSWERED: EventType.RECORDING_STOPPED,
+        CallStatus.ON_HOLD: EventType.HOLD,
+        CallStatus.TRANSFERRED: EventType.TRANSFER_INITIATED,
+        CallStatus.ENDED: EventType.ENDED,
+        CallStatus.FAILED: EventType.FAILED,
     },
-    S.ON_HOLD: {
-        S.ANSWERED: E.UNHOLD,
-        S.RECORDING: E.UNHOLD,
-        S.TRANSFERRED: E.TRANSFER_INITIATED,
-        S.ENDED: E.ENDED,
-        S.FAILED: E.FAILED,
+    CallStatus.ON_HOLD: {
+        CallStatus.ANSWERED: EventType.UNHOLD,
+        CallStatus.RECORDING: EventType.UNHOLD,
+        CallStatus.TRANSFERRED: EventType.TRANSFER_INITIATED,
+        CallStatus.ENDED: EventType.ENDED,
+        CallStatus.FAILED: EventType.FAILED,
     },
-    S.TRANSFERRED: {
-        S.ANSWERED: E.TRANSFER_COMPLETED,
-        S.RECORDING: E.TRANSFER_COMPLETED,
-        S.ENDED: E.ENDED,
-        S.FAILED: E.FAILED,
+    CallStatus.TRANSFERRED: {
+        CallStatus.ANSWERED: EventType.TRANSFER_COMPLETED,
+        CallStatus.RECORDING: EventType.TRANSFER_COMPLETED,
+        CallStatus.ENDED: EventType.ENDED,
+        CallStatus.FAILED: EventType.FAILED,
     },
-    S.MISSED: {},
-    S.BUSY: {},
-    S.NO_ANSWER: {},
-    S.FAILED: {},
-    S.CANCELLED: {},
-    S.ENDED: {},
+    CallStatus.MISSED: {},
+    CallStatus.BUSY: {},
+    CallStatus.NO_ANSWER: {},
+    CallStatus.FAILED: {},
+    CallStatus.CANCELLED: {},
+    CallStatus.ENDED: {},
 }
 
 # Events that never change status. Late quality reports and errors are accepted after a call ended
 # (switches send RTCP summaries after hangup); the others only while the call is live.
-_NEUTRAL_EVENTS: frozenset[EventType] = frozenset({E.MUTED, E.UNMUTED, E.DTMF, E.QUALITY_CHANGE, E.ERROR})
-_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset({E.QUALITY_CHANGE, E.ERROR})
+_NEUTRAL_EVENTS: frozenset[EventType] = frozenset(
+    {EventType.MUTED, EventType.UNMUTED, EventType.DTMF, EventType.QUALITY_CHANGE, EventType.ERROR}
+)
+_ACCEPTED_AFTER_END: frozenset[EventType] = frozenset({EventType.QUALITY_CHANGE, EventType.ERROR})
 
 MAX_QUALITY_SCORE = 5.0
 
@@ -166,7 +165,7 @@ def event_for_status(state: CallState, requested: CallStatus) -> tuple[EventType
     if event_type is None:
         raise IllegalTransition(state.status, requested, _why_not(state.status))
     metadata: dict[str, Any] = {}
-    if event_type is E.ENDED:
+    if event_type is EventType.ENDED:
         metadata["outcome"] = requested.value
     # The table names the event; the state decides where it lands (un-holding a call that is
     # recording resumes recording), so refuse a request the event would not fulfil.
@@ -185,29 +184,29 @@ def _why_not(status: CallStatus) -> str:
 
 def _default_outcome(state: CallState) -> CallStatus:
     if state.answered_at is not None:
-        return S.ENDED
+        return CallStatus.ENDED
     # Unanswered: the far end never picked up an inbound call (missed); we gave up on an outbound one.
-    return S.MISSED if state.direction is CallDirection.INBOUND else S.CANCELLED
+    return CallStatus.MISSED if state.direction is CallDirection.INBOUND else CallStatus.CANCELLED
 
 
 def _target_status(state: CallState, event_type: EventType, metadata: Mapping[str, Any]) -> CallStatus:
-    if event_type is E.RINGING:
-        return S.RINGING
-    if event_type is E.ANSWERED:
-        return S.ANSWERED
-    if event_type is E.HOLD:
-        return S.ON_HOLD
-    if event_type in (E.UNHOLD, E.TRANSFER_COMPLETED):
-        return S.RECORDING if state.recording else S.ANSWERED
-    if event_type is E.RECORDING_STARTED:
-        return S.RECORDING
-    if event_type is E.RECORDING_STOPPED:
-        return S.ANSWERED
-    if event_type is E.TRANSFER_INITIATED:
-        return S.TRANSFERRED
-    if event_type is E.FAILED:
-        return S.FAILED
-    if event_type is E.ENDED:
+    if event_type is EventType.RINGING:
+        return CallStatus.RINGING
+    if event_type is EventType.ANSWERED:
+        return CallStatus.ANSWERED
+    if event_type is EventType.HOLD:
+        return CallStatus.ON_HOLD
+    if event_type in (EventType.UNHOLD, EventType.TRANSFER_COMPLETED):
+        return CallStatus.RECORDING if state.recording else CallStatus.ANSWERED
+    if event_type is EventType.RECORDING_STARTED:
+        return CallStatus.RECORDING
+    if event_type is EventType.RECORDING_STOPPED:
+        return CallStatus.ANSWERED
+    if event_type is EventType.TRANSFER_INITIATED:
+        return CallStatus.TRANSFERRED
+    if event_type is EventType.FAILED:
+        return CallStatus.FAILED
+    if event_type is EventType.ENDED:
         raw = metadata.get("outcome")
         if raw is None:
             return _default_outcome(state)
@@ -241,33 +240,33 @@ def apply_event(
     meta = metadata or {}
     ts = max(timestamp, state.last_event_at)
 
-    if event_type is E.INITIATED:
+    if event_type is EventType.INITIATED:
         raise IllegalTransition(state.status, event_type, "a call is initiated only once, when created")
 
     if event_type in _NEUTRAL_EVENTS:
         if state.is_terminal and event_type not in _ACCEPTED_AFTER_END:
             raise IllegalTransition(state.status, event_type, f"the call is already {state.status.value}")
-        if event_type in (E.MUTED, E.UNMUTED) and state.status not in (
-            S.ANSWERED,
-            S.RECORDING,
-            S.ON_HOLD,
-            S.TRANSFERRED,
+        if event_type in (EventType.MUTED, EventType.UNMUTED) and state.status not in (
+            CallStatus.ANSWERED,
+            CallStatus.RECORDING,
+            CallStatus.ON_HOLD,
+            CallStatus.TRANSFERRED,
         ):
             raise IllegalTransition(state.status, event_type, "only a connected call can be muted")
         changes: dict[str, Any] = {"last_event_at": ts}
-        if event_type is E.QUALITY_CHANGE and "score" in meta:
+        if event_type is EventType.QUALITY_CHANGE and "score" in meta:
             changes["call_quality_score"] = validate_quality_score(meta["score"], "metadata.score")
         return replace(state, **changes)
 
     # Recording is orthogonal to hold: starting or stopping it while held keeps the call on hold.
-    if state.status is S.ON_HOLD and event_type in (E.RECORDING_STARTED, E.RECORDING_STOPPED):
-        starting = event_type is E.RECORDING_STARTED
+    if state.status is CallStatus.ON_HOLD and event_type in (EventType.RECORDING_STARTED, EventType.RECORDING_STOPPED):
+        starting = event_type is EventType.RECORDING_STARTED
         if state.recording == starting:
             already = "already recording" if starting else "not recording"
             raise IllegalTransition(state.status, event_type, f"the call is {already}")
         return replace(state, recording=starting, last_event_at=ts)
 
-    if event_type is E.RECORDING_STOPPED and not state.recording:
+    if event_type is EventType.RECORDING_STOPPED and not state.recording:
         raise IllegalTransition(state.status, event_type, "the call is not recording")
 
     target = _target_status(state, event_type, meta)
@@ -284,21 +283,21 @@ def _enter(
     meta: Mapping[str, Any],
 ) -> CallState:
     changes: dict[str, Any] = {"status": target, "last_event_at": ts}
-    if event_type is E.RINGING and state.ringing_at is None:
+    if event_type is EventType.RINGING and state.ringing_at is None:
         changes["ringing_at"] = ts
-    elif event_type is E.ANSWERED:
+    elif event_type is EventType.ANSWERED:
         changes["answered_at"] = ts
         changes["ring_seconds"] = _seconds(ts, state.ringing_at or state.started_at)
-    elif event_type is E.HOLD:
+    elif event_type is EventType.HOLD:
         changes["held_since"] = ts
-    elif event_type is E.UNHOLD and state.held_since is not None:
+    elif event_type is EventType.UNHOLD and state.held_since is not None:
         changes["held_since"] = None
         changes["hold_seconds"] = state.hold_seconds + _seconds(ts, state.held_since)
-    elif event_type is E.RECORDING_STARTED:
+    elif event_type is EventType.RECORDING_STARTED:
         changes["recording"] = True
-    elif event_type is E.RECORDING_STOPPED:
+    elif event_type is EventType.RECORDING_STOPPED:
         changes["recording"] = False
-    elif event_type is E.TRANSFER_INITIATED:
+    elif event_type is EventType.TRANSFER_INITIATED:
         target_party = meta.get("transfer_to")
         if isinstance(target_party, str) and target_party:
             changes["transfer_target"] = target_party
@@ -341,8 +340,10 @@ def fold(direction: CallDirection, events: Sequence[TimedEvent]) -> CallState:
     """
     ordered = sorted(events, key=lambda event: event.timestamp)
     first = ordered[0]
-    if first.event_type is not E.INITIATED:
-        raise IllegalTransition(S.INITIATED, first.event_type, "no event of a call can come before it was initiated")
+    if first.event_type is not EventType.INITIATED:
+        raise IllegalTransition(
+            CallStatus.INITIATED, first.event_type, "no event of a call can come before it was initiated"
+        )
     state = new_call(direction, first.timestamp)
     for event in ordered[1:]:
         state = apply_event(state, event.event_type, event.timestamp, event.metadata)

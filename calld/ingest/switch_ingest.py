@@ -26,7 +26,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
-from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus, EventSource, EventType
+from calld.domain.vanished import VanishedWhile, vanished_end
+from calld.domain.vocabulary import TERMINAL_STATUSES, EventSource, EventType
 from calld.ingest.spill import SpillFile
 from calld.storage.call_batch import BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
@@ -175,8 +176,8 @@ class SwitchIngest:
 
         They ended while calld was not running (a restart, an upgrade), so their end was reported
         to nobody. Only calls started before ``before`` (this run's start) are looked at: a call this
-        run is storing is never touched. End time and cause are unknown: such a call is closed now,
-        ``ended`` if it was answered, else ``failed``, marked ``ended_while_calld_was_down``.
+        run is storing is never touched. They are closed now by the domain's vanished-call rule
+        (``calld.domain.vanished``), marked ``ended_while_calld_was_down``.
         Returns how many were closed.
         """
         live = set(live_refs)
@@ -194,14 +195,12 @@ class SwitchIngest:
             for call in (await session.execute(stmt)).scalars():
                 if call.switch_call_ref in live:
                     continue
-                answered = call.answered_at is not None
-                meta: dict[str, Any] = {"ended_while_calld_was_down": True, "cause": "UNKNOWN"}
-                if answered:
-                    meta["outcome"] = CallStatus.ENDED.value
-                kind = EventType.ENDED if answered else EventType.FAILED
+                end = vanished_end(call.answered_at is not None, VanishedWhile.CALLD_WAS_DOWN)
                 key = f"{self.switch_name}:left-open:{call.id}"
                 try:
-                    await self.calls.apply(session, call, kind, EventSource.SWITCH, metadata=meta, dedup_key=key)
+                    await self.calls.apply(
+                        session, call, end.event_type, EventSource.SWITCH, metadata=dict(end.metadata), dedup_key=key
+                    )
                 except (IllegalTransition, InvalidValue) as exc:
                     self.log.warning("call left open not closed", call_id=str(call.id), reason=str(exc))
                     continue

@@ -50,26 +50,24 @@ class SipEventType(StrEnum):
     CALL_CANCELLED = "call_cancelled"
 
 
-_SIP = SipEventType
-
 # Provider event -> (domain event, the ``outcome`` an ``ended`` event carries, if any).
 SIP_EVENT_MAP: Mapping[SipEventType, tuple[EventType, CallStatus | None]] = {
-    _SIP.CALL_INITIATED: (EventType.INITIATED, None),
-    _SIP.CALL_RINGING: (EventType.RINGING, None),
-    _SIP.CALL_ANSWERED: (EventType.ANSWERED, None),
-    _SIP.CALL_HELD: (EventType.HOLD, None),
-    _SIP.CALL_RESUMED: (EventType.UNHOLD, None),
-    _SIP.CALL_TRANSFERRED: (EventType.TRANSFER_INITIATED, None),
-    _SIP.CALL_RECORDING_STARTED: (EventType.RECORDING_STARTED, None),
-    _SIP.CALL_RECORDING_STOPPED: (EventType.RECORDING_STOPPED, None),
-    _SIP.CALL_DTMF: (EventType.DTMF, None),
-    _SIP.CALL_QUALITY: (EventType.QUALITY_CHANGE, None),
-    _SIP.CALL_ENDED: (EventType.ENDED, None),
-    _SIP.CALL_FAILED: (EventType.FAILED, None),
-    _SIP.CALL_MISSED: (EventType.ENDED, CallStatus.MISSED),
-    _SIP.CALL_BUSY: (EventType.ENDED, CallStatus.BUSY),
-    _SIP.CALL_NO_ANSWER: (EventType.ENDED, CallStatus.NO_ANSWER),
-    _SIP.CALL_CANCELLED: (EventType.ENDED, CallStatus.CANCELLED),
+    SipEventType.CALL_INITIATED: (EventType.INITIATED, None),
+    SipEventType.CALL_RINGING: (EventType.RINGING, None),
+    SipEventType.CALL_ANSWERED: (EventType.ANSWERED, None),
+    SipEventType.CALL_HELD: (EventType.HOLD, None),
+    SipEventType.CALL_RESUMED: (EventType.UNHOLD, None),
+    SipEventType.CALL_TRANSFERRED: (EventType.TRANSFER_INITIATED, None),
+    SipEventType.CALL_RECORDING_STARTED: (EventType.RECORDING_STARTED, None),
+    SipEventType.CALL_RECORDING_STOPPED: (EventType.RECORDING_STOPPED, None),
+    SipEventType.CALL_DTMF: (EventType.DTMF, None),
+    SipEventType.CALL_QUALITY: (EventType.QUALITY_CHANGE, None),
+    SipEventType.CALL_ENDED: (EventType.ENDED, None),
+    SipEventType.CALL_FAILED: (EventType.FAILED, None),
+    SipEventType.CALL_MISSED: (EventType.ENDED, CallStatus.MISSED),
+    SipEventType.CALL_BUSY: (EventType.ENDED, CallStatus.BUSY),
+    SipEventType.CALL_NO_ANSWER: (EventType.ENDED, CallStatus.NO_ANSWER),
+    SipEventType.CALL_CANCELLED: (EventType.ENDED, CallStatus.CANCELLED),
 }
 
 
@@ -232,7 +230,7 @@ def _new_call(delivery: SipDelivery) -> NewCall:
         call_type=delivery.call_type,
         sip_call_id=delivery.sip_call_id,
         # The initiated event of a call first heard of through a later event was implied, not reported.
-        metadata={} if delivery.event is _SIP.CALL_INITIATED else {"implied_by": delivery.event.value},
+        metadata={} if delivery.event is SipEventType.CALL_INITIATED else {"implied_by": delivery.event.value},
     )
 
 

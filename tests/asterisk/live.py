@@ -281,7 +281,7 @@ async def live_daemon(db: Database, *, fresh: bool = True, **settings: Any) -> A
     )
     if fresh:
         await hang_up_everything()  # what an earlier failed test left would be adopted by the resync
-    daemon = Daemon(config, switch=make_switch(config))
+    daemon = Daemon(config, switch=make_switch(asterisk=config.asterisk, freeswitch=config.freeswitch))
     await daemon.start()
     http = api_session(daemon)
     live = Live(daemon, http)

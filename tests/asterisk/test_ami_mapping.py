@@ -236,12 +236,35 @@ def test_crash_is_reconciled_after_reconnect() -> None:
     assert live == set()
     now = parse_timestamp(after[-2]["Timestamp"])
     (lost,) = mapper.reconcile(live, now)
-    assert (lost.call_ref, lost.event_type, lost.key) == (ref, E.FAILED, f"{ref}:lost:failed")
+    # It had been answered: ended (README "After a fault"), its end unknown, as on FreeSWITCH.
+    assert (lost.call_ref, lost.event_type, lost.key) == (ref, E.ENDED, f"{ref}:lost:ended")
+    assert dict(lost.metadata) == {
+        "ended_while_disconnected": True,
+        "cause": "UNKNOWN",
+        "reason": "call no longer on the switch after reconnect",
+        "outcome": "ended",
+    }
+    assert (lost.timestamp, lost.recovered_from) == (now, "channels")
     assert mapper.open_calls() == []
+    assert mapper.reconcile(live, now) == []  # closed once
     state = new_call(IN, events[0].timestamp)
     for event in [*events[1:], lost]:
         state = apply_event(state, event.event_type, event.timestamp, event.metadata)
-    assert state.status is CallStatus.FAILED
+    assert state.status is CallStatus.ENDED
+
+
+def test_an_unanswered_call_that_vanished_failed() -> None:
+    capture = messages("crash_mid_call")
+    probe = new_mapper()
+    answering = next(i for i, m in enumerate(capture) if any(e.event_type is E.ANSWERED for e in probe.map(m)))
+    mapper = new_mapper()
+    before = [event for message in capture[:answering] for event in mapper.map(message)]
+    ref = before[0].call_ref
+    assert mapper.open_calls() == [ref] and E.RINGING in [e.event_type for e in before]
+    (lost,) = mapper.reconcile(set(), before[-1].timestamp)
+    assert (lost.event_type, lost.key) == (E.FAILED, f"{ref}:lost:failed")
+    assert lost.metadata["ended_while_disconnected"] is True and lost.metadata["cause"] == "UNKNOWN"
+    assert "outcome" not in lost.metadata
 
 
 def test_call_up_at_connect_is_adopted_from_core_show_channels() -> None:

@@ -48,9 +48,12 @@ async def test_restart_mid_call_reconnects_resyncs_and_closes_the_call_once(db: 
         assert adapter.sessions == 2
 
         if how == "crash":
-            done = await live.call_reaches(call["id"], "failed")
-            assert event_types(done) == ["initiated", "ringing", "answered", "failed"]
-            assert done["events"][-1]["metadata"]["reason"] == "call no longer on the switch after reconnect"
+            # Answered, then gone with no end anywhere: ended, its end unknown (README "After a fault").
+            done = await live.call_reaches(call["id"], "ended")
+            assert event_types(done) == ["initiated", "ringing", "answered", "ended"]
+            closing = done["events"][-1]["metadata"]
+            assert closing["reason"] == "call no longer on the switch after reconnect"
+            assert closing["ended_while_disconnected"] is True and closing["cause"] == "UNKNOWN"
         else:
             done = await live.call_reaches(call["id"], "ended")
             assert event_types(done) == ["initiated", "ringing", "answered", "ended"]

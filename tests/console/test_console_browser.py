@@ -500,7 +500,8 @@ async def test_admin_pages_configure_sip_and_webhooks(
     await page.wait_for_selector("table.sip tbody tr")
     await page.click("table.sip tbody tr button:text('Test connection')")
     await page.wait_for_function(
-        "() => /reachable/i.test(document.querySelector('table.sip tbody tr .message')?.textContent)"
+        "() => /reachable/i.test(document.querySelector('table.sip tbody tr .message')?.textContent)",
+        timeout=30_000,  # the probe waits up to sip_probe.timeout_seconds for an answer
     )
     await page.click("table.sip tbody tr button:text('WebRTC config')")
     await page.wait_for_selector("table.sip tbody tr .message.error")  # 409: no WebSocket URL, in words

@@ -14,6 +14,7 @@ from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
 from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
 from calld.adapters.freeswitch.mapping import EventMapper
 from calld.domain.events import SwitchEvent
+from calld.domain.vocabulary import CallDirection, EventType
 
 CAPTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "freeswitch"
 
@@ -192,3 +193,13 @@ def mapped(capture: str) -> list[SwitchEvent]:
         for event in iter_events(parser.feed(chunk)):
             out.extend(mapper.map(event))
     return out
+
+
+def chunks_until_answered(capture: Capture) -> int:
+    """How many recv chunks carry the capture up to its call being answered."""
+    parser, mapper = EslParser(), EventMapper({"default": CallDirection.OUTBOUND})
+    for index, chunk in enumerate(capture.chunks()):
+        for event in iter_events(parser.feed(chunk)):
+            if any(e.event_type is EventType.ANSWERED for e in mapper.map(event)):
+                return index + 1
+    raise AssertionError(f"{capture.name}: never answered")

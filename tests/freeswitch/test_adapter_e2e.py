@@ -8,43 +8,27 @@ capture (the fake refuses anything else), and the calls must be stored as the sw
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
-from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION, FreeswitchAdapter, subscription_command
-from calld.adapters.freeswitch.esl_codec import EslParser, iter_events
-from calld.adapters.freeswitch.mapping import EventMapper
+from calld.adapters.freeswitch.adapter import FreeswitchAdapter, subscription_command
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.adapters.port import SwitchError
-from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
+from calld.config import Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
-from calld.storage.calls import CallIds, CallStore, Clock, system_clock
+from calld.storage.calls import CallIds, CallStore
 from calld.storage.database import Database
-from tests.fakes.esl_capture import Capture, connect_answers, idle_session, load_capture
+from tests.fakes.esl_capture import Capture, chunks_until_answered, idle_session, load_capture
 from tests.fakes.esl_server import FakeEslServer, normalise
+from tests.fakes.freeswitch_daemon import call, calld, calls, connect_queries, eventually, fake_switch, only_call_in
 from tests.support import SettableClock, api_session
-
-
-def connect_queries(capture: Capture) -> list[bytes]:
-    """What calld asks after subscribing that the recorder did not (it asked ``api version`` itself
-    in a_answered, right after subscribing: there the capture answers it)."""
-    sends = [normalise(s) for s in capture.sends()]
-    after = sends[2:3]
-    return [LIST_CHANNELS] if after == [VERSION] else [LIST_CHANNELS, VERSION]
-
-
-def fake_switch(capture: Capture, **options: Any) -> FakeEslServer:
-    return FakeEslServer(capture, after_subscribe=connect_queries(capture), answers=connect_answers(), **options)
 
 
 def sent_commands(capture: Capture) -> list[bytes]:
@@ -67,63 +51,6 @@ def fixed_ids(*ids: uuid.UUID) -> CallIds:
     """New calls get ``ids`` in order (the ids the capture's switch already used), then random."""
     queue = list(ids)
     return lambda: queue.pop(0) if queue else uuid.uuid4()
-
-
-@asynccontextmanager
-async def calld(
-    db: Database, server: FakeEslServer, call_ids: CallIds = uuid.uuid4, clock: Clock = system_clock, **settings: Any
-) -> AsyncIterator[tuple[Daemon, FreeswitchAdapter, aiohttp.ClientSession]]:
-    fs = FreeswitchConfig(**{"host": "127.0.0.1", "port": server.port, "password": "ClueCon", **settings})
-    config = Config(
-        server=ServerConfig(host="127.0.0.1", port=0),
-        database=DatabaseConfig(url=db.url),
-        calls=CallsConfig(timezone="UTC"),
-        freeswitch=fs,
-    )
-    adapter = FreeswitchAdapter(fs)
-    daemon = Daemon(config, switch=adapter, call_ids=call_ids, clock=clock)
-    await daemon.start()
-    http = api_session(daemon)
-    try:
-        await asyncio.wait_for(adapter.connected.wait(), 10)
-        yield daemon, adapter, http
-    finally:
-        await http.close()
-        await daemon.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 15.0) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within} s (last: {result!r})")
-        await asyncio.sleep(0.02)
-
-
-async def calls(http: aiohttp.ClientSession) -> list[dict[str, Any]]:
-    async with http.get("/api/call-logs/", params={"ordering": "started_at"}) as response:
-        assert response.status == 200, await response.text()
-        return list((await response.json())["results"])
-
-
-async def call(http: aiohttp.ClientSession, call_id: str) -> dict[str, Any]:
-    async with http.get(f"/api/call-logs/{call_id}/") as response:
-        assert response.status == 200, await response.text()
-        result: dict[str, Any] = await response.json()
-        return result
-
-
-async def only_call_in(http: aiohttp.ClientSession, status: str) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        found = await calls(http)
-        return found[0] if len(found) == 1 and found[0]["status"] == status else None
-
-    found: dict[str, Any] = await eventually(check)
-    return await call(http, found["id"])
 
 
 async def reaches(http: aiohttp.ClientSession, call_id: str, status: str) -> dict[str, Any]:
@@ -265,16 +192,6 @@ async def test_phone_driven_hold_is_logged(db: Database) -> None:
     assert server.mismatches == []
     assert server.received == sent_commands(capture)
     assert event_types(detail) == ["initiated", "ringing", "answered", "hold", "unhold", "ended"]
-
-
-def chunks_until_answered(capture: Capture) -> int:
-    """How many recv chunks carry the capture up to its call being answered."""
-    parser, mapper = EslParser(), EventMapper({"default": CallDirection.OUTBOUND})
-    for index, chunk in enumerate(capture.chunks()):
-        for event in iter_events(parser.feed(chunk)):
-            if any(e.event_type is EventType.ANSWERED for e in mapper.map(event)):
-                return index + 1
-    raise AssertionError(f"{capture.name}: never answered")
 
 
 async def test_call_that_ended_while_disconnected_is_closed_once(db: Database) -> None:

@@ -25,17 +25,16 @@ from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, EventSource, EventType
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from tests.fakes.esl_capture import CAPTURE_DIR, captured_reply, connect_answers, idle_session, load_capture
-from tests.fakes.esl_server import FakeEslServer
-from tests.freeswitch.test_adapter_e2e import (
-    call,
-    calld,
-    calls,
+from tests.fakes.esl_capture import (
+    CAPTURE_DIR,
+    captured_reply,
     chunks_until_answered,
-    eventually,
-    fake_switch,
-    only_call_in,
+    connect_answers,
+    idle_session,
+    load_capture,
 )
+from tests.fakes.esl_server import FakeEslServer
+from tests.fakes.freeswitch_daemon import call, calld, calls, eventually, fake_switch, only_call_in
 
 
 def live_at_connect(name: str, **options: Any) -> FakeEslServer:

@@ -14,7 +14,7 @@ from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.domain.events import SwitchEvent
 from tests.fakes.esl_capture import Capture, capture_names, connect_answers, load_capture, subscribed_only
 from tests.fakes.esl_server import FakeEslServer, normalise
-from tests.freeswitch.test_adapter_e2e import connect_queries
+from tests.fakes.freeswitch_daemon import connect_queries
 
 # m_ and m2_ start with calls up before connecting (see test_adapter_resync); l_ is calld itself
 # as the client, already subscribed narrowly (see test_mapping_originate).

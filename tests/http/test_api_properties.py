@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from calld.domain.vocabulary import CallStatus, EventType, RecordingStatus
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording
-from tests.conftest import AppClient
-from tests.support import SettableClock
+from tests.support import AppClient, SettableClock
 
 BASE = "/api/call-logs/"
 

@@ -7,16 +7,14 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
-from tests.support import LogCapture, bearer, mint_token
+from tests.support import AppClient, LogCapture, bearer, mint_token
 
-AppClient = TestClient[web.Request, web.Application]
 R, W, A = Scope.READ, Scope.WRITE, Scope.ADMIN
 SIGNED = None  # authenticated by the source's signature, not by a bearer token
 PUBLIC = "public"  # no credentials at all

@@ -11,8 +11,7 @@ from aiohttp import ClientResponse
 
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfiguration
-from tests.conftest import AppClient
-from tests.support import SettableClock
+from tests.support import AppClient, SettableClock
 
 BASE = "/api/call-logs/"
 

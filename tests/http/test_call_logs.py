@@ -17,9 +17,8 @@ from calld.http.app import create_app
 from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber, SipConfiguration
-from tests.conftest import AppClient
 from tests.fakes.switch import FakeSwitch
-from tests.support import SettableClock
+from tests.support import AppClient, SettableClock
 
 BASE = "/api/call-logs/"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

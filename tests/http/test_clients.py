@@ -14,8 +14,7 @@ from calld.domain.vocabulary import CallDirection, EventSource
 from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import CallLog, Client, ClientPhoneNumber
-from tests.conftest import AppClient
-from tests.support import SettableClock
+from tests.support import AppClient, SettableClock
 
 
 async def create(api: AppClient, **body: Any) -> dict[str, Any]:

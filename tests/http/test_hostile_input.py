@@ -11,17 +11,24 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from calld import signing
 from calld.http.app import create_app
 from calld.http.errors import error_middleware
 from calld.service.wiring import Services
 from calld.storage.database import Database
-from tests.http.test_webhook_signatures import SIP, deliver, sip_body, stored
-from tests.support import WEBHOOK_SECRETS, LogCapture, SettableClock, webhook_signer
+from tests.support import (
+    SIP,
+    WEBHOOK_SECRETS,
+    AppClient,
+    LogCapture,
+    SettableClock,
+    deliver,
+    sip_body,
+    stored,
+    webhook_signer,
+)
 
-AppClient = TestClient[web.Request, web.Application]
 Client = Callable[..., Awaitable[AppClient]]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import aiohttp
@@ -15,22 +14,9 @@ from calld.config import Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from tests.fakes.esl_capture import load_capture
+from tests.fakes.freeswitch_daemon import calld, fake_switch, only_call_in
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.freeswitch.test_adapter_e2e import calld, fake_switch, only_call_in
-from tests.support import PG_URL, api_session, fresh_database, running_daemon
-from tests.test_daemon import _free_port
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text format (the labels given must all match)."""
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
-        if match is None or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'([a-z_]+)="([^"]*)"', match.group(2) or ""))
-        if all(found.get(key) == value for key, value in labels.items()):
-            return float(match.group(3))
-    raise AssertionError(f"no sample {name} {labels}")
+from tests.support import PG_URL, api_session, free_tcp_port, fresh_database, metric_sample, running_daemon
 
 
 async def get(base: str, path: str) -> tuple[int, str]:
@@ -55,20 +41,22 @@ async def test_health_and_metrics_need_no_token(db: Database) -> None:
                 assert response.status == 404
         status, text = await get(base, "/metrics")
     assert status == 200
-    assert sample(text, "calld_http_requests_total", method="POST", route="/api/call-logs/", status="201") == 1
-    assert sample(text, "calld_http_requests_total", method="GET", route="/api/call-logs/{id}/", status="404") == 1
-    assert sample(text, "calld_http_request_duration_seconds_count", method="POST", route="/api/call-logs/") == 1
-    assert sample(text, "calld_call_events_stored_total", source="api", event_type="initiated") == 1
-    assert sample(text, "calld_calls_ended_total", status="missed") == 1  # ended before it was answered
-    assert sample(text, "calld_calls_active") == 0
-    assert sample(text, "calld_log_write_failures_total") == 0
+    assert metric_sample(text, "calld_http_requests_total", method="POST", route="/api/call-logs/", status="201") == 1
+    assert (
+        metric_sample(text, "calld_http_requests_total", method="GET", route="/api/call-logs/{id}/", status="404") == 1
+    )
+    assert metric_sample(text, "calld_http_request_duration_seconds_count", method="POST", route="/api/call-logs/") == 1
+    assert metric_sample(text, "calld_call_events_stored_total", source="api", event_type="initiated") == 1
+    assert metric_sample(text, "calld_calls_ended_total", status="missed") == 1  # ended before it was answered
+    assert metric_sample(text, "calld_calls_active") == 0
+    assert metric_sample(text, "calld_log_write_failures_total") == 0
     # API-only: the switch and ingest figures exist, at 0.
-    assert sample(text, "calld_switch_connected") == 0
-    assert sample(text, "calld_switch_connections_total") == 0
-    assert sample(text, "calld_ingest_queue_depth") == 0
-    assert sample(text, "calld_ingest_batches_total") == 0
-    assert sample(text, "calld_ingest_failed_total") == 0
-    assert sample(text, "calld_ingest_bound_reached_total", bound="disk") == 0
+    assert metric_sample(text, "calld_switch_connected") == 0
+    assert metric_sample(text, "calld_switch_connections_total") == 0
+    assert metric_sample(text, "calld_ingest_queue_depth") == 0
+    assert metric_sample(text, "calld_ingest_batches_total") == 0
+    assert metric_sample(text, "calld_ingest_failed_total") == 0
+    assert metric_sample(text, "calld_ingest_bound_reached_total", bound="disk") == 0
     assert "# TYPE calld_switch_events_total counter" in text
 
 
@@ -80,18 +68,18 @@ async def test_switch_figures_from_a_real_session(db: Database) -> None:
         _, text = await get(base, "/metrics")
         ready, body = await get(base, "/readyz")
     assert (ready, '"switch": "freeswitch connected"' in body) == (200, True)
-    assert sample(text, "calld_switch_connected", switch="freeswitch") == 1
-    assert sample(text, "calld_switch_connections_total", switch="freeswitch") == 1
+    assert metric_sample(text, "calld_switch_connected", switch="freeswitch") == 1
+    assert metric_sample(text, "calld_switch_connections_total", switch="freeswitch") == 1
     for event_type in ("initiated", "ringing", "answered", "ended"):
         labels = {"switch": "freeswitch", "event_type": event_type, "outcome": "stored"}
-        assert sample(text, "calld_switch_events_total", **labels) == 1
-    assert sample(text, "calld_ingest_queue_depth") == 0
-    assert sample(text, "calld_ingest_batches_total") >= 1
-    assert sample(text, "calld_ingest_bound_reached_total", bound="memory") == 0
+        assert metric_sample(text, "calld_switch_events_total", **labels) == 1
+    assert metric_sample(text, "calld_ingest_queue_depth") == 0
+    assert metric_sample(text, "calld_ingest_batches_total") >= 1
+    assert metric_sample(text, "calld_ingest_bound_reached_total", bound="memory") == 0
 
 
 async def test_not_ready_without_the_switch(db: Database) -> None:
-    fs = FreeswitchConfig(port=_free_port(), password="ClueCon")  # nothing listens there
+    fs = FreeswitchConfig(port=free_tcp_port(), password="ClueCon")  # nothing listens there
     config = Config(server=ServerConfig(port=0), database=DatabaseConfig(url=db.url), freeswitch=fs)
     daemon = Daemon(config, switch=FreeswitchAdapter(fs))
     await daemon.start()
@@ -101,7 +89,7 @@ async def test_not_ready_without_the_switch(db: Database) -> None:
     finally:
         await daemon.stop()
     assert status == 503 and '"switch": "freeswitch not connected"' in body and '"database": "ok"' in body
-    assert sample(text, "calld_switch_connected", switch="freeswitch") == 0
+    assert metric_sample(text, "calld_switch_connected", switch="freeswitch") == 0
 
 
 @pytest.mark.usefixtures("pg_database")

@@ -35,8 +35,15 @@ from calld.service.live_feed import LiveHub
 from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from tests.conftest import AppClient
-from tests.support import LOOPBACK_EGRESS, WEBHOOK_SECRETS, bearer, fresh_database, mint_token, webhooks_config
+from tests.support import (
+    LOOPBACK_EGRESS,
+    WEBHOOK_SECRETS,
+    AppClient,
+    bearer,
+    fresh_database,
+    mint_token,
+    webhooks_config,
+)
 
 SPEC = "/api/openapi.json"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -11,8 +11,7 @@ from calld.config import Config
 from calld.http.app import create_app
 from calld.service.wiring import Services
 from calld.storage.calls import CallStore
-from tests.conftest import AppClient
-from tests.support import bearer, fresh_database, mint_token
+from tests.support import AppClient, bearer, fresh_database, mint_token
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from yarl import URL
 from calld.config import CallsConfig, Config, SipProbeConfig
 from calld.storage.database import Database
 from calld.storage.models import SipConfiguration
-from tests.conftest import AppClient
-from tests.support import LOOPBACK_EGRESS
-from tests.test_sip_probe import LOOPBACK, StreamResponder, UdpResponder, free_port, start_udp_responder
+from tests.fakes.sip_peers import LOOPBACK, StreamResponder, UdpResponder, free_port, start_udp_responder
+from tests.support import LOOPBACK_EGRESS, AppClient
 
 SECRET = "s3cr3t-Never-Shown-4711"
 BASE = "/api/sip-configurations/"

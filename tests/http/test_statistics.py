@@ -10,8 +10,7 @@ import pytest
 
 from calld.config import CallsConfig, Config
 from calld.domain.call_filter import Period, period_start
-from tests.conftest import AppClient
-from tests.support import SettableClock
+from tests.support import AppClient, SettableClock
 
 BASE = "/api/call-logs/"
 STATS = f"{BASE}statistics/"

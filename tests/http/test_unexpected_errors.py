@@ -9,7 +9,7 @@ from aiohttp import web
 from calld.http.app import create_app
 from calld.http.errors import Handler
 from calld.service.wiring import Services
-from tests.conftest import AppClient
+from tests.support import AppClient
 
 
 @web.middleware

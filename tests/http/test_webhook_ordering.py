@@ -9,18 +9,15 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from tests.http import test_webhooks
-from tests.support import SettableClock
+from tests.support import AppClient, SettableClock
 
-AppClient = TestClient[web.Request, web.Application]
 SIP = "/api/webhooks/sip/"
 
 
-# The client whose webhook deliveries are signed as the configured sources sign them.
-api = test_webhooks.api
+@pytest.fixture
+def api(signed_webhook_api: AppClient) -> AppClient:
+    return signed_webhook_api
 
 
 def at(clock: SettableClock, seconds: float) -> str:

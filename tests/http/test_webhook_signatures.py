@@ -7,53 +7,28 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from calld import signing
 from calld.config import Config, WebhookSource
 from calld.http.app import create_app
 from calld.service.wiring import Services
 from calld.storage.database import Database
-from calld.storage.models import CallEvent, CallLog
-from tests.support import WEBHOOK_SECRETS, LogCapture, SettableClock, webhooks_config
+from tests.support import (
+    SIP,
+    WEBHOOK_SECRETS,
+    AppClient,
+    LogCapture,
+    SettableClock,
+    deliver,
+    sip_body,
+    stored,
+    webhooks_config,
+)
 
-AppClient = TestClient[web.Request, web.Application]
-SIP = "/api/webhooks/sip/"
 RECORDING = "/api/webhooks/recording/"
 Client = Callable[..., Awaitable[AppClient]]
-
-
-def sip_body(clock: SettableClock, delivery_id: str = "d-1", event_type: str = "call_initiated") -> bytes:
-    return json.dumps(
-        {
-            "event_type": event_type,
-            "sip_call_id": "sig-test@provider",
-            "caller_number": "+14155550100",
-            "recipient_number": "1001",
-            "timestamp": clock.now.isoformat(),
-            "delivery_id": delivery_id,
-        }
-    ).encode()
-
-
-async def deliver(api: AppClient, path: str, body: bytes, header: str | None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if header is not None:
-        headers[signing.SIGNATURE_HEADER] = header
-    resp = await api.post(path, data=body, headers=headers)
-    return resp.status, await resp.json()
-
-
-async def stored(db: Database) -> tuple[int, int]:
-    async with db.read() as s:
-        calls = (await s.execute(sa.select(sa.func.count()).select_from(CallLog))).scalar_one()
-        events = (await s.execute(sa.select(sa.func.count()).select_from(CallEvent))).scalar_one()
-    return calls, events
 
 
 def rejections(log_capture: LogCapture) -> list[tuple[str, str]]:

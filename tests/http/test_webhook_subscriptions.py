@@ -6,12 +6,10 @@ import uuid
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from calld.domain.vocabulary import EventType
+from tests.support import AppClient
 
-AppClient = TestClient[web.Request, web.Application]
 BASE = "/api/webhook-subscriptions/"
 
 

@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from calld.domain.call import NewCall
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
-from calld.http.app import create_app
 from calld.http.webhooks import SipEventType
-from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording
-from tests.support import SettableClock, webhook_signer
-
-AppClient = TestClient[web.Request, web.Application]
+from tests.support import AppClient, SettableClock
 
 
 @pytest.fixture
-async def api(
-    services: Services,
-    auth_headers: dict[str, str],
-    clock: SettableClock,
-    aiohttp_client: Callable[..., Awaitable[AppClient]],
-) -> AppClient:
-    """A client whose webhook deliveries are signed as the configured sources sign them."""
-    return await aiohttp_client(create_app(services), headers=auth_headers, middlewares=(webhook_signer(clock),))
+def api(signed_webhook_api: AppClient) -> AppClient:
+    return signed_webhook_api
 
 
 SIP = "/api/webhooks/sip/"

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import sqlalchemy as sa
-
-from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
 from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from calld.storage.models import CallEvent, CallLog
 from tests.fakes.esl_capture import mapped
-from tests.support import SettableClock
-
-
-async def stored_keys_by_call(db: Database) -> dict[str, list[str]]:
-    async with db.read() as session:
-        rows = await session.execute(
-            sa.select(CallLog.switch_call_ref, CallEvent.dedup_key)
-            .join(CallEvent, CallEvent.call_id == CallLog.id)
-            .order_by(CallEvent.id)
-        )
-        by_call: dict[str, list[str]] = {}
-        for ref, key in rows:
-            by_call.setdefault(ref, []).append(key)
-    return by_call
-
-
-def keys_by_call(events: list[SwitchEvent]) -> dict[str, list[str]]:
-    by_call: dict[str, list[str]] = {}
-    for event in events:
-        by_call.setdefault(event.call_ref, []).append(f"freeswitch:{event.key}")
-    return by_call
+from tests.support import SettableClock, keys_by_call, stored_keys_by_call
 
 
 async def test_a_burst_is_stored_in_few_transactions_in_order(db: Database, clock: SettableClock) -> None:

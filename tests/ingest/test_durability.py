@@ -22,9 +22,7 @@ from calld.storage.database import Database
 from tests.fakes.esl_capture import connect_answers, load_capture, mapped
 from tests.fakes.esl_server import FakeEslServer
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.ingest.test_batched_ingest import keys_by_call, stored_keys_by_call
-from tests.support import PG_URL, SettableClock, fresh_database
-from tests.test_daemon import _free_port
+from tests.support import PG_URL, SettableClock, free_tcp_port, fresh_database, keys_by_call, stored_keys_by_call
 
 
 def test_spill_file_keeps_order_across_reopen_and_drops_a_torn_line(tmp_path: Path) -> None:
@@ -115,7 +113,7 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path, captu
             f'[ingest]\nmax_memory_events = 20\nbatch_size = 20\nspill_path = "{spill}"\n'
             '[logging]\nlevel = "warning"\n'
         )
-        env = {**os.environ, "CALLD_CONFIG": str(config), "CALLD_PORT": str(_free_port())}
+        env = {**os.environ, "CALLD_CONFIG": str(config), "CALLD_PORT": str(free_tcp_port())}
         env.pop("CALLD_DATABASE_URL", None)
 
         def start() -> subprocess.Popen[bytes]:

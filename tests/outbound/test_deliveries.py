@@ -22,9 +22,8 @@ from calld.config import OutboundWebhooksConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, WebhookDelivery
-from tests.support import LOOPBACK_EGRESS, api_session, running_daemon
+from tests.support import LOOPBACK_EGRESS, RECEIVER_SECRET, api_session, call_json, running_daemon, subscribe
 
-SECRET = "receiver-shared-secret-0123456789"
 FAST = OutboundWebhooksConfig(
     timeout_seconds=0.5,
     max_attempts=4,
@@ -62,7 +61,11 @@ class Receiver:
         raw = await request.read()
         try:
             signing.verify(
-                [SECRET], request.headers.get(signing.SIGNATURE_HEADER), raw, datetime.now(UTC), timedelta(minutes=5)
+                [RECEIVER_SECRET],
+                request.headers.get(signing.SIGNATURE_HEADER),
+                raw,
+                datetime.now(UTC),
+                timedelta(minutes=5),
             )
         except signing.SignatureError:
             self.bad_signatures += 1
@@ -121,19 +124,6 @@ def endpoint(receiver_server: tuple[TestServer, dict[str, Receiver]]) -> Callabl
 
 def running(db: Database, outbound: OutboundWebhooksConfig = FAST) -> AbstractAsyncContextManager[Daemon]:
     return running_daemon(db, outbound_webhooks=outbound, egress=LOOPBACK_EGRESS)
-
-
-async def call_json(http: aiohttp.ClientSession, method: str, path: str, status: int, **kwargs: Any) -> Any:
-    async with http.request(method, path, **kwargs) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else None
-        assert resp.status == status, body
-        return body
-
-
-async def subscribe(http: aiohttp.ClientSession, url: str, **extra: Any) -> dict[str, Any]:
-    body = {"url": url, "secret": SECRET, **extra}
-    created: dict[str, Any] = await call_json(http, "POST", "/api/webhook-subscriptions/", 201, json=body)
-    return created
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 10.0) -> None:

@@ -20,10 +20,8 @@ from calld.storage.call_queries import call_page
 from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config
 from calld.storage.models import CallLog, CallTotal
-from tests.conftest import AppClient
 from tests.fakes.esl_capture import mapped
-from tests.storage.test_stats_rollup import _calls, _rebuilt, _rollup
-from tests.support import PG_URL, SettableClock
+from tests.support import PG_URL, AppClient, SettableClock, rebuilt_rollup, rollup_calls, rollup_rows
 
 
 async def _counts(db: Database) -> tuple[int, int | None]:
@@ -62,7 +60,7 @@ async def test_api_creates_and_deletes_keep_the_total(db: Database, api: AppClie
 
 
 async def test_calls_taken_through_their_lifecycle_keep_the_total(db: Database, clock: SettableClock) -> None:
-    made = await _calls(db, clock, 25)
+    made = await rollup_calls(db, clock, 25)
     assert await _counts(db) == (25, 25)
     async with db.write() as s:  # one statement deleting several calls; updates change nothing
         await s.execute(sa.delete(CallLog).where(CallLog.id.in_([c.id for c in made[:6]])))
@@ -88,7 +86,7 @@ async def test_switch_ingest_batches_keep_the_total(db: Database, clock: Settabl
     for start in range(0, len(events), 37):
         await ingest.store_batch(events[start : start + 37])
     assert await _counts(db) == (200, 200)
-    assert await _rollup(db) == await _rebuilt(db)
+    assert await rollup_rows(db) == await rebuilt_rollup(db)
 
 
 async def test_rolled_back_work_leaves_the_total(db: Database, clock: SettableClock) -> None:
@@ -157,7 +155,7 @@ async def test_migration_from_0004_backfills_the_total(db: Database, clock: Sett
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0004", False)
         assert not await conn.run_sync(lambda c: sa.inspect(c).has_table("call_totals"))
-    made = await _calls(db, clock, 12)  # stored by 0004's schema: the rollup only
+    made = await rollup_calls(db, clock, 12)  # stored by 0004's schema: the rollup only
     async with db.write() as s:
         await s.execute(sa.delete(CallLog).where(CallLog.id == made[0].id))
     async with db.engine.begin() as conn:
@@ -169,7 +167,7 @@ async def test_migration_from_0004_backfills_the_total(db: Database, clock: Sett
 
 
 async def test_downgrade_removes_the_total_and_its_triggers(db: Database, clock: SettableClock) -> None:
-    await _calls(db, clock, 3)
+    await rollup_calls(db, clock, 3)
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0004", False)
     async with db.write() as s:  # no trigger left writing to a missing table

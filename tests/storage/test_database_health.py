@@ -28,10 +28,10 @@ from calld.service.wiring import Services
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.sqlite_file import DatabaseDamaged
-from tests.conftest import AppClient
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.support import (
     PG_URL,
+    AppClient,
     LogCapture,
     api_session,
     bearer,

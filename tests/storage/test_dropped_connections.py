@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from calld.storage.database import Database
-from tests.conftest import AppClient
-from tests.support import PG_URL
+from tests.support import PG_URL, AppClient
 
 POOLED = 3
 

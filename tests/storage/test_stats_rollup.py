@@ -3,77 +3,23 @@ changes and deletes, and statistics over it equal to an aggregate over every cal
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from calld.domain.call import NewCall
-from calld.domain.vocabulary import CallDirection, EventSource, EventType
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.call_queries import _in_range, _raw_statistics, call_statistics
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from calld.storage.models import CallLog, CallStatsBucket
-from calld.storage.rollup import REBUILD_SQL, covered
+from calld.storage.models import CallLog
+from calld.storage.rollup import covered
 from tests.fakes.esl_capture import mapped
-from tests.support import SettableClock
-
-OUTCOMES = (
-    (EventType.RINGING, EventType.ANSWERED, EventType.ENDED),
-    (EventType.RINGING, EventType.ENDED),  # missed (inbound) / no answer (outbound)
-    (EventType.RINGING, EventType.ANSWERED),  # still live
-    (EventType.FAILED,),
-    (),
-)
-
-
-async def _calls(db: Database, clock: SettableClock, count: int) -> list[CallLog]:
-    """``count`` calls over two days, each taken through a random outcome, one transaction per step."""
-    rnd = random.Random(5)
-    store = CallStore(clock=clock)
-    start = clock.now
-    made = []
-    for n in range(count):
-        clock.now = start + timedelta(seconds=rnd.uniform(0, 2 * 86400))
-        direction = CallDirection.INBOUND if n % 3 else CallDirection.OUTBOUND
-        async with db.write() as s:
-            call = await store.create(s, NewCall(direction, "+14155550100", "1001"), EventSource.API)
-        for event in rnd.choice(OUTCOMES):
-            clock.advance(rnd.uniform(0.5, 400))
-            async with db.write() as s:
-                locked = await store.get_for_update(s, call.id)
-                assert locked is not None
-                await store.apply(s, locked, event, EventSource.API)
-        made.append(call)
-    return made
-
-
-async def _rollup(db: Database) -> dict[int, tuple[object, ...]]:
-    async with db.read() as s:
-        rows = (await s.execute(sa.select(CallStatsBucket))).scalars()
-        return {
-            r.bucket: (r.total_calls, r.answered_calls, r.missed_calls, r.inbound_calls, r.outbound_calls,
-                       round(r.duration_sum, 6), r.duration_count)
-            for r in rows
-            if r.total_calls
-        }  # fmt: skip
-
-
-async def _rebuilt(db: Database) -> dict[int, tuple[object, ...]]:
-    """What the rollup would hold if recomputed from the calls now (computed, then rolled back)."""
-    async with db.engine.connect() as conn:
-        trans = await conn.begin()
-        await conn.execute(sa.delete(CallStatsBucket))
-        await conn.execute(sa.text(REBUILD_SQL[db.dialect]))
-        rows = (await conn.execute(sa.select(CallStatsBucket.__table__))).all()
-        await trans.rollback()
-    return {r[0]: (r[1], r[2], r[3], r[4], r[5], round(r[6], 6), r[7]) for r in rows}
+from tests.support import SettableClock, rebuilt_rollup, rollup_calls, rollup_rows
 
 
 async def test_triggers_keep_the_rollup_equal_to_a_rebuild(db: Database, clock: SettableClock) -> None:
-    made = await _calls(db, clock, 40)
-    assert await _rollup(db) == await _rebuilt(db)
+    made = await rollup_calls(db, clock, 40)
+    assert await rollup_rows(db) == await rebuilt_rollup(db)
     async with db.write() as s:  # deletes subtract, moving a call's start moves it between buckets
         await s.execute(sa.delete(CallLog).where(CallLog.id.in_([c.id for c in made[:5]])))
         await s.execute(
@@ -81,14 +27,14 @@ async def test_triggers_keep_the_rollup_equal_to_a_rebuild(db: Database, clock: 
             .where(CallLog.id == made[6].id)
             .values(started_at=made[6].started_at - timedelta(hours=3))
         )
-    assert await _rollup(db) == await _rebuilt(db)
+    assert await rollup_rows(db) == await rebuilt_rollup(db)
 
 
 async def test_statistics_over_the_rollup_equal_an_aggregate_over_every_call(
     db: Database, clock: SettableClock
 ) -> None:
     clock.now = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
-    await _calls(db, clock, 30)
+    await rollup_calls(db, clock, 30)
     base = datetime(2026, 11, 23, tzinfo=UTC)
     ranges = [
         (base, base + timedelta(days=3)),  # whole buckets
@@ -130,6 +76,6 @@ async def test_switch_ingest_batches_keep_the_rollup_equal_to_a_rebuild(db: Data
     for start in range(0, len(events), 37):
         await ingest.store_batch(events[start : start + 37])
     assert ingest.stored == len(events)
-    rollup = await _rollup(db)
-    assert rollup == await _rebuilt(db)
+    rollup = await rollup_rows(db)
+    assert rollup == await rebuilt_rollup(db)
     assert sum(bucket[0] for bucket in rollup.values()) == 200

@@ -1,4 +1,4 @@
-"""The Asterisk switch adapter: AMI over ``panoramisk``, events through ``AmiEventMapper``.
+"""The Asterisk switch adapter: AMI through ``AmiClient``, events through ``AmiEventMapper``.
 
 ``AsteriskAdapter.run(sink)`` connects, logs in, installs an event filter (AMI ``Filter`` action, so
 Asterisk only sends what the mapper uses), resynchronises with ``CoreShowChannels`` (adopting live
@@ -8,30 +8,7 @@ any loss it reconnects with capped exponential backoff. The mapper (and so the k
 calls) survives reconnects; event keys are stable, so the sink's de-duplication makes a replay
 harmless.
 
-panoramisk 1.4 on Python 3.11 works, with defects worked around here, in ``_Manager`` and
-``_Protocol`` only:
-
-* it reconnects by itself at a fixed interval (no backoff) and re-sends, after the reconnect, every
-  action that got no answer — an ``Originate`` could place the call twice. ``_Manager`` never
-  reconnects on its own and forgets unanswered actions (they fail as ``SwitchUnavailable``);
-* its parser splits the stream on blank lines after decoding with ``errors="ignore"``, drops
-  headers with an empty value at the end of a message and turns repeated headers into lists;
-  ``_Protocol`` parses with calld's own byte-exact ``AmiParser``;
-* its event path (a ``Message`` per event, case-insensitive callback matching in ``dispatch``, a
-  queue hop per event) cost far more than parsing and mapping: ``_Protocol`` hands events to the
-  adapter itself, as ``AmiMessage``s, one queue entry per socket read, in wire order. Only what an
-  action waits for (its reply, the items of its list) goes through panoramisk, as a ``Message``
-  built from the ``AmiMessage`` (kept as its ``ami``). A ``Shutdown`` ends the stream after the
-  events before it, as panoramisk's protocol ends the connection on it;
-* an async ``Originate`` waits for the ``OriginateResponse`` event (the end of the call setup)
-  unless ``as_list=False`` is given; we always give it, so control returns once Asterisk accepted;
-* its ``Ping`` fires and forgets (a dead peer is never noticed) and takes whole seconds: the
-  keepalive here awaits the ``Pong`` with a timeout;
-* no action has a timeout: every action here is awaited with ``action_timeout_seconds``;
-* on a lost connection the futures of unanswered actions are never finished (they are only queued
-  for the re-send above): ``_Protocol.connection_lost`` fails them with ``SwitchUnavailable``;
-* ``Message`` answers any missing attribute with ``''`` (so ``getattr(m, "ami", None)`` is never
-  None for a panoramisk message): every reply here is built by ``_Protocol`` and carries ``ami``.
+The AMI connection itself (panoramisk, with its defects worked around) is ``client.AmiClient``.
 
 Checked live on Asterisk 22.10.1 (tests/asterisk/test_live_*.py). Hold: Asterisk 22 has no AMI action
 for it, so ``hold`` is a dual ``Redirect`` into ``hold_context`` (far party to music on hold, calld's
@@ -48,25 +25,22 @@ import os
 import posixpath
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from panoramisk import actions as pk_actions
-from panoramisk.ami_protocol import AMIProtocol
-from panoramisk.manager import Manager
-from panoramisk.message import Message
 
-from calld.adapters.asterisk.ami_codec import AmiMessage, AmiParser
+from calld.adapters.asterisk.ami_codec import AmiMessage
 from calld.adapters.asterisk.cel import cel_events
 from calld.adapters.asterisk.cel_source import CelSource, cel_sources
+from calld.adapters.asterisk.client import AmiClient
 from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.backoff import Backoff
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
-from calld.adapters.records import marked_missed
+from calld.adapters.records import marked_missed, missed_marker
 from calld.domain.events import SwitchEvent
+from calld.domain.vanished import vanished_end
 from calld.domain.vocabulary import EventType
 
 # The AMI events the mapper uses (``Shutdown`` tells us Asterisk is going away).
@@ -118,114 +92,6 @@ _ORIGINATE_REASONS = {
 }
 
 
-class _Everything:
-    """``forgetable_actions`` that contains every action: panoramisk must never re-send one."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-
-# What ``_Protocol`` hands the adapter per socket read: when it arrived, and its events in wire order.
-_Batch = tuple[datetime, list[AmiMessage]]
-
-
-def _panoramisk_message(ami: AmiMessage) -> Message:
-    """``ami`` as panoramisk's ``Message`` (repeated headers as lists), carrying ``ami``."""
-    headers: dict[str, Any] = {}
-    for name, value in ami.headers:
-        if name in headers:
-            previous = headers[name]
-            headers[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-        else:
-            headers[name] = value
-    message = Message(headers)
-    message.ami = ami
-    return message
-
-
-class _Protocol(AMIProtocol):  # type: ignore[misc]
-    """panoramisk's protocol with calld's byte-exact parser (see the module docstring). Only what
-    an action waits for (its reply, the items of its list) goes through panoramisk; events go
-    straight to ``_Manager.events`` as ``AmiMessage``s, a list per socket read: a panoramisk
-    ``Message`` and its case-insensitive dispatch cost more per event than parsing and mapping it."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self.parser = AmiParser()
-
-    def data_received(self, data: bytes) -> None:
-        events: list[AmiMessage] = []
-        shutdown = False
-        responses = self.responses
-        for ami in self.parser.feed(data):
-            action_id = ami.get("ActionID")
-            if action_id is not None and action_id in responses:
-                self.handle_message(_panoramisk_message(ami))
-            elif ami.event is not None:
-                events.append(ami)
-                shutdown = shutdown or ami.event == "Shutdown"
-            # else a response no action waits for (it timed out): dropped, as panoramisk does
-        if events:
-            self.factory.events.put_nowait((datetime.now(UTC), events))
-        if shutdown:
-            # Asterisk is going away: the events before (and with) the Shutdown are queued
-            # first, so the adapter maps them (Hangups) before it sees the end of the stream.
-            self.connection_lost(None)
-
-    def connection_lost(self, exc: object) -> None:
-        # panoramisk's close() only queues unanswered actions for a re-send (which we refuse):
-        # their futures would never finish. Fail them now.
-        for action in list(self.responses.values()):
-            if not action.future.done():
-                lost = SwitchUnavailable(f"AMI connection lost before {action['Action']} was answered")
-                action.future.set_exception(lost)
-        super().connection_lost(exc)
-
-
-class _Manager(Manager):  # type: ignore[misc]
-    """panoramisk's Manager without its own reconnection, re-sending or fire-and-forget ping."""
-
-    def __init__(self, **config: Any) -> None:
-        super().__init__(forgetable_actions=_Everything(), **config)
-        # Events in wire order, one entry per socket read; None once the session is over. Not
-        # bounded on purpose: Asterisk disconnects a client that stops reading (manager.conf
-        # writetimeout), so the events wait here (and behind it in the ingest's spill file).
-        self.events: asyncio.Queue[_Batch | None] = asyncio.Queue()
-
-    async def open(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self.loop = loop
-        _, protocol = await loop.create_connection(_Protocol, host, port)
-        self.protocol = protocol
-        protocol.queue = None
-        protocol.factory = self
-        protocol.log = self.log
-        protocol.config = self.config
-        protocol.encoding = self.encoding = "utf8"
-        self.responses = protocol.responses = {}
-        self._connected = True
-
-    def ping(self) -> None:  # the adapter's keepalive does this
-        return None
-
-    def end(self) -> None:
-        """End the session's event stream (after what is already queued)."""
-        self.events.put_nowait(None)
-
-    def connection_lost(self, exc: object) -> None:
-        if self._connected:
-            self._connected = False
-            self.end()
-
-
-@dataclass(slots=True)
-class _CallChannels:
-    """The live channels of one call (``Linkedid``), in creation order: uniqueid -> channel name."""
-
-    legs: dict[str, str] = field(default_factory=dict)
-    near_is_first: bool = False  # the first leg is calld's user (originated/outbound calls)
-
-
 class AsteriskAdapter:
     """``SwitchPort`` for Asterisk over AMI."""
 
@@ -237,8 +103,7 @@ class AsteriskAdapter:
         self.mapper = AmiEventMapper(
             settings.inbound_contexts, settings.outbound_contexts, hold_context=settings.hold_context
         )
-        self._manager: _Manager | None = None
-        self._calls: dict[str, _CallChannels] = {}
+        self._manager: AmiClient | None = None
         self._recording_channel: dict[str, str] = {}
         # Calls originated here that have no channel yet: if the originate fails before creating one,
         # only its OriginateResponse tells, and no Hangup will ever end the call.
@@ -260,7 +125,7 @@ class AsteriskAdapter:
         self.recover_since: datetime | None = None
         self._live_at_resync: frozenset[str] = frozenset()
         # Calls the records show begun, not ended and not listed live: read again shortly.
-        self._unfinished: set[str] = set()
+        self._unfinished: dict[str, bool] = {}  # call ref -> answered
         self._follow_up: asyncio.Task[None] | None = None
 
     # --- events ---------------------------------------------------------------------------------
@@ -296,7 +161,7 @@ class AsteriskAdapter:
 
     async def _session(self, sink: EventSink) -> bool:
         """One connection: login, filter, resync, then events until the link is lost."""
-        manager = _Manager(loop=asyncio.get_running_loop(), log=self.log)
+        manager = AmiClient(loop=asyncio.get_running_loop(), log=self.log)
         self._manager = manager
         timeout = self.settings.action_timeout_seconds
         await asyncio.wait_for(manager.open(self.settings.host, self.settings.port), timeout)
@@ -333,7 +198,7 @@ class AsteriskAdapter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keepalive
 
-    async def _keepalive(self, manager: _Manager) -> None:
+    async def _keepalive(self, manager: AmiClient) -> None:
         while True:
             await asyncio.sleep(self.settings.keepalive_seconds)
             if manager is not self._manager:
@@ -352,12 +217,13 @@ class AsteriskAdapter:
             return
         since -= _RECORDS_MARGIN
         unfinished = await self._recover_from(sink, since, None)
-        self._unfinished = unfinished - live
+        self._unfinished = {ref: answered for ref, answered in unfinished.items() if ref not in live}
         if self._unfinished:
             self._follow_up = asyncio.create_task(self._recover_unfinished(sink, since), name="cel-follow-up")
 
-    async def _recover_from(self, sink: EventSink, since: datetime, only: set[str] | None) -> set[str]:
-        """Store the records' events (of the calls in ``only``, if given); the calls they leave open."""
+    async def _recover_from(self, sink: EventSink, since: datetime, only: set[str] | None) -> dict[str, bool]:
+        """Store the records' events (of the calls in ``only``, if given); the calls they leave open,
+        each with whether it was answered."""
         rows = []
         for source in self.records:
             try:
@@ -370,26 +236,29 @@ class AsteriskAdapter:
         for event in events:
             await self._emit(sink, marked_missed(event, first_session=self.sessions == 1))
         self.log.info("asterisk CEL records read", since=since.isoformat(), rows=len(rows), call_events=len(events))
-        return set(mapper.open_calls())
+        return {call.ref: call.state.answered_at is not None for call in mapper.tracker.calls()}
 
     async def _recover_unfinished(self, sink: EventSink, since: datetime) -> None:
         try:
             for _ in range(_FOLLOW_UPS):
                 await asyncio.sleep(_FOLLOW_UP_SECONDS)
                 # Calls the live stream took over since (their events named them) need nothing more.
-                self._unfinished -= set(self.mapper.open_calls())
+                for ref in self.mapper.open_calls():
+                    self._unfinished.pop(ref, None)
                 if self._unfinished:
-                    self._unfinished &= await self._recover_from(sink, since, self._unfinished)
+                    still = await self._recover_from(sink, since, set(self._unfinished))
+                    self._unfinished = {ref: still[ref] for ref in self._unfinished if ref in still}
                 if not self._unfinished:
                     return
             # Neither live nor ended in the records: gone unseen, like a call the list no longer has.
             self.log.warning("calls begun in asterisk's CEL have no end there; closed", calls=len(self._unfinished))
             now = datetime.now(UTC)
-            for ref in sorted(self._unfinished):
-                meta = {"reason": "call no longer on the switch and no end in its records", "cause": "UNKNOWN"}
-                lost = SwitchEvent(ref, EventType.FAILED, now, f"{ref}:cel-unfinished:failed", meta, None, None, "cel")
-                await self._emit(sink, marked_missed(lost, first_session=self.sessions == 1))
-            self._unfinished = set()
+            marker = missed_marker(first_session=self.sessions == 1)
+            for ref, answered in sorted(self._unfinished.items()):
+                end = vanished_end(answered, marker, "call no longer on the switch and no end in its records")
+                key = f"{ref}:cel-unfinished:{end.event_type.value}"
+                await self._emit(sink, SwitchEvent(ref, end.event_type, now, key, end.metadata, None, None, "cel"))
+            self._unfinished = {}
         finally:
             self.resynced.set()
 
@@ -407,11 +276,9 @@ class AsteriskAdapter:
         for ami in rows:
             ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
             live.add(ref)
-            self._track(ami)
+            self._originating.discard(ref)
             if ami.get("Context") == self.settings.hold_context:
                 parted.setdefault(ref, {})[ami.get("Exten", "")] = ami.get("Channel", "")
-        for ref in [r for r in self._calls if r not in live]:
-            self._calls.pop(ref, None)
         # What is held is what the switch shows in the hold context (a calld restarted during a
         # hold can still resume it; a call resumed or ended meanwhile is no longer held).
         self._held = {
@@ -423,14 +290,15 @@ class AsteriskAdapter:
         self.log.info("asterisk resynchronised", live_calls=len(live))
 
     async def _deliver(self, sink: EventSink, ami: AmiMessage, received_at: datetime) -> None:
-        self._track(ami)
         name = ami.event
+        if name == "Newchannel" and ami.get("Uniqueid") and ami.get("Channel"):
+            # The originated call has a channel now: its Hangup will end it.
+            self._originating.discard(ami.get("Linkedid") or ami.get("Uniqueid", ""))
         if name == "OriginateResponse":
             await self._originate_response(sink, ami)
         for event in self.mapper.map(ami, received_at):
             await self._emit(sink, event)
         if name == "Hangup":
-            self._untrack(ami)
             ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
             if ref in self._held:
                 await self._end_held(ref)
@@ -467,45 +335,28 @@ class AsteriskAdapter:
     def live_at_resync(self) -> frozenset[str]:
         return self._live_at_resync
 
-    # --- channel bookkeeping for control actions ------------------------------------------------
+    # --- the channels control actions act on (the mapper knows each call's live channels) --------
 
-    def _track(self, ami: Mapping[str, str]) -> None:
-        if ami.get("Event") not in ("Newchannel", "CoreShowChannel"):
-            return
-        uid, channel = ami.get("Uniqueid", ""), ami.get("Channel", "")
-        ref = ami.get("Linkedid") or uid
-        if not uid or not channel:
-            return
-        self._originating.discard(ref)
-        call = self._calls.get(ref)
-        if call is None:
-            call = self._calls[ref] = _CallChannels()
-            context = ami.get("Context", "")
-            call.near_is_first = ami.get("ChannelState") == "0" or context in self.settings.outbound_contexts
-        call.legs[uid] = channel
-
-    def _untrack(self, ami: Mapping[str, str]) -> None:
-        ref = ami.get("Linkedid") or ami.get("Uniqueid", "")
-        call = self._calls.get(ref)
-        if call is None:
-            return
-        call.legs.pop(ami.get("Uniqueid", ""), None)
-        if not call.legs:
-            del self._calls[ref]
-
-    def _channels(self, call_ref: str) -> _CallChannels:
-        call = self._calls.get(call_ref)
-        if call is None or not call.legs:
+    def _channels(self, call_ref: str) -> list[str]:
+        channels = self.mapper.channels(call_ref)
+        if not channels:
             raise SwitchError(f"call {call_ref} has no live channel on Asterisk")
-        return call
+        return channels
 
     def _near(self, call_ref: str) -> str:
-        """calld's user's leg: the first one of an outbound/originated call, else the latest other."""
-        call = self._channels(call_ref)
-        legs = list(call.legs.values())
-        if call.near_is_first or len(legs) == 1:
-            return legs[0]
-        return legs[-1]
+        """calld's user's channel (``calld.adapters.tracking.control_leg``)."""
+        channel = self.mapper.control_channel(call_ref, near=True)
+        if channel is None:
+            raise SwitchError(f"call {call_ref} has no live channel on Asterisk")
+        return channel
+
+    def _far(self, call_ref: str) -> str:
+        """The far party's channel: never calld's user's."""
+        near = self._near(call_ref)
+        far = self.mapper.control_channel(call_ref, near=False)
+        if far is None or far == near:
+            raise SwitchError(f"call {call_ref} has no far party to hold")
+        return far
 
     # --- actions --------------------------------------------------------------------------------
 
@@ -518,21 +369,9 @@ class AsteriskAdapter:
     async def _action(self, action: str, headers: Mapping[str, str], *, as_list: bool = False) -> Any:
         """Send ``action``; its response (or list of messages). Error -> SwitchError."""
         manager = self._manager
-        if manager is None or not manager._connected:
+        if manager is None or not manager.is_connected:
             raise SwitchUnavailable("not connected to Asterisk AMI")
-        request = pk_actions.Action({"Action": action, **headers}, as_list=as_list)
-        future = manager.send_action(request, as_list=as_list)
-        try:
-            response = await asyncio.wait_for(asyncio.shield(future), self.settings.action_timeout_seconds)
-        except TimeoutError:
-            future.cancel()
-            manager.protocol.responses.pop(request.id, None)
-            raise SwitchUnavailable(f"Asterisk did not answer {action} in time") from None
-        first = response[0] if isinstance(response, list) else response
-        ami: AmiMessage | None = getattr(first, "ami", None)
-        if ami is not None and ami.response not in ("Success", "Goodbye"):
-            raise SwitchError(f"Asterisk refused {action}: {ami.get('Message', ami.response or 'error')}")
-        return response
+        return await manager.action(action, headers, self.settings.action_timeout_seconds, as_list=as_list)
 
     async def originate(self, calld_call_id: str, recipient: str, caller: str | None) -> str:
         s = self.settings
@@ -558,7 +397,7 @@ class AsteriskAdapter:
         return calld_call_id
 
     async def hangup(self, call_ref: str) -> None:
-        legs = list(self._channels(call_ref).legs.values())
+        legs = self._channels(call_ref)
         refused: SwitchError | None = None
         for channel in legs:
             try:
@@ -586,14 +425,6 @@ class AsteriskAdapter:
             return
         headers = {"Channel": self._near(call_ref), "Exten": target, "Context": context}
         await self._action("Atxfer" if attended else "BlindTransfer", headers)
-
-    def _far(self, call_ref: str) -> str:
-        """The far party's leg: the first live leg that is not calld's user's."""
-        near = self._near(call_ref)
-        for channel in self._channels(call_ref).legs.values():
-            if channel != near:
-                return channel
-        raise SwitchError(f"call {call_ref} has no far party to hold")
 
     async def hold(self, call_ref: str) -> None:
         """Asterisk 22 has no AMI hold action. A dual ``Redirect`` takes both legs out of their

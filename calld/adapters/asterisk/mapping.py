@@ -4,9 +4,9 @@ One calld call is one Asterisk ``Linkedid``: every leg (the caller's channel, th
 Local channel pairs, the target of a transfer) shares it, so a transfer stays ONE call with
 transfer events. ``AmiEventMapper`` keeps the small per-call state needed to correlate legs and to
 know when the last leg hung up; it mirrors each call through the domain reducer
-(``calld.domain.call.apply_event``) and only emits events the domain accepts, so a consumer never
-sees an illegal sequence (a second ``answered``, an ``unhold`` that Asterisk sends without a
-``Hold``, anything after ``ended``). What it drops is listed in ``dropped`` for diagnostics.
+(the shared ``calld.adapters.tracking.CallTracker``) and only emits events the domain accepts, so a
+consumer never sees an illegal sequence (a second ``answered``, an ``unhold`` that Asterisk sends
+without a ``Hold``, anything after ``ended``). What it drops is listed in ``dropped`` for diagnostics.
 
 Observed on Asterisk 22 (see tests/data/asterisk/README.md): AMI events carry no sequence number,
 so an event's ``key`` is ``<uniqueid>:<Event>:<Timestamp>:<event type>`` (``timestampevents=yes``
@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
-from calld.domain.call import CallState, apply_event, new_call
-from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
+from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 
@@ -71,13 +71,10 @@ class _Leg:
     recording_path: str | None = None
 
 
-@dataclass(slots=True)
-class _Call:
-    ref: str
-    state: CallState
+@dataclass(slots=True, kw_only=True)
+class _Call(TrackedCall):
     parties: CallParties
     legs: dict[str, _Leg] = field(default_factory=dict)
-    calld_call_id: str | None = None
     dial_status: str | None = None
     # The caller's leg says why the call ended; the other legs are hung up as a consequence.
     first_leg_cause: tuple[int | None, str] | None = None
@@ -117,6 +114,11 @@ def _age(row: Mapping[str, str]) -> timedelta:
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
+def _lost_key(ref: str, event_type: EventType) -> str:
+    """The key of the event that closes a call gone from the switch at a reconnect."""
+    return f"{ref}:lost:{event_type.value}"
+
+
 def _number_from_channel(channel: str) -> str:
     """``PJSIP/1001-0000001f`` -> ``1001``; ``Local/1003@ctx-00000000;1`` -> ``1003``."""
     resource = channel.split("/", 1)[-1]
@@ -147,10 +149,13 @@ class AmiEventMapper:
         self.outbound_contexts = frozenset(outbound_contexts)
         self.default_direction = default_direction
         self.ignored_channels = tuple(ignored_channels)
-        self._calls: dict[str, _Call] = {}
+        self.tracker = CallTracker[_Call]()
         self._leg_call: dict[str, str] = {}  # uniqueid -> call ref
-        # (event key, reason) of events the domain would have refused; for logs and tests.
-        self.dropped: list[tuple[str, str]] = []
+
+    @property
+    def dropped(self) -> list[tuple[str, str]]:
+        """(event key, reason) of events the domain would have refused; for logs and tests."""
+        return self.tracker.dropped
 
     # --- public API -----------------------------------------------------------------------------
 
@@ -183,23 +188,39 @@ class AmiEventMapper:
 
     def open_calls(self) -> list[str]:
         """``call_ref`` of every call not yet ended."""
-        return list(self._calls)
+        return self.tracker.open_calls()
 
     def reconcile(self, live_refs: Collection[str], timestamp: datetime) -> list[SwitchEvent]:
-        """After a reconnect: end (``failed``) calls the switch no longer has.
+        """After a reconnect: close the calls the switch no longer has.
 
         ``live_refs`` are the ``Linkedid``s listed by ``CoreShowChannels``. A call that vanished
         without a ``Hangup`` (Asterisk crashed, or events were lost while disconnected) would
-        otherwise stay open forever.
+        otherwise stay open forever: it is closed at ``timestamp`` by the vanished-call rule
+        (``calld.domain.vanished``: ``ended`` if answered, else ``failed``, cause ``UNKNOWN``,
+        ``ended_while_disconnected``).
         """
         out: list[SwitchEvent] = []
-        for ref in [r for r in self._calls if r not in live_refs]:
-            call = self._calls[ref]
+        for call in self.tracker.vanished(live_refs):
             out.extend(self._flush_initiated(call))
-            meta = {"reason": "call no longer on the switch after reconnect"}
-            out.extend(self._emit(call, EventType.FAILED, timestamp, f"{ref}:lost:failed", meta, recovered="channels"))
+            closed = self.tracker.close_vanished(call, timestamp, _lost_key, recovered="channels")
+            out.extend([] if closed is None else [closed])
             self._forget(call)
         return out
+
+    def channels(self, ref: str) -> list[str]:
+        """The live channels of call ``ref``, oldest first."""
+        call = self.tracker.get(ref)
+        return [] if call is None else [leg.channel for leg in call.legs.values()]
+
+    def control_channel(self, ref: str, near: bool) -> str | None:
+        """The live channel of call ``ref`` a control command acts on: calld's user's (``near``)
+        or the far party's, by ``calld.adapters.tracking.control_leg``. None when none is up."""
+        call = self.tracker.get(ref)
+        if call is None:
+            return None
+        first = call.legs.get(ref)
+        others = [leg.channel for uid, leg in call.legs.items() if uid != ref]
+        return control_leg(None if first is None else first.channel, others, call.state.direction, near=near)
 
     # --- correlation ----------------------------------------------------------------------------
 
@@ -207,10 +228,10 @@ class AmiEventMapper:
         for uid_header in _UID_HEADERS:
             uid = event.get(uid_header)
             if uid and uid in self._leg_call:
-                return self._calls.get(self._leg_call[uid])
+                return self.tracker.get(self._leg_call[uid])
         linkedid = event.get("Linkedid")
-        if event.get("Event") == "Newchannel" and linkedid in self._calls:
-            return self._calls[linkedid]
+        if event.get("Event") == "Newchannel" and linkedid is not None:
+            return self.tracker.get(linkedid)
         return None
 
     def _ignored(self, channel: str) -> bool:
@@ -229,8 +250,7 @@ class AmiEventMapper:
         else:
             direction = self._direction_for(event.get("Context", ""))
             parties = CallParties(direction, event.get("CallerIDNum", ""), event.get("Exten", ""))
-        call = _Call(ref=ref, state=new_call(direction, ts), parties=parties)
-        self._calls[ref] = call
+        call = self.tracker.add(_Call(ref=ref, state=new_call(direction, ts), parties=parties))
         self._add_leg(call, event)
         self._learn(call, event)
         call.pending_initiated = (ts, self._key(event, EventType.INITIATED))
@@ -278,7 +298,7 @@ class AmiEventMapper:
         rows = sorted(rows, key=lambda row: row.get("Uniqueid") != ref)
         first = rows[0]
         started = seen_at - max(_age(row) for row in rows)
-        call = self._calls.get(ref)
+        call = self.tracker.get(ref)
         out: list[SwitchEvent] = []
         if call is None:
             direction = self._direction_for(first.get("Context", ""))
@@ -286,8 +306,7 @@ class AmiEventMapper:
             if first.get("Context") == self.hold_context:
                 # Parked by calld's hold: the dialplan place no longer says whom the caller dialled.
                 parties = CallParties(direction, first.get("CallerIDNum", ""), first.get("ConnectedLineNum", ""))
-            call = _Call(ref=ref, state=new_call(direction, started), parties=parties)
-            self._calls[ref] = call
+            call = self.tracker.add(_Call(ref=ref, state=new_call(direction, started), parties=parties))
             meta = {"adopted": True}
             out.append(
                 SwitchEvent(
@@ -330,7 +349,7 @@ class AmiEventMapper:
     def _forget(self, call: _Call) -> None:
         for uid in call.legs:
             self._leg_call.pop(uid, None)
-        self._calls.pop(call.ref, None)
+        self.tracker.forget(call.ref)
 
     # --- emission -------------------------------------------------------------------------------
 
@@ -371,13 +390,8 @@ class AmiEventMapper:
         *,
         recovered: str | None = None,
     ) -> list[SwitchEvent]:
-        meta = metadata or {}
-        try:
-            call.state = apply_event(call.state, event_type, ts, meta)
-        except (IllegalTransition, InvalidValue) as exc:
-            self.dropped.append((key, str(exc)))
-            return []
-        return [SwitchEvent(call.ref, event_type, ts, key, meta, None, call.calld_call_id, recovered)]
+        event = self.tracker.emit(call, event_type, ts, key, metadata, recovered=recovered)
+        return [] if event is None else [event]
 
     def _emit_for(
         self,

@@ -5,9 +5,9 @@ Pure and synchronous: ``EventMapper.map(event)`` returns the call events one swi
 A leg's uuid. ``Channel-Call-UUID`` is deliberately not used: it is not stable (it changes after
 transfers and can revert at hangup, see tests/data/freeswitch/README.md).
 
-Every emitted event is first folded into a private copy of the call's domain state with
-``calld.domain.call.apply_event``; an event the state machine would refuse is dropped (and
-counted in ``EventMapper.dropped``), so the sequence per call is always one the domain accepts.
+Every emitted event is first folded into a private copy of the call's domain state (the shared
+``calld.adapters.tracking.CallTracker``); an event the state machine would refuse is dropped (and
+listed in ``EventMapper.dropped``), so the sequence per call is always one the domain accepts.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from calld.domain.call import CallState, apply_event, new_call
-from calld.domain.errors import DomainError
+from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
+from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 
@@ -91,10 +91,6 @@ _TALKING_CALLSTATES: Final = frozenset({"ACTIVE", "HELD", "UNHELD"})
 def event_time(event: Event) -> datetime:
     """``Event-Date-Timestamp`` (microseconds since the epoch, UTC) as an aware datetime."""
     return _EPOCH + timedelta(microseconds=int(event.get("Event-Date-Timestamp") or 0))
-
-
-def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1)
 
 
 def _row_as_event(row: Mapping[str, str]) -> dict[str, str]:
@@ -263,12 +259,9 @@ class LegCorrelator:
 # --------------------------------------------------------------------------- mapper
 
 
-@dataclass(slots=True)
-class _Call:
-    ref: str
+@dataclass(slots=True, kw_only=True)
+class _Call(TrackedCall):
     seq: int  # creation order, to pick the surviving call when two calls are bridged
-    state: CallState
-    calld_call_id: str | None
     first_event: Event  # the event that started the call (see EventMapper._initiate)
     leg_numbers: dict[str, str] = field(default_factory=dict)
     a_leg_hangup: dict[str, str] | None = None
@@ -310,13 +303,12 @@ class EventMapper:
         self.correlator = LegCorrelator()
         self._contexts = dict(context_directions or {})
         self._default_inbound = default_inbound
-        self._calls: dict[str, _Call] = {}
+        self.tracker = CallTracker[_Call]()
         self._next_seq = 0
         # Legs that hung up (late events must not start a call) and legs seen before their
         # parent (joined when it appears); both bounded, oldest forgotten first.
         self._finished: dict[str, None] = {}
         self._orphans: dict[str, dict[str, str]] = {}
-        self.dropped = 0  # events the domain state machine refused (see module docstring)
 
     @property
     def context_directions(self) -> Mapping[str, CallDirection]:
@@ -324,8 +316,13 @@ class EventMapper:
         return self._contexts
 
     @property
+    def dropped(self) -> list[tuple[str, str]]:
+        """(event key, reason) of events the domain state machine refused (see module docstring)."""
+        return self.tracker.dropped
+
+    @property
     def active_calls(self) -> int:
-        return len(self._calls)
+        return len(self.tracker)
 
     def direction_of(self, event: Event) -> CallDirection:
         if event.get("Call-Direction") == "outbound":
@@ -392,7 +389,7 @@ class EventMapper:
 
     def open_calls(self) -> list[str]:
         """``call_ref`` of every call not yet ended."""
-        return list(self._calls)
+        return self.tracker.open_calls()
 
     def has_seen(self, leg: str) -> bool:
         """Whether any event of ``leg`` was seen (it is live, or it hung up)."""
@@ -405,44 +402,43 @@ class EventMapper:
         or that calld rang first), the latest other leg of an inbound call (the phone that took
         it). The far party is the other one. None when the call has no live leg.
         """
-        call = self._calls.get(ref)
+        call = self.tracker.get(ref)
         if call is None:
             return None
         live = self.correlator.legs(ref)
-        if not live:
-            return None
         first = ref if ref in live else None
         others = [leg for leg in call.leg_numbers if leg in live and leg != ref]
-        latest_other = others[-1] if others else None
-        user_first = call.state.direction is CallDirection.OUTBOUND
-        wanted = (first if user_first else latest_other) if near else (latest_other if user_first else first)
-        return wanted or first or latest_other
+        return control_leg(first, others, call.state.direction, near=near)
 
     def reconcile(self, live_legs: Collection[str], at: datetime) -> list[SwitchEvent]:
         """After a (re)connect: forget legs the switch no longer has and close calls left with none.
 
         ``live_legs`` are the uuids ``show channels`` lists. Their hangups happened while we were
-        not listening, so the real end time and cause are unknown: the call is closed at ``at``,
-        marked ``ended_while_disconnected``, ``ended`` if it had been answered, else ``failed``.
+        not listening, so the real end time and cause are unknown: the call is closed at ``at`` by
+        the vanished-call rule (``calld.domain.vanished``: ``ended`` if it had been answered, else
+        ``failed``, cause ``UNKNOWN``, ``ended_while_disconnected``).
         """
         out: list[SwitchEvent] = []
         live = set(live_legs)
-        for ref in list(self._calls):
-            call = self._calls[ref]
+
+        def key(ref: str, event_type: EventType) -> str:
+            # As ``_emit`` keys it: a second event in ``out`` gets its type and call in the key.
+            base = event_key({"Event-UUID": f"resync:{ref}"})
+            return f"{base}:{event_type.value}:{ref}" if out else base
+
+        for call in self.tracker.calls():
+            ref = call.ref
             for leg in self.correlator.legs(ref) - live:
                 self.correlator.detach(leg)
                 call.held_legs.discard(leg)
             if self.correlator.legs(ref):
                 continue
-            marker = {"Event-UUID": f"resync:{ref}", "Event-Date-Timestamp": str(_micros(at))}
-            meta: dict[str, Any] = {"ended_while_disconnected": True, "cause": "UNKNOWN"}
-            if call.state.answered_at is not None:
-                meta["outcome"] = CallStatus.ENDED.value
-                self._emit(call, EventType.ENDED, marker, out, meta)
-            else:
-                self._emit(call, EventType.FAILED, marker, out, meta)
+            if not call.initiated:
+                self._initiate(call, call.first_event, out)
+            closed = self.tracker.close_vanished(call, at, key)
+            if closed is not None:
+                out.append(closed)
             self.correlator.forget(ref)
-            del self._calls[ref]
         return out
 
     def adopt(self, rows: Iterable[Mapping[str, str]]) -> list[SwitchEvent]:
@@ -485,7 +481,7 @@ class EventMapper:
 
     def _call_for(self, leg: str) -> _Call | None:
         ref = self.correlator.call_of(leg)
-        return None if ref is None else self._calls.get(ref)
+        return None if ref is None else self.tracker.get(ref)
 
     def _register(self, event: Event, name: str, uuid: str, out: list[SwitchEvent]) -> _Call | None:
         """First event of a leg: join its parent's call, or start a call if it is an A leg.
@@ -532,7 +528,7 @@ class EventMapper:
             first_event=event,
         )
         self._next_seq += 1
-        self._calls[uuid] = call
+        self.tracker.add(call)
         self._join(call, uuid, leg_number(event))
         if event.get("Event-Name") == "CHANNEL_CREATE":
             self._initiate(call, event, out)
@@ -611,7 +607,7 @@ class EventMapper:
                 meta["outcome"] = outcome.value
                 self._emit(call, EventType.ENDED, event, out, meta)
         self.correlator.forget(call.ref)
-        del self._calls[call.ref]
+        self.tracker.forget(call.ref)
 
     def _unanswered_outcome(self, call: _Call, info: Mapping[str, str]) -> tuple[CallStatus, str]:
         """Why a call that was never answered ended, and the cause that says so.
@@ -764,7 +760,7 @@ class EventMapper:
             number = absorbed.leg_numbers.get(moved, "")
             self.correlator.attach(moved, survivor.ref)
             survivor.leg_numbers[moved] = number
-            if absorbed.ref in self._calls and moved in absorbed.held_legs:
+            if absorbed.ref in self.tracker and moved in absorbed.held_legs:
                 absorbed.held_legs.discard(moved)
             if survivor.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING, CallStatus.ON_HOLD):
                 self._emit(survivor, EventType.TRANSFER_INITIATED, event, out, {"transfer_to": number})
@@ -791,27 +787,13 @@ class EventMapper:
         """Append the event if the call's state machine accepts it; return whether it did."""
         if not call.initiated:
             self._initiate(call, call.first_event, out)
-        meta = dict(metadata or {})
-        ts = event_time(event)
-        try:
-            state = apply_event(call.state, event_type, ts, meta)
-        except DomainError:
-            self.dropped += 1
-            return False
-        call.state = state
         key = event_key(event)
         # One switch event can cause several call events (bridge -> transfer initiated and
         # completed, or a call ending): the type keeps their keys distinct and stable.
         if out:
             key = f"{key}:{event_type.value}:{call.ref}"
-        out.append(
-            SwitchEvent(
-                call_ref=call.ref,
-                event_type=event_type,
-                timestamp=ts,
-                key=key,
-                metadata=meta,
-                calld_call_id=call.calld_call_id,
-            )
-        )
+        emitted = self.tracker.emit(call, event_type, event_time(event), key, metadata)
+        if emitted is None:
+            return False
+        out.append(emitted)
         return True

@@ -12,7 +12,7 @@ async function eventTypes() {
 function deliveries(sub, area) {
   const line = messageLine();
   const body = h("tbody");
-  const load = async () => {
+  const load = async (announce = true) => {
     const page = await get(`${BASE}${sub.id}/deliveries/`, { limit: 50 });
     body.replaceChildren(...page.results.map((d) => h("tr", { "data-delivery": d.id },
       h("td", { text: when(d.created_at) }), h("td", { text: words(d.event_type) }), h("td", { text: d.status }),
@@ -22,10 +22,10 @@ function deliveries(sub, area) {
         try {
           const again = await post(`${BASE}${sub.id}/deliveries/${d.id}/redeliver/`);
           say(line, `Delivery queued again (${again.status}).`);
-          await load();
+          await load(false);
         } catch (error) { say(line, error.message, false); }
       } }, "Redeliver")))));
-    say(line, `${page.count} deliver${page.count === 1 ? "y" : "ies"}.`);
+    if (announce) say(line, `${page.count} deliver${page.count === 1 ? "y" : "ies"}.`);
   };
   area.replaceChildren(h("h3", { text: `Deliveries to ${sub.url}` }), line,
     h("table", { class: "deliveries" }, h("thead", null, h("tr", null,

@@ -1,0 +1,46 @@
+"""Closing a call that vanished: the switch no longer has it and nothing told calld how it ended.
+
+That happens to a call open in calld when its switch stops listing it after a reconnect (its hangup
+was sent while the link was down, or the switch crashed), when calld starts and finds calls an earlier
+run left open, and when the switch's records show a call begun but never ended. Its real end time and
+cause are unknown, so every switch closes it the same way, at the moment calld found out: ``ended`` if
+it had been answered, else ``failed``, with cause ``UNKNOWN`` and a marker saying when calld was away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from calld.domain.vocabulary import CallStatus, EventType
+
+UNKNOWN_CAUSE: Final = "UNKNOWN"
+
+
+class VanishedWhile(StrEnum):
+    """The metadata flag an ending calld did not see happen carries: why it did not see it."""
+
+    DISCONNECTED = "ended_while_disconnected"  # found at a reconnect to the switch
+    CALLD_WAS_DOWN = "ended_while_calld_was_down"  # found when calld started
+
+
+@dataclass(frozen=True, slots=True)
+class VanishedEnd:
+    """The event that closes a vanished call and the metadata stored with it."""
+
+    event_type: EventType
+    metadata: Mapping[str, Any]
+
+
+def vanished_end(answered: bool, marker: VanishedWhile, reason: str | None = None) -> VanishedEnd:
+    """How a call that vanished is closed: ``ended`` (outcome ``ended``) if it had been answered,
+    else ``failed``; cause ``UNKNOWN``, flagged with ``marker``; ``reason`` says what found it."""
+    metadata: dict[str, Any] = {marker.value: True, "cause": UNKNOWN_CAUSE}
+    if reason:
+        metadata["reason"] = reason
+    if answered:
+        metadata["outcome"] = CallStatus.ENDED.value
+        return VanishedEnd(EventType.ENDED, metadata)
+    return VanishedEnd(EventType.FAILED, metadata)

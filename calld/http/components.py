@@ -1,0 +1,606 @@
+"""The OpenAPI document's components: the schemas of calld's JSON bodies, its security schemes and one
+example per request body. Enumerations and limits come from the domain and the handlers' own tables, so
+they cannot drift from the code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from calld.domain.call import MAX_QUALITY_SCORE
+from calld.domain.call_filter import Period
+from calld.domain.delivery import DeliveryStatus
+from calld.domain.scopes import Scope
+from calld.domain.vocabulary import (
+    CallDirection,
+    CallStatus,
+    CallType,
+    EventSource,
+    EventType,
+    RecordingStatus,
+    SipTransport,
+)
+from calld.http import clients, sip_configurations, webhook_subscriptions, webhooks
+from calld.http.call_logs import NOTES_MAX
+from calld.http.schema import (
+    ANY_OBJECT,
+    BOOLEAN,
+    DATE_TIME,
+    PHONE,
+    UUID,
+    Schema,
+    array,
+    choice,
+    integer,
+    nullable,
+    number,
+    obj,
+    ref,
+    response_object,
+    string,
+)
+from calld.service.provider import RecordingFormat, SipEventType
+
+# --- component schemas ----------------------------------------------------------------------------
+
+
+def _error() -> Schema:
+    return obj(
+        {
+            "error": string(description="What went wrong, in a few words, for people."),
+            "code": string(
+                description="What went wrong, stable for machines: not_found, validation_failed, invalid_value, "
+                "illegal_transition, switch_refused, switch_unavailable, already_exists, unauthenticated, forbidden, "
+                "malformed_request, body_too_large, database_unavailable, internal_error, ..."
+            ),
+            "detail": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "The offending field (or 'body', 'authorization', ...) and what is wrong with it.",
+            },
+            "current_status": string(description="409 on a status change: the status the call or recording has."),
+            "requested": string(description="409 on a status change: what was asked for."),
+            "number": string(description="409 on a client's number: the number that is taken."),
+            "client": string(fmt="uuid", description="409 on a client's number: the client that has it."),
+            "request_id": string(description="500: the id on the log line an operator looks for."),
+        },
+        ["error", "code", "detail"],
+    )
+
+
+def _call_log() -> dict[str, Any]:
+    return {
+        "id": UUID,
+        "direction": choice(CallDirection),
+        "call_type": choice(CallType),
+        "status": choice(CallStatus),
+        "caller_number": PHONE,
+        "recipient_number": PHONE,
+        "sip_call_id": nullable(string()),
+        "client": nullable(UUID),
+        "sip_configuration": nullable(UUID),
+        "started_at": DATE_TIME,
+        "ringing_at": nullable(DATE_TIME),
+        "answered_at": nullable(DATE_TIME),
+        "ended_at": nullable(DATE_TIME),
+        "duration_seconds": nullable(number(0)),
+        "ring_seconds": nullable(number(0)),
+        "hold_seconds": number(0),
+        "on_hold_since": nullable(DATE_TIME),
+        "is_recording": BOOLEAN,
+        "transfer_target": nullable(string()),
+        "call_quality_score": nullable(number(0, MAX_QUALITY_SCORE)),
+        "notes": string(),
+        "switch": nullable(string(description="The switch (PBX) that carries the call, if any.")),
+        "created_at": DATE_TIME,
+        "updated_at": DATE_TIME,
+    }
+
+
+def _recording() -> Schema:
+    return response_object(
+        {
+            "id": UUID,
+            "call": UUID,
+            "status": choice(RecordingStatus),
+            "local_path": nullable(string()),
+            "external_url": nullable(string()),
+            "file_size": nullable(integer(0)),
+            "duration_seconds": nullable(number(0)),
+            "format": nullable(string()),
+            "transcript": nullable(string()),
+            "transcript_confidence": nullable(number(0, 1)),
+            "created_at": DATE_TIME,
+            "updated_at": DATE_TIME,
+        }
+    )
+
+
+def _call_event() -> Schema:
+    return response_object(
+        {
+            "id": integer(1),
+            "call": UUID,
+            "event_type": choice(EventType),
+            "timestamp": DATE_TIME,
+            "metadata": ANY_OBJECT,
+            "source": choice(EventSource),
+        }
+    )
+
+
+def _call_detail() -> Schema:
+    return response_object(
+        {
+            **_call_log(),
+            "events": array(ref("CallEvent")),
+            "recordings": array(ref("Recording")),
+            "recording": nullable(ref("Recording")),
+        },
+        description="A call with its events (oldest first) and recordings; `recording` is the newest one.",
+    )
+
+
+def _call_bodies() -> dict[str, Schema]:
+    notes = string(NOTES_MAX, description='Free text; PATCH with "" clears it.')
+    score = nullable(number(0, MAX_QUALITY_SCORE))
+    return {
+        "CallCreate": obj(
+            {
+                "direction": choice(CallDirection),
+                "caller_number": PHONE,
+                "recipient_number": PHONE,
+                "call_type": nullable(choice(CallType, "Default voice.")),
+                "sip_call_id": nullable(string(255, min_length=1)),
+                "client": nullable(UUID),
+                "sip_configuration": nullable(UUID),
+                "notes": nullable(notes),
+            },
+            ["direction", "caller_number", "recipient_number"],
+        ),
+        "CallPatch": obj(
+            {
+                "notes": notes,
+                "call_quality_score": score,
+                "client": nullable(UUID),
+                "sip_configuration": nullable(UUID),
+            },
+            description="Only the fields given change; null clears the score, the client and the SIP configuration.",
+        ),
+        "StatusChange": obj(
+            {"status": choice(CallStatus), "notes": notes, "call_quality_score": score},
+            ["status"],
+            description="The status is reached by the event the transition table names (409 if none does).",
+        ),
+        "OutboundCall": obj(
+            {
+                "recipient_number": PHONE,
+                "caller_number": nullable(PHONE),
+                "call_type": nullable(choice(CallType, "Default voice.")),
+                "sip_configuration": nullable(UUID),
+            },
+            ["recipient_number"],
+            description="Without caller_number, the call is placed from the SIP username of the configuration "
+            "(given, else the default one).",
+        ),
+        "IncomingCall": obj(
+            {"caller_number": PHONE, "recipient_number": PHONE, "sip_call_id": string(255, min_length=1)},
+            ["caller_number", "recipient_number", "sip_call_id"],
+        ),
+        "Transfer": obj({"transfer_to": PHONE, "attended": nullable(BOOLEAN)}, ["transfer_to"]),
+        "NewEvent": obj(
+            {
+                "event_type": choice(e for e in EventType if e is not EventType.INITIATED),
+                "metadata": nullable(ANY_OBJECT),
+            },
+            ["event_type"],
+        ),
+        "NoParameters": {
+            "type": "object",
+            "maxProperties": 0,
+            "description": "The action takes no parameters: send no body, or {}.",
+        },
+    }
+
+
+def _statistics() -> Schema:
+    count = integer(0)
+    return response_object(
+        {
+            "period": choice(Period),
+            "total_calls": count,
+            "answered_calls": count,
+            "missed_calls": count,
+            "inbound_calls": count,
+            "outbound_calls": count,
+            "answer_rate": number(0, 100),
+            "average_duration_seconds": number(0),
+        }
+    )
+
+
+def _client_schemas() -> dict[str, Schema]:
+    numbers = array(PHONE, clients.MAX_NUMBERS)
+    numbers["description"] = "Unique across clients; PATCH replaces the whole list."
+    writable = {
+        "name": string(200, min_length=1),
+        "phone_numbers": numbers,
+        "email": nullable(string(254, fmt="email")),
+        "company": nullable(string(200)),
+        "notes": nullable(string(10_000)),
+    }
+    return {
+        "Client": response_object(
+            {
+                "id": UUID,
+                "name": string(),
+                "phone_numbers": array(PHONE),
+                "email": nullable(string()),
+                "company": nullable(string()),
+                "notes": string(),
+                "created_at": DATE_TIME,
+                "updated_at": DATE_TIME,
+            }
+        ),
+        "ClientCreate": obj(writable, ["name"]),
+        "ClientPatch": obj(writable, description="Only the fields given change."),
+        "Linked": response_object({"linked": integer(0, description="How many calls were assigned.")}),
+    }
+
+
+def _sip_schemas() -> dict[str, Schema]:
+    turn = obj({"urls": string(fmt="uri"), "username": string(255), "credential": string(255)})
+    turn_in = obj(
+        {
+            "urls": string(description="turn: or turns: URI"),
+            "username": string(255, min_length=1),
+            "credential": string(255, min_length=1),
+        },
+        ["urls", "username", "credential"],
+    )
+
+    def writable(creating: bool) -> dict[str, Schema]:
+        transport = choice(SipTransport, "Default udp; the port follows its default unless one is given.")
+        return {
+            "name": string(100, min_length=1),
+            "server": string(
+                255,
+                min_length=1,
+                anyOf=[{"format": "hostname"}, {"format": "ipv4"}, {"format": "ipv6"}],
+                description="A host name or an IP address, without scheme or port.",
+            ),
+            "username": string(100, min_length=1),
+            "transport": nullable(transport) if creating else transport,
+            "port": nullable(integer(1, 65535)),
+            "secret": nullable(string(255, description='Write-only; null or "" clears it.')),
+            "websocket_url": nullable(string(500, description="A ws:// or wss:// URL, for browsers.")),
+            "stun_servers": nullable(
+                array(string(description="stun: or stuns: URI"), sip_configurations.MAX_ICE_SERVERS)
+            ),
+            "turn_servers": nullable(array(turn_in, sip_configurations.MAX_ICE_SERVERS)),
+            "active": nullable(BOOLEAN) if creating else BOOLEAN,
+        }
+
+    return {
+        "SipConfiguration": response_object(
+            {
+                "id": UUID,
+                "name": string(),
+                "server": string(),
+                "port": integer(1, 65535),
+                "transport": choice(SipTransport),
+                "username": string(),
+                "has_secret": BOOLEAN,
+                "websocket_url": nullable(string()),
+                "stun_servers": array(string()),
+                "turn_servers": array(turn),
+                "is_default": BOOLEAN,
+                "active": BOOLEAN,
+                "created_at": DATE_TIME,
+                "updated_at": DATE_TIME,
+            },
+            description="The secret is never answered, only whether one is set.",
+        ),
+        "SipConfigurationCreate": obj(writable(True), ["name", "server", "username"]),
+        "SipConfigurationPatch": obj(writable(False), description="Only the fields given change."),
+        "WebRtcConfig": response_object(
+            {
+                "uri": string(),
+                "ws_servers": array(string()),
+                "display_name": string(),
+                "authorization_user": string(),
+                "ice_servers": array(obj({"urls": string(), "username": string(), "credential": string()}, ["urls"])),
+                "register": BOOLEAN,
+            },
+            description="What a SIP.js or JsSIP user agent needs; the SIP secret is not in it.",
+        ),
+        "ProbeResult": response_object(
+            {
+                "reachable": BOOLEAN,
+                "latency_ms": nullable(number(0)),
+                "transport": choice(SipTransport),
+                "target": string(),
+                "status_code": nullable(integer(100, 699)),
+                "error": nullable(string()),
+            },
+            description="reachable: the server answered OPTIONS with any final SIP status.",
+        ),
+    }
+
+
+def _webhook_schemas() -> dict[str, Schema]:
+    instant = {
+        "anyOf": [DATE_TIME, {"type": "number", "minimum": 0, "exclusiveMaximum": 32503680000}],
+        "description": "ISO 8601 with a time zone, or Unix seconds; at most 5 minutes ahead of calld's clock.",
+    }
+    return {
+        "SipWebhook": obj(
+            {
+                "event_type": choice(SipEventType),
+                "sip_call_id": string(255, min_length=1),
+                "timestamp": instant,
+                "caller_number": nullable(PHONE),
+                "recipient_number": nullable(PHONE),
+                "direction": nullable(choice(CallDirection, "Default inbound.")),
+                "call_type": nullable(choice(CallType, "Default voice.")),
+                "delivery_id": nullable(string(webhooks.MAX_DELIVERY_ID, min_length=1)),
+                "metadata": nullable(ANY_OBJECT),
+            },
+            ["event_type", "sip_call_id", "timestamp"],
+            description="caller_number and recipient_number are required when the call is new; call_quality "
+            "needs metadata.score (0-5).",
+        ),
+        "SipWebhookResult": obj(
+            {
+                "status": choice(["stored", "duplicate"]),
+                "call": UUID,
+                "event": integer(1, description="The stored event (absent for a duplicate)."),
+            },
+            ["status", "call"],
+        ),
+        "FreeswitchCdr": {
+            "type": "object",
+            "description": "mod_json_cdr's document of one leg, as it sends it (its values URL-encoded or not); "
+            "keys beyond these are kept as sent.",
+            "properties": {
+                "variables": {
+                    "type": "object",
+                    "description": "The leg's channel variables (all strings).",
+                    "properties": {"uuid": string(64)},
+                    "required": ["uuid"],
+                    "additionalProperties": {"type": "string"},
+                },
+                "callflow": {"type": "array", "items": {"type": "object"}},
+                "channel_data": {"type": "object"},
+            },
+            "required": ["variables"],
+            "additionalProperties": True,
+        },
+        "FreeswitchCdrStored": obj({"stored": string(64, description="The leg's uuid.")}, ["stored"]),
+        "RecordingWebhook": obj(
+            {
+                "call_id": UUID,
+                "status": choice(RecordingStatus),
+                "recording_id": nullable(UUID),
+                "file_url": nullable(string(2048, fmt="uri", description="An http or https URL.")),
+                "local_path": nullable(string(1024)),
+                "file_size": nullable(integer(0, webhooks.MAX_FILE_SIZE)),
+                "duration": nullable(number(0)),
+                "format": nullable(choice(RecordingFormat)),
+                "transcript": nullable(string(1_000_000)),
+                "transcript_confidence": nullable(number(0, 1)),
+            },
+            ["call_id", "status"],
+            description="Without recording_id, the call's newest recording (or a new one) is updated.",
+        ),
+    }
+
+
+def _subscription_schemas() -> dict[str, Schema]:
+    subscription = {
+        "id": UUID,
+        "url": string(),
+        "event_types": array(choice(EventType)),
+        "active": BOOLEAN,
+        "description": string(),
+        "created_at": DATE_TIME,
+        "updated_at": DATE_TIME,
+    }
+    writable = {
+        "url": string(2048, fmt="uri", description="An absolute http or https URL."),
+        "secret": nullable(string(255, min_length=webhook_subscriptions.MIN_SECRET)),
+        "event_types": nullable(array(choice(EventType), len(EventType))),
+        "active": nullable(BOOLEAN),
+        "description": nullable(string(200)),
+    }
+    return {
+        "WebhookSubscription": response_object(subscription),
+        "WebhookSubscriptionCreated": response_object(
+            {**subscription, "secret": string(description="Answered this once, never again.")}
+        ),
+        "WebhookSubscriptionCreate": obj(
+            writable, ["url"], description="No event_types (or []) means every event; no secret: one is generated."
+        ),
+        "WebhookSubscriptionPatch": obj(
+            {**writable, "url": nullable(writable["url"])}, description="secret rotates it; active false holds it."
+        ),
+        "Delivery": response_object(
+            {
+                "id": UUID,
+                "subscription": UUID,
+                "call": UUID,
+                "event": integer(1),
+                "event_type": choice(EventType),
+                "status": choice(DeliveryStatus),
+                "attempts": integer(0),
+                "next_attempt_at": nullable(DATE_TIME),
+                "last_attempt_at": nullable(DATE_TIME),
+                "last_status_code": nullable(integer()),
+                "last_error": nullable(string()),
+                "delivered_at": nullable(DATE_TIME),
+                "created_at": DATE_TIME,
+                "payload": ANY_OBJECT,
+            }
+        ),
+    }
+
+
+def _operations_schemas() -> dict[str, Schema]:
+    return {
+        "Health": response_object({"status": choice(["ok"])}),
+        "Index": response_object(
+            {"name": choice(["calld"]), "version": string(), "docs": string(), "openapi": string()}
+        ),
+        "Whoami": response_object(
+            {"id": UUID, "name": string(), "scope": choice(Scope)},
+            description="The token the request presented (never the token itself).",
+        ),
+        "Readiness": response_object(
+            {
+                "status": choice(["ready", "not ready"]),
+                "checks": response_object({"database": string(), "switch": string()}),
+            }
+        ),
+    }
+
+
+def page_of(item: str) -> Schema:
+    return response_object(
+        {
+            "count": integer(0, description="How many match, over all pages."),
+            "next": nullable(string(fmt="uri")),
+            "previous": nullable(string(fmt="uri")),
+            "results": array(ref(item)),
+        }
+    )
+
+
+PAGED = ("CallLog", "Client", "SipConfiguration", "WebhookSubscription", "Delivery")
+
+
+def component_schemas() -> dict[str, Schema]:
+    schemas: dict[str, Schema] = {
+        "Error": _error(),
+        "CallLog": response_object(_call_log()),
+        "CallEvent": _call_event(),
+        "Recording": _recording(),
+        "CallDetail": _call_detail(),
+        "Statistics": _statistics(),
+        **_call_bodies(),
+        **_client_schemas(),
+        **_sip_schemas(),
+        **_webhook_schemas(),
+        **_subscription_schemas(),
+        **_operations_schemas(),
+    }
+    schemas.update({f"{name}Page": page_of(name) for name in PAGED})
+    return schemas
+
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`calld token create --scope read|write|admin`). Scopes nest: "
+        "read < write < admin. Reads need read; other methods write; SIP configurations and webhook "
+        "subscriptions admin.",
+    },
+    "accessToken": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "access_token",
+        "description": "The API token in the query string: only /api/ws takes it (browsers cannot set headers "
+        "on a WebSocket handshake).",
+    },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "FreeSWITCH's mod_json_cdr cred: freeswitch.cdr_receiver_credentials (user:password).",
+    },
+    "signature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Calld-Signature",
+        "description": "`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + '.' + raw body)>` with the source's "
+        "secret ([webhooks.sip], [webhooks.recording]); it must be within webhooks.replay_window_seconds.",
+    },
+}
+
+
+# One example per request body schema, shown by /api/docs and in the README's walkthrough (a test
+# checks each against its schema). The ids are placeholders for ones the API answered.
+_CALL_ID = "3f2b6c1e-8a4d-4f7e-9c2a-5b1d0e6f7a89"
+_CONFIG_ID = "0b9e4d2a-7c1f-4e3b-8a5d-6f2c9e1b3a47"
+_CLIENT_ID = "5c8a1f3e-2b7d-4c9e-a6f1-8d3b0e5c7a21"
+BODY_EXAMPLES: Mapping[str, Any] = {
+    "CallCreate": {
+        "direction": "outbound",
+        "caller_number": "1001",
+        "recipient_number": "+14155550123",
+        "call_type": "voice",
+        "notes": "Quote follow-up",
+    },
+    "OutboundCall": {"recipient_number": "+14155550123", "caller_number": "1001", "sip_configuration": _CONFIG_ID},
+    "IncomingCall": {"caller_number": "+14155550123", "recipient_number": "1001", "sip_call_id": "a84b4c76e66710@pbx"},
+    "CallPatch": {"notes": "Customer asked for a callback", "call_quality_score": 4.5, "client": _CLIENT_ID},
+    "StatusChange": {"status": "answered"},
+    "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
+    "Transfer": {"transfer_to": "1002", "attended": False},
+    "NoParameters": {},
+    "ClientCreate": {
+        "name": "Maria Gonzalez",
+        "phone_numbers": ["+14155550123"],
+        "email": "maria@northwind.example",
+        "company": "Northwind Traders",
+    },
+    "ClientPatch": {"company": "Northwind Traders Ltd"},
+    "SipConfigurationCreate": {
+        "name": "office-pbx",
+        "server": "pbx.example.internal",
+        "username": "1001",
+        "secret": "change-me-1001",
+        "transport": "udp",
+        "port": 5060,
+    },
+    "SipConfigurationPatch": {"active": False},
+    "SipWebhook": {
+        "event_type": "call_answered",
+        "sip_call_id": "a84b4c76e66710@pbx",
+        "timestamp": "2026-11-24T12:00:05Z",
+        "caller_number": "+14155550123",
+        "recipient_number": "1001",
+        "direction": "inbound",
+        "delivery_id": "evt-000123",
+    },
+    "RecordingWebhook": {
+        "call_id": _CALL_ID,
+        "status": "completed",
+        "file_url": "https://recordings.example/3f2b6c1e.wav",
+        "duration": 42.5,
+        "format": "wav",
+    },
+    "FreeswitchCdr": {
+        "core-uuid": "4b6e2d61-5a83-4a4e-9d2f-1b1d7a9c0e11",
+        "channel_data": {"state": "CS_REPORTING", "direction": "inbound"},
+        "variables": {
+            "uuid": "98d1e8ca-ad7b-40d3-8256-865418918f30",
+            "direction": "inbound",
+            "start_uepoch": "1796229061004657",
+            "answer_uepoch": "1796229062564783",
+            "end_uepoch": "1796229066364668",
+            "hangup_cause": "NORMAL_CLEARING",
+        },
+        "callflow": [
+            {
+                "profile_index": "1",
+                "caller_profile": {"caller_id_number": "1000", "destination_number": "1001", "context": "default"},
+            }
+        ],
+    },
+    "WebhookSubscriptionCreate": {
+        "url": "https://crm.example/hooks/calld",
+        "event_types": ["answered", "ended"],
+        "description": "CRM call sync",
+    },
+    "WebhookSubscriptionPatch": {"active": False},
+}
