@@ -377,24 +377,28 @@ def write_wav(path: Path, seconds: float = 3.0, rate: int = 8000) -> Path:
 
 
 @pytest.fixture
-async def recording_server(tmp_path: Path) -> AsyncIterator[str]:
-    """A recording system's file server on loopback (Range requests answered by aiohttp's FileResponse)."""
+async def recording_server(tmp_path: Path) -> AsyncIterator[tuple[str, list[str]]]:
+    """A recording system's file server on loopback (Range requests answered by aiohttp's FileResponse);
+    yields its URL and the Range headers it was sent."""
     wav = write_wav(tmp_path / "call.wav")
+    ranges: list[str] = []
 
     async def serve(request: web.Request) -> web.StreamResponse:
+        ranges.append(request.headers.get("Range", ""))
         return web.FileResponse(wav)
 
     async with loopback_server("/recordings/call.wav", serve) as url:
-        yield url
+        yield url, ranges
 
 
 async def test_call_detail_plays_its_recording_and_edits_notes(
-    browser: Browser, daemon: Daemon, db: Database, http: aiohttp.ClientSession, recording_server: str
+    browser: Browser, daemon: Daemon, db: Database, http: aiohttp.ClientSession, recording_server: tuple[str, list[str]]
 ) -> None:
+    file_url, ranges = recording_server
     call_id = await sip_event(http, "call_initiated", "recorded-1@provider")
     for event in ("call_answered", "call_ended"):
         await sip_event(http, event, "recorded-1@provider", metadata={"reason": "caller hung up"})
-    done = {"call_id": call_id, "status": "completed", "file_url": recording_server, "format": "wav", "duration": 3}
+    done = {"call_id": call_id, "status": "completed", "file_url": file_url, "format": "wav", "duration": 3}
     async with http.post("/api/webhooks/recording/", json=done) as resp:
         await ok(resp)
 
@@ -402,7 +406,7 @@ async def test_call_detail_plays_its_recording_and_edits_notes(
     problems = PageProblems(page)
     await show(page, f"#/calls/{call_id}")
     await page.wait_for_selector("#view audio")
-    assert await page.get_attribute("#view audio", "src") == recording_server
+    assert await page.get_attribute("#view audio", "src") == file_url
     timeline = await page.locator("ol.timeline li strong").all_text_contents()
     assert timeline == ["initiated", "answered", "ended"]
     assert "caller hung up" in (await page.text_content("#view") or "")
@@ -410,6 +414,7 @@ async def test_call_detail_plays_its_recording_and_edits_notes(
     await page.evaluate("() => document.querySelector('#view audio').play()")
     await page.wait_for_function("() => document.querySelector('#view audio').currentTime > 0.3")
     await page.evaluate("() => document.querySelector('#view audio').pause()")
+    assert any(r.startswith("bytes=") for r in ranges), ranges  # the browser streams it with Range
     await screenshot(page, "call-detail")
 
     await page.fill("textarea[name=notes]", "Asked for a callback")
