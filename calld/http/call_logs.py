@@ -64,18 +64,6 @@ CREATE_FIELDS = (
 PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration")
 
 
-CREATE_FIELDS = (
-    "direction",
-    "call_type",
-    "caller_number",
-    "recipient_number",
-    "sip_call_id",
-    "client",
-    "sip_configuration",
-    "notes",
-)
-PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration")
-
 routes = Routes()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from calld.adapters.asterisk.ami_codec import AmiParser
-from calld.adapters.asterisk.mapping import AmiEventMapper, parse_timestamp
+from calld.adapters.asterisk.mapping import AmiEventMapper, ChannelTimes, cdr_instant, parse_timestamp
 from calld.domain.call import CallState, apply_event, new_call
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
@@ -290,6 +290,31 @@ def test_call_up_at_connect_is_adopted_from_core_show_channels() -> None:
     hangups = [m for m in after if m.event == "Hangup"]
     ended = [e for m in hangups for e in mapper.map(m)]
     assert [(e.event_type, e.metadata["outcome"]) for e in ended] == [(E.ENDED, "ended")]
+
+
+def test_an_adopted_call_takes_its_start_and_answer_from_the_switchs_cdr() -> None:
+    """The channel list gives ages in whole seconds; the channels' CDR (read with Getvar) gives the
+    switch's own instants, which an adopted call takes where it has them."""
+    listed = [m for m in messages("crash_mid_call.after") if m.event == "CoreShowChannel"]
+    seen_at = datetime(2026, 11, 25, 12, 0, 10, tzinfo=UTC)
+    started = datetime(2026, 11, 25, 12, 0, 7, 123456, tzinfo=UTC)
+    answered = datetime(2026, 11, 25, 12, 0, 8, 654321, tzinfo=UTC)
+    caller, callee = (m["Uniqueid"] for m in listed)
+    times = {
+        caller: ChannelTimes(started, answered + timedelta(milliseconds=20)),  # bridged a moment after
+        callee: ChannelTimes(started + timedelta(milliseconds=5), answered),
+    }
+    adopted = new_mapper().adopt(listed, seen_at, times)
+    assert [(e.event_type, e.timestamp) for e in adopted] == [(E.INITIATED, started), (E.ANSWERED, answered)]
+    # Without the CDR (off, or unreadable) the age stands for both.
+    fallback = new_mapper().adopt(listed, seen_at, {caller: ChannelTimes(None, None)})
+    assert fallback[0].timestamp == fallback[1].timestamp < seen_at
+
+
+def test_cdr_instants_are_read_raw_with_microseconds() -> None:
+    assert cdr_instant("1796286459.872415") == datetime(2026, 12, 3, 8, 27, 39, 872415, tzinfo=UTC)
+    assert cdr_instant("0.000000") is None  # not answered
+    assert cdr_instant("") is None and cdr_instant(None) is None and cdr_instant("2026-12-03") is None
 
 
 def test_adoption_of_a_call_the_mapper_knows_adds_nothing() -> None:

@@ -268,6 +268,7 @@ async def stored(db: Database, since: datetime) -> list[dict[str, Any]]:
                 "ref": row.switch_call_ref,
                 "status": str(row.status),
                 "duration": row.duration_seconds,
+                "answered_at": row.answered_at,
                 "ended_at": row.ended_at,
             }
             for row in rows
@@ -310,6 +311,7 @@ def compare(fault: str, db_kind: str, cel: dict[str, CelCall], mine: list[dict[s
             print("  seen by calld, lost from CEL as Asterisk went away (closed):", ref, by_ref[ref][0]["status"])
     wrong_status: list[str] = []
     worst_span = 0.0
+    worst = ""
     lost_by_switch = 0
     for ref, call in cel.items():
         found = by_ref.get(ref)
@@ -325,8 +327,12 @@ def compare(fault: str, db_kind: str, cel: dict[str, CelCall], mine: list[dict[s
         if call.span is not None:
             if found[0]["duration"] is None:
                 wrong_status.append(f"{ref}: no duration in calld")
-            else:
-                worst_span = max(worst_span, abs(found[0]["duration"] - call.span))
+            elif abs(found[0]["duration"] - call.span) > worst_span:
+                worst_span = abs(found[0]["duration"] - call.span)
+                worst = (
+                    f"{ref} ({call.caller}): calld answered {found[0]['answered_at']} ended {found[0]['ended_at']} "
+                    f"({found[0]['duration']} s); CEL answered {call.answered_at} ended {call.ended_at} ({call.span} s)"
+                )
     row = {
         "fault": fault,
         "db": db_kind,
@@ -344,10 +350,13 @@ def compare(fault: str, db_kind: str, cel: dict[str, CelCall], mine: list[dict[s
         f"{fault:18} {db_kind:8} {len(cel):9} {lost_by_switch:9} {len(missing):7} {len(duplicated):4} "
         f"{len(extra):5} {len(wrong_status):5} {worst_span:12.3f}"
     )
+    print("  worst duration:", worst)
     for line in wrong_status[:10]:
         print("  wrong:", line)
     for ref in missing[:10]:
         print("  missing:", ref, cel[ref].caller, cel[ref].status)
+    for ref in extra[:10]:
+        print("  extra:", ref, by_ref[ref])
     return row
 
 

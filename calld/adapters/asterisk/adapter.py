@@ -34,7 +34,7 @@ from calld.adapters.asterisk.ami_codec import AmiMessage
 from calld.adapters.asterisk.cel import cel_events
 from calld.adapters.asterisk.cel_source import CelSource, cel_sources
 from calld.adapters.asterisk.client import AmiClient
-from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper
+from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper, ChannelTimes, cdr_instant
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.backoff import Backoff
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
@@ -284,10 +284,31 @@ class AsteriskAdapter:
         self._held = {
             ref: (legs["wait"], legs["hold"]) for ref, legs in parted.items() if {"hold", "wait"} <= legs.keys()
         }
-        for event in [*self.mapper.reconcile(live, now), *self.mapper.adopt(rows, now)]:
+        times = await self._channel_times([ami for ami in rows if not self.mapper.knows(ami)])
+        for event in [*self.mapper.reconcile(live, now), *self.mapper.adopt(rows, now, times)]:
             await self._emit(sink, event)
         self._live_at_resync = frozenset(self.mapper.open_calls())
         self.log.info("asterisk resynchronised", live_calls=len(live))
+
+    async def _channel_times(self, rows: list[AmiMessage]) -> dict[str, ChannelTimes]:
+        """When each of these live channels started and was answered, as the switch's CDR says
+        (``CDR(start,u)``, ``CDR(answer,u)``: microseconds, where the channel list has whole seconds
+        of age). A channel whose CDR cannot be read (CDR off, channel gone) is left out."""
+
+        async def read(ami: AmiMessage) -> tuple[str, ChannelTimes] | None:
+            channel = ami.get("Channel", "")
+            try:
+                start, answer = [
+                    await self._action("Getvar", {"Channel": channel, "Variable": f"CDR({field},u)"})
+                    for field in ("start", "answer")
+                ]
+            except (SwitchError, SwitchUnavailable):
+                return None
+            times = ChannelTimes(cdr_instant(start.ami.get("Value")), cdr_instant(answer.ami.get("Value")))
+            return ami.get("Uniqueid", ""), times
+
+        found = await asyncio.gather(*(read(ami) for ami in rows if ami.get("Channel") and ami.get("Uniqueid")))
+        return dict(item for item in found if item is not None)
 
     async def _deliver(self, sink: EventSink, ami: AmiMessage, received_at: datetime) -> None:
         name = ami.event

@@ -105,6 +105,23 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelTimes:
+    """When the switch says a live channel started and was answered (None: not known, not answered)."""
+
+    started: datetime | None
+    answered: datetime | None
+
+
+def cdr_instant(value: str | None) -> datetime | None:
+    """A CDR time read raw (``CDR(start,u)``: epoch seconds with microseconds); None for unset or unreadable."""
+    try:
+        seconds = float(value or "")
+    except ValueError:
+        return None
+    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
+
+
 def _age(row: Mapping[str, str]) -> timedelta:
     """A ``CoreShowChannel`` item's ``Duration`` (``HH:MM:SS`` since the channel was created)."""
     parts = row.get("Duration", "").split(":")
@@ -207,6 +224,12 @@ class AmiEventMapper:
             self._forget(call)
         return out
 
+    def knows(self, row: Mapping[str, str]) -> bool:
+        """Whether the channel of a ``CoreShowChannel`` item is one of a call this mapper tracks
+        (then ``adopt`` adds nothing of its timing)."""
+        uid = row.get("Uniqueid", "")
+        return uid in self._leg_call or self.tracker.get(row.get("Linkedid") or uid) is not None
+
     def channels(self, ref: str) -> list[str]:
         """The live channels of call ``ref``, oldest first."""
         call = self.tracker.get(ref)
@@ -274,13 +297,20 @@ class AmiEventMapper:
         call.legs[uid] = _Leg(uid, channel, event.get("CallerIDNum", ""))
         self._leg_call[uid] = call.ref
 
-    def adopt(self, rows: Iterable[Mapping[str, str]], seen_at: datetime) -> list[SwitchEvent]:
+    def adopt(
+        self,
+        rows: Iterable[Mapping[str, str]],
+        seen_at: datetime,
+        times: Mapping[str, ChannelTimes] | None = None,
+    ) -> list[SwitchEvent]:
         """After a (re)connect: take over the calls up on the switch (``CoreShowChannel`` items).
 
-        A call calld does not know yet gets ``initiated`` stamped with its oldest channel's age
-        (``Duration``), ``answered`` if a channel is up and ``hold`` if calld's hold parks its far
-        party, under keys of its own and marked ``recovered_from="channels"``: storage creates the
-        call if it is new and takes nothing twice if it has it (any of its legs, by ``Linkedid``).
+        A call calld does not know yet gets ``initiated``, ``answered`` if a channel is up and
+        ``hold`` if calld's hold parks its far party, under keys of its own and marked
+        ``recovered_from="channels"``: storage creates the call if it is new and takes nothing twice
+        if it has it (any of its legs, by ``Linkedid``). Its start and answer are the switch's own
+        (``times``, by channel ``Uniqueid``: the channels' CDR), else the oldest channel's age
+        (``Duration``, whole seconds) stands for both.
         """
         calls: dict[str, list[Mapping[str, str]]] = {}
         for row in rows:
@@ -290,14 +320,20 @@ class AmiEventMapper:
             calls.setdefault(row.get("Linkedid") or uid, []).append(row)
         out: list[SwitchEvent] = []
         for ref, legs in calls.items():
-            out.extend(self._adopt_call(ref, legs, seen_at))
+            out.extend(self._adopt_call(ref, legs, seen_at, times or {}))
         return out
 
-    def _adopt_call(self, ref: str, rows: list[Mapping[str, str]], seen_at: datetime) -> list[SwitchEvent]:
+    def _adopt_call(
+        self, ref: str, rows: list[Mapping[str, str]], seen_at: datetime, times: Mapping[str, ChannelTimes]
+    ) -> list[SwitchEvent]:
         # The channel that started the call (its Uniqueid is the Linkedid) says who called whom.
         rows = sorted(rows, key=lambda row: row.get("Uniqueid") != ref)
         first = rows[0]
-        started = seen_at - max(_age(row) for row in rows)
+        known = [times[uid] for row in rows if (uid := row.get("Uniqueid", "")) in times]
+        starts = [t.started for t in known if t.started is not None]
+        answers = [t.answered for t in known if t.answered is not None]
+        started = min(starts) if starts else seen_at - max(_age(row) for row in rows)
+        answered = min(answers) if answers else started
         call = self.tracker.get(ref)
         out: list[SwitchEvent] = []
         if call is None:
@@ -321,7 +357,7 @@ class AmiEventMapper:
                 # A talking leg can be held later: MusicOnHoldStart counts only for bridged legs.
                 leg.was_bridged = bool(row.get("BridgeId"))
         if any(row.get("ChannelState") == _CHANNEL_STATE_UP for row in rows) and call.state.answered_at is None:
-            out.extend(self._emit(call, EventType.ANSWERED, started, f"{ref}:adopt:answered", recovered="channels"))
+            out.extend(self._emit(call, EventType.ANSWERED, answered, f"{ref}:adopt:answered", recovered="channels"))
         held = any((row.get("Context"), row.get("Exten")) == (self.hold_context, "hold") for row in rows)
         if held and self.hold_context is not None and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
             out.extend(self._emit(call, EventType.HOLD, seen_at, f"{ref}:adopt:hold", recovered="channels"))
