@@ -10,6 +10,7 @@ from aiohttp import web
 from calld.http import (
     call_logs,
     clients,
+    console,
     freeswitch_cdr,
     live,
     observability,
@@ -18,6 +19,7 @@ from calld.http import (
     sip_configurations,
     webhook_subscriptions,
     webhooks,
+    whoami,
 )
 from calld.http.auth import auth_middleware, caller
 from calld.http.context import SERVICES
@@ -78,10 +80,13 @@ def create_app(parts: Services) -> web.Application:
         freeswitch_cdr,
         webhook_subscriptions,
         live,
+        whoami,
+        console,
         openapi,
         observability,
     ):
         module.routes.register(app)
     live.add_lifecycle(app)
+    console.load_files(app)
     app[FIXED_PATHS] = fixed_paths(app)
     return app

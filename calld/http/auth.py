@@ -24,7 +24,8 @@ ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/a
 SIGNED_PREFIXES = ("/api/webhooks/",)
 # The API's own description and where to find it (calld.http.openapi), and what probes and scrapers poll
 # (calld.http.observability): no call data in them, and those clients send no token.
-PUBLIC_PATHS = frozenset({"/", "/api/openapi.json", "/api/docs", "/healthz", "/readyz", "/metrics"})
+# The console's files (calld.http.console) hold no data either: it signs in with a token afterwards.
+PUBLIC_PATHS = frozenset({"/", "/api/openapi.json", "/api/docs", "/healthz", "/readyz", "/metrics", "/console/{file}"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Browsers cannot set headers on a WebSocket handshake, so that one route also takes the token here.
 QUERY_TOKEN_PATHS = frozenset({"/api/ws"})

@@ -10,6 +10,7 @@ from typing import Any
 from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
+from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
     CallDirection,
     CallStatus,
@@ -542,6 +543,10 @@ def _operations_schemas() -> dict[str, Schema]:
         "Health": response_object({"status": choice(["ok"])}),
         "Index": response_object(
             {"name": choice(["calld"]), "version": string(), "docs": string(), "openapi": string()}
+        ),
+        "Whoami": response_object(
+            {"id": UUID, "name": string(), "scope": choice(Scope)},
+            description="The token the request presented (never the token itself).",
         ),
         "Readiness": response_object(
             {

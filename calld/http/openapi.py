@@ -24,7 +24,7 @@ from aiohttp import web
 
 import calld
 from calld.domain.scopes import Scope
-from calld.http import openapi_html
+from calld.http import console, openapi_html
 from calld.http.auth import SIGNED_PREFIXES, required_scope
 from calld.http.components import (
     BODY_EXAMPLES,
@@ -90,6 +90,10 @@ _RAW_BODIES: dict[tuple[str, str], Schema] = {
     ("GET", SPEC_PATH): {"application/json": {"schema": {"type": "object"}}},
     ("GET", DOCS_PATH): {"text/html": {"schema": {"type": "string"}}},
     ("GET", "/metrics"): {"text/plain": {"schema": {"type": "string"}}},
+    ("GET", INDEX_PATH): {"text/html": {"schema": {"type": "string"}}},
+    ("GET", console.ASSET_PATH): {
+        kind: {"schema": {"type": "string"}} for kind in ("text/javascript", "text/css", "text/html", "image/svg+xml")
+    },
 }
 
 
@@ -127,7 +131,7 @@ def _responses(method: str, path: str, op: Op, auth_errors: Mapping[int, str], *
     for status, schema in op.ok.items():
         answer: Schema = {"description": STATUS_TEXT[status]}
         if schema is not None:
-            answer["content"] = json_content(ref(schema))
+            answer["content"] = {**json_content(ref(schema)), **_RAW_BODIES.get((method, path), {})}
         elif (method, path) in _RAW_BODIES:
             answer["content"] = _RAW_BODIES[(method, path)]
         if status == 201 and op.tag != CALLS:
@@ -220,8 +224,19 @@ async def docs_page(request: web.Request) -> web.Response:
     return web.Response(text=openapi_html.render(build_spec(request.app)), content_type="text/html")
 
 
-@routes.get(INDEX_PATH, Op(DOCS, "Where the API's documentation is", {200: "Index"}, public=True))
+@routes.get(
+    INDEX_PATH,
+    Op(
+        DOCS,
+        "The web console (for a browser) or where the API's documentation is",
+        {200: "Index"},
+        public=True,
+        description="A request that accepts `text/html` (a browser) gets the console's page; others get JSON.",
+    ),
+)
 async def index(request: web.Request) -> web.Response:
-    """GET / — where a newcomer's browser or curl finds the documentation."""
+    """GET / — a browser gets the web console; curl and scripts, where the documentation is."""
+    if console.wants_page(request):
+        return console.page(request)
     body = {"name": "calld", "version": calld.__version__, "docs": DOCS_PATH, "openapi": SPEC_PATH}
     return web.json_response(body)

@@ -134,7 +134,12 @@ _LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
 
 
 def path_parameters(path: str) -> list[Schema]:
-    return [{"name": name, "in": "path", "required": True, "schema": UUID} for name in re.findall(r"\{([^}]+)\}", path)]
+    names = re.findall(r"\{([^}]+)\}", path)
+    return [{"name": n, "in": "path", "required": True, "schema": CONSOLE_FILE if n == "file" else UUID} for n in names]
+
+
+# The web console's file names (calld.http.console): lower-case words and the file's type.
+CONSOLE_FILE = string(pattern=r"^[a-z][a-z0-9_-]*\.(js|css|html|svg)$")
 
 
 def json_content(schema: Schema) -> Schema:
