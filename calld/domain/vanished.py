@@ -44,3 +44,15 @@ def vanished_end(answered: bool, marker: VanishedWhile, reason: str | None = Non
         metadata["outcome"] = CallStatus.ENDED.value
         return VanishedEnd(EventType.ENDED, metadata)
     return VanishedEnd(EventType.FAILED, metadata)
+
+
+def as_stored(event_type: EventType, metadata: Mapping[str, Any], answered: bool) -> VanishedEnd | None:
+    """A vanished call's closing decided again with what storage knows of the call, or None when it
+    stands. The adapter decides from what it saw; a call answered while its link was down may have
+    had its answer stored from the switch's records only, so an adapter's ``failed`` for a call
+    storage knows was answered becomes ``ended``, with the same marker."""
+    marker = next((m for m in VanishedWhile if metadata.get(m.value)), None)
+    if marker is None or event_type is not EventType.FAILED or not answered:
+        return None
+    reason = metadata.get("reason")
+    return vanished_end(True, marker, reason if isinstance(reason, str) else None)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import enum
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.events import SwitchEvent
-from calld.domain.vanished import VanishedWhile, vanished_end
+from calld.domain.vanished import VanishedWhile, as_stored, vanished_end
 from calld.domain.vocabulary import TERMINAL_STATUSES, EventSource, EventType
 from calld.ingest.spill import SpillFile
 from calld.storage.call_batch import BatchCall, CallBatch
@@ -137,12 +137,17 @@ class SwitchIngest:
         if event.event_type is EventType.INITIATED:
             # calld originated this call and already stored its initiated event.
             return Outcome.DUPLICATE
+        event_type: EventType = event.event_type
+        metadata: Mapping[str, Any] = event.metadata
+        restated = as_stored(event_type, metadata, call.state.answered_at is not None)
+        if restated is not None:
+            event_type, metadata = restated.event_type, restated.metadata
         try:
             batch.apply(
                 call,
-                event.event_type,
+                event_type,
                 EventSource.SWITCH,
-                metadata=event.metadata,
+                metadata=metadata,
                 timestamp=event.timestamp,
                 dedup_key=key,
             )

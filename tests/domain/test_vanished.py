@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from calld.domain.call import CallState, apply_event, new_call
-from calld.domain.vanished import VanishedWhile, vanished_end
+from calld.domain.vanished import VanishedWhile, as_stored, vanished_end
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -64,3 +64,29 @@ def test_the_state_machine_accepts_the_closing_from_every_open_status(
     closed = apply_event(state, end.event_type, START + timedelta(minutes=5), end.metadata)
     assert closed.status is closed_as
     assert closed.ended_at == START + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("marker", list(VanishedWhile))
+def test_a_failed_close_of_a_call_storage_knows_answered_becomes_ended(marker: VanishedWhile) -> None:
+    """The adapter did not see the answer (it came from the switch's records while the link was down)."""
+    adapter_said = vanished_end(False, marker, "call no longer on the switch after reconnect")
+    restated = as_stored(adapter_said.event_type, adapter_said.metadata, answered=True)
+    assert restated is not None and restated.event_type is EventType.ENDED
+    assert dict(restated.metadata) == {
+        marker.value: True,
+        "cause": "UNKNOWN",
+        "reason": "call no longer on the switch after reconnect",
+        "outcome": "ended",
+    }
+    final = apply_event(
+        after([EventType.ANSWERED]), restated.event_type, START + timedelta(seconds=9), dict(restated.metadata)
+    )
+    assert final.status is CallStatus.ENDED
+
+
+def test_other_endings_stand() -> None:
+    failed = vanished_end(False, VanishedWhile.DISCONNECTED)
+    assert as_stored(failed.event_type, failed.metadata, answered=False) is None  # never answered: failed
+    assert as_stored(EventType.FAILED, {"reason": "switch said so"}, answered=True) is None  # no marker
+    ended = vanished_end(True, VanishedWhile.CALLD_WAS_DOWN)
+    assert as_stored(ended.event_type, ended.metadata, answered=True) is None

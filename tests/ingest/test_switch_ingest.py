@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import NewCall
-from calld.domain.events import SwitchEvent
+from calld.domain.events import CallParties, SwitchEvent
+from calld.domain.vanished import VanishedWhile, vanished_end
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.calls import CallStore
@@ -152,3 +154,21 @@ async def test_events_of_many_calls_in_one_batch_are_stored_as_one_by_one(db: Da
         await batched.store_batch(events[start : start + 97])
     got = [(c.status, c.answered_at, c.ended_at, c.duration_seconds, t) for c, t in await stored(db)]
     assert got == expected and batched.stored == one_by_one.stored == len(events)
+
+
+async def test_a_vanished_call_storage_knows_answered_is_closed_ended(db: Database, clock: SettableClock) -> None:
+    """The link was down while the call was answered: the answer came from the switch's records, the
+    adapter's shadow state never saw it and closes the call ``failed``; storage knows better."""
+    t0 = datetime(2026, 12, 3, 9, 6, 50, tzinfo=UTC)
+    parties = CallParties(CallDirection.INBOUND, "1001", "9001")
+    adapter_close = vanished_end(False, VanishedWhile.DISCONNECTED, "call no longer on the switch after reconnect")
+    events = [
+        SwitchEvent("1.73", EventType.INITIATED, t0, "1.73:init", {}, parties),
+        SwitchEvent("1.73", EventType.ANSWERED, t0 + timedelta(seconds=2), "1.73:cel:answer", {}, None, None, "cel"),
+        SwitchEvent("1.73", adapter_close.event_type, t0 + timedelta(seconds=4), "1.73:lost", adapter_close.metadata),
+    ]
+    ingest = await ingest_all(db, events, clock)
+    [(call, types)] = await stored(db)
+    assert types == [EventType.INITIATED, EventType.ANSWERED, EventType.ENDED]
+    assert call.status is CallStatus.ENDED and call.duration_seconds == 2.0
+    assert ingest.stored == 3
