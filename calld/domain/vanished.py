@@ -46,13 +46,25 @@ def vanished_end(answered: bool, marker: VanishedWhile, reason: str | None = Non
     return VanishedEnd(EventType.FAILED, metadata)
 
 
+# Outcomes that say nobody answered: an adapter that did not see the answer reports one of these.
+_UNANSWERED_OUTCOMES = frozenset({CallStatus.MISSED, CallStatus.NO_ANSWER, CallStatus.CANCELLED, CallStatus.BUSY})
+
+
 def as_stored(event_type: EventType, metadata: Mapping[str, Any], answered: bool) -> VanishedEnd | None:
-    """A vanished call's closing decided again with what storage knows of the call, or None when it
-    stands. The adapter decides from what it saw; a call answered while its link was down may have
-    had its answer stored from the switch's records only, so an adapter's ``failed`` for a call
-    storage knows was answered becomes ``ended``, with the same marker."""
-    marker = next((m for m in VanishedWhile if metadata.get(m.value)), None)
-    if marker is None or event_type is not EventType.FAILED or not answered:
+    """A switch's ending of a call decided again with what storage knows of it, or None when it stands.
+
+    An adapter decides from what it saw. A call answered while its link was down had its answer
+    stored from the switch's records only, which the adapter's shadow state never saw: its vanished
+    close says ``failed`` and its live Hangup says ``missed`` (or another unanswered outcome). For a
+    call storage knows was answered, both are ``ended`` (the first with the same marker; the second
+    keeps what the adapter said as ``adapter_outcome``)."""
+    if not answered:
         return None
-    reason = metadata.get("reason")
-    return vanished_end(True, marker, reason if isinstance(reason, str) else None)
+    marker = next((m for m in VanishedWhile if metadata.get(m.value)), None)
+    if event_type is EventType.FAILED and marker is not None:
+        reason = metadata.get("reason")
+        return vanished_end(True, marker, reason if isinstance(reason, str) else None)
+    outcome = metadata.get("outcome")
+    if event_type is EventType.ENDED and outcome in {o.value for o in _UNANSWERED_OUTCOMES}:
+        return VanishedEnd(EventType.ENDED, {**metadata, "outcome": CallStatus.ENDED.value, "adapter_outcome": outcome})
+    return None

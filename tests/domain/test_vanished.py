@@ -90,3 +90,13 @@ def test_other_endings_stand() -> None:
     assert as_stored(EventType.FAILED, {"reason": "switch said so"}, answered=True) is None  # no marker
     ended = vanished_end(True, VanishedWhile.CALLD_WAS_DOWN)
     assert as_stored(ended.event_type, ended.metadata, answered=True) is None
+
+
+def test_an_unanswered_outcome_for_a_call_storage_knows_answered_becomes_ended() -> None:
+    """Seen live after an AMI link cut: the Hangup said missed, CEL had stored the answer."""
+    restated = as_stored(EventType.ENDED, {"outcome": "missed", "cause": "16"}, answered=True)
+    assert restated is not None and restated.event_type is EventType.ENDED
+    assert dict(restated.metadata) == {"outcome": "ended", "adapter_outcome": "missed", "cause": "16"}
+    assert as_stored(EventType.ENDED, {"outcome": "missed"}, answered=False) is None
+    assert as_stored(EventType.ENDED, {"outcome": "ended"}, answered=True) is None
+    assert as_stored(EventType.ENDED, {}, answered=True) is None  # no outcome: the domain decides

@@ -172,3 +172,22 @@ async def test_a_vanished_call_storage_knows_answered_is_closed_ended(db: Databa
     assert types == [EventType.INITIATED, EventType.ANSWERED, EventType.ENDED]
     assert call.status is CallStatus.ENDED and call.duration_seconds == 2.0
     assert ingest.stored == 3
+
+
+async def test_a_hangup_that_says_missed_for_a_call_storage_knows_answered_ends_it(
+    db: Database, clock: SettableClock
+) -> None:
+    """Seen live after an AMI link cut: CEL stored the answer, the adapter (which saw only the ringing)
+    reported the Hangup as missed; refused, the call would have stayed answered forever."""
+    t0 = datetime(2026, 12, 3, 9, 17, 53, tzinfo=UTC)
+    parties = CallParties(CallDirection.INBOUND, "1001", "9001")
+    events = [
+        SwitchEvent("2.73", EventType.INITIATED, t0, "2.73:init", {}, parties),
+        SwitchEvent("2.73", EventType.RINGING, t0, "2.73:ring", {}),
+        SwitchEvent("2.73", EventType.ANSWERED, t0 + timedelta(seconds=1), "2.73:cel:answer", {}, None, None, "cel"),
+        SwitchEvent("2.73", EventType.ENDED, t0 + timedelta(seconds=3), "2.73:hangup", {"outcome": "missed"}),
+    ]
+    await ingest_all(db, events, clock)
+    [(call, types)] = await stored(db)
+    assert types == [EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.ENDED]
+    assert call.status is CallStatus.ENDED and call.duration_seconds == 2.0
