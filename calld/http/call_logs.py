@@ -38,7 +38,7 @@ from calld.http.serialize import call_detail_json, call_event_json, call_log_jso
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.live import call_message
 from calld.storage import call_queries as q
-from calld.storage.calls import NewCall, state_of
+from calld.storage.calls import NewCall, presented, state_of
 from calld.storage.models import CallEvent, CallLog, CallRecording, SipConfiguration
 
 BASE = "/api/call-logs/"
@@ -177,9 +177,10 @@ async def _logged_already(svc: Services, session: AsyncSession, new: NewCall) ->
     if call is None:
         return None
     if not call.caller_number and new.caller_number:
-        call.caller_number = new.caller_number
+        call.caller_number, call.caller_number_raw = new.caller_number, new.caller_number_raw
+        call.caller_withheld = new.caller_withheld
     if not call.recipient_number and new.recipient_number:
-        call.recipient_number = new.recipient_number
+        call.recipient_number, call.recipient_number_raw = new.recipient_number, new.recipient_number_raw
     if call.client_id is None and new.client_id is not None:
         call.client_id = new.client_id
     if call.sip_configuration_id is None and new.sip_configuration_id is not None:
@@ -192,6 +193,7 @@ async def _logged_already(svc: Services, session: AsyncSession, new: NewCall) ->
 async def _log_call(svc: Services, new: NewCall) -> web.Response:
     """Create the call (201), or answer the one already logged under its SIP Call-ID (200) and store
     nothing twice. Two requests logging one new call at once: the second finds the first's."""
+    new = presented(new, svc.config.calls.numbers)
     for attempt in (1, 2):
         try:
             async with svc.db.write() as session:
@@ -306,14 +308,13 @@ async def list_calls(request: web.Request) -> web.Response:
 async def create_call(request: web.Request) -> web.Response:
     """POST /api/call-logs/ — record a call; it starts ``initiated`` at the server's clock."""
     svc = services(request)
-    region = svc.config.calls.default_region
     body = await read_json_object(request)
     fields = _fields(body, CREATE_FIELDS)
     new = NewCall(
         direction=fields.choice("direction", CallDirection, required=True),
         call_type=fields.choice("call_type", CallType, default=CallType.VOICE),
-        caller_number=fields.phone("caller_number", region, required=True),
-        recipient_number=fields.phone("recipient_number", region, required=True),
+        caller_number=fields.presented("caller_number", required=True),
+        recipient_number=fields.presented("recipient_number", required=True),
         sip_call_id=fields.string("sip_call_id"),
         client_id=fields.uuid("client"),
         sip_configuration_id=fields.uuid("sip_configuration"),
@@ -417,6 +418,9 @@ async def initiate_call(request: web.Request) -> web.Response:
             recipient_number=recipient,
             call_type=call_type,
             sip_configuration_id=config.id if config is not None else None,
+            # What calld dials is what it presents (already read by the number policy).
+            caller_number_raw=caller,
+            recipient_number_raw=recipient,
         )
         call = await svc.calls.create(session, new, EventSource.API)
         detail = await _detail(session, call)
@@ -457,12 +461,11 @@ async def _parties(svc: Services, call_id: uuid.UUID) -> tuple[str, str]:
 async def log_incoming_call(request: web.Request) -> web.Response:
     """POST /api/call-logs/log_incoming_call/ — record an inbound call by its SIP Call-ID."""
     svc = services(request)
-    region = svc.config.calls.default_region
     fields = _fields(await read_json_object(request), ("caller_number", "recipient_number", "sip_call_id"))
     new = NewCall(
         direction=CallDirection.INBOUND,
-        caller_number=fields.phone("caller_number", region, required=True),
-        recipient_number=fields.phone("recipient_number", region, required=True),
+        caller_number=fields.presented("caller_number", required=True),
+        recipient_number=fields.presented("recipient_number", required=True),
         sip_call_id=fields.string("sip_call_id", required=True),
     )
     fields.done()

@@ -134,6 +134,18 @@ PHONE = string(
     description="A phone number in E.164 (+14155550123) or a PBX extension of 2 to 6 digits; national numbers "
     "are read in calls.default_region. Answers carry E.164 or the extension.",
 )
+PRESENTED_NUMBER = string(
+    255,
+    description="A number as presented (a caller ID may be withheld: anonymous, Restricted, *67, 0; or a SIP URI). "
+    "Never refused over its content: calld stores the E.164 form where it can be derived (calls.default_region, "
+    "calls.national_prefix), an extension as it is, 'anonymous' for a withheld caller, anything else as given; "
+    "the presentation itself is kept in caller_number_raw / recipient_number_raw.",
+)
+STORED_NUMBER = string(
+    32,
+    description="The number calld stores and matches clients by: E.164 where it can be derived, an extension, "
+    "'anonymous' for a withheld caller, otherwise as presented.",
+)
 
 
 # --- component schemas ----------------------------------------------------------------------------
@@ -163,8 +175,11 @@ def _call_log() -> dict[str, Any]:
         "direction": choice(CallDirection),
         "call_type": choice(CallType),
         "status": choice(CallStatus),
-        "caller_number": PHONE,
-        "recipient_number": PHONE,
+        "caller_number": STORED_NUMBER,
+        "recipient_number": STORED_NUMBER,
+        "caller_number_raw": nullable(string(255, description="The caller's number as presented.")),
+        "recipient_number_raw": nullable(string(255, description="The called number as presented.")),
+        "caller_withheld": BOOLEAN,
         "sip_call_id": nullable(string()),
         "client": nullable(UUID),
         "sip_configuration": nullable(UUID),
@@ -237,8 +252,8 @@ def _call_bodies() -> dict[str, Schema]:
         "CallCreate": obj(
             {
                 "direction": choice(CallDirection),
-                "caller_number": PHONE,
-                "recipient_number": PHONE,
+                "caller_number": PRESENTED_NUMBER,
+                "recipient_number": PRESENTED_NUMBER,
                 "call_type": nullable(choice(CallType, "Default voice.")),
                 "sip_call_id": nullable(string(255, min_length=1)),
                 "client": nullable(UUID),
@@ -273,7 +288,11 @@ def _call_bodies() -> dict[str, Schema]:
             "(given, else the default one).",
         ),
         "IncomingCall": obj(
-            {"caller_number": PHONE, "recipient_number": PHONE, "sip_call_id": string(255, min_length=1)},
+            {
+                "caller_number": PRESENTED_NUMBER,
+                "recipient_number": PRESENTED_NUMBER,
+                "sip_call_id": string(255, min_length=1),
+            },
             ["caller_number", "recipient_number", "sip_call_id"],
         ),
         "Transfer": obj({"transfer_to": PHONE, "attended": nullable(BOOLEAN)}, ["transfer_to"]),
@@ -428,8 +447,8 @@ def _webhook_schemas() -> dict[str, Schema]:
                 "event_type": choice(webhooks.SipEventType),
                 "sip_call_id": string(255, min_length=1),
                 "timestamp": instant,
-                "caller_number": nullable(PHONE),
-                "recipient_number": nullable(PHONE),
+                "caller_number": nullable(PRESENTED_NUMBER),
+                "recipient_number": nullable(PRESENTED_NUMBER),
                 "direction": nullable(choice(CallDirection, "Default inbound.")),
                 "call_type": nullable(choice(CallType, "Default voice.")),
                 "delivery_id": nullable(string(webhooks.MAX_DELIVERY_ID, min_length=1)),

@@ -29,7 +29,7 @@ from calld.http.errors import ApiError, not_found, read_json_object
 from calld.http.serialize import recording_json
 from calld.http.validation import Fields, framing_problem, is_http_url, json_problem
 from calld.http.webhook_auth import verify_delivery
-from calld.storage.calls import NewCall
+from calld.storage.calls import NewCall, presented
 from calld.storage.models import CallEvent, CallLog, CallRecording
 
 # Providers' clocks drift a little; anything further ahead than this is a bad or forged timestamp.
@@ -161,8 +161,8 @@ def parse_sip_delivery(body: Mapping[str, Any], region: str | None, now: datetim
     f = Fields(body, allowed=SIP_FIELDS)
     event = f.choice("event_type", SipEventType, required=True)
     sip_call_id = f.string("sip_call_id", required=True)
-    caller = f.phone("caller_number", region)
-    recipient = f.phone("recipient_number", region)
+    caller = f.presented("caller_number")
+    recipient = f.presented("recipient_number")
     direction = f.choice("direction", CallDirection, default=CallDirection.INBOUND)
     call_type = f.choice("call_type", CallType, default=CallType.VOICE)
     timestamp = f.timestamp("timestamp", required=True)
@@ -226,7 +226,7 @@ async def _store_sip(svc: Services, delivery: SipDelivery) -> web.Response:
         if call is None:
             call = await svc.calls.create(
                 session,
-                _new_call(delivery),
+                presented(_new_call(delivery), svc.config.calls.numbers),
                 EventSource.WEBHOOK,
                 started_at=delivery.timestamp,
                 dedup_key=key if event_type is EventType.INITIATED else None,

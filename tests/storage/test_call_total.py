@@ -20,6 +20,7 @@ from calld.storage.database import Database, alembic_config
 from calld.storage.models import CallLog, CallTotal
 from tests.conftest import AppClient
 from tests.ingest.test_switch_ingest import mapped
+from tests.storage.old_schema import insert_old_call
 from tests.storage.test_stats_rollup import _calls, _rebuilt, _rollup
 from tests.support import PG_URL, SettableClock
 
@@ -152,10 +153,10 @@ def _to(connection: sa.Connection, revision: str, upgrade: bool) -> None:
 
 
 async def test_migration_from_0004_backfills_the_total(db: Database, clock: SettableClock) -> None:
-    async with db.engine.begin() as conn:
+    made = await _calls(db, clock, 12)
+    async with db.engine.begin() as conn:  # the calls are kept, with 0004's schema: the rollup only
         await conn.run_sync(_to, "0004", False)
         assert not await conn.run_sync(lambda c: sa.inspect(c).has_table("call_totals"))
-    made = await _calls(db, clock, 12)  # stored by 0004's schema: the rollup only
     async with db.write() as s:
         await s.execute(sa.delete(CallLog).where(CallLog.id == made[0].id))
     async with db.engine.begin() as conn:
@@ -170,8 +171,7 @@ async def test_downgrade_removes_the_total_and_its_triggers(db: Database, clock:
     await _calls(db, clock, 3)
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0004", False)
-    async with db.write() as s:  # no trigger left writing to a missing table
-        await CallStore(clock=clock).create(s, NewCall(CallDirection.OUTBOUND, "1001", "+14155550100"), EventSource.API)
+    await insert_old_call(db)  # no trigger left writing to a missing table
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "head", True)
     assert await _counts(db) == (4, 4)
