@@ -212,6 +212,8 @@ def _recording() -> Schema:
             "file_size": nullable(integer(0)),
             "duration_seconds": nullable(number(0)),
             "format": nullable(string()),
+            "started_at": nullable(DATE_TIME),
+            "stopped_at": nullable(DATE_TIME),
             "transcript": nullable(string()),
             "transcript_confidence": nullable(number(0, 1)),
             "created_at": DATE_TIME,
