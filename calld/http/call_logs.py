@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import MAX_QUALITY_SCORE, apply_event, event_for_status
 from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.phone import normalise_number
 from calld.domain.vocabulary import (
     TERMINAL_STATUSES,
@@ -230,14 +232,20 @@ _LIST_PARAMS = (
     "client",
     "started_after",
     "started_before",
+    "hangup_cause",
+    "hangup_by",
+    "missed_reason",
     "ordering",
     "limit",
     "offset",
 )
-_MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]] = {
+_MULTI_PARAMS: dict[str, type[StrEnum]] = {
     "status": CallStatus,
     "direction": CallDirection,
     "call_type": CallType,
+    "hangup_cause": HangupCause,
+    "hangup_by": HangupBy,
+    "missed_reason": MissedReason,
 }
 # A "+" in a query string decodes to a space, so "…T10:00:00+02:00" or "+14155550100" sent
 # unencoded arrives as "…T10:00:00 02:00" or " 14155550100"; put the sign back rather than refuse
@@ -278,11 +286,16 @@ def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
 
 def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[q.CallFilter, str, int, int]:
     fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
-    statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
+    statuses, directions, call_types, causes, ended_by, missed = (
+        _enum_values(fields, request, name) for name in _MULTI_PARAMS
+    )
     flt = q.CallFilter(
         statuses=statuses,
         directions=directions,
         call_types=call_types,
+        hangup_causes=causes,
+        hangup_by=ended_by,
+        missed_reasons=missed,
         number=fields.phone("number", region),
         client_id=fields.uuid("client"),
         started_after=fields.timestamp("started_after", zone=zone),

@@ -27,6 +27,7 @@ from aiohttp import web
 import calld
 from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.delivery import DeliveryStatus
+from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
     CallDirection,
@@ -194,6 +195,11 @@ def _call_log() -> dict[str, Any]:
         "is_recording": BOOLEAN,
         "transfer_target": nullable(string()),
         "call_quality_score": nullable(number(0, MAX_QUALITY_SCORE)),
+        "hangup_cause": nullable(choice(HangupCause, "Why it ended, one vocabulary for both switches.")),
+        "hangup_cause_q850": nullable(integer(0, description="The raw ITU-T Q.850 cause code.")),
+        "sip_status": nullable(integer(100, 699, description="The SIP final status.")),
+        "hangup_by": nullable(choice(HangupBy, "Who ended it.")),
+        "missed_reason": nullable(choice(MissedReason, "Why an unanswered call was not answered.")),
         "notes": string(),
         "switch": nullable(string(description="The switch (PBX) that carries the call, if any.")),
         "created_at": DATE_TIME,
@@ -666,6 +672,9 @@ def call_list_query() -> tuple[Schema, ...]:
         several("status", choice(CallStatus), "Any of these statuses"),
         several("direction", choice(CallDirection), "Any of these directions"),
         several("call_type", choice(CallType), "Any of these call types"),
+        several("hangup_cause", choice(HangupCause), "Calls that ended for any of these causes"),
+        several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
+        several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
         query("number", PHONE, "Calls from or to this number."),
         query("client", UUID, "Calls of this client."),
         query("started_after", DATE_OR_TIME, f"Calls started at or after this instant {_LOCAL_DAY}."),

@@ -52,6 +52,9 @@ class CallFilter:
     client_id: uuid.UUID | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    hangup_causes: Sequence[str] = ()
+    hangup_by: Sequence[str] = ()
+    missed_reasons: Sequence[str] = ()
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
         """The WHERE clauses of this filter."""
@@ -70,6 +73,12 @@ class CallFilter:
             conds.append(CallLog.started_at >= self.started_after)
         if self.started_before is not None:
             conds.append(CallLog.started_at < self.started_before)
+        if self.hangup_causes:
+            conds.append(CallLog.hangup_cause.in_([str(value) for value in self.hangup_causes]))
+        if self.hangup_by:
+            conds.append(CallLog.hangup_by.in_([str(value) for value in self.hangup_by]))
+        if self.missed_reasons:
+            conds.append(CallLog.missed_reason.in_([str(value) for value in self.missed_reasons]))
         return conds
 
 
