@@ -279,18 +279,7 @@ async def statistics(request: web.Request) -> web.Response:
     stats = await svc.call_log.statistics(
         period, svc.calls.clock(), svc.config.calls.zone, guard=pending_check(request)
     )
-    return web.json_response(
-        {
-            "period": stats.period.value,
-            "total_calls": stats.total_calls,
-            "answered_calls": stats.answered_calls,
-            "missed_calls": stats.missed_calls,
-            "inbound_calls": stats.inbound_calls,
-            "outbound_calls": stats.outbound_calls,
-            "answer_rate": stats.answer_rate,
-            "average_duration_seconds": stats.average_duration_seconds,
-        }
-    )
+    return web.json_response(stats)
 
 
 @routes.post(

@@ -24,7 +24,7 @@ from calld.domain.phone import normalise_number
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, CallType, EventSource, EventType
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.live_feed import LiveHub, call_message
-from calld.service.views import call_detail_json, call_event_json, call_log_json
+from calld.service.views import call_detail_json, call_event_json, call_log_json, statistics_json
 from calld.storage import call_queries as q
 from calld.storage.calls import CallStore, state_of
 from calld.storage.database import Database
@@ -56,20 +56,6 @@ class Logged:
 
     detail: dict[str, Any]
     created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Statistics:
-    """Counts since ``period`` began."""
-
-    period: Period
-    total_calls: int
-    answered_calls: int
-    missed_calls: int
-    inbound_calls: int
-    outbound_calls: int
-    answer_rate: float
-    average_duration_seconds: float
 
 
 async def locked_call(calls: CallStore, session: AsyncSession, call_id: uuid.UUID) -> CallLog:
@@ -130,19 +116,10 @@ class CallService:
 
     async def statistics(
         self, period: Period, now: datetime, zone: ZoneInfo, guard: AccessCheck | None = None
-    ) -> Statistics:
+    ) -> dict[str, Any]:
         """Counts from the start of ``period`` (in ``zone``) until ``now``."""
         stats = await guarded_read(self.db, guard, q.call_statistics, period_start(period, now, zone), now)
-        return Statistics(
-            period,
-            stats.total_calls,
-            stats.answered_calls,
-            stats.missed_calls,
-            stats.inbound_calls,
-            stats.outbound_calls,
-            stats.answer_rate,
-            stats.average_duration_seconds,
-        )
+        return statistics_json(period, stats)
 
     # --- logging calls ---------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -10,8 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 
 from calld import sip_probe
+from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
+from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
     CallLog,
@@ -219,3 +222,8 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "payload": row.payload,
     }
+
+
+def statistics_json(period: Period, stats: CallStatistics) -> dict[str, Any]:
+    """Counts since ``period`` began, as ``GET /api/call-logs/statistics/`` shows them."""
+    return {"period": period.value, **asdict(stats)}
