@@ -75,10 +75,6 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status, headers=self.headers or None)
 
 
-def not_found(what: str, field: str = "id", value: object = None) -> ApiError:
-    return from_not_found(NotFound(what, field, value))
-
-
 def from_not_found(exc: NotFound) -> ApiError:
     return ApiError(404, f"{exc.what} not found", {exc.field: str(exc)})
 
