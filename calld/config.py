@@ -22,6 +22,7 @@ import phonenumbers
 
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.freeswitch.settings import FreeswitchConfig
+from calld.domain.numbers import NumberPolicy
 from calld.egress import EgressPolicy
 from calld.providers.settings import PROVIDER_SETTINGS, SECRET_OPTION, ProvidersConfig
 from calld.providers.telnyx import public_key
@@ -60,6 +61,13 @@ class DatabaseConfig:
 class CallsConfig:
     timezone: str = "UTC"
     default_region: str | None = None
+    # Digits a trunk puts before national numbers when they are not the region's own national prefix.
+    national_prefix: str | None = None
+
+    @property
+    def numbers(self) -> NumberPolicy:
+        """The number policy every door reads presented numbers with."""
+        return NumberPolicy(self.default_region, self.national_prefix)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -316,6 +324,9 @@ def _validate(config: Config) -> None:
     region = config.calls.default_region
     if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
         raise ConfigError(f"calls.default_region: {region!r} is not an ISO 3166 region code such as 'US' or 'GB'")
+    prefix = config.calls.national_prefix
+    if prefix is not None and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 4):
+        raise ConfigError(f"calls.national_prefix: {prefix!r} must be 1 to 4 digits, e.g. \"9\"")
     if config.logging.level not in LOG_LEVELS:
         raise ConfigError(f"logging.level: must be one of {', '.join(LOG_LEVELS)}")
     if config.logging.format not in LOG_FORMATS:

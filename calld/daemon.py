@@ -69,7 +69,12 @@ class Daemon:
         self.log_failures = log_failures if log_failures is not None else LogFailures()
         self.metrics = Metrics(self.log_failures)
         self.log_limiter = RepeatLimiter(self.metrics.log_line_suppressed)
-        calls = CallStore(clock=clock, call_ids=call_ids, hooks=(self.outbox, self.live, self.metrics.count_event))
+        calls = CallStore(
+            clock=clock,
+            call_ids=call_ids,
+            hooks=(self.outbox, self.live, self.metrics.count_event),
+            numbers=config.calls.numbers,
+        )
         self.services = Services(
             config=config,
             db=self.db,

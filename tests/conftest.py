@@ -64,7 +64,7 @@ def config() -> Config:
 
 @pytest.fixture
 def services(db: Database, config: Config, clock: SettableClock) -> Services:
-    return Services(config=config, db=db, calls=CallStore(clock=clock))
+    return Services(config=config, db=db, calls=CallStore(clock=clock, numbers=config.calls.numbers))
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ async def _seed(config: Config, count: int, cleanup: bool, random_seed: int | No
         else:
             # One summary line, not a log line per seeded event.
             quiet = structlog.wrap_logger(None, wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-            store = CallStore(logger=quiet)
+            store = CallStore(logger=quiet, numbers=config.calls.numbers)
             rng = random.Random(random_seed)
             summary = await seed_calls(db, store, count, rng, datetime.now(UTC), config.calls.zone)
             print(f"calld: seeded {summary}")

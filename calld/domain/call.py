@@ -158,6 +158,10 @@ class NewCall:
     notes: str = ""
     seeded: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Set by the number policy (``calld.storage.calls.presented``): the numbers as given, before it read them.
+    caller_number_raw: str | None = None
+    recipient_number_raw: str | None = None
+    caller_withheld: bool = False
 
 
 def hold_toggle(status: CallStatus) -> EventType:

@@ -243,13 +243,12 @@ async def list_calls(request: web.Request) -> web.Response:
 async def create_call(request: web.Request) -> web.Response:
     """POST /api/call-logs/ — record a call; it starts ``initiated`` at the server's clock."""
     svc = services(request)
-    region = svc.config.calls.default_region
     fields = _fields(await read_json_object(request), CREATE_FIELDS)
     new = NewCall(
         direction=fields.choice("direction", CallDirection, required=True),
         call_type=fields.choice("call_type", CallType, default=CallType.VOICE),
-        caller_number=fields.phone("caller_number", region, required=True),
-        recipient_number=fields.phone("recipient_number", region, required=True),
+        caller_number=fields.presented("caller_number", required=True),
+        recipient_number=fields.presented("recipient_number", required=True),
         sip_call_id=fields.string("sip_call_id"),
         client_id=fields.uuid("client"),
         sip_configuration_id=fields.uuid("sip_configuration"),
@@ -323,12 +322,11 @@ async def initiate_call(request: web.Request) -> web.Response:
 async def log_incoming_call(request: web.Request) -> web.Response:
     """POST /api/call-logs/log_incoming_call/ — record an inbound call by its SIP Call-ID."""
     svc = services(request)
-    region = svc.config.calls.default_region
     fields = _fields(await read_json_object(request), ("caller_number", "recipient_number", "sip_call_id"))
     new = NewCall(
         direction=CallDirection.INBOUND,
-        caller_number=fields.phone("caller_number", region, required=True),
-        recipient_number=fields.phone("recipient_number", region, required=True),
+        caller_number=fields.presented("caller_number", required=True),
+        recipient_number=fields.presented("recipient_number", required=True),
         sip_call_id=fields.string("sip_call_id", required=True),
     )
     fields.done()

@@ -103,6 +103,19 @@ PHONE = string(
     "are read in calls.default_region. Answers carry E.164 or the extension.",
 )
 
+PRESENTED_NUMBER = string(
+    255,
+    description="A number as presented (a caller ID may be withheld: anonymous, Restricted, *67, 0; or a SIP URI). "
+    "Never refused over its content: calld stores the E.164 form where it can be derived (calls.default_region, "
+    "calls.national_prefix), an extension as it is, 'anonymous' for a withheld caller, anything else as given; "
+    "the presentation itself is kept in caller_number_raw / recipient_number_raw.",
+)
+STORED_NUMBER = string(
+    32,
+    description="The number calld stores and matches clients by: E.164 where it can be derived, an extension, "
+    "'anonymous' for a withheld caller, otherwise as presented.",
+)
+
 
 def query(name: str, schema: Schema, description: str = "") -> Schema:
     param: Schema = {"name": name, "in": "query", "required": False, "schema": schema}

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from calld.domain.call_filter import local_midnight
 from calld.domain.errors import InvalidValue
-from calld.domain.phone import normalise_number
+from calld.domain.numbers import MAX_PRESENTED_NUMBER, NumberPolicy
 from calld.http.errors import ApiError
 
 E = TypeVar("E", bound=StrEnum)
@@ -233,10 +233,27 @@ class Fields:
             self.fail(name, problem)
             return default
         try:
-            return normalise_number(value, name, region)
+            return NumberPolicy(region).dialable(value, name)
         except InvalidValue as exc:
             self.fail(name, exc.message)
             return default
+
+    def presented(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+        """A number as a door was given it (a caller ID may be ``anonymous``, ``*67`` or a SIP URI): any
+        text is taken, as ``calld.domain.numbers`` reads it later; only what cannot be stored is refused."""
+        value = self._get(name, required)
+        if value is MISSING:
+            return default
+        if not isinstance(value, str):
+            self.fail(name, "must be a string (the number as presented)")
+            return default
+        problem = framing_problem(value) or unstorable_text(value)
+        if problem is None and len(value.strip()) > MAX_PRESENTED_NUMBER:
+            problem = f"must be at most {MAX_PRESENTED_NUMBER} characters"
+        if problem is not None:
+            self.fail(name, problem)
+            return default
+        return value.strip()
 
     def timestamp(self, name: str, *, required: bool = False, default: Any = None, zone: ZoneInfo | None = None) -> Any:
         """An ISO 8601 instant with a time zone (or a Unix epoch number in seconds); with ``zone``, also

@@ -58,13 +58,13 @@ RECORDING_FIELDS = (
 routes = Routes()
 
 
-def parse_sip_delivery(body: Mapping[str, Any], region: str | None, now: datetime) -> SipDelivery:
+def parse_sip_delivery(body: Mapping[str, Any], now: datetime) -> SipDelivery:
     """Validate a SIP webhook body (one 422 naming every bad field)."""
     f = Fields(body, allowed=SIP_FIELDS)
     event = f.choice("event_type", SipEventType, required=True)
     sip_call_id = f.string("sip_call_id", required=True)
-    caller = f.phone("caller_number", region)
-    recipient = f.phone("recipient_number", region)
+    caller = f.presented("caller_number")
+    recipient = f.presented("recipient_number")
     direction = f.choice("direction", CallDirection, default=CallDirection.INBOUND)
     call_type = f.choice("call_type", CallType, default=CallType.VOICE)
     timestamp = f.timestamp("timestamp", required=True)
@@ -114,7 +114,7 @@ async def sip_webhook(request: web.Request) -> web.Response:
     """``POST /api/webhooks/sip/``: apply one call event reported by a SIP provider."""
     await verify_delivery(request, "sip")
     svc = services(request)
-    delivery = parse_sip_delivery(await read_json_object(request), svc.config.calls.default_region, svc.calls.clock())
+    delivery = parse_sip_delivery(await read_json_object(request), svc.calls.clock())
     return web.json_response(await svc.provider.store_sip(delivery))
 
 

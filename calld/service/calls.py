@@ -20,7 +20,7 @@ from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import NewCall, event_for_status
 from calld.domain.call_filter import CallFilter, Period, period_start
 from calld.domain.errors import AlreadyExists, InvalidValue, InvalidValues, NotFound
-from calld.domain.phone import normalise_number
+from calld.domain.numbers import NumberPolicy
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, CallType, EventSource, EventType
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.live_feed import LiveHub, call_message
@@ -127,6 +127,7 @@ class CallService:
         """Create the call, or answer the one already logged under its SIP Call-ID (filling in what it
         lacked) and store nothing twice. Two requests logging one new call at once: the second finds
         the first's."""
+        new = self.calls.presented(new)
         for attempt in (1, 2):
             try:
                 async with self.db.write() as session:
@@ -150,9 +151,10 @@ class CallService:
         if call is None:
             return None
         if not call.caller_number and new.caller_number:
-            call.caller_number = new.caller_number
+            call.caller_number, call.caller_number_raw = new.caller_number, new.caller_number_raw
+            call.caller_withheld = new.caller_withheld
         if not call.recipient_number and new.recipient_number:
-            call.recipient_number = new.recipient_number
+            call.recipient_number, call.recipient_number_raw = new.recipient_number, new.recipient_number_raw
         if call.client_id is None and new.client_id is not None:
             call.client_id = new.client_id
         if call.sip_configuration_id is None and new.sip_configuration_id is not None:
@@ -190,6 +192,9 @@ class CallService:
                 recipient_number=recipient,
                 call_type=call_type,
                 sip_configuration_id=config.id if config is not None else None,
+                # What calld dials is what it presents (already read by the number policy).
+                caller_number_raw=origin,
+                recipient_number_raw=recipient,
             )
             call = await self.calls.create(session, new, EventSource.API)
             detail = await detail_of(session, call)
@@ -214,7 +219,7 @@ class CallService:
         if config is None:
             raise InvalidValues({"caller_number": "required: there is no default active SIP configuration"})
         try:
-            return config, normalise_number(config.username, "caller_number", self.default_region)
+            return config, NumberPolicy(self.default_region).dialable(config.username, "caller_number")
         except InvalidValue:
             raise InvalidValues(
                 {"caller_number": f"required: the SIP username {config.username!r} is not a number or extension"}

@@ -149,6 +149,7 @@ class CallBatch:
 
     def create(self, new: NewCall, source: EventSource, *, started_at: datetime, dedup_key: str) -> BatchCall:
         """A new call and its ``initiated`` event (its client is matched in ``write()``)."""
+        new = self.store.presented(new)
         state = new_call(new.direction, started_at)
         call = BatchCall(
             values=call_values(new, self.store.call_ids(), new.client_id, state),

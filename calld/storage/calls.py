@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, NewCall, TimedEvent, apply_event, fold, new_call
 from calld.domain.errors import IllegalTransition
+from calld.domain.numbers import NumberPolicy
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
@@ -95,6 +96,11 @@ def call_values(new: NewCall, call_id: uuid.UUID, client_id: uuid.UUID | None, s
         "call_type": new.call_type,
         "caller_number": new.caller_number,
         "recipient_number": new.recipient_number,
+        "caller_number_raw": new.caller_number_raw if new.caller_number_raw is not None else new.caller_number,
+        "recipient_number_raw": (
+            new.recipient_number_raw if new.recipient_number_raw is not None else new.recipient_number
+        ),
+        "caller_withheld": new.caller_withheld,
         "sip_call_id": new.sip_call_id,
         "client_id": client_id,
         "sip_configuration_id": new.sip_configuration_id,
@@ -110,6 +116,22 @@ def call_values(new: NewCall, call_id: uuid.UUID, client_id: uuid.UUID | None, s
 def state_values(state: CallState) -> dict[str, Any]:
     """The ``call_logs`` columns that hold ``state``."""
     return {name: getattr(state, name) for name in STATE_FIELDS}
+
+
+def presented(new: NewCall, numbers: NumberPolicy) -> NewCall:
+    """``new`` with its numbers read by ``numbers`` (once: a call whose numbers were read is kept)."""
+    if new.caller_number_raw is not None:
+        return new
+    caller = numbers.classify(new.caller_number)
+    recipient = numbers.classify(new.recipient_number)
+    return replace(
+        new,
+        caller_number=caller.number,
+        recipient_number=recipient.number,
+        caller_number_raw=caller.raw,
+        recipient_number_raw=recipient.raw,
+        caller_withheld=caller.withheld,
+    )
 
 
 async def number_owners(session: AsyncSession, numbers: Collection[str]) -> dict[str, uuid.UUID]:
@@ -171,11 +193,17 @@ class CallStore:
         logger: Any = None,
         call_ids: CallIds = uuid.uuid4,
         hooks: Sequence[EventHook] = (),
+        numbers: NumberPolicy | None = None,
     ) -> None:
         self.clock = clock
+        self.numbers = numbers if numbers is not None else NumberPolicy()
         self.call_ids = call_ids
         self.hooks = tuple(hooks)
         self.log = logger if logger is not None else structlog.get_logger("calld.calls")
+
+    def presented(self, new: NewCall) -> NewCall:
+        """``new`` with its numbers read by this store's number policy (see ``presented``)."""
+        return presented(new, self.numbers)
 
     async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
         """The client one of ``numbers`` belongs to (first number wins)."""
@@ -192,6 +220,7 @@ class CallStore:
     ) -> CallLog:
         """Store a new call and its ``initiated`` event."""
         started = started_at or self.clock()
+        new = self.presented(new)
         client_id = new.client_id
         if client_id is None:
             client_id = await self.match_client(session, *far_then_near(new))

@@ -129,6 +129,13 @@ class CallLog(Timestamped, Base):
     status: Mapped[CallStatus] = mapped_column(enum_column(CallStatus, "call_status"), nullable=False)
     caller_number: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     recipient_number: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    # The numbers as presented at the door (calld.domain.numbers); the columns above hold the
+    # stored form (E.164 where derivable), which client matching and filters use.
+    caller_number_raw: Mapped[str | None] = mapped_column(sa.String(255))
+    recipient_number_raw: Mapped[str | None] = mapped_column(sa.String(255))
+    caller_withheld: Mapped[bool] = mapped_column(
+        sa.Boolean(), nullable=False, default=False, server_default=sa.false()
+    )
     sip_call_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     client_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="SET NULL"))
     sip_configuration_id: Mapped[uuid.UUID | None] = mapped_column(

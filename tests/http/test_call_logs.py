@@ -168,7 +168,7 @@ async def test_create_names_every_bad_field(api: AppClient, db: Database) -> Non
     payload = {
         "direction": "sideways",
         "call_type": 3,
-        "caller_number": "not a number",
+        "caller_number": ["+14155550100"],  # any text is a presented number, a list is not
         "recipient_number": 14155550100,
         "client": "nope",
         "sip_configuration": 12,
@@ -351,7 +351,7 @@ async def test_log_incoming_call_and_duplicate(api: AppClient, db: Database) -> 
     assert again.status == 200 and (await again.json())["id"] == body["id"]  # the same call, stored once
     await expect_error(await api.post(url, json={**payload, "sip_call_id": None}), 422, "sip_call_id")
     await expect_error(
-        await api.post(url, json={"caller_number": "x", "recipient_number": "1001"}),
+        await api.post(url, json={"caller_number": "x\r\nInjected: 1", "recipient_number": "1001"}),
         422,
         "caller_number",
         "sip_call_id",

@@ -221,7 +221,7 @@ async def test_bad_and_future_timestamps_are_rejected(api: AppClient, db: Databa
 
 
 async def test_invalid_fields_are_named_together(api: AppClient, db: Database, clock: SettableClock) -> None:
-    body = sip_event(clock, "call_quality", caller_number="not a number", direction="sideways", metadata={"score": 9})
+    body = sip_event(clock, "call_quality", caller_number=14155550100, direction="sideways", metadata={"score": 9})
     body["colour"] = "blue"
     del body["sip_call_id"]
     data = await post(api, SIP, body, 422)

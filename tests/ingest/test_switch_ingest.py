@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import NewCall
 from calld.domain.events import CallParties, SwitchEvent
+from calld.domain.numbers import NumberPolicy
 from calld.domain.vanished import VanishedWhile, vanished_end
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from calld.storage.models import CallEvent, CallLog, CallRecording
+from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber
 from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
 
@@ -191,3 +192,33 @@ async def test_a_hangup_that_says_missed_for_a_call_storage_knows_answered_ends_
     [(call, types)] = await stored(db)
     assert types == [EventType.INITIATED, EventType.RINGING, EventType.ANSWERED, EventType.ENDED]
     assert call.status is CallStatus.ENDED and call.duration_seconds == 2.0
+
+
+async def test_switch_numbers_follow_the_number_policy(db: Database, clock: SettableClock) -> None:
+    """The p3_trunk_answered capture: an outside caller through a trunk. The stored caller number is
+    E.164 and matches the client; the presentation is kept; a national or withheld caller ID
+    presented by a switch is read the same way (calls.default_region DE)."""
+    async with db.write() as s:
+        s.add(Client(name="Berlin", phone_numbers=[ClientPhoneNumber(number="+4930123456")]))
+    store = CallStore(clock=clock, numbers=NumberPolicy("DE"))
+    ingest = SwitchIngest(db, store, "freeswitch")
+    for event in mapped("p3_trunk_answered"):
+        await ingest(event)
+    first = mapped("a_answered")
+    for presented, ref in (("030 123456", "national"), ("anonymous", "withheld")):
+        parties = replace(first[0].parties, caller_number=presented) if first[0].parties else None
+        await ingest(replace(first[0], call_ref=ref, key=f"{ref}-initiated", parties=parties))
+    async with db.read() as s:
+        client_id = (await s.execute(sa.select(Client.id))).scalar_one()
+        calls = {c.switch_call_ref: c for c in (await s.execute(sa.select(CallLog))).scalars()}
+    trunk = next(c for ref, c in calls.items() if ref not in ("national", "withheld"))
+    assert (trunk.caller_number, trunk.caller_number_raw, trunk.client_id) == ("+4930123456", "+4930123456", client_id)
+    assert (trunk.recipient_number_raw, trunk.caller_withheld) == ("5551001", False)
+    national = calls["national"]
+    assert (national.caller_number, national.caller_number_raw, national.client_id) == (
+        "+4930123456",
+        "030 123456",
+        client_id,
+    )
+    withheld = calls["withheld"]
+    assert (withheld.caller_number, withheld.caller_withheld, withheld.client_id) == ("anonymous", True, None)

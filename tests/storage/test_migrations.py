@@ -9,12 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from calld.domain.call import NewCall
-from calld.domain.errors import BreaksARule
-from calld.domain.vocabulary import CallDirection, EventSource, EventType
+from calld.domain.vocabulary import EventSource, EventType
 from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config, head_revision
 from calld.storage.models import Base, CallLog
+from tests.storage.old_schema import insert_old_call, insert_old_event
 
 
 def _diff(connection: sa.Connection) -> list[object]:
@@ -66,16 +65,15 @@ async def _sources(db: Database) -> list[str]:
 async def test_0006_lets_seeded_events_say_so_and_keeps_every_event(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0005", False)
-    store = CallStore()
-    async with db.write() as s:  # stored by 0005's schema, which knows no 'seed'
-        call = await store.create(s, NewCall(CallDirection.INBOUND, "+14155550100", "1001"), EventSource.API)
-        await store.apply(s, call, EventType.RINGING, EventSource.SWITCH)
-    with pytest.raises(BreaksARule):  # the database's CHECK refuses it; storage says so in domain terms
-        async with db.write() as s:
-            await store.apply(s, call, EventType.ANSWERED, EventSource.SEED)
+    call_id = await insert_old_call(db)  # stored by 0005's schema, which knows no 'seed'
+    await insert_old_event(db, call_id, "api", 1)
+    await insert_old_event(db, call_id, "switch", 2)
+    with pytest.raises(sa.exc.IntegrityError):
+        await insert_old_event(db, call_id, "seed", 3)
     await db.migrate()
+    store = CallStore()
     async with db.write() as s:
-        call = await s.get_one(CallLog, call.id)
+        call = await s.get_one(CallLog, call_id)
         await store.apply(s, call, EventType.ANSWERED, EventSource.SEED)
     assert await _sources(db) == ["api", "switch", "seed"]
     async with db.engine.connect() as conn:
@@ -103,15 +101,14 @@ async def _event_types(db: Database) -> list[str]:
 async def test_0007_lets_providers_events_be_stored_and_its_downgrade_keeps_them(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0006", False)
-    store = CallStore()
-    async with db.write() as s:  # 0006's schema knows no provider_event
-        call = await store.create(s, NewCall(CallDirection.INBOUND, "+14155550100", "1001"), EventSource.WEBHOOK)
-    with pytest.raises(BreaksARule):
-        async with db.write() as s:
-            await store.apply(s, call, EventType.PROVIDER_EVENT, EventSource.WEBHOOK)
+    call_id = await insert_old_call(db)  # 0006's schema knows no provider_event
+    await insert_old_event(db, call_id, "webhook", 0, "initiated")
+    with pytest.raises(sa.exc.IntegrityError):
+        await insert_old_event(db, call_id, "webhook", 1, "provider_event")
     await db.migrate()
+    store = CallStore()
     async with db.write() as s:
-        call = await s.get_one(CallLog, call.id)
+        call = await s.get_one(CallLog, call_id)
         await store.apply(s, call, EventType.PROVIDER_EVENT, EventSource.WEBHOOK, metadata={"provider": "telnyx"})
     assert await _event_types(db) == ["initiated", "provider_event"]
     async with db.engine.connect() as conn:
@@ -121,3 +118,24 @@ async def test_0007_lets_providers_events_be_stored_and_its_downgrade_keeps_them
     assert await _event_types(db) == ["initiated", "error"]
     await db.migrate()
     assert await _event_types(db) == ["initiated", "error"]
+
+
+async def test_0008_keeps_each_calls_numbers_as_presented_and_marks_withheld_callers(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0007", False)
+    plain = await insert_old_call(db, "+14155550100")
+    withheld = await insert_old_call(db, "Anonymous")
+    await db.migrate()
+    async with db.read() as s:
+        calls = {c.id: c for c in (await s.execute(sa.select(CallLog))).scalars()}
+    assert (calls[plain].caller_number_raw, calls[plain].recipient_number_raw) == ("+14155550100", "1001")
+    assert calls[plain].caller_withheld is False
+    assert (calls[withheld].caller_number_raw, calls[withheld].caller_withheld) == ("Anonymous", True)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    async with db.engine.begin() as conn:  # down and up again: the numbers stay
+        await conn.run_sync(_to, "0007", False)
+    await db.migrate()
+    async with db.read() as s:
+        numbers = set((await s.execute(sa.select(CallLog.caller_number, CallLog.caller_number_raw))).all())
+    assert numbers == {("+14155550100", "+14155550100"), ("Anonymous", "Anonymous")}
