@@ -63,6 +63,8 @@ class CallsConfig:
     default_region: str | None = None
     # Digits a trunk puts before national numbers when they are not the region's own national prefix.
     national_prefix: str | None = None
+    # Where the switch's recording files are seen from calld ("" = at the paths the switch reports).
+    recordings_root: str = ""
 
     @property
     def numbers(self) -> NumberPolicy:

@@ -31,6 +31,7 @@ from calld.service.metrics import Metrics
 from calld.service.wiring import Services
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
+from calld.storage.recording_files import RecordingFiles
 from calld.storage.tokens import TokenStore
 from calld.systemd import SystemdNotifier
 
@@ -74,6 +75,7 @@ class Daemon:
             call_ids=call_ids,
             hooks=(self.outbox, self.live, self.metrics.count_event),
             numbers=config.calls.numbers,
+            files=RecordingFiles(config.calls.recordings_root),
         )
         self.services = Services(
             config=config,

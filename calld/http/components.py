@@ -115,6 +115,8 @@ def _recording() -> Schema:
             "format": nullable(string()),
             "transcript": nullable(string()),
             "transcript_confidence": nullable(number(0, 1)),
+            "started_at": nullable(DATE_TIME),
+            "stopped_at": nullable(DATE_TIME),
             "created_at": DATE_TIME,
             "updated_at": DATE_TIME,
         }

@@ -107,6 +107,8 @@ def recording_json(rec: RecordingLike) -> dict[str, Any]:
         "format": r("format"),
         "transcript": r("transcript"),
         "transcript_confidence": r("transcript_confidence"),
+        "started_at": iso(r("started_at")),
+        "stopped_at": iso(r("stopped_at")),
         "created_at": iso(r("created_at")),
         "updated_at": iso(r("updated_at")),
     }

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, NewCall, apply_event, new_call
+from calld.domain.recording import implied_events
 from calld.domain.vocabulary import EventSource, EventType
 from calld.storage.calls import (
     STATE_FIELDS,
@@ -80,7 +81,8 @@ class _Event:
     call: BatchCall
     state: CallState  # the call's state right after this event
     values: dict[str, Any]
-    recording_change: tuple[bool, bool, object] | None = None  # (was, now, path)
+    # ((was, now), the event's metadata, its time)
+    recording_change: tuple[tuple[bool, bool], Mapping[str, Any], datetime] | None = None
 
 
 @dataclass(slots=True)
@@ -175,13 +177,25 @@ class CallBatch:
         dedup_key: str,
     ) -> None:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``)."""
-        meta = dict(metadata)
+        for implied, implied_meta in implied_events(call.state.recording, event_type):
+            self._apply_one(call, implied, source, implied_meta, timestamp, f"{dedup_key}:{implied.value}")
+        self._apply_one(call, event_type, source, dict(metadata), timestamp, dedup_key)
+
+    def _apply_one(
+        self,
+        call: BatchCall,
+        event_type: EventType,
+        source: EventSource,
+        meta: dict[str, Any],
+        timestamp: datetime,
+        dedup_key: str,
+    ) -> None:
         was = call.state.recording
         call.state = apply_event(call.state, event_type, timestamp, meta)
         self._touch(call)
         event = self._add(call, event_type, call.state.last_event_at, meta, source, dedup_key)
         if call.state.recording != was:
-            event.recording_change = (was, call.state.recording, meta.get("path"))
+            event.recording_change = ((was, call.state.recording), meta, call.state.last_event_at)
 
     def _add(
         self,
@@ -238,8 +252,9 @@ class CallBatch:
         ids: dict[str, int] = {key: event_id for key, event_id in returned}
         for event in self._events:
             if event.recording_change is not None:
-                was, is_now, path = event.recording_change
-                await recording_changed(self.session, event.call.id, event.call.values["seeded"], was, is_now, path)
+                change, meta, at = event.recording_change
+                seeded = event.call.values["seeded"]
+                await recording_changed(self.session, event.call.id, seeded, change, meta, at, self.store.files)
         for event in self._events:
             await self._stored(event, ids[event.values["dedup_key"]])
 

@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.domain.call import CallState, NewCall, TimedEvent, apply_event, fold, new_call
 from calld.domain.errors import IllegalTransition
 from calld.domain.numbers import NumberPolicy
+from calld.domain.recording import finished_recording, implied_events
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
+from calld.storage.recording_files import RecordingFiles
 
 Clock = Callable[[], datetime]
 # Runs inside the transaction that stores each call event (the outbox is one).
@@ -150,27 +152,44 @@ def first_owner(owners: Mapping[str, uuid.UUID], numbers: Iterable[str]) -> uuid
 
 
 async def recording_changed(
-    session: AsyncSession, call_id: uuid.UUID, seeded: bool, was: bool, now: bool, path: object
+    session: AsyncSession,
+    call_id: uuid.UUID,
+    seeded: bool,
+    change: tuple[bool, bool],
+    meta: Mapping[str, Any],
+    at: datetime,
+    files: RecordingFiles | None = None,
 ) -> None:
-    """Keep the call's recordings in step with its ``recording`` flag.
+    """Keep the call's recordings in step with its ``recording`` flag (``change``: was, now).
 
     Started: one CallRecording per recording; a row made ``pending`` when calld asked the switch
     to record becomes ``recording`` when the switch confirms, otherwise a new row is made.
-    Stopped, or the call ended while recording: the file is finished by the switch or the
-    recording system, whose webhook marks it completed.
+    Stopped, or the call ended while recording: the row takes the file's size and length from the
+    stop event (FreeSWITCH), else from the file on disk (``files``: calld beside the switch), else its
+    length from its start and stop times (``calld.domain.recording.finished_recording``); it is
+    ``completed`` when the file is known, else ``processing`` until the recording webhook completes it.
     """
+    was, now = change
     if now == was:
         return
     active = await active_recording(session, call_id)
+    path = meta.get("path")
     local_path = path if isinstance(path, str) and path else None
     if not now:
         if active is not None:
-            active.status = RecordingStatus.PROCESSING
+            disk = files.facts(local_path or active.local_path) if files is not None else None
+            done = finished_recording(meta, disk, active.started_at, at)
+            active.status, active.stopped_at = done.status, at
+            active.file_size = done.file_size if done.file_size is not None else active.file_size
+            active.duration_seconds = (
+                done.duration_seconds if done.duration_seconds is not None else active.duration_seconds
+            )
         return
     if active is not None:
         active.status = RecordingStatus.RECORDING
         # The switch reports where the file really is (calld asked with a relative path).
         active.local_path = local_path or active.local_path
+        active.started_at = at
         return
     suffix = PurePosixPath(local_path).suffix.lstrip(".").lower() if local_path else ""
     session.add(
@@ -180,6 +199,7 @@ async def recording_changed(
             local_path=local_path,
             format=suffix or "wav",
             seeded=seeded,
+            started_at=at,
         )
     )
 
@@ -194,8 +214,11 @@ class CallStore:
         call_ids: CallIds = uuid.uuid4,
         hooks: Sequence[EventHook] = (),
         numbers: NumberPolicy | None = None,
+        files: RecordingFiles | None = None,
     ) -> None:
         self.clock = clock
+        # Recording files on disk, read for the switch's and calld's own stops (not a provider's).
+        self.files = files if files is not None else RecordingFiles()
         self.numbers = numbers if numbers is not None else NumberPolicy()
         self.call_ids = call_ids
         self.hooks = tuple(hooks)
@@ -253,12 +276,29 @@ class CallStore:
     ) -> CallEvent:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``) and store it."""
         ts = timestamp or self.clock()
-        meta = dict(metadata or {})
+        for implied, implied_meta in implied_events(call.recording, event_type):
+            await self._apply_one(session, call, implied, source, implied_meta, ts, None)
+        return await self._apply_one(session, call, event_type, source, dict(metadata or {}), ts, dedup_key)
+
+    async def _apply_one(
+        self,
+        session: AsyncSession,
+        call: CallLog,
+        event_type: EventType,
+        source: EventSource,
+        meta: dict[str, Any],
+        ts: datetime,
+        dedup_key: str | None,
+    ) -> CallEvent:
         was_recording = call.recording
         state = apply_event(state_of(call), event_type, ts, meta)
         _store_state(call, state)
-        await recording_changed(session, call.id, call.seeded, was_recording, state.recording, meta.get("path"))
+        change = (was_recording, state.recording)
+        await recording_changed(session, call.id, call.seeded, change, meta, state.last_event_at, self._files(source))
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
+
+    def _files(self, source: EventSource) -> RecordingFiles | None:
+        return self.files if source in (EventSource.SWITCH, EventSource.API) else None
 
     async def apply_in_time(
         self,
@@ -309,7 +349,8 @@ class CallStore:
         if state.call_quality_score is None:  # a score set by PATCH is not an event: keep it
             state = replace(state, call_quality_score=call.call_quality_score)
         _store_state(call, state)
-        await recording_changed(session, call.id, call.seeded, was_recording, state.recording, meta.get("path"))
+        change = (was_recording, state.recording)
+        await recording_changed(session, call.id, call.seeded, change, meta, timestamp, self._files(source))
         initiated.timestamp = start
         if event_type is not EventType.INITIATED:
             return await self._add_event(session, call, event_type, timestamp, meta, source, dedup_key)

@@ -202,6 +202,9 @@ class CallRecording(Timestamped, Base):
     transcript: Mapped[str | None] = mapped_column(sa.Text())
     transcript_confidence: Mapped[float | None] = mapped_column(sa.Float())
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+    # The times of its recording_started / recording_stopped events (the switch's clock).
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):

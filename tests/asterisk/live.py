@@ -270,13 +270,15 @@ async def hang_up_everything() -> None:
 
 
 @contextlib.asynccontextmanager
-async def live_daemon(db: Database, *, fresh: bool = True, **settings: Any) -> AsyncIterator[Live]:
+async def live_daemon(
+    db: Database, *, fresh: bool = True, calls: CallsConfig | None = None, **settings: Any
+) -> AsyncIterator[Live]:
     """calld as ``calld run`` builds it (config -> ``make_switch`` -> ``Daemon``), on loopback.
     ``fresh``: hang up whatever is on the lab Asterisk first (False: a restarted calld's view)."""
     config = Config(
         server=ServerConfig(host="127.0.0.1", port=0),
         database=DatabaseConfig(url=plain_url(db), pool_size=5),
-        calls=CallsConfig(timezone="UTC"),
+        calls=calls if calls is not None else CallsConfig(timezone="UTC"),
         asterisk=lab_settings(**settings),
     )
     if fresh:

@@ -182,7 +182,10 @@ async def test_recordings_through_the_api(db: Database) -> None:
         "recording_stopped",
         "ended",
     ]
-    assert [recording["status"] for recording in detail["recordings"]] == ["processing", "processing"]
+    # Each completes with RECORD_STOP's size and length (the recording system's webhook is not needed).
+    done = [(r["status"], r["file_size"], r["duration_seconds"]) for r in detail["recordings"]]
+    assert done == [("completed", 128684, 4.02), ("completed", 65324, 2.04)]
+    assert detail["recordings"][1]["stopped_at"] == detail["ended_at"]
 
 
 async def test_phone_driven_hold_is_logged(db: Database) -> None:

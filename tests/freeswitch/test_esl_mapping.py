@@ -133,9 +133,11 @@ EXPECTED: dict[str, dict[str, list[Any]]] = {
         "dd924781-aec4-4e16-87ba-a955fc0eaa0c": [
             *RING,
             ("recording_started", {"path": f"{REC}.wav"}),
-            ("recording_stopped", {"path": f"{REC}.wav"}),
+            # RECORD_STOP's variable_record_ms / _file_size (the second RECORD_START still carries these).
+            ("recording_stopped", {"path": f"{REC}.wav", "duration_seconds": 4.0, "file_size": 128044}),
             ("recording_started", {"path": f"{REC}-2.wav"}),
-            ("recording_stopped", {"path": f"{REC}-2.wav"}),  # left running into the hangup
+            # left running into the hangup
+            ("recording_stopped", {"path": f"{REC}-2.wav", "duration_seconds": 2.04, "file_size": 65324}),
             ended("ended", OK, 8, 10),
         ],
     },

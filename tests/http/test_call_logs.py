@@ -459,7 +459,11 @@ async def test_recording_lifecycle(api: AppClient, db: Database) -> None:
     await ok(await api.post(f"{BASE}{cid}/start_recording/"))
     body = await ok(await api.post(f"{BASE}{cid}/end_call/"))
     assert body["status"] == "ended" and body["is_recording"] is False
+    # Ending a recording call stores recording_stopped too; no file is known, so the recording
+    # system's webhook still completes each one (its length meanwhile from its start and stop).
+    assert [e["event_type"] for e in body["events"]][-3:] == ["recording_started", "recording_stopped", "ended"]
     assert [r["status"] for r in body["recordings"]] == ["processing", "processing"]
+    assert all(r["duration_seconds"] == 0.0 and r["stopped_at"] for r in body["recordings"])  # the clock stood
     assert await count(db, CallRecording) == 2
 
 

@@ -423,5 +423,14 @@ async def test_the_seeds_inbound_flow_step_by_step(api: AppClient, db: Database,
     assert (await post(api, call + "start_recording/", {}, 200))["status"] == "recording"
     ended = await post(api, call + "end_call/", {}, 200)
     assert ended["status"] == "ended"
-    assert [e["event_type"] for e in ended["events"]] == ["initiated", "answered", "recording_started", "ended"]
+    # Ending a call that is recording stops its recording first (one event each, at the end's time).
+    assert [e["event_type"] for e in ended["events"]] == [
+        "initiated",
+        "answered",
+        "recording_started",
+        "recording_stopped",
+        "ended",
+    ]
+    assert ended["events"][-2]["metadata"] == {"reason": "call_ended"}
+    assert ended["recording"]["stopped_at"] == ended["ended_at"]
     assert len(await stored_calls(db)) == 1

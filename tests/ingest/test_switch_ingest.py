@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+import wave
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +20,7 @@ from calld.ingest.switch_ingest import SwitchIngest
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, Client, ClientPhoneNumber
+from calld.storage.recording_files import RecordingFiles
 from tests.fakes.esl_capture import mapped
 from tests.support import SettableClock
 
@@ -138,8 +141,73 @@ async def test_a_recording_started_and_stopped_in_one_batch_is_one_recording(
     await SwitchIngest(db, CallStore(clock=clock), "freeswitch").store_batch(events)
     async with db.read() as s:
         rows = (await s.execute(sa.select(CallRecording.status, CallRecording.local_path))).all()
-    assert sorted(status for status, _ in rows) == [RecordingStatus.PROCESSING] * 2
+    assert sorted(status for status, _ in rows) == [RecordingStatus.COMPLETED] * 2  # RECORD_STOP's figures
     assert all(path and path.endswith(".wav") for _, path in rows)
+
+
+async def test_freeswitch_recordings_complete_with_the_switchs_size_and_length(
+    db: Database, clock: SettableClock
+) -> None:
+    """g_recording: a 4 s recording stopped by the API, a second one running into the hangup. Both
+    rows complete with RECORD_STOP's size and length (variable_record_ms / variable_record_file_size:
+    the second RECORD_START still carries the first's figures, which are not taken)."""
+    for capture, first_size in (("g_recording", 128044), ("g_recording.json", 128684)):
+        await ingest_all(db, mapped(capture), clock)
+        async with db.read() as s:
+            rows = (
+                await s.execute(
+                    sa.select(CallRecording)
+                    .join(CallLog, CallLog.id == CallRecording.call_id)
+                    .where(CallLog.switch_call_ref == mapped(capture)[0].call_ref)
+                    .order_by(CallRecording.started_at)
+                )
+            ).scalars()
+            found = [(r.status, r.file_size, r.duration_seconds, r.local_path.endswith("-2.wav")) for r in rows]
+        assert found[1] == (RecordingStatus.COMPLETED, 65324, 2.04, True)
+        assert found[0][:2] == (RecordingStatus.COMPLETED, first_size) and 4.0 <= found[0][2] <= 4.02
+    types = (await stored(db))[0][1]
+    assert types.count(EventType.RECORDING_STOPPED) == 2 and types[-1] is EventType.ENDED
+
+
+async def test_a_recording_file_beside_calld_completes_a_stop_that_says_nothing(
+    db: Database, clock: SettableClock, tmp_path: Path
+) -> None:
+    """A switch stop without figures (Asterisk's MixMonitorStop, or the call ending while recording):
+    calld reads the file where it sees the switch's files (calls.recordings_root)."""
+    spool = tmp_path / "var" / "spool" / "asterisk" / "monitor"
+    spool.mkdir(parents=True)
+    with wave.open(str(spool / "r.wav"), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\0\0" * 8000 * 3)  # 3 s
+    store = CallStore(clock=clock, files=RecordingFiles(str(tmp_path)))
+    first = mapped("a_answered")
+    ingest = SwitchIngest(db, store, "freeswitch")
+    answered = [e for e in first if e.event_type in (EventType.INITIATED, EventType.RINGING, EventType.ANSWERED)]
+    for event in answered:
+        await ingest(event)
+    at = answered[-1].timestamp
+    started = replace(
+        answered[-1],
+        event_type=EventType.RECORDING_STARTED,
+        key="rec-start",
+        timestamp=at + timedelta(seconds=1),
+        metadata={"path": "/var/spool/asterisk/monitor/r.wav"},
+    )
+    ended = replace(answered[-1], event_type=EventType.ENDED, key="end", timestamp=at + timedelta(seconds=4.5))
+    await ingest(started)
+    await ingest(ended)
+    async with db.read() as s:
+        recording = (await s.execute(sa.select(CallRecording))).scalar_one()
+        types = list((await s.execute(sa.select(CallEvent.event_type).order_by(CallEvent.id))).scalars())
+    assert types[-2:] == [EventType.RECORDING_STOPPED, EventType.ENDED]  # implied by the end, stored first
+    assert (recording.status, recording.file_size, recording.duration_seconds) == (
+        RecordingStatus.COMPLETED,
+        44 + 2 * 8000 * 3,
+        3.0,
+    )
+    assert recording.stopped_at == ended.timestamp and recording.started_at == started.timestamp
 
 
 async def test_events_of_many_calls_in_one_batch_are_stored_as_one_by_one(db: Database, clock: SettableClock) -> None:

@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from calld.domain.vocabulary import EventSource, EventType
+from calld.domain.vocabulary import EventSource, EventType, RecordingStatus
 from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config, head_revision
-from calld.storage.models import Base, CallLog
+from calld.storage.models import Base, CallLog, CallRecording
 from tests.storage.old_schema import insert_old_call, insert_old_event
 
 
@@ -139,3 +139,17 @@ async def test_0008_keeps_each_calls_numbers_as_presented_and_marks_withheld_cal
     async with db.read() as s:
         numbers = set((await s.execute(sa.select(CallLog.caller_number, CallLog.caller_number_raw))).all())
     assert numbers == {("+14155550100", "+14155550100"), ("Anonymous", "Anonymous")}
+
+
+async def test_0009_adds_recording_times_and_keeps_recordings(db: Database) -> None:
+    call_id = await insert_old_call(db)
+    async with db.write() as s:
+        s.add(CallRecording(call_id=call_id, status=RecordingStatus.COMPLETED, file_size=10))
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0008", False)
+    await db.migrate()
+    async with db.read() as s:
+        recording = (await s.execute(sa.select(CallRecording))).scalar_one()
+    assert (recording.file_size, recording.started_at, recording.stopped_at) == (10, None, None)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []

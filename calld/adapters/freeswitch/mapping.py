@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from calld.adapters.freeswitch.story import recording_figures
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
@@ -268,7 +269,7 @@ class _Call(TrackedCall):
     last_hangup: dict[str, str] | None = None
     leg_causes: list[str] = field(default_factory=list)
     held_legs: set[str] = field(default_factory=set)
-    recordings: set[str] = field(default_factory=set)
+    recordings: dict[str, datetime] = field(default_factory=dict)  # file -> when it started
     transfer_ids: set[str] = field(default_factory=set)
     conferences: list[str] = field(default_factory=list)
     bridged: bool = False  # two parties were connected at some point
@@ -663,15 +664,16 @@ class EventMapper:
             return
         if not call.recordings and not self._emit(call, EventType.RECORDING_STARTED, event, out, {"path": path}):
             return
-        call.recordings.add(path)
+        call.recordings[path] = event_time(event)
 
     def _record_stop(self, call: _Call, event: Event, out: list[SwitchEvent]) -> None:
         path = event.get("Record-File-Path", "")
         if path not in call.recordings:
             return
-        call.recordings.discard(path)
+        started = call.recordings.pop(path)
         if not call.recordings:
-            self._emit(call, EventType.RECORDING_STOPPED, event, out, {"path": path})
+            figures = recording_figures(event, started, event_time(event))
+            self._emit(call, EventType.RECORDING_STOPPED, event, out, {"path": path, **figures})
 
     def _conference(self, event: Event) -> list[SwitchEvent]:
         uuid = event.get("Unique-ID")

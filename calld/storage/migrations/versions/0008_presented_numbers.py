@@ -1,7 +1,7 @@
 """presented numbers: each call keeps its numbers as presented, and whether the caller withheld it
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 08:00:00
 
 ``call_logs.caller_number`` / ``recipient_number`` hold the number calld stores and matches by (E.164

@@ -1,0 +1,67 @@
+"""Live: what the lab Asterisk tells of a call beyond its status (recordings ended by a hangup,
+withheld callers), checked against Asterisk's own files and records."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from calld.config import CallsConfig
+from calld.storage.database import Database
+from tests.asterisk.live import LAB_DIR, event_types, live_daemon
+
+pytestmark = pytest.mark.asterisk
+
+CEL_CSV = LAB_DIR / "var/log/asterisk/cel-custom/calld.csv"
+
+
+async def test_a_call_hung_up_while_recording_completes_its_recording(db: Database) -> None:
+    """Extension 9004 answers, starts MixMonitor and hangs up 3 s later: Asterisk sends no
+    MixMonitorStop, so calld stores recording_stopped at the hangup and completes the row from the
+    file it sees through calls.recordings_root (the lab's chroot)."""
+    calls = CallsConfig(timezone="UTC", recordings_root=str(LAB_DIR))
+    async with live_daemon(db, calls=calls) as live:
+        await live.dials("1001", "9004", "wait_bye")
+        call = await live.call_from("1001")
+        done = await live.call_reaches(call["id"], "ended", within=15)
+        assert event_types(done)[-3:] == ["recording_started", "recording_stopped", "ended"]
+        stopped = done["events"][-2]
+        assert stopped["metadata"] == {"reason": "call_ended"} and stopped["timestamp"] == done["ended_at"]
+        recording = done["recording"]
+        on_disk = LAB_DIR / Path(recording["local_path"]).relative_to("/")
+        assert recording["local_path"].startswith("/var/spool/asterisk/monitor/dialplan-")
+        assert on_disk.is_file() and on_disk.read_bytes()[:4] == b"RIFF"
+        assert recording["status"] == "completed" and recording["stopped_at"] == done["ended_at"]
+        assert 0 < recording["file_size"] <= on_disk.stat().st_size
+        assert recording["duration_seconds"] is not None and recording["duration_seconds"] <= 3.5
+        assert await live.phones_done() == [0]
+
+
+async def test_a_withheld_caller_is_logged_and_marked(db: Database) -> None:
+    """Phone 1009 (no caller ID of its own in pjsip.conf) calls as ``From: "Anonymous"
+    <sip:anonymous@anonymous.invalid>``: the call is logged, its caller withheld, and Asterisk's CEL
+    agrees on what was presented."""
+    async with live_daemon(db) as live:
+        await live.answers("1002", "answer")
+        await live.dials("1009", "1002", "call_anonymous", talk_ms=1000)
+        call = await live.call_from("anonymous")
+        done = await live.call_reaches(call["id"], "ended", within=15)
+        assert event_types(done) == ["initiated", "ringing", "answered", "ended"]
+        assert (done["caller_number"], done["caller_number_raw"], done["caller_withheld"]) == (
+            "anonymous",
+            "anonymous",
+            True,
+        )
+        assert (done["recipient_number"], done["direction"]) == ("1002", "inbound")
+        assert await live.phones_done() == [0, 0]
+    # Asterisk's own record of the call: the caller's channel started presenting "anonymous".
+    started = [row for row in _cel_rows() if row[0] == "CHAN_START" and row[7].startswith("PJSIP/1009-")]
+    assert started and started[-1][3] == "anonymous"
+
+
+def _cel_rows() -> list[list[str]]:
+    """The lab's CEL (cel_custom.conf: EventType, EventTime, Name, Num, dnid, Exten, Context, ChanName, ...)."""
+    with CEL_CSV.open(newline="") as handle:
+        return list(csv.reader(handle))
