@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import NewCall
 from calld.domain.call_filter import Period, period_start
+from calld.domain.recording import implied_events
 from calld.domain.vocabulary import (
     CallDirection,
     CallStatus,
@@ -245,8 +246,9 @@ class _CallBuilder:
 
     async def after(self, seconds: float, event: EventType, metadata: dict[str, Any] | None = None) -> datetime:
         self.ts += timedelta(seconds=round(seconds, 3))
+        # Ending a recording call stores its recording_stopped too (calld.domain.recording.implied_events).
+        self.events += 1 + len(implied_events(CallStatus(self.call.status), event))
         await self.store.apply(self.session, self.call, event, EventSource.SEED, metadata=metadata, timestamp=self.ts)
-        self.events += 1
         return self.ts
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from calld.domain.vocabulary import EventType, RecordingStatus
+from calld.domain.vocabulary import CallStatus, EventType, RecordingStatus
 
 # Metadata of a recording_stopped event that carries what the switch says of the file.
 FILE_SIZE = "file_size"
@@ -56,11 +56,12 @@ def finished_recording(
     return FinishedRecording(status, size, duration)
 
 
-def implied_events(recording: bool, event_type: EventType) -> tuple[tuple[EventType, dict[str, Any]], ...]:
+def implied_events(status: CallStatus, event_type: EventType) -> tuple[tuple[EventType, dict[str, Any]], ...]:
     """Events ``event_type`` implies first: a call that ends or fails while recording stops its
     recording (neither switch reports that stop: Asterisk sends no MixMonitorStop at hangup, and an
-    API end_call or a provider's webhook says only that the call ended)."""
-    if recording and event_type in (EventType.ENDED, EventType.FAILED):
+    API end_call or a provider's webhook says only that the call ended). A call on hold or being
+    transferred while recording cannot take recording_stopped: its row still completes at the end."""
+    if status is CallStatus.RECORDING and event_type in (EventType.ENDED, EventType.FAILED):
         return ((EventType.RECORDING_STOPPED, dict(ENDED_WITH_CALL)),)
     return ()
 

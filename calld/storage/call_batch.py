@@ -177,7 +177,7 @@ class CallBatch:
         dedup_key: str,
     ) -> None:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``)."""
-        for implied, implied_meta in implied_events(call.state.recording, event_type):
+        for implied, implied_meta in implied_events(call.state.status, event_type):
             self._apply_one(call, implied, source, implied_meta, timestamp, f"{dedup_key}:{implied.value}")
         self._apply_one(call, event_type, source, dict(metadata), timestamp, dedup_key)
 

@@ -276,7 +276,7 @@ class CallStore:
     ) -> CallEvent:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``) and store it."""
         ts = timestamp or self.clock()
-        for implied, implied_meta in implied_events(call.recording, event_type):
+        for implied, implied_meta in implied_events(CallStatus(call.status), event_type):
             await self._apply_one(session, call, implied, source, implied_meta, ts, None)
         return await self._apply_one(session, call, event_type, source, dict(metadata or {}), ts, dedup_key)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from calld.adapters.freeswitch.story import recording_figures
 from calld.domain.recording import FileFacts, finished_recording, implied_events
-from calld.domain.vocabulary import EventType, RecordingStatus
+from calld.domain.vocabulary import CallStatus, EventType, RecordingStatus
 
 T0 = datetime(2026, 11, 24, 9, 49, 59, tzinfo=UTC)
 
@@ -25,10 +25,12 @@ def test_the_switchs_figures_come_first_then_the_disk_then_the_times() -> None:
 
 
 def test_a_call_ending_while_recording_stops_the_recording_first() -> None:
-    assert implied_events(True, EventType.ENDED) == ((EventType.RECORDING_STOPPED, {"reason": "call_ended"}),)
-    assert implied_events(True, EventType.FAILED)[0][0] is EventType.RECORDING_STOPPED
-    assert implied_events(False, EventType.ENDED) == ()
-    assert implied_events(True, EventType.HOLD) == ()
+    recording = CallStatus.RECORDING
+    assert implied_events(recording, EventType.ENDED) == ((EventType.RECORDING_STOPPED, {"reason": "call_ended"}),)
+    assert implied_events(recording, EventType.FAILED)[0][0] is EventType.RECORDING_STOPPED
+    assert implied_events(CallStatus.ANSWERED, EventType.ENDED) == ()
+    assert implied_events(CallStatus.TRANSFERRED, EventType.ENDED) == ()  # recording_stopped is illegal there
+    assert implied_events(recording, EventType.HOLD) == ()
 
 
 def test_record_stop_figures_are_taken_only_when_they_fit_the_recording() -> None:
