@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType
 
 # The orderings a list may ask for; the id is always appended so pages never overlap or skip rows.
@@ -37,6 +38,9 @@ class CallFilter:
     client_id: uuid.UUID | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    hangup_causes: Sequence[HangupCause] = ()
+    hangup_by: Sequence[HangupBy] = ()
+    missed_reasons: Sequence[MissedReason] = ()
 
 
 class Period(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
 from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
+from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
@@ -76,6 +78,9 @@ def call_list_query() -> tuple[Schema, ...]:
         query("client", UUID, "Calls of this client."),
         query("started_after", DATE_OR_TIME, f"Calls started at or after this instant {_LOCAL_DAY}."),
         query("started_before", DATE_OR_TIME, f"Calls started before this instant {_LOCAL_DAY}."),
+        several("hangup_cause", choice(HangupCause), "Calls that ended for any of these causes"),
+        several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
+        several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )
@@ -132,14 +137,20 @@ _LIST_PARAMS = (
     "client",
     "started_after",
     "started_before",
+    "hangup_cause",
+    "hangup_by",
+    "missed_reason",
     "ordering",
     "limit",
     "offset",
 )
-_MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]] = {
+_MULTI_PARAMS: dict[str, type[StrEnum]] = {
     "status": CallStatus,
     "direction": CallDirection,
     "call_type": CallType,
+    "hangup_cause": HangupCause,
+    "hangup_by": HangupBy,
+    "missed_reason": MissedReason,
 }
 # A "+" in a query string decodes to a space, so "…T10:00:00+02:00" or "+14155550100" sent
 # unencoded arrives as "…T10:00:00 02:00" or " 14155550100"; put the sign back rather than refuse
@@ -180,7 +191,9 @@ def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
 
 def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
     fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
-    statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
+    statuses, directions, call_types, causes, ended_by, missed = (
+        _enum_values(fields, request, name) for name in _MULTI_PARAMS
+    )
     flt = CallFilter(
         statuses=statuses,
         directions=directions,
@@ -189,6 +202,9 @@ def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) 
         client_id=fields.uuid("client"),
         started_after=fields.timestamp("started_after", zone=zone),
         started_before=fields.timestamp("started_before", zone=zone),
+        hangup_causes=causes,
+        hangup_by=ended_by,
+        missed_reasons=missed,
     )
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:

@@ -10,6 +10,7 @@ from typing import Any
 from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
+from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
     CallDirection,
@@ -95,6 +96,11 @@ def _call_log() -> dict[str, Any]:
         "is_recording": BOOLEAN,
         "transfer_target": nullable(string()),
         "call_quality_score": nullable(number(0, MAX_QUALITY_SCORE)),
+        "hangup_cause": nullable(choice(HangupCause, "Why it ended, one vocabulary for both switches.")),
+        "hangup_cause_q850": nullable(integer(0, description="The raw ITU-T Q.850 cause code.")),
+        "sip_status": nullable(integer(100, 699, description="The SIP final status.")),
+        "hangup_by": nullable(choice(HangupBy, "Who ended it.")),
+        "missed_reason": nullable(choice(MissedReason, "Why an unanswered call was not answered.")),
         "notes": string(),
         "switch": nullable(string(description="The switch (PBX) that carries the call, if any.")),
         "created_at": DATE_TIME,

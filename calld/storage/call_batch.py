@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, NewCall, apply_event, new_call
+from calld.domain.hangup import END_COLUMNS, end_columns
 from calld.domain.recording import implied_events
 from calld.domain.vocabulary import EventSource, EventType
 from calld.storage.calls import (
@@ -42,7 +43,7 @@ _Model = TypeVar("_Model", CallLog, CallEvent)
 _IN_LIST = 500  # bounded IN lists (SQLite's variable limit, PostgreSQL's plan cache)
 # What an event can change in a stored call: its state, when it was updated, and which switch
 # call it is (one UPDATE statement, executed with a row of parameters per call).
-_UPDATED = (*STATE_FIELDS, "updated_at", "switch_name", "switch_call_ref")
+_UPDATED = (*STATE_FIELDS, *END_COLUMNS, "updated_at", "switch_name", "switch_call_ref")
 _UPDATE = (
     sa.update(_CALLS)
     .where(_CALLS.c.id == sa.bindparam("call_id"))
@@ -192,6 +193,7 @@ class CallBatch:
     ) -> None:
         was = call.state.recording
         call.state = apply_event(call.state, event_type, timestamp, meta)
+        call.values.update(end_columns(event_type, meta, call.state.status))
         self._touch(call)
         event = self._add(call, event_type, call.state.last_event_at, meta, source, dedup_key)
         if call.state.recording != was:

@@ -46,6 +46,12 @@ def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
         conds.append(CallLog.started_at >= flt.started_after)
     if flt.started_before is not None:
         conds.append(CallLog.started_at < flt.started_before)
+    if flt.hangup_causes:
+        conds.append(CallLog.hangup_cause.in_([str(value) for value in flt.hangup_causes]))
+    if flt.hangup_by:
+        conds.append(CallLog.hangup_by.in_([str(value) for value in flt.hangup_by]))
+    if flt.missed_reasons:
+        conds.append(CallLog.missed_reason.in_([str(value) for value in flt.missed_reasons]))
     return conds
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, NewCall, TimedEvent, apply_event, fold, new_call
 from calld.domain.errors import IllegalTransition
+from calld.domain.hangup import END_COLUMNS, end_columns
 from calld.domain.numbers import NumberPolicy
 from calld.domain.recording import finished_recording, implied_events
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
@@ -110,6 +111,7 @@ def call_values(new: NewCall, call_id: uuid.UUID, client_id: uuid.UUID | None, s
         "switch_call_ref": new.switch_call_ref,
         "notes": new.notes,
         "seeded": new.seeded,
+        **dict.fromkeys(END_COLUMNS),
     }
     values.update(state_values(state))
     return values
@@ -293,6 +295,8 @@ class CallStore:
         was_recording = call.recording
         state = apply_event(state_of(call), event_type, ts, meta)
         _store_state(call, state)
+        for name, value in end_columns(event_type, meta, state.status).items():
+            setattr(call, name, value)
         change = (was_recording, state.recording)
         await recording_changed(session, call.id, call.seeded, change, meta, state.last_event_at, self._files(source))
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
@@ -349,6 +353,8 @@ class CallStore:
         if state.call_quality_score is None:  # a score set by PATCH is not an event: keep it
             state = replace(state, call_quality_score=call.call_quality_score)
         _store_state(call, state)
+        for name, value in end_columns(event_type, meta, state.status).items():
+            setattr(call, name, value)
         change = (was_recording, state.recording)
         await recording_changed(session, call.id, call.seeded, change, meta, timestamp, self._files(source))
         initiated.timestamp = start

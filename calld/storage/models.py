@@ -156,6 +156,12 @@ class CallLog(Timestamped, Base):
     recording: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
     transfer_target: Mapped[str | None] = mapped_column(sa.String(255))
     call_quality_score: Mapped[float | None] = mapped_column(sa.Float())
+    # Why it ended (calld.domain.hangup): set by its ended / failed event.
+    hangup_cause: Mapped[str | None] = mapped_column(sa.String(32))
+    hangup_cause_q850: Mapped[int | None] = mapped_column(sa.Integer())
+    sip_status: Mapped[int | None] = mapped_column(sa.Integer())
+    hangup_by: Mapped[str | None] = mapped_column(sa.String(16))
+    missed_reason: Mapped[str | None] = mapped_column(sa.String(16))
     notes: Mapped[str] = mapped_column(sa.Text(), nullable=False, default="")
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
 

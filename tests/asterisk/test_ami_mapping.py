@@ -11,6 +11,7 @@ from calld.adapters.asterisk.ami_codec import AmiParser
 from calld.adapters.asterisk.mapping import AmiEventMapper, ChannelTimes, cdr_instant, parse_timestamp
 from calld.domain.call import CallState, apply_event, new_call
 from calld.domain.events import SwitchEvent
+from calld.domain.hangup import end_columns
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 from tests.asterisk.captures import CAPTURES, messages, raw
 
@@ -173,9 +174,35 @@ def test_scenario_maps_to_expected_call_events(name: str) -> None:
             caller,
             recipient,
         )
-        assert [(e.event_type, dict(e.metadata)) for e in events[1:]] == rest
+        # Who ended the call is checked in test_who_ended_each_call.
+        assert [(e.event_type, _without(e.metadata, "hangup_by")) for e in events[1:]] == rest
         assert all(e.parties is None for e in events[1:])
         assert {e.calld_call_id for e in events} == {calld_call_id}
+
+
+def _without(metadata: Any, key: str) -> dict[str, Any]:
+    return {name: value for name, value in metadata.items() if name != key}
+
+
+# The recorded lab calls (lab/asterisk/capture.py) and who ended each: the first HangupRequest (the
+# phone on that channel hung up) or SoftHangupRequest (Asterisk did: Dial's timeout, calld's AMI Hangup).
+WHO_ENDED = {
+    "answered": "caller",  # 1001 talks 2 s and sends BYE
+    "busy": "callee",  # 1002 answers 486
+    "cancelled": "caller",  # 1001 CANCELs while 1002 rings
+    "no_answer": "switch",  # Dial(…,6) gives up
+    "originate": "switch",  # calld's end_call: AMI Hangup
+    "failed": "switch",  # Congestion(): the call failed
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHO_ENDED))
+def test_who_ended_each_call(name: str) -> None:
+    [events] = by_call(map_capture(name)).values()
+    end = events[-1]
+    assert end.event_type in (E.ENDED, E.FAILED)
+    status = CallStatus(end.metadata.get("outcome", "failed"))
+    assert end_columns(end.event_type, end.metadata, status)["hangup_by"] == WHO_ENDED[name]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

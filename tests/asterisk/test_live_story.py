@@ -65,3 +65,39 @@ def _cel_rows() -> list[list[str]]:
     """The lab's CEL (cel_custom.conf: EventType, EventTime, Name, Num, dnid, Exten, Context, ChanName, ...)."""
     with CEL_CSV.open(newline="") as handle:
         return list(csv.reader(handle))
+
+
+async def test_who_ended_each_call_and_why_the_unanswered_were_missed(db: Database) -> None:
+    """Checked against Asterisk's CEL: the HANGUP record of each channel names its cause, and the
+    DIALSTATUS of the caller's; calld's hangup_by / missed_reason are the story those tell."""
+    async with live_daemon(db) as live:
+        await live.answers("1002", "answer")
+        await live.answers("1004", "noanswer")
+        await live.answers("1006", "busy")
+        await live.answers("1008", "noanswer")
+        await live.dials("1001", "1002", "call", talk_ms=1000)  # the caller hangs up
+        await live.dials("1003", "1004", "fail")  # nobody answers within Dial's 6 s
+        await live.dials("1005", "1006", "fail")  # 486 Busy
+        await live.dials("1007", "1008", "cancel")  # the caller gives up after 2 s
+        await live.dials("1009", "9000", "wait_bye")  # Asterisk answers and hangs up after 3 s
+        expected = {
+            "1001": ("ended", "normal_clearing", "caller", None),
+            "1003": ("no_answer", "no_answer", "switch", "no_answer"),
+            "1005": ("busy", "busy", "callee", "busy"),
+            "1007": ("cancelled", "originator_cancel", "caller", "abandoned"),
+            "1009": ("ended", "normal_clearing", "switch", None),
+        }
+        for phone, (status, cause, by, missed) in expected.items():
+            call = await live.call_from(phone)
+            done = await live.call_reaches(call["id"], status, within=15)
+            got = (done["status"], done["hangup_cause"], done["hangup_by"], done["missed_reason"])
+            assert got == (status, cause, by, missed), phone
+        assert await live.phones_done() == [0] * 9
+        abandoned = await live.get("/api/call-logs/?missed_reason=abandoned")
+        assert [c["caller_number"] for c in abandoned["results"]] == ["1007"]
+        assert 1.5 <= abandoned["results"][0]["ring_seconds"] <= 3.5
+    hangups = {row[7].split("-")[0]: row for row in _cel_rows() if row[0] == "HANGUP"}
+    assert '"dialstatus":"BUSY"' in hangups["PJSIP/1005"][13].replace(" ", "")
+    assert '"dialstatus":"NOANSWER"' in hangups["PJSIP/1003"][13].replace(" ", "")
+    # CEL's hangupsource: the channel that hung up first (the caller's own, for 1001's call).
+    assert '"hangupsource":"PJSIP/1001-' in hangups["PJSIP/1001"][13].replace(" ", "")

@@ -153,3 +153,17 @@ async def test_0009_adds_recording_times_and_keeps_recordings(db: Database) -> N
     assert (recording.file_size, recording.started_at, recording.stopped_at) == (10, None, None)
     async with db.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+async def test_0010_backfills_what_the_status_says_of_unanswered_calls(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0009", False)
+    busy = await insert_old_call(db)
+    async with db.engine.begin() as conn:  # insert_old_call stores a ringing call: make it busy
+        await conn.execute(sa.text("UPDATE call_logs SET status = 'busy'"))
+    await db.migrate()
+    async with db.read() as s:
+        call = await s.get_one(CallLog, busy)
+    assert (call.missed_reason, call.hangup_cause, call.hangup_by) == ("busy", "busy", None)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []

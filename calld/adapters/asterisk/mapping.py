@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
+from calld.adapters.asterisk.story import hangup_by
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
@@ -78,6 +79,8 @@ class _Call(TrackedCall):
     dial_status: str | None = None
     # The caller's leg says why the call ended; the other legs are hung up as a consequence.
     first_leg_cause: tuple[int | None, str] | None = None
+    # (Uniqueid, HangupRequest or SoftHangupRequest) of the first hangup request: who ended the call.
+    first_hangup_request: tuple[str, str] | None = None
     transfer_to: str | None = None
     conference: str | None = None
     # On hold by music alone (calld's own hold), so only the music stopping takes it off hold.
@@ -516,6 +519,8 @@ class AmiEventMapper:
         leg = call.legs.get(event.get("Uniqueid", ""))
         if leg is not None:
             leg.hanging_up = True
+        if call.first_hangup_request is None:
+            call.first_hangup_request = (event.get("Uniqueid", ""), event.get("Event", ""))
         return []
 
     def _on_blind_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
@@ -592,7 +597,7 @@ class AmiEventMapper:
 
     def _end(self, call: _Call, event: Mapping[str, str], ts: datetime, cause: int | None) -> list[SwitchEvent]:
         code, text = call.first_leg_cause or (cause, event.get("Cause-txt", ""))
-        meta: dict[str, Any] = {"cause": text, "cause_code": code}
+        meta: dict[str, Any] = {"cause": text, "cause_code": code, **hangup_by(call.ref, call.first_hangup_request)}
         if call.dial_status:
             meta["dial_status"] = call.dial_status
         if call.conference:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from calld.adapters.freeswitch.story import recording_figures
+from calld.adapters.freeswitch.story import STORY_HANGUP_FIELDS, end_story, recording_figures
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
@@ -268,6 +268,7 @@ class _Call(TrackedCall):
     a_leg_hangup: dict[str, str] | None = None
     last_hangup: dict[str, str] | None = None
     leg_causes: list[str] = field(default_factory=list)
+    leg_hangups: list[dict[str, str]] = field(default_factory=list)  # the other legs' hangup fields
     held_legs: set[str] = field(default_factory=set)
     recordings: dict[str, datetime] = field(default_factory=dict)  # file -> when it started
     transfer_ids: set[str] = field(default_factory=set)
@@ -284,6 +285,7 @@ _HANGUP_FIELDS: Final = (
     "variable_last_bridge_hangup_cause",
     "variable_billsec",
     "variable_duration",
+    *STORY_HANGUP_FIELDS,
 )
 
 
@@ -576,6 +578,7 @@ class EventMapper:
             call.a_leg_hangup = info
         elif info["Hangup-Cause"]:
             call.leg_causes.append(info["Hangup-Cause"])
+            call.leg_hangups.append(info)
         call.held_legs.discard(uuid)
         self.correlator.detach(uuid)
         self._finished[uuid] = None
@@ -598,10 +601,12 @@ class EventMapper:
         if call.state.answered_at is not None:
             meta["outcome"] = CallStatus.ENDED.value
             meta["cause"] = hangup_cause
+            meta.update(end_story(call.a_leg_hangup, call.leg_hangups, hangup_cause, True))
             self._emit(call, EventType.ENDED, event, out, meta)
         else:
             outcome, cause = self._unanswered_outcome(call, info)
             meta["cause"] = cause
+            meta.update(end_story(call.a_leg_hangup, call.leg_hangups, cause, False))
             if outcome is CallStatus.FAILED:
                 self._emit(call, EventType.FAILED, event, out, meta)
             else:
