@@ -11,13 +11,14 @@ Parsing the switch's events, and knowing which legs make up a call, stays in eac
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from calld.domain.call import CallState, apply_event
 from calld.domain.errors import DomainError
 from calld.domain.events import SwitchEvent
+from calld.domain.participants import ParticipantBook
 from calld.domain.vanished import VanishedWhile, vanished_end
 from calld.domain.vocabulary import CallDirection, EventType
 
@@ -31,6 +32,8 @@ class TrackedCall:
     ref: str  # the switch's identity of the whole call (``SwitchEvent.call_ref``)
     state: CallState
     calld_call_id: str | None = None
+    # Its parties as the mapper sees legs join, answer and leave (``calld.domain.participants``).
+    participants: ParticipantBook = field(default_factory=ParticipantBook)
 
 
 CallT = TypeVar("CallT", bound=TrackedCall)
@@ -90,6 +93,7 @@ class CallTracker(Generic[CallT]):
         except DomainError as exc:
             self.dropped.append((key, str(exc)))
             return None
+        call.participants.annotate(event_type, meta)
         return SwitchEvent(call.ref, event_type, timestamp, key, meta, None, call.calld_call_id, recovered)
 
     def close_vanished(

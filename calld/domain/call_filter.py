@@ -41,6 +41,7 @@ class CallFilter:
     hangup_causes: Sequence[HangupCause] = ()
     hangup_by: Sequence[HangupBy] = ()
     missed_reasons: Sequence[MissedReason] = ()
+    answered_by: str | None = None
 
 
 class Period(StrEnum):

@@ -24,7 +24,7 @@ from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several
+from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several, string
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
 
@@ -81,6 +81,7 @@ def call_list_query() -> tuple[Schema, ...]:
         several("hangup_cause", choice(HangupCause), "Calls that ended for any of these causes"),
         several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
         several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
+        query("answered_by", string(255), "Calls this party answered (its number or endpoint, as in answered_by)."),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )
@@ -140,6 +141,7 @@ _LIST_PARAMS = (
     "hangup_cause",
     "hangup_by",
     "missed_reason",
+    "answered_by",
     "ordering",
     "limit",
     "offset",
@@ -205,6 +207,7 @@ def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) 
         hangup_causes=causes,
         hangup_by=ended_by,
         missed_reasons=missed,
+        answered_by=fields.string("answered_by", max_length=255),
     )
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:

@@ -11,6 +11,7 @@ from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
+from calld.domain.participants import PartyRole
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
     CallDirection,
@@ -101,6 +102,12 @@ def _call_log() -> dict[str, Any]:
         "sip_status": nullable(integer(100, 699, description="The SIP final status.")),
         "hangup_by": nullable(choice(HangupBy, "Who ended it.")),
         "missed_reason": nullable(choice(MissedReason, "Why an unanswered call was not answered.")),
+        "answered_by": nullable(
+            string(
+                description="Which party really answered (its number, else its endpoint): "
+                "with a ring group, the phone that was connected."
+            )
+        ),
         "notes": string(),
         "switch": nullable(string(description="The switch (PBX) that carries the call, if any.")),
         "created_at": DATE_TIME,
@@ -146,11 +153,38 @@ def _call_detail() -> Schema:
     return response_object(
         {
             **_call_log(),
+            "participants": array(ref("Participant")),
             "events": array(ref("CallEvent")),
             "recordings": array(ref("Recording")),
             "recording": nullable(ref("Recording")),
         },
-        description="A call with its events (oldest first) and recordings; `recording` is the newest one.",
+        description="A call with its parties, its events (oldest first) and recordings; `recording` is the newest one.",
+    )
+
+
+def _participant() -> Schema:
+    return response_object(
+        {
+            "leg": nullable(
+                string(
+                    description="The switch's leg (channel uniqueid / uuid); null for a call logged "
+                    "through the API or a provider's webhook, whose parties come from its numbers."
+                )
+            ),
+            "role": choice(PartyRole),
+            "number": string(),
+            "name": string(),
+            "endpoint": string(description="The channel the party was on, e.g. PJSIP/1002 or sofia/internal/1002@..."),
+            "joined_at": nullable(DATE_TIME),
+            "answered_at": nullable(DATE_TIME),
+            "left_at": nullable(DATE_TIME),
+            "end_cause": nullable(
+                string(
+                    description="How its leg ended, as the switch said (LOSE_RACE: another phone of a ring group won)."
+                )
+            ),
+        },
+        description="One party of a call with its role.",
     )
 
 
@@ -595,6 +629,7 @@ def component_schemas() -> dict[str, Schema]:
         "CallEvent": _call_event(),
         "Recording": _recording(),
         "CallDetail": _call_detail(),
+        "Participant": _participant(),
         "Statistics": _statistics(),
         **_call_bodies(),
         **_client_schemas(),

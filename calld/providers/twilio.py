@@ -147,7 +147,8 @@ def parse(fields: Mapping[str, Any], region: str | None, now: datetime, window: 
             "to_raw": optional(fields, "To"),
             "twilio_direction": optional(fields, "Direction"),
             "sip_status": _sip_status(fields),
-            "answered_by": optional(fields, "AnsweredBy"),
+            # Twilio's answering machine detection (human, machine_start, fax...), not a party.
+            "machine_detection": optional(fields, "AnsweredBy"),
             "callback_source": optional(fields, "CallbackSource"),
         }
     )

@@ -71,7 +71,7 @@ async def detail_of(session: AsyncSession, call: CallLog) -> dict[str, Any]:
     await session.flush()
     found = await session.run_sync(lambda sync: q.call_detail(sync.connection(), call.id))
     assert found is not None  # flushed in this transaction
-    return call_detail_json(found.call, found.events, found.recordings)
+    return call_detail_json(found.call, found.events, found.recordings, found.participants)
 
 
 async def read_detail(db: Database, call_id: uuid.UUID, guard: AccessCheck | None = None) -> dict[str, Any]:
@@ -79,7 +79,7 @@ async def read_detail(db: Database, call_id: uuid.UUID, guard: AccessCheck | Non
     found = await guarded_read(db, guard, q.call_detail, call_id)
     if found is None:
         raise NotFound(WHAT)
-    return call_detail_json(found.call, found.events, found.recordings)
+    return call_detail_json(found.call, found.events, found.recordings, found.participants)
 
 
 class CallService:

@@ -80,6 +80,7 @@ def call_log_json(call: CallLike) -> dict[str, Any]:
         "sip_status": c("sip_status"),
         "hangup_by": c("hangup_by"),
         "missed_reason": c("missed_reason"),
+        "answered_by": c("answered_by"),
         "notes": c("notes"),
         "switch": c("switch_name"),
         "created_at": iso(c("created_at")),
@@ -120,15 +121,66 @@ def recording_json(rec: RecordingLike) -> dict[str, Any]:
 
 
 def call_detail_json(
-    call: CallLike, events: Iterable[EventLike], recordings: Iterable[RecordingLike]
+    call: CallLike,
+    events: Iterable[EventLike],
+    recordings: Iterable[RecordingLike],
+    participants: Iterable[Any] = (),
 ) -> dict[str, Any]:
-    """A call with its events (oldest first) and recordings; ``recording`` is the newest one."""
+    """A call with its events (oldest first), recordings (``recording`` is the newest one) and
+    parties (see ``participants_json``)."""
     recs = [recording_json(r) for r in recordings]
     return {
         **call_log_json(call),
+        "participants": participants_json(call, participants),
         "events": [call_event_json(e) for e in events],
         "recordings": recs,
         "recording": recs[-1] if recs else None,
+    }
+
+
+def participants_json(call: CallLike, rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """The call's parties as the switch reported its legs; a call the switch did not carry (logged
+    through the API or a provider's webhook) has its two parties from its numbers, with no leg."""
+    parties = [
+        {
+            "leg": row.leg,
+            "role": row.role,
+            "number": row.number,
+            "name": row.name,
+            "endpoint": row.endpoint,
+            "joined_at": iso(row.joined_at),
+            "answered_at": iso(row.answered_at),
+            "left_at": iso(row.left_at),
+            "end_cause": row.end_cause,
+        }
+        for row in rows
+    ]
+    if parties:
+        return parties
+    c = _reader(call)
+    if c("switch_name") is not None:
+        return []  # the switch did not report its legs (a call stored before calld kept them)
+    ended = iso(c("ended_at"))
+    started = iso(c("started_at"))
+    return [
+        _party_from_numbers("caller", c("caller_number"), started, started, ended),
+        _party_from_numbers("callee", c("recipient_number"), started, iso(c("answered_at")), ended),
+    ]
+
+
+def _party_from_numbers(
+    role: str, number: str, joined: str | None, answered: str | None, left: str | None
+) -> dict[str, Any]:
+    return {
+        "leg": None,
+        "role": role,
+        "number": number,
+        "name": "",
+        "endpoint": "",
+        "joined_at": joined,
+        "answered_at": answered,
+        "left_at": left,
+        "end_cause": None,
     }
 
 

@@ -21,11 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, NewCall, apply_event, new_call
-from calld.domain.hangup import END_COLUMNS, end_columns
+from calld.domain.participants import participants_of
 from calld.domain.recording import implied_events
 from calld.domain.vocabulary import EventSource, EventType
 from calld.storage.calls import (
     STATE_FIELDS,
+    STORY_COLUMNS,
     CallStore,
     call_values,
     far_then_near,
@@ -34,8 +35,10 @@ from calld.storage.calls import (
     recording_changed,
     state_of,
     state_values,
+    story_columns,
 )
 from calld.storage.models import CallEvent, CallLog, utcnow
+from calld.storage.participants import store_participants
 
 _CALLS: sa.Table = CallLog.__table__  # type: ignore[assignment]  # declarative tables are Tables
 _EVENTS: sa.Table = CallEvent.__table__  # type: ignore[assignment]
@@ -43,7 +46,7 @@ _Model = TypeVar("_Model", CallLog, CallEvent)
 _IN_LIST = 500  # bounded IN lists (SQLite's variable limit, PostgreSQL's plan cache)
 # What an event can change in a stored call: its state, when it was updated, and which switch
 # call it is (one UPDATE statement, executed with a row of parameters per call).
-_UPDATED = (*STATE_FIELDS, *END_COLUMNS, "updated_at", "switch_name", "switch_call_ref")
+_UPDATED = (*STATE_FIELDS, *STORY_COLUMNS, "updated_at", "switch_name", "switch_call_ref")
 _UPDATE = (
     sa.update(_CALLS)
     .where(_CALLS.c.id == sa.bindparam("call_id"))
@@ -193,7 +196,7 @@ class CallBatch:
     ) -> None:
         was = call.state.recording
         call.state = apply_event(call.state, event_type, timestamp, meta)
-        call.values.update(end_columns(event_type, meta, call.state.status))
+        call.values.update(story_columns(event_type, meta, call.state.status))
         self._touch(call)
         event = self._add(call, event_type, call.state.last_event_at, meta, source, dedup_key)
         if call.state.recording != was:
@@ -253,6 +256,9 @@ class CallBatch:
         returned = await self.session.execute(insert, [event.values for event in self._events])
         ids: dict[str, int] = {key: event_id for key, event_id in returned}
         for event in self._events:
+            parties = participants_of(event.values["metadata"])
+            if parties is not None:
+                await store_participants(self.session, event.call.id, parties)
             if event.recording_change is not None:
                 change, meta, at = event.recording_change
                 seeded = event.call.values["seeded"]

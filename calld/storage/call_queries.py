@@ -20,6 +20,7 @@ from calld.storage.models import (
     Base,
     CallEvent,
     CallLog,
+    CallParticipant,
     CallRecording,
     CallStatsBucket,
     CallTotal,
@@ -42,6 +43,8 @@ def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
         conds.append(sa.or_(CallLog.caller_number == flt.number, CallLog.recipient_number == flt.number))
     if flt.client_id is not None:
         conds.append(CallLog.client_id == flt.client_id)
+    if flt.answered_by is not None:
+        conds.append(CallLog.answered_by == flt.answered_by)
     if flt.started_after is not None:
         conds.append(CallLog.started_at >= flt.started_after)
     if flt.started_before is not None:
@@ -77,6 +80,7 @@ def _attribute_columns(model: type[Base]) -> list[sa.Label[Any]]:
 CALL_COLUMNS = _attribute_columns(CallLog)
 EVENT_COLUMNS = _attribute_columns(CallEvent)
 RECORDING_COLUMNS = _attribute_columns(CallRecording)
+PARTICIPANT_COLUMNS = _attribute_columns(CallParticipant)
 
 
 _TOTAL = sa.select(CallTotal.calls).where(CallTotal.id == 1)
@@ -105,6 +109,7 @@ class CallDetail:
     call: sa.Row[Any]
     events: list[sa.Row[Any]]
     recordings: list[sa.Row[Any]]
+    participants: list[sa.Row[Any]]
 
 
 _CALL_BY_ID = sa.select(*CALL_COLUMNS).where(CallLog.id == sa.bindparam("call_id"))
@@ -119,14 +124,25 @@ _RECORDINGS_OF = (
     .order_by(CallRecording.created_at, CallRecording.id)
 )
 
+_PARTICIPANTS_OF = (
+    sa.select(*PARTICIPANT_COLUMNS)
+    .where(CallParticipant.call_id == sa.bindparam("call_id"))
+    .order_by(CallParticipant.joined_at, CallParticipant.id)
+)
+
 
 def call_detail(conn: sa.Connection, call_id: uuid.UUID) -> CallDetail | None:
-    """A call, its events and its recordings (three indexed queries), or None."""
+    """A call, its events, recordings and participants (four indexed queries), or None."""
     params = {"call_id": call_id}
     call = conn.execute(_CALL_BY_ID, params).first()
     if call is None:
         return None
-    return CallDetail(call, list(conn.execute(_EVENTS_OF, params)), list(conn.execute(_RECORDINGS_OF, params)))
+    return CallDetail(
+        call,
+        list(conn.execute(_EVENTS_OF, params)),
+        list(conn.execute(_RECORDINGS_OF, params)),
+        list(conn.execute(_PARTICIPANTS_OF, params)),
+    )
 
 
 async def recordings_of(session: AsyncSession, call_id: uuid.UUID) -> list[CallRecording]:

@@ -22,10 +22,12 @@ from calld.domain.call import CallState, NewCall, TimedEvent, apply_event, fold,
 from calld.domain.errors import IllegalTransition
 from calld.domain.hangup import END_COLUMNS, end_columns
 from calld.domain.numbers import NumberPolicy
+from calld.domain.participants import PARTY_COLUMNS, participants_of, party_columns
 from calld.domain.recording import finished_recording, implied_events
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.storage.call_queries import active_recording
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
+from calld.storage.participants import store_participants
 from calld.storage.recording_files import RecordingFiles
 
 Clock = Callable[[], datetime]
@@ -111,10 +113,26 @@ def call_values(new: NewCall, call_id: uuid.UUID, client_id: uuid.UUID | None, s
         "switch_call_ref": new.switch_call_ref,
         "notes": new.notes,
         "seeded": new.seeded,
-        **dict.fromkeys(END_COLUMNS),
+        **dict.fromkeys(STORY_COLUMNS),
     }
     values.update(state_values(state))
     return values
+
+
+# The call_logs columns an event's story sets: why it ended, who answered.
+STORY_COLUMNS = (*END_COLUMNS, *PARTY_COLUMNS)
+
+
+def story_columns(event_type: EventType, meta: Mapping[str, Any], status: CallStatus) -> dict[str, Any]:
+    """The ``call_logs`` columns ``event_type`` with ``meta`` sets (``calld.domain.hangup``,
+    ``calld.domain.participants``)."""
+    return end_columns(event_type, meta, status) | party_columns(event_type, meta)
+
+
+async def _store_parties(session: AsyncSession, call_id: uuid.UUID, meta: Mapping[str, Any]) -> None:
+    parties = participants_of(meta)
+    if parties is not None:
+        await store_participants(session, call_id, parties)
 
 
 def state_values(state: CallState) -> dict[str, Any]:
@@ -295,10 +313,11 @@ class CallStore:
         was_recording = call.recording
         state = apply_event(state_of(call), event_type, ts, meta)
         _store_state(call, state)
-        for name, value in end_columns(event_type, meta, state.status).items():
+        for name, value in story_columns(event_type, meta, state.status).items():
             setattr(call, name, value)
         change = (was_recording, state.recording)
         await recording_changed(session, call.id, call.seeded, change, meta, state.last_event_at, self._files(source))
+        await _store_parties(session, call.id, meta)
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
 
     def _files(self, source: EventSource) -> RecordingFiles | None:
@@ -353,10 +372,11 @@ class CallStore:
         if state.call_quality_score is None:  # a score set by PATCH is not an event: keep it
             state = replace(state, call_quality_score=call.call_quality_score)
         _store_state(call, state)
-        for name, value in end_columns(event_type, meta, state.status).items():
+        for name, value in story_columns(event_type, meta, state.status).items():
             setattr(call, name, value)
         change = (was_recording, state.recording)
         await recording_changed(session, call.id, call.seeded, change, meta, timestamp, self._files(source))
+        await _store_parties(session, call.id, meta)
         initiated.timestamp = start
         if event_type is not EventType.INITIATED:
             return await self._add_event(session, call, event_type, timestamp, meta, source, dedup_key)

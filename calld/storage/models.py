@@ -121,6 +121,7 @@ class CallLog(Timestamped, Base):
         sa.Index("ix_call_logs_status_started", "status", "started_at"),
         sa.Index("ix_call_logs_caller_number", "caller_number"),
         sa.Index("ix_call_logs_recipient_number", "recipient_number"),
+        sa.Index("ix_call_logs_answered_by", "answered_by", "started_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
@@ -162,6 +163,8 @@ class CallLog(Timestamped, Base):
     sip_status: Mapped[int | None] = mapped_column(sa.Integer())
     hangup_by: Mapped[str | None] = mapped_column(sa.String(16))
     missed_reason: Mapped[str | None] = mapped_column(sa.String(16))
+    # Which party really answered (calld.domain.participants): its number, else its endpoint.
+    answered_by: Mapped[str | None] = mapped_column(sa.String(255))
     notes: Mapped[str] = mapped_column(sa.Text(), nullable=False, default="")
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
 
@@ -211,6 +214,25 @@ class CallRecording(Timestamped, Base):
     # The times of its recording_started / recording_stopped events (the switch's clock).
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CallParticipant(Base):
+    """One party of a call as the switch reported its leg (calld.domain.participants)."""
+
+    __tablename__ = "call_participants"
+    __table_args__ = (sa.UniqueConstraint("call_id", "leg", name="uq_call_participants_call_leg"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("call_logs.id", ondelete="CASCADE"), nullable=False)
+    leg: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    role: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    number: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    name: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    endpoint: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_cause: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class ApiToken(Base):

@@ -12,6 +12,7 @@ from calld.adapters.asterisk.mapping import AmiEventMapper, ChannelTimes, cdr_in
 from calld.domain.call import CallState, apply_event, new_call
 from calld.domain.events import SwitchEvent
 from calld.domain.hangup import end_columns
+from calld.domain.participants import participants_of
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 from tests.asterisk.captures import CAPTURES, messages, raw
 
@@ -174,14 +175,17 @@ def test_scenario_maps_to_expected_call_events(name: str) -> None:
             caller,
             recipient,
         )
-        # Who ended the call is checked in test_who_ended_each_call.
-        assert [(e.event_type, _without(e.metadata, "hangup_by")) for e in events[1:]] == rest
+        # Who ended the call is checked in test_who_ended_each_call, its parties in test_participants.
+        assert [(e.event_type, _without(e.metadata, *STORY_KEYS)) for e in events[1:]] == rest
         assert all(e.parties is None for e in events[1:])
         assert {e.calld_call_id for e in events} == {calld_call_id}
 
 
-def _without(metadata: Any, key: str) -> dict[str, Any]:
-    return {name: value for name, value in metadata.items() if name != key}
+STORY_KEYS = ("hangup_by", "answered_by", "participants")
+
+
+def _without(metadata: Any, *keys: str) -> dict[str, Any]:
+    return {name: value for name, value in metadata.items() if name not in keys}
 
 
 # The recorded lab calls (lab/asterisk/capture.py) and who ended each: the first HangupRequest (the
@@ -265,7 +269,8 @@ def test_crash_is_reconciled_after_reconnect() -> None:
     (lost,) = mapper.reconcile(live, now)
     # It had been answered: ended (README "After a fault"), its end unknown, as on FreeSWITCH.
     assert (lost.call_ref, lost.event_type, lost.key) == (ref, E.ENDED, f"{ref}:lost:ended")
-    assert dict(lost.metadata) == {
+    # Its parties as last seen (nobody saw them leave) are checked in test_participants.
+    assert _without(lost.metadata, *STORY_KEYS) == {
         "ended_while_disconnected": True,
         "cause": "UNKNOWN",
         "reason": "call no longer on the switch after reconnect",
@@ -381,3 +386,38 @@ def test_event_without_timestamp_uses_received_at() -> None:
     assert event.timestamp == at
     with pytest.raises(ValueError, match="timestampevents"):
         new_mapper().map({"Event": "Newchannel", "ChannelState": "4", "Exten": "1", **base})
+
+
+# The recorded lab calls' parties: capture -> who answered, each party's (role, answered).
+PARTIES = {
+    "answered": ("1002", {"1001": ("caller", True), "1002": ("callee", True)}),
+    "no_answer": (None, {"1001": ("caller", False), "1002": ("callee", False)}),
+    "busy": (None, {"1001": ("caller", False), "1002": ("callee", False)}),
+    "blind_transfer": (
+        "1002",
+        {"1001": ("caller", True), "1002": ("callee", True), "1003": ("transfer_target", True)},
+    ),
+    "attended_transfer": (
+        "1002",
+        {"1001": ("caller", True), "1002": ("callee", True), "1003": ("transfer_target", True)},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARTIES))
+def test_participants(name: str) -> None:
+    [events] = by_call(map_capture(name)).values()
+    end = events[-1]
+    answered_by, expected = PARTIES[name]
+    assert end.metadata.get("answered_by") == answered_by
+    parties = participants_of(end.metadata)
+    assert parties is not None
+    assert {p.number: (p.role.value, p.answered_at is not None) for p in parties} == expected
+    assert all(p.endpoint == f"PJSIP/{p.number}" and p.left_at is not None for p in parties)
+
+
+def test_conference_members_answer_nobody() -> None:
+    for events in by_call(map_capture("conference")).values():
+        parties = participants_of(events[-1].metadata)
+        assert parties is not None and [p.role.value for p in parties] == ["conference_member"]
+        assert "answered_by" not in events[-1].metadata

@@ -101,3 +101,36 @@ async def test_who_ended_each_call_and_why_the_unanswered_were_missed(db: Databa
     assert '"dialstatus":"NOANSWER"' in hangups["PJSIP/1003"][13].replace(" ", "")
     # CEL's hangupsource: the channel that hung up first (the caller's own, for 1001's call).
     assert '"hangupsource":"PJSIP/1001-' in hangups["PJSIP/1001"][13].replace(" ", "")
+
+
+async def test_a_ring_group_says_which_phone_answered(db: Database) -> None:
+    """Extension 9010 rings 1002, 1004 and 1006 at once; 1004 answers. calld's answered_by and
+    participants say so, and Asterisk's CEL agrees: the one dialled channel it saw ANSWER is 1004's,
+    the other two were hung up unanswered."""
+    async with live_daemon(db) as live:
+        await live.answers("1002", "noanswer")
+        await live.answers("1004", "answer")
+        await live.answers("1006", "noanswer")
+        await live.dials("1001", "9010", "call", talk_ms=1000)
+        call = await live.call_from("1001")
+        done = await live.call_reaches(call["id"], "ended", within=20)
+        assert done["answered_by"] == "1004"
+        parties = {p["number"]: p for p in done["participants"]}
+        assert {n: p["role"] for n, p in parties.items()} == {
+            "1001": "caller",
+            "1002": "callee",
+            "1004": "callee",
+            "1006": "callee",
+        }
+        assert [n for n, p in parties.items() if p["answered_at"] and p["role"] == "callee"] == ["1004"]
+        assert all(p["left_at"] is not None and p["endpoint"] == f"PJSIP/{n}" for n, p in parties.items())
+        listed = await live.get("/api/call-logs/?answered_by=1004")
+        assert [c["id"] for c in listed["results"]] == [call["id"]]
+        assert await live.phones_done() == [0, 0, 0, 0]
+    rows = _cel_rows()
+    [*_, caller_start] = [row for row in rows if row[0] == "CHAN_START" and row[7].startswith("PJSIP/1001-")]
+    this_call = [row for row in rows if row[11] == caller_start[11]]  # by linkedid
+    answered = {row[7].split("-")[0] for row in this_call if row[0] == "ANSWER"}
+    assert answered == {"PJSIP/1001", "PJSIP/1004"}
+    rang = {row[7].split("-")[0] for row in this_call if row[0] == "CHAN_START"}
+    assert rang == {"PJSIP/1001", "PJSIP/1002", "PJSIP/1004", "PJSIP/1006"}

@@ -37,7 +37,8 @@ def run(events: Iterable[Mapping[str, str]], mapper: EventMapper | None = None) 
 
 
 # Who ended the call and the raw codes are checked against the CDRs in test_end_story.
-STORY_KEYS = frozenset({"hangup_by", "hangup_cause_q850", "sip_status"})
+# The call story is checked in test_end_story / test_participants.
+STORY_KEYS = frozenset({"hangup_by", "hangup_cause_q850", "sip_status", "answered_by", "participants"})
 
 
 def shape(events: list[SwitchEvent]) -> list[Any]:

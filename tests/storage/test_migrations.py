@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from calld.domain.vocabulary import EventSource, EventType, RecordingStatus
 from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config, head_revision
-from calld.storage.models import Base, CallLog, CallRecording
+from calld.storage.models import Base, CallLog, CallParticipant, CallRecording
 from tests.storage.old_schema import insert_old_call, insert_old_event
 
 
@@ -167,3 +167,23 @@ async def test_0010_backfills_what_the_status_says_of_unanswered_calls(db: Datab
     assert (call.missed_reason, call.hangup_cause, call.hangup_by) == ("busy", "busy", None)
     async with db.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+async def test_0011_adds_participants_and_answered_by_and_keeps_calls(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0010", False)
+        assert not await conn.run_sync(lambda c: sa.inspect(c).has_table("call_participants"))
+    call_id = await insert_old_call(db)
+    await db.migrate()
+    async with db.write() as s:
+        call = await s.get_one(CallLog, call_id)
+        assert call.answered_by is None  # not guessed for calls stored before
+        s.add(CallParticipant(call_id=call_id, leg="PJSIP/1001-1", role="caller", number="1001"))
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    async with db.engine.begin() as conn:  # down and up again: the calls stay, the parties go with their table
+        await conn.run_sync(_to, "0010", False)
+    await db.migrate()
+    async with db.read() as s:
+        assert (await s.get_one(CallLog, call_id)).caller_number == "+14155550100"
+        assert (await s.execute(sa.select(sa.func.count()).select_from(CallParticipant))).scalar_one() == 0

@@ -27,6 +27,7 @@ from calld.adapters.asterisk.story import hangup_by
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
+from calld.domain.participants import PartyRole
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 
 CALLD_CALL_ID_VAR = "CALLD_CALL_ID"
@@ -139,6 +140,11 @@ def _lost_key(ref: str, event_type: EventType) -> str:
     return f"{ref}:lost:{event_type.value}"
 
 
+def _known(value: str) -> str:
+    """``value`` unless it is Asterisk's placeholder for nothing."""
+    return "" if value in ("<unknown>", "") else value
+
+
 def _number_from_channel(channel: str) -> str:
     """``PJSIP/1001-0000001f`` -> ``1001``; ``Local/1003@ctx-00000000;1`` -> ``1003``."""
     resource = channel.split("/", 1)[-1]
@@ -201,7 +207,7 @@ class AmiEventMapper:
         if call.pending_initiated is not None and name not in _SETUP_EVENTS:
             out.extend(self._flush_initiated(call))
         if name == "Newchannel":
-            self._add_leg(call, event)
+            self._add_leg(call, event, ts)
         elif handler is not None:
             out.extend(handler(self, call, event, ts))
         return out
@@ -277,7 +283,7 @@ class AmiEventMapper:
             direction = self._direction_for(event.get("Context", ""))
             parties = CallParties(direction, event.get("CallerIDNum", ""), event.get("Exten", ""))
         call = self.tracker.add(_Call(ref=ref, state=new_call(direction, ts), parties=parties))
-        self._add_leg(call, event)
+        self._add_leg(call, event, ts)
         self._learn(call, event)
         call.pending_initiated = (ts, self._key(event, EventType.INITIATED))
         if created_by_switch:
@@ -292,13 +298,26 @@ class AmiEventMapper:
             return CallDirection.INBOUND
         return self.default_direction
 
-    def _add_leg(self, call: _Call, event: Mapping[str, str]) -> None:
+    def _add_leg(self, call: _Call, event: Mapping[str, str], ts: datetime | None = None) -> None:
         uid = event.get("Uniqueid", "")
         channel = event.get("Channel", "")
         if not uid or self._ignored(channel):
             return
         call.legs[uid] = _Leg(uid, channel, event.get("CallerIDNum", ""))
         self._leg_call[uid] = call.ref
+        if ts is not None and not channel.startswith("Local/"):  # Local channels are plumbing, not parties
+            self._book_party(call, uid, channel, event, ts)
+
+    @staticmethod
+    def _book_party(call: _Call, uid: str, channel: str, event: Mapping[str, str], ts: datetime) -> None:
+        endpoint = channel.rsplit("-", 1)[0] if "-" in channel else channel  # PJSIP/1002-0000002a
+        if uid == call.ref:
+            role, number = PartyRole.CALLER, call.parties.caller_number or event.get("CallerIDNum", "")
+            name = event.get("CallerIDName", "")
+        else:
+            role = PartyRole.TRANSFER_TARGET if call.transfer_to else PartyRole.CALLEE
+            number, name = _number_from_channel(channel) or event.get("Exten", ""), ""
+        call.participants.join(uid, role, ts, number=_known(number), name=_known(name), endpoint=endpoint)
 
     def adopt(
         self,
@@ -446,6 +465,8 @@ class AmiEventMapper:
 
     def _on_newstate(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         state = event.get("ChannelState")
+        if state == _CHANNEL_STATE_UP:
+            call.participants.answer(event.get("Uniqueid", ""), ts)
         if state == _CHANNEL_STATE_RINGING and call.state.status is CallStatus.INITIATED:
             return self._emit_for(call, event, EventType.RINGING, ts)
         if state == _CHANNEL_STATE_UP and call.state.answered_at is None:
@@ -477,6 +498,11 @@ class AmiEventMapper:
         leg = call.legs.get(event.get("Uniqueid", ""))
         if leg is not None:
             leg.was_bridged = True
+        two_party_now = (_int(event.get("BridgeNumChannels")) or 0) >= 2
+        if two_party_now:
+            # The second to enter connects both: the one already in the bridge and itself.
+            for uid in (event.get("Uniqueid", ""), *(u for u, other in call.legs.items() if other.was_bridged)):
+                call.participants.connect(uid)
         two_party = (_int(event.get("BridgeNumChannels")) or 0) >= 2
         if call.state.status is CallStatus.TRANSFERRED and two_party:
             # The transferee is talking to someone again: the transfer went through.
@@ -580,6 +606,7 @@ class AmiEventMapper:
     def _on_confbridge_join(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         # No domain event for joining a conference: remembered and reported on ``ended``.
         call.conference = event.get("Conference") or call.conference
+        call.participants.set_role(event.get("Uniqueid", ""), PartyRole.CONFERENCE_MEMBER)
         return []
 
     def _on_hangup(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
@@ -587,6 +614,7 @@ class AmiEventMapper:
         cause = _int(event.get("Cause"))
         if uid == call.ref:
             call.first_leg_cause = (cause, event.get("Cause-txt", ""))
+        call.participants.leave(uid, ts, event.get("Cause-txt") or None)
         call.legs.pop(uid, None)
         self._leg_call.pop(uid, None)
         if call.legs:

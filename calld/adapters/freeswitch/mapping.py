@@ -21,6 +21,7 @@ from calld.adapters.freeswitch.story import STORY_HANGUP_FIELDS, end_story, reco
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
+from calld.domain.participants import PartyRole
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 
 Event = Mapping[str, str]
@@ -359,11 +360,13 @@ class EventMapper:
             call.leg_numbers[uuid] = leg_number(event)
             if not call.initiated and uuid == call.ref:
                 self._initiate(call, event, out)
+        self._note_party(call, uuid, name, event)
         self._check_blind_transfer(call, event, out)
         if name in _PROGRESS_EVENTS:
             if call.state.status is CallStatus.INITIATED:
                 self._emit(call, EventType.RINGING, event, out)
         elif name == "CHANNEL_ANSWER":
+            call.participants.answer(uuid, event_time(event))
             # Answered once per call: whichever leg answers first (in a bridged call the B leg
             # answering is the call being answered; the A leg's answer follows).
             if call.state.status in (CallStatus.INITIATED, CallStatus.RINGING):
@@ -373,6 +376,8 @@ class EventMapper:
         elif name == "CHANNEL_UNHOLD":
             self._unhold(call, uuid, event, out)
         elif name == "CHANNEL_BRIDGE":
+            for header in ("Bridge-A-Unique-ID", "Bridge-B-Unique-ID"):
+                call.participants.connect(event.get(header, ""))
             self._bridge(call, event, out)
         elif name == "CHANNEL_EXECUTE":
             if event.get("Application") == "uuid_bridge":
@@ -385,6 +390,7 @@ class EventMapper:
             meta = {"digit": event.get("DTMF-Digit", ""), "source": event.get("DTMF-Source", "")}
             self._emit(call, EventType.DTMF, event, out, meta)
         elif name == "CHANNEL_HANGUP_COMPLETE":
+            call.participants.leave(uuid, event_time(event), event.get("Hangup-Cause"))
             self._hangup_complete(call, uuid, event, out)
         return out
 
@@ -513,6 +519,29 @@ class EventMapper:
             return None
         call = self._start_call(event, uuid, out)
         return call
+
+    def _note_party(self, call: _Call, leg: str, name: str, event: Event) -> None:
+        """Book ``leg`` as a party of ``call`` (loopback legs are plumbing, not parties)."""
+        channel = event.get("Channel-Name", "")
+        if channel.startswith("loopback/") or (leg in call.participants and name != "CHANNEL_CREATE"):
+            return
+        if leg == call.ref:
+            role = PartyRole.CALLER
+        elif call.bridged and call.transfer_ids:
+            role = PartyRole.TRANSFER_TARGET
+        else:
+            role = PartyRole.CALLEE
+        outbound = event.get("Call-Direction") == "outbound"
+        call.participants.join(
+            leg,
+            role,
+            event_time(event),
+            number=call.leg_numbers.get(leg) or leg_number(event),
+            # An outbound leg's Caller-Callee-ID-Name is FreeSWITCH's "Outbound Call" until the phone says.
+            name="" if outbound and leg != call.ref else event.get("Caller-Caller-ID-Name", ""),
+            endpoint=channel,
+            better=name == "CHANNEL_CREATE",
+        )
 
     def _join(self, call: _Call, leg: str, number: str) -> None:
         self.correlator.attach(leg, call.ref)
@@ -692,8 +721,10 @@ class EventMapper:
         out: list[SwitchEvent] = []
         if action == "add-member":
             # Joining/leaving is not a call event of its own: it shows as metadata (muted,
-            # unmuted, and ``conference`` on the final event).
+            # unmuted, and ``conference`` on the final event) and as the party's role.
             call.conferences.append(name)
+            if uuid:
+                call.participants.set_role(uuid, PartyRole.CONFERENCE_MEMBER)
         elif action == "mute-member":
             self._emit(call, EventType.MUTED, event, out, meta)
         elif action == "unmute-member":
@@ -767,6 +798,7 @@ class EventMapper:
             number = absorbed.leg_numbers.get(moved, "")
             self.correlator.attach(moved, survivor.ref)
             survivor.leg_numbers[moved] = number
+            survivor.participants.adopt(absorbed.participants, moved, PartyRole.TRANSFER_TARGET)
             if absorbed.ref in self.tracker and moved in absorbed.held_legs:
                 absorbed.held_legs.discard(moved)
             if survivor.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING, CallStatus.ON_HOLD):
