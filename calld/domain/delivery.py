@@ -5,6 +5,14 @@ from __future__ import annotations
 import random
 from enum import StrEnum
 
+from calld.domain.vocabulary import EventType
+
+# The summary sent once a call is over (see calld.service.summary): asked for by name only, so a
+# subscription to "every event" keeps getting exactly the call's events.
+CALL_COMPLETED = "call.completed"
+# What a webhook subscription may ask for.
+SUBSCRIBABLE = (*(kind.value for kind in EventType), CALL_COMPLETED)
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"

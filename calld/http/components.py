@@ -9,7 +9,7 @@ from typing import Any
 
 from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.call_filter import Period
-from calld.domain.delivery import DeliveryStatus
+from calld.domain.delivery import SUBSCRIBABLE, DeliveryStatus
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.participants import PartyRole
 from calld.domain.scopes import Scope
@@ -544,7 +544,7 @@ def _subscription_schemas() -> dict[str, Schema]:
     subscription = {
         "id": UUID,
         "url": string(),
-        "event_types": array(choice(EventType)),
+        "event_types": array(choice(SUBSCRIBABLE)),
         "active": BOOLEAN,
         "description": string(),
         "created_at": DATE_TIME,
@@ -553,7 +553,7 @@ def _subscription_schemas() -> dict[str, Schema]:
     writable = {
         "url": string(2048, fmt="uri", description="An absolute http or https URL."),
         "secret": nullable(string(255, min_length=webhook_subscriptions.MIN_SECRET)),
-        "event_types": nullable(array(choice(EventType), len(EventType))),
+        "event_types": nullable(array(choice(SUBSCRIBABLE), len(SUBSCRIBABLE))),
         "active": nullable(BOOLEAN),
         "description": nullable(string(200)),
     }
@@ -563,7 +563,11 @@ def _subscription_schemas() -> dict[str, Schema]:
             {**subscription, "secret": string(description="Answered this once, never again.")}
         ),
         "WebhookSubscriptionCreate": obj(
-            writable, ["url"], description="No event_types (or []) means every event; no secret: one is generated."
+            writable,
+            ["url"],
+            description="No event_types (or []) means every call event; call.completed (the summary of a call that "
+            "is over: timings, why it ended, who answered, its parties and recordings) is sent only when listed. "
+            "No secret: one is generated.",
         ),
         "WebhookSubscriptionPatch": obj(
             {**writable, "url": nullable(writable["url"])}, description="secret rotates it; active false holds it."
@@ -574,7 +578,7 @@ def _subscription_schemas() -> dict[str, Schema]:
                 "subscription": UUID,
                 "call": UUID,
                 "event": integer(1),
-                "event_type": choice(EventType),
+                "event_type": choice(SUBSCRIBABLE),
                 "status": choice(DeliveryStatus),
                 "attempts": integer(0),
                 "next_attempt_at": nullable(DATE_TIME),

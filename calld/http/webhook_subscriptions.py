@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from calld.domain.delivery import DeliveryStatus
-from calld.domain.vocabulary import EventType
+from calld.domain.delivery import SUBSCRIBABLE, DeliveryStatus
 from calld.egress import EgressPolicy
 from calld.http.context import services
 from calld.http.errors import read_json_object
@@ -51,11 +50,11 @@ def read_subscription(body: Mapping[str, Any], *, partial: bool, egress: EgressP
     secret = f.string("secret", max_length=255)
     if secret is not None and len(secret) < MIN_SECRET:
         f.fail("secret", f"must be at least {MIN_SECRET} characters")
-    kinds = f.string_list("event_types", max_items=len(EventType))
+    kinds = f.string_list("event_types", max_items=len(SUBSCRIBABLE))
     if kinds is not None:
-        unknown = sorted(set(kinds) - {e.value for e in EventType})
+        unknown = sorted(set(kinds) - set(SUBSCRIBABLE))
         if unknown:
-            allowed = ", ".join(e.value for e in EventType)
+            allowed = ", ".join(SUBSCRIBABLE)
             f.fail("event_types", f"unknown event type(s) {', '.join(unknown)}; allowed: {allowed}")
         kinds = list(dict.fromkeys(kinds))
     active = f.boolean("active")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.delivery import DeliveryStatus
+from calld.domain.delivery import CALL_COMPLETED, DeliveryStatus
+from calld.service.summary import completed_summary, completes
 from calld.service.views import call_event_json, call_log_json, iso
 from calld.storage.calls import Clock, system_clock
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
@@ -51,24 +53,48 @@ class Outbox:
             if sub.event_types and kind not in sub.event_types:
                 continue
             delivery_id = uuid.uuid4()
-            session.add(
-                WebhookDelivery(
-                    delivery_id=delivery_id,
-                    subscription_id=sub.id,
-                    call_id=call.id,
-                    event_id=event.id,
-                    event_type=kind,
-                    payload=payload(delivery_id, call, event),
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
+            session.add(self._delivery(delivery_id, sub, call, event, kind, payload(delivery_id, call, event), now))
             added = True
+        if completes(event):
+            # After the event itself, so a receiver that takes both gets the ending first.
+            wanting = [sub for sub in subscriptions if CALL_COMPLETED in sub.event_types]
+            summary = await completed_summary(session, call) if wanting else None
+            for sub in wanting:
+                delivery_id = uuid.uuid4()
+                body = {
+                    "delivery_id": str(delivery_id),
+                    "event_type": CALL_COMPLETED,
+                    "occurred_at": iso(event.timestamp),
+                    **(summary or {}),
+                }
+                session.add(self._delivery(delivery_id, sub, call, event, CALL_COMPLETED, body, now))
+                added = True
         if added and not session.info.get(_WAKE_REGISTERED):
             session.info[_WAKE_REGISTERED] = True
             sa.event.listen(session.sync_session, "after_commit", self._committed, once=True)
+
+    @staticmethod
+    def _delivery(
+        delivery_id: uuid.UUID,
+        sub: WebhookSubscription,
+        call: CallLog,
+        event: CallEvent,
+        kind: str,
+        body: dict[str, Any],
+        now: datetime,
+    ) -> WebhookDelivery:
+        return WebhookDelivery(
+            delivery_id=delivery_id,
+            subscription_id=sub.id,
+            call_id=call.id,
+            event_id=event.id,
+            event_type=kind,
+            payload=body,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
 
     async def _active(self, session: AsyncSession) -> list[WebhookSubscription]:
         """The active subscriptions, read once per transaction (a batch of switch events is one)."""

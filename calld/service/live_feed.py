@@ -18,7 +18,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calld.domain.delivery import CALL_COMPLETED
 from calld.domain.vocabulary import EventType
+from calld.service.summary import completed_summary, completes
 from calld.service.views import call_event_json, call_log_json
 from calld.storage.models import CallEvent, CallLog
 
@@ -131,6 +133,10 @@ class LiveHub:
             return  # nobody is listening: spare the ingest path the serialising
         kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
         self.after_commit(session, call_message(kind, call, event=call_event_json(event)))
+        if completes(event):
+            summary = await completed_summary(session, call)
+            client = str(call.client_id) if call.client_id else None
+            self.after_commit(session, LiveMessage(str(call.id), client, {"type": CALL_COMPLETED, **summary}))
 
     def after_commit(self, session: AsyncSession, message: LiveMessage) -> None:
         """Publish ``message`` once ``session``'s transaction commits; drop it if it rolls back."""

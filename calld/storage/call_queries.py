@@ -131,6 +131,11 @@ _PARTICIPANTS_OF = (
 )
 
 
+def participants_of(conn: sa.Connection, call_id: uuid.UUID) -> list[sa.Row[Any]]:
+    """A call's parties, in the order they joined."""
+    return list(conn.execute(_PARTICIPANTS_OF, {"call_id": call_id}))
+
+
 def call_detail(conn: sa.Connection, call_id: uuid.UUID) -> CallDetail | None:
     """A call, its events, recordings and participants (four indexed queries), or None."""
     params = {"call_id": call_id}

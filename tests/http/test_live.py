@@ -267,3 +267,25 @@ async def test_bytes_in_flight_to_a_client_that_never_reads_are_bounded(db: Data
         [dropped] = [line for line in log_capture.lines() if line["event"] == "live client dropped"]
         assert dropped["reason"].startswith("too slow")
         stalled.close()
+
+
+async def test_a_call_that_is_over_is_summed_up(daemon: Daemon) -> None:
+    async with api_session(daemon) as http:
+        call = await incoming(http, "live-done@pbx")
+        ws = await connect(http, f"?call={call['id']}")
+        async with http.post(f"{CALLS}{call['id']}/end_call/") as resp:
+            ended = await ok(resp)
+        event = await ws.receive_json(timeout=1)
+        assert event["type"] == "call.event" and event["event"]["event_type"] in ("ended", "failed")
+        summary = await ws.receive_json(timeout=1)
+        assert summary["type"] == "call.completed" and summary["call"]["id"] == call["id"]
+        assert summary["ended"]["status"] == ended["status"] == summary["call"]["status"]
+        assert [p["role"] for p in summary["participants"]] == ["caller", "callee"]
+        assert set(summary["timings"]) == {
+            "total_seconds",
+            "ring_seconds",
+            "connected_seconds",
+            "hold_seconds",
+            "talk_seconds",
+        }
+        await ws.close()

@@ -366,3 +366,55 @@ async def test_a_name_resolving_to_a_refused_address_is_refused_when_connecting(
 
         await eventually(refused)
     assert receiver.requests == []
+
+
+async def test_a_call_that_is_over_sends_its_summary_to_those_who_ask(
+    db: Database, endpoint: Callable[[str, Receiver], str]
+) -> None:
+    """call.completed: one delivery with the whole story, after the ending itself, only to a
+    subscription that lists it (an every-event subscription keeps getting the call's events only)."""
+    crm, everything = Receiver(), Receiver()
+    async with running(db) as daemon, api_session(daemon) as http:
+        wants = await subscribe(http, endpoint("crm", crm), event_types=["ended", "call.completed"])
+        plain = await subscribe(http, endpoint("all", everything))
+        call = await call_json(
+            http, "POST", "/api/call-logs/log_incoming_call/", 201, json={**INCOMING, "sip_call_id": "done-1@pbx"}
+        )
+        for status in ("ringing", "answered"):
+            await call_json(http, "PATCH", f"/api/call-logs/{call['id']}/update_status/", 200, json={"status": status})
+        await call_json(http, "POST", f"/api/call-logs/{call['id']}/toggle_hold/", 200)
+        await call_json(http, "POST", f"/api/call-logs/{call['id']}/toggle_hold/", 200)
+        ended = await call_json(http, "POST", f"/api/call-logs/{call['id']}/end_call/", 200)
+        await until_delivered(http, wants, 2)
+        await until_delivered(http, plain, 6)
+        assert crm.delivered() == ["ended", "call.completed"]
+        assert "call.completed" not in everything.delivered()
+        summary = crm.requests[1].body
+        assert summary["event_type"] == "call.completed" and summary["delivery_id"] == crm.requests[1].delivery_id
+        assert summary["call"]["id"] == call["id"] and summary["call"]["status"] == "ended"
+        assert summary["occurred_at"] == ended["ended_at"]
+        timings = summary["timings"]
+        assert timings["connected_seconds"] == ended["duration_seconds"]
+        assert timings["hold_seconds"] == ended["hold_seconds"]
+        assert timings["talk_seconds"] == round(max(ended["duration_seconds"] - ended["hold_seconds"], 0), 3)
+        assert timings["ring_seconds"] == ended["ring_seconds"]
+        assert summary["ended"]["status"] == "ended" and summary["ended"]["hangup_by"] == ended["hangup_by"]
+        assert [(p["role"], p["number"]) for p in summary["participants"]] == [
+            ("caller", "+14155550100"),
+            ("callee", "1001"),
+        ]
+        assert summary["recordings"] == []
+        rows = await deliveries(http, wants)
+        assert [d["event_type"] for d in rows] == ["call.completed", "ended"]
+
+
+async def test_call_completed_is_a_kind_a_subscription_may_ask_for(db: Database) -> None:
+    async with running(db) as daemon, api_session(daemon) as http:
+        bad = await call_json(
+            http,
+            "POST",
+            "/api/webhook-subscriptions/",
+            422,
+            json={"url": "http://127.0.0.1:9/x", "event_types": ["call.finished"]},
+        )
+        assert "call.completed" in bad["detail"]["event_types"]
