@@ -23,6 +23,25 @@ from calld.domain.vanished import VanishedWhile, vanished_end
 from calld.domain.vocabulary import CallDirection, EventType
 
 VANISHED_REASON = "call no longer on the switch after reconnect"
+# Dialplan applications that take a call themselves (play to it, record it, seat it in a conference,
+# park it; not ``answer``, a mere preamble to what comes next): a party transferred into one of them has reached where it was sent, though no phone
+# answered (lowercase: Asterisk says Playback, FreeSWITCH playback).
+LANDING_APPLICATIONS = frozenset(
+    {
+        "playback",
+        "background",
+        "echo",
+        "voicemail",
+        "confbridge",
+        "conference",
+        "musiconhold",
+        "read",
+        "record",
+        "ivr",
+        "park",
+        "valet_park",
+    }
+)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -10,7 +10,7 @@ import pytest
 
 from calld.config import CallsConfig
 from calld.storage.database import Database
-from tests.asterisk.live import LAB_DIR, event_types, live_daemon
+from tests.asterisk.live import LAB_DIR, Live, event_types, eventually, live_daemon
 
 pytestmark = pytest.mark.asterisk
 
@@ -134,3 +134,31 @@ async def test_a_ring_group_says_which_phone_answered(db: Database) -> None:
     assert answered == {"PJSIP/1001", "PJSIP/1004"}
     rang = {row[7].split("-")[0] for row in this_call if row[0] == "CHAN_START"}
     assert rang == {"PJSIP/1001", "PJSIP/1002", "PJSIP/1004", "PJSIP/1006"}
+
+
+async def test_a_blind_transfer_into_a_conference_completes_there(db: Database) -> None:
+    """The caller is sent to 9005 (Answer, ConfBridge): no phone answers, no two-party bridge forms,
+    yet the transfer reached where it was sent: transfer_completed when the caller joins the
+    conference."""
+    async with live_daemon(db) as live:
+        await live.answers("1002", "answer")
+        await live.dials("1001", "1002", "wait_bye")
+        call = await live.call_from("1001")
+        await live.call_reaches(call["id"], "answered")
+        await live.post(f"/api/call-logs/{call['id']}/transfer_call/", {"transfer_to": "9005"})
+        await eventually(lambda: _completed(live, call["id"]), 15, "transfer into the conference completed")
+        await live.post(f"/api/call-logs/{call['id']}/end_call/")
+        done = await live.call_reaches(call["id"], "ended", within=15)
+        assert event_types(done) == [
+            "initiated", "ringing", "answered", "transfer_initiated", "transfer_completed", "ended",
+        ]  # fmt: skip
+        # Asterisk's conference bridge (the caller and the conference's own announcer channel) or its
+        # ConfbridgeJoin completes it, whichever comes first.
+        assert done["events"][4]["metadata"]["transfer_to"] == "9005"
+        assert done["transfer_target"] == "9005"
+        assert await live.phones_done() == [0, 0]
+
+
+async def _completed(live: Live, call_id: str) -> bool | None:
+    detail = await live.call(call_id)
+    return True if "transfer_completed" in event_types(detail) else None

@@ -44,6 +44,7 @@ EXPECTED_EVENTS = {
     "p2_call_timeout": 53,
     "o_ring_group": 108,
     "o2_hunt": 86,
+    "n5_valet_park": 132,
     "m_live_at_connect": 61,
     "m_live_at_connect.json": 60,
     "m2_reconnect": 51,

@@ -93,3 +93,18 @@ async def test_a_call_logged_through_the_api_has_its_two_parties(api: AppClient)
         ("caller", "+14155550100", None),
         ("callee", "1001", None),
     ]
+
+
+def test_a_blind_transfer_into_a_park_completes_there() -> None:
+    """n5_valet_park: the caller is uuid_transfer'd to 6001 (answer + valet_park): no phone answers,
+    yet the transfer reached where it was sent when the caller enters valet_park."""
+    events = [e for e in mapped("n5_valet_park") if e.call_ref.startswith("b2ca7027")]
+    types = [e.event_type for e in events]
+    assert types[:5] == [
+        EventType.INITIATED,
+        EventType.RINGING,
+        EventType.ANSWERED,
+        EventType.TRANSFER_INITIATED,
+        EventType.TRANSFER_COMPLETED,
+    ]
+    assert dict(events[4].metadata) == {"transfer_to": "6001", "application": "valet_park"}

@@ -607,6 +607,12 @@ class AmiEventMapper:
         # No domain event for joining a conference: remembered and reported on ``ended``.
         call.conference = event.get("Conference") or call.conference
         call.participants.set_role(event.get("Uniqueid", ""), PartyRole.CONFERENCE_MEMBER)
+        leg = call.legs.get(event.get("Uniqueid", ""))
+        if call.state.status is CallStatus.TRANSFERRED and leg is not None and leg.was_bridged:
+            # Blind-transferred into a conference: no phone answers, no two-party bridge forms, yet
+            # the party reached where it was sent.
+            meta = {"transfer_to": call.transfer_to, "application": "ConfBridge", "conference": call.conference}
+            return self._emit_for(call, event, EventType.TRANSFER_COMPLETED, ts, meta)
         return []
 
     def _on_hangup(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from calld.adapters.freeswitch.story import STORY_HANGUP_FIELDS, end_story, recording_figures
-from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
+from calld.adapters.tracking import LANDING_APPLICATIONS, CallTracker, TrackedCall, control_leg
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.participants import PartyRole
@@ -380,8 +380,14 @@ class EventMapper:
                 call.participants.connect(event.get(header, ""))
             self._bridge(call, event, out)
         elif name == "CHANNEL_EXECUTE":
-            if event.get("Application") == "uuid_bridge":
+            application = event.get("Application", "")
+            if application == "uuid_bridge":
                 self._uuid_bridge(call, event, out)
+            elif call.state.status is CallStatus.TRANSFERRED and application.lower() in LANDING_APPLICATIONS:
+                # Blind-transferred into an application that takes the call itself (a park, an IVR, a
+                # conference): no phone answers, yet the party reached where it was sent.
+                meta = {"transfer_to": call.state.transfer_target or "", "application": application}
+                self._emit(call, EventType.TRANSFER_COMPLETED, event, out, meta)
         elif name == "RECORD_START":
             self._record_start(call, event, out)
         elif name == "RECORD_STOP":
