@@ -24,8 +24,8 @@ from calld.domain.vocabulary import CallDirection, EventType
 
 VANISHED_REASON = "call no longer on the switch after reconnect"
 # Dialplan applications that take a call themselves (play to it, record it, seat it in a conference,
-# park it; not ``answer``, a mere preamble to what comes next): a party transferred into one of them has reached where it was sent, though no phone
-# answered (lowercase: Asterisk says Playback, FreeSWITCH playback).
+# park it; not ``answer``, a mere preamble to what comes next): a party transferred into one of them
+# has reached where it was sent, though no phone answered (lowercase: FreeSWITCH's names).
 LANDING_APPLICATIONS = frozenset(
     {
         "playback",
