@@ -64,3 +64,11 @@ class SwitchPort(Protocol):
 
     async def stop_recording(self, call_ref: str, path: str) -> None:
         """Stop the recording started with ``path``."""
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        """Mute (``on``) or unmute what the party on calld's user's leg (``near``) or the far leg
+        says; the switch's own report of it (an event, or its answer) confirms it."""
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        """Play ``digits`` (validated DTMF symbols) to the party on that leg, each ``duration_ms``
+        long (None: the switch's default); the switch's report confirms it as a ``dtmf`` event."""

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
 from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
+from calld.domain.controls import MAX_DTMF_MS, MIN_DTMF_MS, Party, validate_dtmf
+from calld.domain.errors import InvalidValue
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
@@ -441,3 +443,82 @@ async def toggle_hold(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/toggle_hold/ — hold an answered/recording call, or resume a held one."""
     await _empty_body(request)
     return web.json_response(await services(request).control.toggle_hold(_call_id(request)))
+
+
+def _party(fields: Fields) -> Party | None:
+    party: Party | None = fields.choice("party", Party)
+    return party
+
+
+async def _optional_body(request: web.Request) -> dict[str, Any]:
+    """An optional JSON object body: none, or ``{}``, means every default."""
+    return await read_json_object(request) if (await request.read()).strip() else {}
+
+
+_MUTE_NOTE = (
+    "With a switch, the switch is asked (Asterisk MuteAudio on the party's channel, FreeSWITCH "
+    "`uuid_audio <leg> start read mute 1` / `stop`) and the event is stored when the switch reports it."
+)
+
+
+@routes.post(
+    BASE + "{id}/mute/",
+    Op(
+        CALLS,
+        "Mute what a party says",
+        {200: "CallDetail"},
+        "PartyChoice",
+        False,
+        errors=ON_SWITCH,
+        description=_MUTE_NOTE,
+    ),
+)
+async def mute(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/mute/ — mute a party of a connected call (default the far party)."""
+    call_id = _call_id(request)
+    fields = _fields(await _optional_body(request), ("party",))
+    party = _party(fields)
+    fields.done()
+    return web.json_response(await services(request).control.mute(call_id, party, True))
+
+
+@routes.post(
+    BASE + "{id}/unmute/",
+    Op(CALLS, "Unmute a party", {200: "CallDetail"}, "PartyChoice", False, errors=ON_SWITCH, description=_MUTE_NOTE),
+)
+async def unmute(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/unmute/ — unmute a party of a connected call (default the far party)."""
+    call_id = _call_id(request)
+    fields = _fields(await _optional_body(request), ("party",))
+    party = _party(fields)
+    fields.done()
+    return web.json_response(await services(request).control.mute(call_id, party, False))
+
+
+@routes.post(
+    BASE + "{id}/send_dtmf/",
+    Op(
+        CALLS,
+        "Send DTMF digits into a connected call",
+        {200: "CallDetail"},
+        "Dtmf",
+        errors=ON_SWITCH,
+        description="Asterisk PlayDTMF (one action per digit), FreeSWITCH `uuid_send_dtmf`; the `dtmf` event "
+        "(`direction: sent`) is stored when the switch reports the digits sent.",
+    ),
+)
+async def send_dtmf(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/send_dtmf/ — play DTMF digits to a party (default the far party)."""
+    call_id = _call_id(request)
+    fields = _fields(await read_json_object(request), ("digits", "duration_ms", "party"))
+    digits = None
+    try:
+        # Not Fields.string: it trims, and " 1" is not a digit string.
+        digits = validate_dtmf(fields.data.get("digits"))
+    except InvalidValue as exc:
+        fields.fail("digits", exc.message)
+    duration = fields.integer("duration_ms", minimum=MIN_DTMF_MS, maximum=MAX_DTMF_MS)
+    party = _party(fields)
+    fields.done()
+    assert digits is not None  # done() raised otherwise
+    return web.json_response(await services(request).control.send_dtmf(call_id, digits, duration, party))

@@ -9,6 +9,7 @@ from typing import Any
 
 from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.call_filter import Period
+from calld.domain.controls import MAX_DTMF_DIGITS, MAX_DTMF_MS, MIN_DTMF_MS, Party
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import (
@@ -188,6 +189,19 @@ def _call_bodies() -> dict[str, Schema]:
             ["caller_number", "recipient_number", "sip_call_id"],
         ),
         "Transfer": obj({"transfer_to": PHONE, "attended": nullable(BOOLEAN)}, ["transfer_to"]),
+        "PartyChoice": obj(
+            {"party": nullable(choice(Party, "The caller or the callee; default the far party (not calld's user)."))},
+            description="Which party of the call; no body or {} means the far party.",
+        ),
+        "Dtmf": obj(
+            {
+                "digits": string(MAX_DTMF_DIGITS, min_length=1, pattern=f"^[0-9*#A-Da-d]{{1,{MAX_DTMF_DIGITS}}}$"),
+                "duration_ms": nullable(integer(MIN_DTMF_MS, MAX_DTMF_MS, description="Each digit's length.")),
+                "party": nullable(choice(Party, "Who hears them. Default the far party (not calld's user).")),
+            },
+            ["digits"],
+            description="DTMF digits 0-9 * # A-D played into the call, as if pressed on a phone's keypad.",
+        ),
         "NewEvent": obj(
             {
                 "event_type": choice(e for e in EventType if e is not EventType.INITIATED),
@@ -681,6 +695,8 @@ BODY_EXAMPLES: Mapping[str, Any] = {
     "StatusChange": {"status": "answered"},
     "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
     "Transfer": {"transfer_to": "1002", "attended": False},
+    "PartyChoice": {"party": "caller"},
+    "Dtmf": {"digits": "1234#", "duration_ms": 100},
     "NoParameters": {},
     "ClientCreate": {
         "name": "Maria Gonzalez",

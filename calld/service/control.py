@@ -1,4 +1,5 @@
-"""Acting on a live call: hang up, hold or resume, transfer, start and stop recording.
+"""Acting on a live call: hang up, hold or resume, transfer, start and stop recording, mute or
+unmute a party, send DTMF.
 
 THE SWITCH SEAM for live calls. A call the configured switch controls is acted on by asking the
 switch, whose own events later confirm the change through the call store; any other call is changed
@@ -18,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import apply_event, hold_toggle
-from calld.domain.vocabulary import CallStatus, EventSource, EventType, RecordingStatus
+from calld.domain.controls import Party, near_party, party_of, require_connected
+from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.service.calls import detail_of, locked_call, read_detail
 from calld.storage import call_queries as q
 from calld.storage.calls import CallStore, state_of
@@ -76,6 +78,40 @@ class CallControl:
     async def stop_recording(self, call_id: uuid.UUID) -> dict[str, Any]:
         """Stop the recording (refused if not recording)."""
         return await self._act(call_id, EventType.RECORDING_STOPPED, {})
+
+    async def mute(self, call_id: uuid.UUID, party: Party | None, on: bool) -> dict[str, Any]:
+        """Mute (``on``) or unmute what ``party`` says (None: the far party) on a connected call."""
+        return await self._in_call(call_id, EventType.MUTED if on else EventType.UNMUTED, party, {})
+
+    async def send_dtmf(
+        self, call_id: uuid.UUID, digits: str, duration_ms: int | None, party: Party | None = None
+    ) -> dict[str, Any]:
+        """Play validated DTMF ``digits`` to ``party`` (None: the far party) on a connected call."""
+        metadata: dict[str, Any] = {"digits": digits, "direction": "sent"}
+        if duration_ms is not None:
+            metadata["duration_ms"] = duration_ms
+        return await self._in_call(call_id, EventType.DTMF, party, metadata)
+
+    async def _in_call(
+        self, call_id: uuid.UUID, kind: EventType, party: Party | None, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An action on one party of a connected call that changes no status (mute, DTMF)."""
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            require_connected(CallStatus(call.status), kind)
+            near = near_party(CallDirection(call.direction), party)
+            metadata = {**metadata, "party": party_of(CallDirection(call.direction), near).value}
+            switch = self.switch_for(call)
+            if switch is None:
+                await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
+                return await detail_of(session, call)
+            ref = call.switch_call_ref
+            assert ref is not None  # switch_for checked it
+        if kind is EventType.DTMF:
+            await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
+        else:
+            await switch.mute(ref, near, kind is EventType.MUTED)
+        return await read_detail(self.db, call_id)
 
     def switch_for(self, call: CallLog) -> SwitchPort | None:
         """The switch that controls ``call``, or None (then actions change storage)."""

@@ -64,3 +64,9 @@ class FakeSwitch:
 
     async def stop_recording(self, call_ref: str, path: str) -> None:
         await self._record("stop_recording", call_ref, path)
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        await self._record("mute" if on else "unmute", call_ref, near)
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        await self._record("send_dtmf", call_ref, near, digits, duration_ms)

@@ -284,3 +284,63 @@ def left_open(ref: str, switch: str = "freeswitch") -> NewCall:
 async def _ended_own_call(http: aiohttp.ClientSession, others: set[str]) -> dict[str, Any] | None:
     own = [c for c in await calls(http) if c["id"] not in others and c["status"] == "ended"]
     return await call(http, own[0]["id"]) if own else None
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_mute_unmute_and_dtmf_through_the_api(db: Database, event_format: str) -> None:
+    """n_controls: phone 1000 calls calld's user at 1001; mute and DTMF act on the far party (A)."""
+    capture = load_capture("n_controls.json" if event_format == "json" else "n_controls")
+    a_leg = uuid_in(capture, r"uuid_audio ([0-9a-f-]{36})")
+    async with (
+        fake_switch(capture) as server,
+        calld(
+            db,
+            server,
+            fixed_ids(a_leg),
+            inbound_contexts=("default",),
+            outbound_contexts=(),
+            event_format=event_format,
+        ) as (_d, adapter, http),
+    ):
+        answered = await only_call_in(http, "answered")
+        call_id = answered["id"]
+        assert answered["direction"] == "inbound"
+        # The recorder first tried "mute" without a level: FreeSWITCH's refusal, word for word.
+        with pytest.raises(SwitchError, match=r"refused uuid_audio: -USAGE: <uuid> \[start \[read\|write\]"):
+            await adapter._api(f"uuid_audio {a_leg} start read mute")
+        await post(http, f"/api/call-logs/{call_id}/mute/")  # uuid_audio <A> start read mute 1
+        muted = await eventually(lambda: _with_event(http, call_id, "muted"))
+        await post(http, f"/api/call-logs/{call_id}/unmute/", {"party": "caller"})  # uuid_audio <A> stop
+        await eventually(lambda: _with_event(http, call_id, "unmuted"))
+        await post(http, f"/api/call-logs/{call_id}/send_dtmf/", {"digits": "12#"})  # uuid_send_dtmf <A> 12#
+        detail = await eventually(lambda: _with_event(http, call_id, "dtmf"))
+        # The recorder then recorded the caller's leg (calld records its user's) and masked and
+        # unmasked the recording (pause/resume, which calld does not send yet): sent as it did.
+        path = f"/opt/fslab/inst/pbx/rec/{a_leg}.wav"
+        for verb in ("start", "mask", "unmask", "stop"):
+            assert await adapter._api(f"uuid_record {a_leg} {verb} {path}") == "+OK Success"
+        detail = await reaches(http, call_id, "ended")  # the phones' side hung up
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    mute_event = next(e for e in muted["events"] if e["event_type"] == "muted")
+    assert mute_event["source"] == "switch"
+    assert mute_event["metadata"]["party"] == "caller" and mute_event["metadata"]["leg"] == str(a_leg)
+    assert event_types(detail) == [
+        "initiated",
+        "ringing",
+        "answered",
+        "muted",
+        "unmuted",
+        "dtmf",
+        "recording_started",
+        "recording_stopped",
+        "ended",
+    ]
+    dtmf = next(e for e in detail["events"] if e["event_type"] == "dtmf")
+    assert (dtmf["source"], dtmf["metadata"]["digits"], dtmf["metadata"]["direction"]) == ("switch", "12#", "sent")
+    assert dtmf["metadata"]["party"] == "caller"
+
+
+async def _with_event(http: aiohttp.ClientSession, call_id: str, event_type: str) -> dict[str, Any] | None:
+    detail = await call(http, call_id)
+    return detail if event_type in event_types(detail) else None

@@ -46,6 +46,8 @@ EXPECTED_EVENTS = {
     "m2_reconnect.2": 27,
     "m2_reconnect.2.json": 27,
     "r_cdr_receiver_down": 72,
+    "n_controls": 85,
+    "n_controls.json": 86,
     "a2_bridged": 69,
     "a2_bridged.json": 69,
     "a_answered": 42,

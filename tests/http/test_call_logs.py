@@ -706,3 +706,75 @@ async def test_bodies_that_are_not_json_are_400(api: AppClient, raw: bytes, prob
     assert problem in body["detail"]["body"]
     listing = await (await api.get(BASE)).json()
     assert listing["count"] == 0
+
+
+# --- mute and DTMF -----------------------------------------------------------------------------
+
+
+async def test_mute_unmute_and_send_dtmf(api: AppClient, db: Database) -> None:
+    call = await new_call(api)  # inbound: the caller is the far party
+    cid = call["id"]
+    body = await expect_error(await api.post(f"{BASE}{cid}/mute/"), 409, "status")
+    assert body["current_status"] == "initiated"
+    await expect_error(await api.post(f"{BASE}{cid}/send_dtmf/", json={"digits": "1"}), 409, "status")
+    await set_status(api, cid, "answered")
+    body = await ok(await api.post(f"{BASE}{cid}/mute/"))
+    assert body["events"][-1]["event_type"] == "muted" and body["events"][-1]["metadata"] == {"party": "caller"}
+    body = await ok(await api.post(f"{BASE}{cid}/unmute/", json={"party": "callee"}))
+    assert body["events"][-1]["metadata"] == {"party": "callee"}
+    body = await ok(await api.post(f"{BASE}{cid}/send_dtmf/", json={"digits": "12ab#", "duration_ms": 250}))
+    assert body["events"][-1]["metadata"] == {
+        "digits": "12AB#",
+        "direction": "sent",
+        "duration_ms": 250,
+        "party": "caller",
+    }
+    assert body["status"] == "answered"
+    assert await event_types(db, cid) == ["initiated", "answered", "muted", "unmuted", "dtmf"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "digits"),
+        ({"digits": ""}, "digits"),
+        ({"digits": "12E"}, "digits"),
+        ({"digits": " 1"}, "digits"),
+        ({"digits": 12}, "digits"),
+        ({"digits": "1" * 33}, "digits"),
+        ({"digits": "1", "duration_ms": 39}, "duration_ms"),
+        ({"digits": "1", "duration_ms": "100"}, "duration_ms"),
+        ({"digits": "1", "party": "agent"}, "party"),
+        ({"digits": "1", "tone": "x"}, "tone"),
+    ],
+)
+async def test_send_dtmf_refuses_bad_values_naming_them(
+    api: AppClient, db: Database, body: dict[str, Any], field: str
+) -> None:
+    call = await new_call(api)
+    await set_status(api, call["id"], "answered")
+    await expect_error(await api.post(f"{BASE}{call['id']}/send_dtmf/", json=body), 422, field)
+    await expect_error(await api.post(f"{BASE}{call['id']}/mute/", json={"party": "me"}), 422, "party")
+    assert await event_types(db, call["id"]) == ["initiated", "answered"]
+
+
+async def test_mute_and_dtmf_with_a_switch_are_asked_of_it(
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
+) -> None:
+    switch = FakeSwitch()
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
+    body = await created(
+        await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
+    )
+    cid = body["id"]
+    await set_status(api, cid, "answered")
+    await ok(await api.post(f"{BASE}{cid}/mute/", json={"party": "caller"}))
+    await ok(await api.post(f"{BASE}{cid}/send_dtmf/", json={"digits": "5"}))
+    assert switch.requests[1:] == [("mute", "ref-1", True), ("send_dtmf", "ref-1", False, "5", None)]
+    switch.refuse = True
+    body = await expect_error(await api.post(f"{BASE}{cid}/unmute/"), 409)
+    assert "no such extension" in str(body)
+    assert await event_types(db, cid) == ["initiated", "answered"]

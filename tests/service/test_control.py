@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from calld.adapters.port import SwitchError
 from calld.config import Config
+from calld.domain.controls import Party
 from calld.domain.errors import IllegalTransition, NotFound
 from calld.domain.vocabulary import CallStatus, CallType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
@@ -131,3 +132,50 @@ async def test_a_slow_switch_command_does_not_hold_up_switch_event_ingest(
     assert ingest.stored == len(events) and stored == 2
     await hold
     assert switch.requests[-1] == ("hold", "ref-1")
+
+
+async def test_mute_and_dtmf_without_a_switch_are_stored_naming_the_party(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    ringing = await svc.call_log.initiate("1002", CallType.VOICE, None, "1001")
+    with pytest.raises(IllegalTransition, match="initiated"):
+        await svc.control.mute(uuid.UUID(ringing["id"]), None, True)
+    call_id = await answered_call(svc)  # outbound: calld's user is the caller
+    muted = await svc.control.mute(call_id, None, True)
+    assert muted["events"][-1]["event_type"] == "muted"
+    assert muted["events"][-1]["metadata"] == {"party": "callee"}
+    unmuted = await svc.control.mute(call_id, Party.CALLER, False)
+    assert (unmuted["events"][-1]["event_type"], unmuted["events"][-1]["metadata"]) == ("unmuted", {"party": "caller"})
+    sent = await svc.control.send_dtmf(call_id, "12#", 200)
+    assert sent["events"][-1]["metadata"] == {
+        "digits": "12#",
+        "direction": "sent",
+        "duration_ms": 200,
+        "party": "callee",
+    }
+    assert sent["status"] == "answered"
+    await svc.control.end(call_id)
+    with pytest.raises(IllegalTransition, match="ended"):
+        await svc.control.send_dtmf(call_id, "1", None)
+
+
+async def test_mute_and_dtmf_with_a_switch_ask_it_for_the_right_leg_and_store_nothing(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)  # outbound: the caller is calld's user, the near leg
+    await svc.control.mute(call_id, None, True)
+    await svc.control.mute(call_id, Party.CALLER, False)
+    detail = await svc.control.send_dtmf(call_id, "9", None, Party.CALLEE)
+    assert switch.requests[1:] == [
+        ("mute", "ref-1", False),
+        ("unmute", "ref-1", True),
+        ("send_dtmf", "ref-1", False, "9", None),
+    ]
+    # The switch's own reports (adapters) store the events; nothing is stored on asking.
+    assert [e["event_type"] for e in detail["events"]] == ["initiated", "ringing", "answered"]
+    switch.refuse = True
+    with pytest.raises(SwitchError, match="no such extension"):
+        await svc.control.send_dtmf(call_id, "1", None)

@@ -127,10 +127,13 @@ class AsteriskAdapter:
         # Calls the records show begun, not ended and not listed live: read again shortly.
         self._unfinished: dict[str, bool] = {}  # call ref -> answered
         self._follow_up: asyncio.Task[None] | None = None
+        # Where events go; set by ``run``. MuteAudio and PlayDTMF raise no AMI event: their answer is the report.
+        self._sink: EventSink | None = None
 
     # --- events ---------------------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
+        self._sink = sink
         backoff = Backoff(self.settings.reconnect_max_seconds)
         refusals = 0
         while True:
@@ -501,3 +504,30 @@ class AsteriskAdapter:
         file = self.recording_file(path) if path else ""
         channel = self._recording_channel.pop(file, None) or self._near(call_ref)
         await self._action("StopMixMonitor", {"Channel": channel})
+
+    async def _report(self, call_ref: str, channel: str, kind: EventType, action: str, meta: dict[str, Any]) -> None:
+        """Store what Asterisk answered Success to (it sends no event for MuteAudio nor PlayDTMF)."""
+        now = datetime.now(UTC)
+        key = f"{channel}:{action}:{now.timestamp():.6f}:{kind.value}"
+        event = self.mapper.reported(call_ref, channel, kind, now, key, meta)
+        if event is not None and self._sink is not None:
+            await self._emit(self._sink, event)
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        # Direction "in": the audio the channel brings into Asterisk, i.e. what that party says.
+        channel = self._near(call_ref) if near else self._far(call_ref)
+        await self._action("MuteAudio", {"Channel": channel, "Direction": "in", "State": "on" if on else "off"})
+        await self._report(call_ref, channel, EventType.MUTED if on else EventType.UNMUTED, "MuteAudio", {})
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        # PlayDTMF plays one digit to the channel's phone (RFC 4733 or SIP INFO, per the endpoint).
+        channel = self._near(call_ref) if near else self._far(call_ref)
+        for digit in digits:
+            headers = {"Channel": channel, "Digit": digit}
+            if duration_ms is not None:
+                headers["Duration"] = str(duration_ms)
+            await self._action("PlayDTMF", headers)
+        meta: dict[str, Any] = {"digits": digits, "direction": "sent"}
+        if duration_ms is not None:
+            meta["duration_ms"] = duration_ms
+        await self._report(call_ref, channel, EventType.DTMF, "PlayDTMF", meta)

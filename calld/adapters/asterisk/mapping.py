@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
-from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
+from calld.adapters.tracking import CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
@@ -244,6 +244,18 @@ class AmiEventMapper:
         first = call.legs.get(ref)
         others = [leg.channel for uid, leg in call.legs.items() if uid != ref]
         return control_leg(None if first is None else first.channel, others, call.state.direction, near=near)
+
+    def reported(
+        self, ref: str, channel: str, event_type: EventType, at: datetime, key: str, metadata: Mapping[str, Any]
+    ) -> SwitchEvent | None:
+        """The event of something Asterisk answered ``Success`` to and raises no event of its own
+        for (MuteAudio, PlayDTMF), on ``channel`` of call ``ref``; None if the call is gone."""
+        call = self.tracker.get(ref)
+        if call is None:
+            return None
+        first = call.legs.get(ref)
+        meta = {**metadata, "party": party_label(first is not None and first.channel == channel), "channel": channel}
+        return self.tracker.emit(call, event_type, at, key, meta)
 
     # --- correlation ----------------------------------------------------------------------------
 

@@ -68,6 +68,8 @@ SUBSCRIBED_EVENTS: Final = (
     "RECORD_START",
     "RECORD_STOP",
     "DTMF",
+    "MEDIA_BUG_START",  # uuid_audio's mute bug: muted / unmuted
+    "MEDIA_BUG_STOP",
     "BACKGROUND_JOB",
 )
 SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
@@ -85,6 +87,7 @@ VERSION: Final = encode_api("version")
 # Characters that would end or break an originate variable (``{a=b,c='d e'}``) or the command.
 _UNSAFE_IN_VARIABLE: Final = frozenset(",{}'\n\r\t")
 _ORIGINATION_UUID: Final = re.compile(r"origination_uuid=([0-9a-fA-F-]{36})")
+_SENT_DTMF: Final = re.compile(r"sent DTMF ([0-9*#A-Da-d]+)")
 
 
 def _check_word(value: str, *, spaces: bool = False) -> None:
@@ -129,10 +132,13 @@ class FreeswitchAdapter:
         # session (the last call it stored), then the time of the last read of each session.
         self.recover_since: datetime | None = None
         self._live_at_resync: frozenset[str] = frozenset()
+        # Where events go; set by ``run``. Digits sent raise no switch event: their answer is the report.
+        self._sink: EventSink | None = None
 
     # --- events ---------------------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
+        self._sink = sink
         backoff = Backoff(self.settings.reconnect_max_seconds)
         refusals = 0
         while True:
@@ -392,3 +398,21 @@ class FreeswitchAdapter:
     async def stop_recording(self, call_ref: str, path: str) -> None:
         target = self.recording_file(path) if path else "all"
         await self._api(f"uuid_record {self._leg(call_ref, near=True)} stop {target}")
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        # "read" is what the leg's phone sends (what that party says). FreeSWITCH answers -USAGE to
+        # "mute" without a level (n_controls); its MEDIA_BUG_START/STOP (audio, mute) confirm it.
+        leg = self._leg(call_ref, near=near)
+        await self._api(f"uuid_audio {leg} start read mute 1" if on else f"uuid_audio {leg} stop")
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        # FreeSWITCH reads "<digits>@<ms>" as the digits and each one's duration.
+        leg = self._leg(call_ref, near=near)
+        answer = await self._api(f"uuid_send_dtmf {leg} {digits}" + ("" if duration_ms is None else f"@{duration_ms}"))
+        # The answer is the only report: "+OK <uuid> sent DTMF 12#." (the digits as it took them).
+        said = _SENT_DTMF.search(answer)
+        now = datetime.now(UTC)
+        key = f"fs:sent-dtmf:{leg}:{now.timestamp():.6f}"
+        event = self.mapper.sent_dtmf(call_ref, leg, said.group(1) if said else digits, now, key)
+        if event is not None and self._sink is not None:
+            await self._emit(self._sink, event)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
+from calld.adapters.tracking import CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
@@ -83,6 +83,8 @@ _LEG_START_EVENTS: Final = frozenset(
         "CHANNEL_ANSWER",
     }
 )
+# An "audio" media bug targeting "mute" is what ``uuid_audio ... mute`` puts on a leg.
+_MEDIA_BUG_EVENTS: Final = frozenset({"MEDIA_BUG_START", "MEDIA_BUG_STOP"})
 _MAX_REMEMBERED: Final = 16384
 # ``callstate`` values of a ``show channels`` row whose party is connected.
 _TALKING_CALLSTATES: Final = frozenset({"ACTIVE", "HELD", "UNHELD"})
@@ -381,9 +383,31 @@ class EventMapper:
         elif name == "DTMF":
             meta = {"digit": event.get("DTMF-Digit", ""), "source": event.get("DTMF-Source", "")}
             self._emit(call, EventType.DTMF, event, out, meta)
+        elif name in _MEDIA_BUG_EVENTS:
+            self._mute_bug(call, uuid, event, out)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             self._hangup_complete(call, uuid, event, out)
         return out
+
+    def _mute_bug(self, call: _Call, leg: str, event: Event, out: list[SwitchEvent]) -> None:
+        # ``uuid_audio <leg> start read mute 1`` starts an "audio" media bug targeting "mute";
+        # ``uuid_audio <leg> stop`` stops it (n_controls). A hangup removes it too: no unmute then.
+        if event.get("Media-Bug-Function") != "audio" or event.get("Media-Bug-Target") != "mute":
+            return
+        started = event.get("Event-Name") == "MEDIA_BUG_START"
+        if not started and event.get("Answer-State") == "hangup":
+            return
+        meta = {"party": party_label(leg == call.ref), "leg": leg, "number": call.leg_numbers.get(leg, "")}
+        self._emit(call, EventType.MUTED if started else EventType.UNMUTED, event, out, meta)
+
+    def sent_dtmf(self, ref: str, leg: str, digits: str, at: datetime, key: str) -> SwitchEvent | None:
+        """The ``dtmf`` event of digits FreeSWITCH said it sent to ``leg`` (``uuid_send_dtmf``
+        answers ``+OK <uuid> sent DTMF <digits>.`` and raises no event, see h_dtmf, n_controls)."""
+        call = self.tracker.get(ref)
+        if call is None:
+            return None
+        meta = {"digits": digits, "direction": "sent", "party": party_label(leg == call.ref), "leg": leg}
+        return self.tracker.emit(call, EventType.DTMF, at, key, meta)
 
     # ------------------------------------------------------------------ what the adapter asks
 
