@@ -72,3 +72,7 @@ class SwitchPort(Protocol):
     async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
         """Play ``digits`` (validated DTMF symbols) to the party on that leg, each ``duration_ms``
         long (None: the switch's default); the switch's report confirms it as a ``dtmf`` event."""
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        """Pause (``paused``: the file goes on silent) or resume the recording started with ``path``
+        (empty: the call's recording); the switch's report confirms it."""

@@ -522,3 +522,28 @@ async def send_dtmf(request: web.Request) -> web.Response:
     fields.done()
     assert digits is not None  # done() raised otherwise
     return web.json_response(await services(request).control.send_dtmf(call_id, digits, duration, party))
+
+
+@routes.post(
+    BASE + "{id}/pause_recording/",
+    action_op(
+        "Pause the recording",
+        "The file goes on silent until resumed (card numbers are not recorded); the call's recording keeps "
+        "the span in `paused_spans`. Asterisk MixMonitorMute, FreeSWITCH `uuid_record <leg> mask <file>`. "
+        "409 if the call is not recording or the recording is already paused.",
+    ),
+)
+async def pause_recording(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/pause_recording/ — pause the running recording (409 if none, or paused)."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.pause_recording(_call_id(request), True))
+
+
+@routes.post(
+    BASE + "{id}/resume_recording/",
+    action_op("Resume a paused recording", "409 if the recording is not paused."),
+)
+async def resume_recording(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/resume_recording/ — resume a paused recording (409 if not paused)."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.pause_recording(_call_id(request), False))

@@ -111,6 +111,13 @@ def _recording() -> Schema:
             "format": nullable(string()),
             "transcript": nullable(string()),
             "transcript_confidence": nullable(number(0, 1)),
+            "paused_spans": array(
+                response_object(
+                    {"paused_at": DATE_TIME, "resumed_at": nullable(DATE_TIME)},
+                    description="A stretch the recording was paused (silent in the file); resumed_at null: "
+                    "still paused.",
+                )
+            ),
             "created_at": DATE_TIME,
             "updated_at": DATE_TIME,
         }
@@ -134,6 +141,7 @@ def _call_detail() -> Schema:
     return response_object(
         {
             **_call_log(),
+            "recording_paused": BOOLEAN,
             "events": array(ref("CallEvent")),
             "recordings": array(ref("Recording")),
             "recording": nullable(ref("Recording")),

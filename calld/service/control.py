@@ -1,5 +1,5 @@
-"""Acting on a live call: hang up, hold or resume, transfer, start and stop recording, mute or
-unmute a party, send DTMF.
+"""Acting on a live call: hang up, hold or resume, transfer, start, pause, resume and stop
+recording, mute or unmute a party, send DTMF.
 
 THE SWITCH SEAM for live calls. A call the configured switch controls is acted on by asking the
 switch, whose own events later confirm the change through the call store; any other call is changed
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import apply_event, hold_toggle
 from calld.domain.controls import Party, near_party, party_of, require_connected
+from calld.domain.recording_pauses import SPAN_EVENTS, check_pause, is_paused
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.service.calls import detail_of, locked_call, read_detail
 from calld.storage import call_queries as q
@@ -111,6 +112,25 @@ class CallControl:
             await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
         else:
             await switch.mute(ref, near, kind is EventType.MUTED)
+        return await read_detail(self.db, call_id)
+
+    async def pause_recording(self, call_id: uuid.UUID, pausing: bool) -> dict[str, Any]:
+        """Pause (the file goes on silent) or resume the call's recording."""
+        kind = EventType.RECORDING_PAUSED if pausing else EventType.RECORDING_RESUMED
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            paused = is_paused(await q.events_of_types(session, call.id, tuple(SPAN_EVENTS)))
+            check_pause(CallStatus(call.status), call.recording, paused, pausing)
+            active = await q.active_recording(session, call.id)
+            path = active.local_path if active is not None and active.local_path else ""
+            switch = self.switch_for(call)
+            if switch is None:
+                metadata = {"path": path} if path else {}
+                await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
+                return await detail_of(session, call)
+            ref = call.switch_call_ref
+            assert ref is not None  # switch_for checked it
+        await switch.pause_recording(ref, path, pausing)
         return await read_detail(self.db, call_id)
 
     def switch_for(self, call: CallLog) -> SwitchPort | None:

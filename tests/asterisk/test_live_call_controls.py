@@ -1,18 +1,22 @@
-"""Live: mute/unmute and DTMF on the lab Asterisk through calld's REST API (issue 17).
+"""Live: mute/unmute, DTMF and recording pauses on the lab Asterisk through calld's REST API (issue 17).
 
 Phone 1009 (lab/asterisk/etc/pjsip_calld_controls.conf) takes DTMF as SIP INFO, so its sipp
-scenario (``uac_wait_bye_info.xml``) logs each digit calld has Asterisk play to it.
+scenario (``uac_wait_bye_info.xml``) logs each digit calld has Asterisk play to it. Extension 9017
+(extensions_calld_controls.conf) plays music on hold: audio for a recording, as sipp sends none.
 """
 
 from __future__ import annotations
 
+import array
+import asyncio
+import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from calld.storage.database import Database
-from tests.asterisk.live import SIP_SERVER, Live, event_types, eventually, live_daemon, phone_ip
+from tests.asterisk.live import LAB_DIR, SIP_SERVER, Live, event_types, eventually, live_daemon, phone_ip
 
 pytestmark = pytest.mark.asterisk
 
@@ -72,3 +76,63 @@ async def test_mute_unmute_and_dtmf_reach_the_phones(db: Database, tmp_path: Pat
         for action, body in (("mute/", None), ("unmute/", None), ("send_dtmf/", {"digits": "1"})):
             refused = await live.post(url + action, body, status=409)
             assert refused["current_status"] == "ended"
+
+
+def _silent_runs(wav: Path, window_ms: int = 20) -> tuple[list[tuple[float, float]], float]:
+    """(start, end) seconds of each run of silent windows in a 16-bit mono WAV, and its length."""
+    with wave.open(str(wav)) as reader:
+        assert (reader.getsampwidth(), reader.getnchannels()) == (2, 1)
+        rate = reader.getframerate()
+        samples = array.array("h", reader.readframes(reader.getnframes()))
+    step = rate * window_ms // 1000
+    runs: list[tuple[float, float]] = []
+    start: float | None = None
+    for i in range(0, len(samples) - step + 1, step):
+        loud = max(abs(s) for s in samples[i : i + step]) > 64
+        t = i / rate
+        if not loud and start is None:
+            start = t
+        elif loud and start is not None:
+            runs.append((start, t))
+            start = None
+    total = len(samples) / rate
+    if start is not None:
+        runs.append((start, total))
+    return runs, total
+
+
+async def test_a_paused_recording_is_silent_for_the_paused_span(db: Database) -> None:
+    async with live_daemon(db) as live:
+        await live.dials("1001", "9017", "wait_bye")  # music on hold: something to record
+        call = await live.call_from("1001")
+        await live.call_reaches(call["id"], "answered")
+        url = f"/api/call-logs/{call['id']}/"
+        await live.post(url + "pause_recording/", status=409)  # not recording yet
+        await live.post(url + "start_recording/")
+        await live.call_reaches(call["id"], "recording")
+        await asyncio.sleep(1.5)
+        await live.post(url + "pause_recording/")  # MixMonitorMute; its MixMonitorMute event confirms it
+        paused = await _with_event(live, call["id"], "recording_paused")
+        assert paused["recording_paused"] is True and _last(paused, "recording_paused")["source"] == "switch"
+        refused = await live.post(url + "pause_recording/", status=409)
+        assert "already paused" in str(refused)
+        await asyncio.sleep(2.0)
+        await live.post(url + "resume_recording/")
+        resumed = await _with_event(live, call["id"], "recording_resumed")
+        assert resumed["recording_paused"] is False
+        await asyncio.sleep(1.5)
+        await live.post(url + "stop_recording/")
+        stopped = await live.call_reaches(call["id"], "answered")
+        await live.post(url + "end_call/")
+        await live.call_reaches(call["id"], "ended")
+        assert await live.phones_done() == [0]
+
+    [span] = stopped["recording"]["paused_spans"]
+    pause, resume = _last(stopped, "recording_paused"), _last(stopped, "recording_resumed")
+    assert (span["paused_at"], span["resumed_at"]) == (pause["timestamp"], resume["timestamp"])
+    path = _last(stopped, "recording_started")["metadata"]["path"]
+    runs, total = _silent_runs(LAB_DIR / path.lstrip("/"))
+    # Music before and after; one silent stretch about as long as the pause (2 s) in between.
+    longest = max(runs, key=lambda run: run[1] - run[0])
+    assert 1.5 <= longest[1] - longest[0] <= 3.0, runs
+    assert longest[0] >= 1.0 and total - longest[1] >= 1.0, (runs, total)

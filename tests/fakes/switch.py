@@ -70,3 +70,6 @@ class FakeSwitch:
 
     async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
         await self._record("send_dtmf", call_ref, near, digits, duration_ms)
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        await self._record("pause_recording" if paused else "resume_recording", call_ref, path)

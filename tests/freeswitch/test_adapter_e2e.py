@@ -287,38 +287,44 @@ async def _ended_own_call(http: aiohttp.ClientSession, others: set[str]) -> dict
 
 
 @pytest.mark.parametrize("event_format", ["json", "plain"])
-async def test_mute_unmute_and_dtmf_through_the_api(db: Database, event_format: str) -> None:
-    """n_controls: phone 1000 calls calld's user at 1001; mute and DTMF act on the far party (A)."""
+async def test_mute_dtmf_and_recording_pause_through_the_api(db: Database, event_format: str) -> None:
+    """n_controls: phone 1000 (calld's user: the call is outbound here) talks to 1001; every
+    command acts on 1000's leg, A, as the recorder's did."""
     capture = load_capture("n_controls.json" if event_format == "json" else "n_controls")
     a_leg = uuid_in(capture, r"uuid_audio ([0-9a-f-]{36})")
+    rec_dir = "/opt/fslab/inst/pbx/rec"  # the recorder named the file after A: calld's call id here
     async with (
         fake_switch(capture) as server,
-        calld(
-            db,
-            server,
-            fixed_ids(a_leg),
-            inbound_contexts=("default",),
-            outbound_contexts=(),
-            event_format=event_format,
-        ) as (_d, adapter, http),
+        calld(db, server, fixed_ids(a_leg), recording_directory=rec_dir, event_format=event_format) as (
+            _d,
+            adapter,
+            http,
+        ),
     ):
         answered = await only_call_in(http, "answered")
         call_id = answered["id"]
-        assert answered["direction"] == "inbound"
+        assert (answered["direction"], call_id) == ("outbound", str(a_leg))
         # The recorder first tried "mute" without a level: FreeSWITCH's refusal, word for word.
         with pytest.raises(SwitchError, match=r"refused uuid_audio: -USAGE: <uuid> \[start \[read\|write\]"):
             await adapter._api(f"uuid_audio {a_leg} start read mute")
-        await post(http, f"/api/call-logs/{call_id}/mute/")  # uuid_audio <A> start read mute 1
+        caller = {"party": "caller"}
+        await post(http, f"/api/call-logs/{call_id}/mute/", caller)  # uuid_audio <A> start read mute 1
         muted = await eventually(lambda: _with_event(http, call_id, "muted"))
-        await post(http, f"/api/call-logs/{call_id}/unmute/", {"party": "caller"})  # uuid_audio <A> stop
+        await post(http, f"/api/call-logs/{call_id}/unmute/", caller)  # uuid_audio <A> stop
         await eventually(lambda: _with_event(http, call_id, "unmuted"))
-        await post(http, f"/api/call-logs/{call_id}/send_dtmf/", {"digits": "12#"})  # uuid_send_dtmf <A> 12#
-        detail = await eventually(lambda: _with_event(http, call_id, "dtmf"))
-        # The recorder then recorded the caller's leg (calld records its user's) and masked and
-        # unmasked the recording (pause/resume, which calld does not send yet): sent as it did.
-        path = f"/opt/fslab/inst/pbx/rec/{a_leg}.wav"
-        for verb in ("start", "mask", "unmask", "stop"):
-            assert await adapter._api(f"uuid_record {a_leg} {verb} {path}") == "+OK Success"
+        await post(http, f"/api/call-logs/{call_id}/send_dtmf/", {"digits": "12#", **caller})  # uuid_send_dtmf <A> 12#
+        await eventually(lambda: _with_event(http, call_id, "dtmf"))
+        await post(http, f"/api/call-logs/{call_id}/start_recording/")  # uuid_record <A> start <path>
+        await reaches(http, call_id, "recording")
+        await post(http, f"/api/call-logs/{call_id}/pause_recording/")  # uuid_record <A> mask <path>
+        paused = await eventually(lambda: _with_event(http, call_id, "recording_paused"))
+        assert paused["recording_paused"] is True  # from "+OK Success", FreeSWITCH's only report
+        async with http.post(f"/api/call-logs/{call_id}/pause_recording/") as again:
+            assert again.status == 409 and "already paused" in await again.text()
+        await post(http, f"/api/call-logs/{call_id}/resume_recording/")  # ... unmask <path>
+        resumed = await eventually(lambda: _with_event(http, call_id, "recording_resumed"))
+        assert resumed["recording_paused"] is False
+        await post(http, f"/api/call-logs/{call_id}/stop_recording/")  # uuid_record <A> stop <path>
         detail = await reaches(http, call_id, "ended")  # the phones' side hung up
     assert server.mismatches == []
     assert server.received == sent_commands(capture)
@@ -333,12 +339,25 @@ async def test_mute_unmute_and_dtmf_through_the_api(db: Database, event_format: 
         "unmuted",
         "dtmf",
         "recording_started",
+        "recording_paused",
+        "recording_resumed",
         "recording_stopped",
         "ended",
     ]
+    assert all(e["source"] != "api" for e in detail["events"][1:])
     dtmf = next(e for e in detail["events"] if e["event_type"] == "dtmf")
-    assert (dtmf["source"], dtmf["metadata"]["digits"], dtmf["metadata"]["direction"]) == ("switch", "12#", "sent")
-    assert dtmf["metadata"]["party"] == "caller"
+    assert (dtmf["metadata"]["digits"], dtmf["metadata"]["direction"], dtmf["metadata"]["party"]) == (
+        "12#",
+        "sent",
+        "caller",
+    )
+    [recording] = detail["recordings"]
+    assert recording["local_path"] == f"{rec_dir}/{a_leg}.wav"
+    [span] = recording["paused_spans"]
+    pause, resume = (
+        next(e for e in detail["events"] if e["event_type"] == k) for k in ("recording_paused", "recording_resumed")
+    )
+    assert (span["paused_at"], span["resumed_at"]) == (pause["timestamp"], resume["timestamp"])
 
 
 async def _with_event(http: aiohttp.ClientSession, call_id: str, event_type: str) -> dict[str, Any] | None:

@@ -778,3 +778,28 @@ async def test_mute_and_dtmf_with_a_switch_are_asked_of_it(
     body = await expect_error(await api.post(f"{BASE}{cid}/unmute/"), 409)
     assert "no such extension" in str(body)
     assert await event_types(db, cid) == ["initiated", "answered"]
+
+
+async def test_pause_and_resume_recording(api: AppClient, db: Database) -> None:
+    call = await new_call(api)
+    cid = call["id"]
+    await set_status(api, cid, "answered")
+    body = await expect_error(await api.post(f"{BASE}{cid}/pause_recording/"), 409, "status")
+    assert body["current_status"] == "answered" and "not recording" in body["error"] + str(body["detail"])
+    await ok(await api.post(f"{BASE}{cid}/start_recording/"))
+    await expect_error(await api.post(f"{BASE}{cid}/pause_recording/", json={"why": "card"}), 422, "why")
+    await expect_error(await api.post(f"{BASE}{cid}/resume_recording/"), 409, "status")
+    body = await ok(await api.post(f"{BASE}{cid}/pause_recording/"))
+    assert body["recording_paused"] is True and body["status"] == "recording"
+    assert body["recording"]["paused_spans"][0]["resumed_at"] is None
+    await expect_error(await api.post(f"{BASE}{cid}/pause_recording/"), 409, "status")
+    body = await ok(await api.post(f"{BASE}{cid}/resume_recording/", json={}))
+    assert body["recording_paused"] is False and body["recording"]["paused_spans"][0]["resumed_at"] is not None
+    assert (await ok(await api.get(f"{BASE}{cid}/")))["recording"]["paused_spans"] == body["recording"]["paused_spans"]
+    assert await event_types(db, cid) == [
+        "initiated",
+        "answered",
+        "recording_started",
+        "recording_paused",
+        "recording_resumed",
+    ]

@@ -179,3 +179,51 @@ async def test_mute_and_dtmf_with_a_switch_ask_it_for_the_right_leg_and_store_no
     switch.refuse = True
     with pytest.raises(SwitchError, match="no such extension"):
         await svc.control.send_dtmf(call_id, "1", None)
+
+
+async def test_pausing_a_recording_without_a_switch_keeps_the_span(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    call_id = await answered_call(svc)
+    with pytest.raises(IllegalTransition, match="not recording"):
+        await svc.control.pause_recording(call_id, True)
+    await svc.control.start_recording(call_id)
+    clock.advance(5)
+    paused = await svc.control.pause_recording(call_id, True)
+    assert paused["recording_paused"] is True and paused["status"] == "recording"
+    with pytest.raises(IllegalTransition, match="already paused"):
+        await svc.control.pause_recording(call_id, True)
+    clock.advance(7)
+    resumed = await svc.control.pause_recording(call_id, False)
+    assert resumed["recording_paused"] is False
+    with pytest.raises(IllegalTransition, match="not paused"):
+        await svc.control.pause_recording(call_id, False)
+    [span] = resumed["recording"]["paused_spans"]
+    pause_at, resume_at = (e["timestamp"] for e in resumed["events"][-2:])
+    assert (span["paused_at"], span["resumed_at"]) == (pause_at, resume_at)
+    clock.advance(1)
+    await svc.control.pause_recording(call_id, True)
+    clock.advance(1)
+    ended = await svc.control.end(call_id)  # ends paused: the span closes at the end
+    spans = ended["recording"]["paused_spans"]
+    assert len(spans) == 2 and spans[1]["resumed_at"] == ended["ended_at"]
+    assert ended["recording_paused"] is False
+
+
+async def test_pausing_with_a_switch_asks_it_for_the_recording_s_file(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)
+    await svc.control.start_recording(call_id)
+    with pytest.raises(IllegalTransition, match="not recording"):  # the switch has not confirmed it yet
+        await svc.control.pause_recording(call_id, True)
+    await svc.call_log.set_status(call_id, CallStatus.RECORDING, NO_CHANGES)  # stands for its confirmation
+    detail = await svc.control.pause_recording(call_id, True)
+    assert detail["recording_paused"] is False  # until the switch reports it
+    assert switch.requests[1:] == [
+        ("start_recording", "ref-1", f"{call_id}.wav"),
+        ("pause_recording", "ref-1", f"{call_id}.wav"),
+    ]

@@ -121,3 +121,31 @@ async def test_0007_lets_providers_events_be_stored_and_its_downgrade_keeps_them
     assert await _event_types(db) == ["initiated", "error"]
     await db.migrate()
     assert await _event_types(db) == ["initiated", "error"]
+
+
+async def test_0017_lets_recording_pauses_be_stored_and_its_downgrade_keeps_them(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0007", False)
+    store = CallStore()
+    async with db.write() as s:  # 0007's schema knows no recording_paused
+        call = await store.create(s, NewCall(CallDirection.INBOUND, "+14155550100", "1001"), EventSource.API)
+        for kind in (EventType.ANSWERED, EventType.RECORDING_STARTED):
+            await store.apply(s, call, kind, EventSource.API)
+        call_id = call.id
+    with pytest.raises(BreaksARule):
+        async with db.write() as s:
+            call = await s.get_one(CallLog, call_id)
+            await store.apply(s, call, EventType.RECORDING_PAUSED, EventSource.API)
+    await db.migrate()
+    async with db.write() as s:
+        call = await s.get_one(CallLog, call_id)
+        await store.apply(s, call, EventType.RECORDING_PAUSED, EventSource.API, metadata={"path": "a.wav"})
+        await store.apply(s, call, EventType.RECORDING_RESUMED, EventSource.API)
+    assert (await _event_types(db))[-2:] == ["recording_paused", "recording_resumed"]
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    async with db.engine.begin() as conn:  # down: kept, as error events with their metadata
+        await conn.run_sync(_to, "0007", False)
+    assert (await _event_types(db))[-2:] == ["error", "error"]
+    await db.migrate()
+    assert (await _event_types(db))[-2:] == ["error", "error"]

@@ -61,6 +61,7 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "DTMFEnd",
     "MixMonitorStart",
     "MixMonitorStop",
+    "MixMonitorMute",
     "ConfbridgeJoin",
     "HangupRequest",
     "SoftHangupRequest",
@@ -531,3 +532,10 @@ class AsteriskAdapter:
         if duration_ms is not None:
             meta["duration_ms"] = duration_ms
         await self._report(call_ref, channel, EventType.DTMF, "PlayDTMF", meta)
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        # MixMonitorMute writes silence for both directions until unmuted; its MixMonitorMute event
+        # (State 1 / 0) confirms it.
+        file = self.recording_file(path) if path else ""
+        channel = self._recording_channel.get(file) or self._near(call_ref)
+        await self._action("MixMonitorMute", {"Channel": channel, "Direction": "both", "State": "1" if paused else "0"})

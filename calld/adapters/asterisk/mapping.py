@@ -584,6 +584,12 @@ class AmiEventMapper:
     def _on_mixmonitor_stop(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         return self._emit_for(call, event, EventType.RECORDING_STOPPED, ts, self._recording_meta(call, event))
 
+    def _on_mixmonitor_mute(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # calld pauses both directions; a one-sided mute (read or write) is still a pause of the file.
+        kind = EventType.RECORDING_PAUSED if event.get("State") == "1" else EventType.RECORDING_RESUMED
+        meta = {**self._recording_meta(call, event), "direction": event.get("Direction", "")}
+        return self._emit_for(call, event, kind, ts, meta)
+
     def _on_confbridge_join(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         # No domain event for joining a conference: remembered and reported on ``ended``.
         call.conference = event.get("Conference") or call.conference
@@ -658,6 +664,7 @@ _HANDLERS: Mapping[str, _Handler] = {
     "VarSet": AmiEventMapper._on_var_set,
     "MixMonitorStart": AmiEventMapper._on_mixmonitor_start,
     "MixMonitorStop": AmiEventMapper._on_mixmonitor_stop,
+    "MixMonitorMute": AmiEventMapper._on_mixmonitor_mute,
     "ConfbridgeJoin": AmiEventMapper._on_confbridge_join,
     "Hangup": AmiEventMapper._on_hangup,
 }

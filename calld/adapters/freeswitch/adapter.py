@@ -411,8 +411,24 @@ class FreeswitchAdapter:
         answer = await self._api(f"uuid_send_dtmf {leg} {digits}" + ("" if duration_ms is None else f"@{duration_ms}"))
         # The answer is the only report: "+OK <uuid> sent DTMF 12#." (the digits as it took them).
         said = _SENT_DTMF.search(answer)
+        await self._report(
+            call_ref, leg, EventType.DTMF, {"digits": said.group(1) if said else digits, "direction": "sent"}
+        )
+
+    async def _report(self, call_ref: str, leg: str, kind: EventType, meta: dict[str, Any]) -> None:
+        """Store what FreeSWITCH answered +OK to and raises no event for."""
         now = datetime.now(UTC)
-        key = f"fs:sent-dtmf:{leg}:{now.timestamp():.6f}"
-        event = self.mapper.sent_dtmf(call_ref, leg, said.group(1) if said else digits, now, key)
+        event = self.mapper.reported(call_ref, leg, kind, now, f"fs:{kind.value}:{leg}:{now.timestamp():.6f}", meta)
         if event is not None and self._sink is not None:
             await self._emit(self._sink, event)
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        # "mask" writes silence in place of the call's audio until "unmask" (n_controls); neither
+        # raises an event, so their "+OK Success" is the report. The recording is on the near leg.
+        if not path:
+            raise SwitchError(f"call {call_ref}: no recording file known to {'pause' if paused else 'resume'}")
+        leg = self._leg(call_ref, near=True)
+        file = self.recording_file(path)
+        await self._api(f"uuid_record {leg} {'mask' if paused else 'unmask'} {file}")
+        kind = EventType.RECORDING_PAUSED if paused else EventType.RECORDING_RESUMED
+        await self._report(call_ref, leg, kind, {"path": file})

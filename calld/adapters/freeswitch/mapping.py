@@ -400,14 +400,17 @@ class EventMapper:
         meta = {"party": party_label(leg == call.ref), "leg": leg, "number": call.leg_numbers.get(leg, "")}
         self._emit(call, EventType.MUTED if started else EventType.UNMUTED, event, out, meta)
 
-    def sent_dtmf(self, ref: str, leg: str, digits: str, at: datetime, key: str) -> SwitchEvent | None:
-        """The ``dtmf`` event of digits FreeSWITCH said it sent to ``leg`` (``uuid_send_dtmf``
-        answers ``+OK <uuid> sent DTMF <digits>.`` and raises no event, see h_dtmf, n_controls)."""
+    def reported(
+        self, ref: str, leg: str, event_type: EventType, at: datetime, key: str, metadata: Mapping[str, Any]
+    ) -> SwitchEvent | None:
+        """The event of a command FreeSWITCH answered ``+OK`` to and raises no event for
+        (``uuid_send_dtmf``, ``uuid_record mask|unmask``: h_dtmf, n_controls), on ``leg`` of call
+        ``ref``; None if the call is gone."""
         call = self.tracker.get(ref)
         if call is None:
             return None
-        meta = {"digits": digits, "direction": "sent", "party": party_label(leg == call.ref), "leg": leg}
-        return self.tracker.emit(call, EventType.DTMF, at, key, meta)
+        meta = {**metadata, "party": party_label(leg == call.ref), "leg": leg}
+        return self.tracker.emit(call, event_type, at, key, meta)
 
     # ------------------------------------------------------------------ what the adapter asks
 
