@@ -73,6 +73,12 @@ class SwitchPort(Protocol):
         """Play ``digits`` (validated DTMF symbols) to the party on that leg, each ``duration_ms``
         long (None: the switch's default); the switch's report confirms it as a ``dtmf`` event."""
 
+    async def answer(self, call_ref: str) -> None:
+        """Answer the ringing inbound call on the switch (its answer event confirms it)."""
+
+    async def reject(self, call_ref: str) -> None:
+        """Turn the ringing inbound call away (the caller is declined; its end event confirms it)."""
+
     async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
         """Pause (``paused``: the file goes on silent) or resume the recording started with ``path``
         (empty: the call's recording); the switch's report confirms it."""

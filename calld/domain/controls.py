@@ -67,3 +67,18 @@ def require_connected(status: CallStatus, action: EventType) -> None:
     """Refuse (409, naming the status) an in-call action on a call that is not connected."""
     if status not in CONNECTED_STATUSES:
         raise IllegalTransition(status, action, f"only a connected call can take it; the call is {status.value}")
+
+
+# A ringing inbound call is still being offered: the switch may pick it up or turn it away.
+_OFFERED = frozenset({CallStatus.INITIATED, CallStatus.RINGING})
+
+
+def require_offered_inbound(status: CallStatus, direction: CallDirection, action: EventType) -> None:
+    """Refuse (409, naming the state) answering or rejecting a call that is not an inbound call
+    still ringing."""
+    if direction is not CallDirection.INBOUND:
+        raise IllegalTransition(status, action, "only an inbound call can be answered or rejected here")
+    if status not in _OFFERED:
+        raise IllegalTransition(
+            status, action, f"only a ringing call can be answered or rejected; it is {status.value}"
+        )

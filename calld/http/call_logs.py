@@ -547,3 +547,32 @@ async def resume_recording(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/resume_recording/ — resume a paused recording (409 if not paused)."""
     await _empty_body(request)
     return web.json_response(await services(request).control.pause_recording(_call_id(request), False))
+
+
+@routes.post(
+    BASE + "{id}/answer/",
+    action_op(
+        "Answer a ringing inbound call",
+        "On the switch where it can (FreeSWITCH `uuid_answer` on the caller's leg); Asterisk's manager "
+        "interface cannot answer a channel: 409 with its reason. 409 for a call that is not inbound and ringing.",
+    ),
+)
+async def answer(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/answer/ — answer a ringing inbound call."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.answer(_call_id(request)))
+
+
+@routes.post(
+    BASE + "{id}/reject/",
+    action_op(
+        "Reject a ringing inbound call",
+        "The caller is declined with cause 21 (call rejected; stored as busy, like a phone's decline): "
+        "Asterisk Hangup with Cause 21 (chan_pjsip answers 403), FreeSWITCH `uuid_kill <leg> CALL_REJECTED`. "
+        "409 for a call that is not inbound and ringing.",
+    ),
+)
+async def reject(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/reject/ — decline a ringing inbound call."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.reject(_call_id(request)))

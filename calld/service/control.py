@@ -1,4 +1,4 @@
-"""Acting on a live call: hang up, hold or resume, transfer, start, pause, resume and stop
+"""Acting on a live call: answer or reject it, hang up, hold or resume, transfer, start, pause, resume and stop
 recording, mute or unmute a party, send DTMF.
 
 THE SWITCH SEAM for live calls. A call the configured switch controls is acted on by asking the
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import apply_event, hold_toggle
-from calld.domain.controls import Party, near_party, party_of, require_connected
+from calld.domain.controls import Party, near_party, party_of, require_connected, require_offered_inbound
 from calld.domain.recording_pauses import SPAN_EVENTS, check_pause, is_paused
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.service.calls import detail_of, locked_call, read_detail
@@ -112,6 +112,27 @@ class CallControl:
             await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
         else:
             await switch.mute(ref, near, kind is EventType.MUTED)
+        return await read_detail(self.db, call_id)
+
+    async def answer(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Answer a ringing inbound call on the switch (or record its answer without one)."""
+        return await self._offered(call_id, EventType.ANSWERED, {})
+
+    async def reject(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Decline a ringing inbound call: the caller hears it refused (busy, like a phone's decline)."""
+        return await self._offered(call_id, EventType.ENDED, {"outcome": CallStatus.BUSY.value, "reason": "rejected"})
+
+    async def _offered(self, call_id: uuid.UUID, kind: EventType, metadata: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            require_offered_inbound(CallStatus(call.status), CallDirection(call.direction), kind)
+            switch = self.switch_for(call)
+            if switch is None:
+                await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
+                return await detail_of(session, call)
+            ref = call.switch_call_ref
+            assert ref is not None  # switch_for checked it
+        await (switch.answer(ref) if kind is EventType.ANSWERED else switch.reject(ref))
         return await read_detail(self.db, call_id)
 
     async def pause_recording(self, call_id: uuid.UUID, pausing: bool) -> dict[str, Any]:

@@ -136,3 +136,21 @@ async def test_a_paused_recording_is_silent_for_the_paused_span(db: Database) ->
     longest = max(runs, key=lambda run: run[1] - run[0])
     assert 1.5 <= longest[1] - longest[0] <= 3.0, runs
     assert longest[0] >= 1.0 and total - longest[1] >= 1.0, (runs, total)
+
+
+async def test_a_ringing_call_is_rejected_and_asterisk_cannot_answer_it(db: Database) -> None:
+    async with live_daemon(db) as live:
+        await live.answers("1002", "noanswer")  # rings until CANCEL
+        await live.dials("1001", "1002", "fail")  # takes any error final response
+        call = await live.call_from("1001")
+        await live.call_reaches(call["id"], "ringing")
+        url = f"/api/call-logs/{call['id']}/"
+        await live.post(url + "mute/", status=409)  # not connected yet
+        refused = await live.post(url + "answer/", status=409)
+        assert "cannot answer" in str(refused)
+        await live.post(url + "reject/")  # Hangup, Cause 21: chan_pjsip answers the caller 403, CANCELs 1002
+        done = await live.call_reaches(call["id"], "busy")
+        assert event_types(done) == ["initiated", "ringing", "ended"]
+        assert done["events"][-1]["source"] == "switch" and done["events"][-1]["metadata"]["cause_code"] == 21
+        assert await live.phones_done() == [0, 0]
+        await live.post(url + "reject/", status=409)

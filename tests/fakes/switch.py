@@ -71,5 +71,11 @@ class FakeSwitch:
     async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
         await self._record("send_dtmf", call_ref, near, digits, duration_ms)
 
+    async def answer(self, call_ref: str) -> None:
+        await self._record("answer", call_ref)
+
+    async def reject(self, call_ref: str) -> None:
+        await self._record("reject", call_ref)
+
     async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
         await self._record("pause_recording" if paused else "resume_recording", call_ref, path)

@@ -363,3 +363,33 @@ async def test_mute_dtmf_and_recording_pause_through_the_api(db: Database, event
 async def _with_event(http: aiohttp.ClientSession, call_id: str, event_type: str) -> dict[str, Any] | None:
     detail = await call(http, call_id)
     return detail if event_type in event_types(detail) else None
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_answer_a_ringing_inbound_call_through_the_api(db: Database, event_format: str) -> None:
+    """n2_uuid_answer: phone 1000 dials 9099, which only rings; calld answers it on the switch."""
+    capture = load_capture("n2_uuid_answer.json" if event_format == "json" else "n2_uuid_answer")
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, inbound_contexts=("default",), outbound_contexts=(), event_format=event_format) as (
+            _d,
+            _a,
+            http,
+        ),
+    ):
+        ringing = await only_call_in(http, "ringing")
+        assert (ringing["direction"], ringing["caller_number"], ringing["recipient_number"]) == (
+            "inbound",
+            "1000",
+            "9099",
+        )
+        asked = await post(http, f"/api/call-logs/{ringing['id']}/answer/")  # api uuid_answer <A>
+        assert asked["status"] == "ringing"  # until the switch's CHANNEL_ANSWER
+        # Replayed without pauses, the caller's hangup follows the answer at once.
+        detail = await reaches(http, ringing["id"], "ended")
+        async with http.post(f"/api/call-logs/{ringing['id']}/reject/") as refused:
+            assert refused.status == 409 and "ended" in await refused.text()
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == ["initiated", "ringing", "answered", "ended"]
+    assert detail["events"][2]["source"] == "switch"

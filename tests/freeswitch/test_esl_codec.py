@@ -48,6 +48,8 @@ EXPECTED_EVENTS = {
     "r_cdr_receiver_down": 72,
     "n_controls": 85,
     "n_controls.json": 86,
+    "n2_uuid_answer": 30,
+    "n2_uuid_answer.json": 32,
     "a2_bridged": 69,
     "a2_bridged.json": 69,
     "a_answered": 42,

@@ -803,3 +803,25 @@ async def test_pause_and_resume_recording(api: AppClient, db: Database) -> None:
         "recording_paused",
         "recording_resumed",
     ]
+
+
+async def test_answer_and_reject(
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
+) -> None:
+    switch = FakeSwitch()
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
+    outbound = await created(
+        await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
+    )
+    body = await expect_error(await api.post(f"{BASE}{outbound['id']}/answer/"), 409, "status")
+    assert "inbound" in str(body)
+    # An inbound call stored by hand has no switch: answered and rejected in storage.
+    first, second = (await new_call(api))["id"], (await new_call(api))["id"]
+    await expect_error(await api.post(f"{BASE}{first}/answer/", json={"now": True}), 422, "now")
+    assert (await ok(await api.post(f"{BASE}{first}/answer/")))["status"] == "answered"
+    await expect_error(await api.post(f"{BASE}{first}/reject/"), 409, "status")
+    assert (await ok(await api.post(f"{BASE}{second}/reject/")))["status"] == "busy"
+    assert switch.requests == [("originate", outbound["id"], "1002", "1001")]

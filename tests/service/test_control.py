@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from calld.adapters.port import SwitchError
 from calld.config import Config
+from calld.domain.call import NewCall
 from calld.domain.controls import Party
 from calld.domain.errors import IllegalTransition, NotFound
-from calld.domain.vocabulary import CallStatus, CallType, RecordingStatus
+from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.service.calls import CallChanges
 from calld.service.wiring import Services
@@ -227,3 +228,24 @@ async def test_pausing_with_a_switch_asks_it_for_the_recording_s_file(
         ("start_recording", "ref-1", f"{call_id}.wav"),
         ("pause_recording", "ref-1", f"{call_id}.wav"),
     ]
+
+
+async def incoming(svc: Services, caller: str) -> uuid.UUID:
+    logged = await svc.call_log.log(NewCall(CallDirection.INBOUND, caller, "1001"))
+    return uuid.UUID(logged.detail["id"])
+
+
+async def test_answer_and_reject_take_a_ringing_inbound_call_only(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    outbound = await svc.call_log.initiate("1002", CallType.VOICE, None, "1001")
+    with pytest.raises(IllegalTransition, match="only an inbound call"):
+        await svc.control.answer(uuid.UUID(outbound["id"]))
+    first, second = await incoming(svc, "+14155550100"), await incoming(svc, "+14155550101")
+    answered = await svc.control.answer(first)
+    assert answered["status"] == "answered"
+    with pytest.raises(IllegalTransition, match=r"only a ringing call.*answered"):
+        await svc.control.reject(first)
+    rejected = await svc.control.reject(second)
+    assert rejected["status"] == "busy" and rejected["events"][-1]["metadata"]["reason"] == "rejected"

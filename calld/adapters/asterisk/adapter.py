@@ -539,3 +539,18 @@ class AsteriskAdapter:
         file = self.recording_file(path) if path else ""
         channel = self._recording_channel.get(file) or self._near(call_ref)
         await self._action("MixMonitorMute", {"Channel": channel, "Direction": "both", "State": "1" if paused else "0"})
+
+    async def answer(self, call_ref: str) -> None:
+        # AMI has no action that answers a channel (ARI has); the phone or the dialplan answers.
+        raise SwitchError(
+            "Asterisk's manager interface cannot answer a ringing channel: answer from the phone, "
+            "or route the call to an extension that answers"
+        )
+
+    async def reject(self, call_ref: str) -> None:
+        # Hang the caller's channel up with cause 21 (call rejected): chan_pjsip answers it 403 (seen
+        # live) and CANCELs the phone being rung; its Hangup (cause 21: busy, like a decline) ends the call.
+        channel = self.mapper.control_channel(call_ref, near=False)
+        if channel is None:
+            raise SwitchError(f"call {call_ref} has no live channel on Asterisk")
+        await self._action("Hangup", {"Channel": channel, "Cause": "21"})

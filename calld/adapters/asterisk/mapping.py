@@ -47,6 +47,7 @@ _CHANNEL_STATE_UP = "6"
 
 # Q.850 causes (AMI ``Cause``) of an unanswered call -> outcome.
 _CAUSE_NORMAL = 16
+_CAUSE_REJECTED = 21
 _BUSY_CAUSES = frozenset({17, 21})  # user busy; call rejected (a decline is a busy signal to the caller)
 _NO_ANSWER_CAUSES = frozenset({18, 19})  # no user responding; no answer
 _CANCEL_CAUSES = frozenset({0, 127})  # Asterisk reports 0 or 127 (interworking) on a CANCEL
@@ -626,6 +627,10 @@ class AmiEventMapper:
 
     def _unanswered_outcome(self, call: _Call, cause: int | None) -> CallStatus | None:
         """How an unanswered call ended; None means it failed (congestion, unroutable...)."""
+        if cause == _CAUSE_REJECTED:
+            # The caller's leg itself was turned away (calld's reject: AMI Hangup with Cause 21): its
+            # Dial in progress ends CANCEL, which must not make a declined call look abandoned.
+            return CallStatus.BUSY
         if call.dial_status is not None:
             if call.dial_status in _DIAL_STATUS_OUTCOME:
                 return _DIAL_STATUS_OUTCOME[call.dial_status]

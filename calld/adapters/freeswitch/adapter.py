@@ -432,3 +432,18 @@ class FreeswitchAdapter:
         await self._api(f"uuid_record {leg} {'mask' if paused else 'unmask'} {file}")
         kind = EventType.RECORDING_PAUSED if paused else EventType.RECORDING_RESUMED
         await self._report(call_ref, leg, kind, {"path": file})
+
+    async def answer(self, call_ref: str) -> None:
+        # The switch answers the caller's leg (n2_uuid_answer): its CHANNEL_ANSWER confirms it.
+        await self._api(f"uuid_answer {self._first_leg(call_ref)}")
+
+    async def reject(self, call_ref: str) -> None:
+        # Hung up with CALL_REJECTED (Q.850 21); its hangup ends the call.
+        # No capture holds this command (the lab recorded none): see tests/data/freeswitch/README.md.
+        await self._api(f"uuid_kill {self._first_leg(call_ref)} CALL_REJECTED")
+
+    def _first_leg(self, call_ref: str) -> str:
+        """The caller's leg (the call's first), while it is up."""
+        if call_ref not in self.mapper.correlator.legs(call_ref):
+            raise SwitchError(f"call {call_ref}: the caller's leg is no longer on FreeSWITCH")
+        return call_ref
