@@ -73,6 +73,14 @@ class SwitchPort(Protocol):
         """Play ``digits`` (validated DTMF symbols) to the party on that leg, each ``duration_ms``
         long (None: the switch's default); the switch's report confirms it as a ``dtmf`` event."""
 
+    async def complete_transfer(self, call_ref: str) -> None:
+        """Complete the attended transfer ``transfer(..., attended=True)`` began: the far party is
+        joined to the target (the switch's transfer events confirm it)."""
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        """Give up the attended transfer in progress: the consultation ends and calld's user is back
+        with the far party."""
+
     async def answer(self, call_ref: str) -> None:
         """Answer the ringing inbound call on the switch (its answer event confirms it)."""
 

@@ -576,3 +576,32 @@ async def reject(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/reject/ — decline a ringing inbound call."""
     await _empty_body(request)
     return web.json_response(await services(request).control.reject(_call_id(request)))
+
+
+@routes.post(
+    BASE + "{id}/transfer_call/complete/",
+    action_op(
+        "Complete an attended transfer",
+        "After `transfer_call` with `attended: true`: the far party is joined to the target and calld's user "
+        "leaves (Asterisk: the transferer's channel hung up, confirmed by AttendedTransfer). FreeSWITCH: not "
+        "offered (409).",
+    ),
+)
+async def complete_transfer(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/transfer_call/complete/ — complete the attended transfer in progress."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.finish_transfer(_call_id(request), True))
+
+
+@routes.post(
+    BASE + "{id}/transfer_call/cancel/",
+    action_op(
+        "Cancel an attended transfer",
+        "The consultation call ends and calld's user is back with the far party (Asterisk: the consultation's "
+        "channels hung up). 409 when no attended transfer begun by calld is in progress.",
+    ),
+)
+async def cancel_transfer(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/transfer_call/cancel/ — cancel the attended transfer in progress."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.finish_transfer(_call_id(request), False))

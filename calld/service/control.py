@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import apply_event, hold_toggle
 from calld.domain.controls import Party, near_party, party_of, require_connected, require_offered_inbound
+from calld.domain.errors import IllegalTransition
 from calld.domain.recording_pauses import SPAN_EVENTS, check_pause, is_paused
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.service.calls import detail_of, locked_call, read_detail
@@ -112,6 +113,28 @@ class CallControl:
             await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
         else:
             await switch.mute(ref, near, kind is EventType.MUTED)
+        return await read_detail(self.db, call_id)
+
+    async def finish_transfer(self, call_id: uuid.UUID, complete: bool) -> dict[str, Any]:
+        """Complete or cancel the attended transfer begun with ``transfer(..., attended=True)``.
+
+        Without a switch an attended transfer was recorded as begun (the call is ``transferred``):
+        completing it records its completion; there is no consultation to cancel."""
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            status = CallStatus(call.status)
+            switch = self.switch_for(call)
+            if switch is None:
+                if not complete:
+                    raise IllegalTransition(
+                        status, EventType.TRANSFER_COMPLETED, "no switch holds a consultation call to cancel"
+                    )
+                await self.calls.apply(session, call, EventType.TRANSFER_COMPLETED, EventSource.API)
+                return await detail_of(session, call)
+            require_connected(status, EventType.TRANSFER_COMPLETED)
+            ref = call.switch_call_ref
+            assert ref is not None  # switch_for checked it
+        await (switch.complete_transfer(ref) if complete else switch.cancel_transfer(ref))
         return await read_detail(self.db, call_id)
 
     async def answer(self, call_id: uuid.UUID) -> dict[str, Any]:

@@ -154,3 +154,43 @@ async def test_a_ringing_call_is_rejected_and_asterisk_cannot_answer_it(db: Data
         assert done["events"][-1]["source"] == "switch" and done["events"][-1]["metadata"]["cause_code"] == 21
         assert await live.phones_done() == [0, 0]
         await live.post(url + "reject/", status=409)
+
+
+async def _consulting(live: Live) -> dict[str, Any]:
+    """1001 calls 1002 (calld's user), who begins an attended transfer to 1003; 1003 answers."""
+    await live.answers("1002", "answer")
+    await live.answers("1003", "answer")
+    await live.dials("1001", "1002", "call", talk_ms=8000)
+    call = await live.call_from("1001")
+    await live.call_reaches(call["id"], "answered")
+    await live.post(f"/api/call-logs/{call['id']}/transfer_call/", {"transfer_to": "1003", "attended": True})
+    # Atxfer holds the transferee (Hold on 1002's channel) while 1002 consults 1003.
+    held = await live.call_reaches(call["id"], "on_hold")
+    await asyncio.sleep(2.0)  # 1003 rings 1 s, then answers
+    return held
+
+
+async def test_an_attended_transfer_is_completed(db: Database) -> None:
+    async with live_daemon(db) as live:
+        call = await _consulting(live)
+        url = f"/api/call-logs/{call['id']}/transfer_call/"
+        await live.post(url + "complete/")  # Hangup of 1002's channel: AttendedTransfer
+        done = await live.call_reaches(call["id"], "ended", within=15)  # 1001 hangs up after talking to 1003
+        types = event_types(done)
+        assert types[-3:] == ["transfer_initiated", "transfer_completed", "ended"], types
+        assert done["events"][-3]["metadata"]["kind"] == "attended" and done["transfer_target"] == "1003"
+        assert await live.phones_done() == [0, 0, 0]
+        await live.post(url + "complete/", status=409)
+
+
+async def test_an_attended_transfer_is_cancelled(db: Database) -> None:
+    async with live_daemon(db) as live:
+        call = await _consulting(live)
+        url = f"/api/call-logs/{call['id']}/"
+        await live.post(url + "transfer_call/cancel/")  # the consultation's channels hung up
+        back = await live.call_reaches(call["id"], "answered")  # 1002 back with 1001 (Unhold)
+        assert "transfer_initiated" not in event_types(back)
+        await live.post(url + "transfer_call/cancel/", status=409)  # nothing in progress now
+        done = await live.call_reaches(call["id"], "ended", within=15)
+        assert "transfer_completed" not in event_types(done)
+        assert await live.phones_done() == [0, 0, 0]

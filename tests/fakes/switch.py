@@ -71,6 +71,12 @@ class FakeSwitch:
     async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
         await self._record("send_dtmf", call_ref, near, digits, duration_ms)
 
+    async def complete_transfer(self, call_ref: str) -> None:
+        await self._record("complete_transfer", call_ref)
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        await self._record("cancel_transfer", call_ref)
+
     async def answer(self, call_ref: str) -> None:
         await self._record("answer", call_ref)
 

@@ -43,6 +43,8 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("POST", "/api/call-logs/{id}/send_dtmf/"): W,
     ("POST", "/api/call-logs/{id}/pause_recording/"): W,
     ("POST", "/api/call-logs/{id}/answer/"): W,
+    ("POST", "/api/call-logs/{id}/transfer_call/complete/"): W,
+    ("POST", "/api/call-logs/{id}/transfer_call/cancel/"): W,
     ("POST", "/api/call-logs/{id}/reject/"): W,
     ("POST", "/api/call-logs/{id}/resume_recording/"): W,
     ("GET", "/api/clients/"): R,

@@ -825,3 +825,35 @@ async def test_answer_and_reject(
     await expect_error(await api.post(f"{BASE}{first}/reject/"), 409, "status")
     assert (await ok(await api.post(f"{BASE}{second}/reject/")))["status"] == "busy"
     assert switch.requests == [("originate", outbound["id"], "1002", "1001")]
+
+
+async def test_attended_transfer_complete_and_cancel(
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
+) -> None:
+    # Without a switch an attended transfer is recorded as begun; completing it records the end of it.
+    call = await new_call(api := await aiohttp_client(create_app(services), headers=auth_headers))
+    cid = call["id"]
+    await expect_error(await api.post(f"{BASE}{cid}/transfer_call/complete/"), 409, "status")
+    await set_status(api, cid, "answered")
+    await ok(await api.post(f"{BASE}{cid}/transfer_call/", json={"transfer_to": "1003", "attended": True}))
+    await expect_error(await api.post(f"{BASE}{cid}/transfer_call/cancel/"), 409, "status")
+    body = await ok(await api.post(f"{BASE}{cid}/transfer_call/complete/"))
+    assert body["status"] == "answered" and body["transfer_target"] == "1003"
+    assert await event_types(db, cid) == ["initiated", "answered", "transfer_initiated", "transfer_completed"]
+    # With a switch, it is asked; refused (no consultation), its reason is the answer.
+    switch = FakeSwitch()
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
+    placed = await created(
+        await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
+    )
+    await expect_error(await api.post(f"{BASE}{placed['id']}/transfer_call/complete/"), 409, "status")  # ringing
+    await set_status(api, placed["id"], "answered")
+    await ok(await api.post(f"{BASE}{placed['id']}/transfer_call/complete/"))
+    await ok(await api.post(f"{BASE}{placed['id']}/transfer_call/cancel/", json={}))
+    assert switch.requests[1:] == [("complete_transfer", "ref-1"), ("cancel_transfer", "ref-1")]
+    switch.refuse = True
+    body = await expect_error(await api.post(f"{BASE}{placed['id']}/transfer_call/cancel/"), 409)
+    assert "no such extension" in str(body)

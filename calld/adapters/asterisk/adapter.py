@@ -109,6 +109,8 @@ class AsteriskAdapter:
         # Calls originated here that have no channel yet: if the originate fails before creating one,
         # only its OriginateResponse tells, and no Hangup will ever end the call.
         self._originating: set[str] = set()
+        # call_ref -> (transferer, channels before it) of an Atxfer in progress (issue 17).
+        self._consulting: dict[str, tuple[str, frozenset[str]]] = {}
         # call_ref -> (near, far) channels parted by ``hold``, until ``unhold`` bridges them again.
         self._held: dict[str, tuple[str, str]] = {}
         self.name = settings.name
@@ -448,8 +450,38 @@ class AsteriskAdapter:
             with contextlib.suppress(SwitchError):
                 await self._action("Hangup", {"Channel": near})
             return
-        headers = {"Channel": self._near(call_ref), "Exten": target, "Context": context}
+        near = self._near(call_ref)
+        before = frozenset(self._channels(call_ref))
+        headers = {"Channel": near, "Exten": target, "Context": context}
         await self._action("Atxfer" if attended else "BlindTransfer", headers)
+        if attended:
+            self._consulting[call_ref] = (near, before)
+
+    def _consultation(self, call_ref: str) -> tuple[str, frozenset[str]]:
+        found = self._consulting.get(call_ref)
+        if found is None or found[0] not in self.mapper.channels(call_ref):
+            self._consulting.pop(call_ref, None)
+            raise SwitchError(f"call {call_ref} has no attended transfer in progress begun by calld")
+        return found
+
+    async def complete_transfer(self, call_ref: str) -> None:
+        # The transferer hanging up completes an Atxfer (atxferdropcall off): Asterisk merges the
+        # bridges and sends AttendedTransfer (seen live, lab capture attended_transfer).
+        transferer, _ = self._consultation(call_ref)
+        await self._action("Hangup", {"Channel": transferer})
+        self._consulting.pop(call_ref, None)
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        # The consultation's own legs (the Local pair dialling the target) hung up: Asterisk gives
+        # the transferer back to the transferee (whose Unhold confirms it).
+        transferer, before = self._consultation(call_ref)
+        consultation = [c for c in self.mapper.channels(call_ref) if c not in before and c != transferer]
+        if not consultation:
+            raise SwitchError(f"call {call_ref}: the consultation call has already ended")
+        for channel in consultation:
+            with contextlib.suppress(SwitchError):
+                await self._action("Hangup", {"Channel": channel})
+        self._consulting.pop(call_ref, None)
 
     async def hold(self, call_ref: str) -> None:
         """Asterisk 22 has no AMI hold action. A dual ``Redirect`` takes both legs out of their

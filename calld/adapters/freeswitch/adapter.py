@@ -433,6 +433,12 @@ class FreeswitchAdapter:
         kind = EventType.RECORDING_PAUSED if paused else EventType.RECORDING_RESUMED
         await self._report(call_ref, leg, kind, {"path": file})
 
+    async def complete_transfer(self, call_ref: str) -> None:
+        raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+
     async def answer(self, call_ref: str) -> None:
         # The switch answers the caller's leg (n2_uuid_answer): its CHANNEL_ANSWER confirms it.
         await self._api(f"uuid_answer {self._first_leg(call_ref)}")
