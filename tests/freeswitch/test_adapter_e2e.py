@@ -393,3 +393,38 @@ async def test_answer_a_ringing_inbound_call_through_the_api(db: Database, event
     assert server.received == sent_commands(capture)
     assert event_types(detail) == ["initiated", "ringing", "answered", "ended"]
     assert detail["events"][2]["source"] == "switch"
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_attended_transfer_through_the_api(db: Database, event_format: str) -> None:
+    """n3_att_xfer: 1000 calls calld's user at 1001, who consults 1002 (att_xfer on 1001's leg) and
+    hangs up: FreeSWITCH bridges 1002 to the caller."""
+    capture = load_capture("n3_att_xfer.json" if event_format == "json" else "n3_att_xfer")
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, inbound_contexts=("default",), outbound_contexts=(), event_format=event_format) as (
+            _d,
+            _a,
+            http,
+        ),
+    ):
+        answered = await only_call_in(http, "answered")
+        url = f"/api/call-logs/{answered['id']}/transfer_call/"
+        async with http.post(url + "complete/") as refused:  # nothing begun yet
+            assert refused.status == 409 and "no attended transfer" in await refused.text()
+        # sendmsg <B> execute att_xfer user/1002 ([freeswitch] transfer_endpoint "user/{target}")
+        await post(http, url, {"transfer_to": "1002", "attended": True})
+        detail = await reaches(http, answered["id"], "ended")  # 1001 hung up, 1000 talked to 1002, hung up
+        async with http.post(url + "cancel/") as refused:
+            assert refused.status == 409 and "ended" in await refused.text()
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == [
+        "initiated",
+        "ringing",
+        "answered",
+        "transfer_initiated",
+        "transfer_completed",
+        "ended",
+    ]
+    assert detail["transfer_target"] == "1002" and detail["events"][3]["metadata"]["kind"] == "attended"

@@ -50,6 +50,8 @@ EXPECTED_EVENTS = {
     "n_controls.json": 86,
     "n2_uuid_answer": 30,
     "n2_uuid_answer.json": 32,
+    "n3_att_xfer": 123,
+    "n3_att_xfer.json": 122,
     "a2_bridged": 69,
     "a2_bridged.json": 69,
     "a_answered": 42,

@@ -39,6 +39,7 @@ from calld.adapters.freeswitch.esl_codec import (
     encode_api,
     encode_bgapi,
     encode_event_subscription,
+    encode_execute,
     encode_exit,
     not_wanted,
 )
@@ -134,6 +135,8 @@ class FreeswitchAdapter:
         self._live_at_resync: frozenset[str] = frozenset()
         # Where events go; set by ``run``. Digits sent raise no switch event: their answer is the report.
         self._sink: EventSink | None = None
+        # call_ref -> (calld's user's leg, the call's legs before) of an att_xfer in progress.
+        self._consulting: dict[str, tuple[str, frozenset[str]]] = {}
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -373,7 +376,8 @@ class FreeswitchAdapter:
 
     async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
         if attended:
-            raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+            await self._attended_transfer(call_ref, target)
+            return
         far = self._leg(call_ref, near=False)
         context = self.settings.transfer_context or self.settings.originate_context
         await self._api(f"uuid_transfer {far} {target} XML {context}")
@@ -433,11 +437,40 @@ class FreeswitchAdapter:
         kind = EventType.RECORDING_PAUSED if paused else EventType.RECORDING_RESUMED
         await self._report(call_ref, leg, kind, {"path": file})
 
+    async def _attended_transfer(self, call_ref: str, target: str) -> None:
+        # att_xfer run on calld's user's leg (n3_att_xfer): it dials the target while the far party
+        # waits; when that leg hangs up, FreeSWITCH uuid_bridges the target to the far party.
+        _check_word(target)
+        near = self._leg(call_ref, near=True)
+        before = self.mapper.correlator.legs(call_ref)
+        endpoint = self.settings.transfer_endpoint.format(target=target)
+        reply = await self._send(encode_execute(near, "att_xfer", endpoint))
+        if not reply.reply_text.startswith("+OK"):
+            raise SwitchError(f"FreeSWITCH refused att_xfer: {reply.reply_text.removeprefix('-ERR').strip()}")
+        self._consulting[call_ref] = (near, before)
+
+    def _consultation(self, call_ref: str) -> tuple[str, frozenset[str]]:
+        found = self._consulting.get(call_ref)
+        if found is None or found[0] not in self.mapper.correlator.legs(call_ref):
+            self._consulting.pop(call_ref, None)
+            raise SwitchError(f"call {call_ref} has no attended transfer in progress begun by calld")
+        return found
+
     async def complete_transfer(self, call_ref: str) -> None:
-        raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+        # calld's user's leg leaving is what completes att_xfer (n3_att_xfer: the agent hung up).
+        near, _ = self._consultation(call_ref)
+        await self._api(f"uuid_kill {near}")
+        self._consulting.pop(call_ref, None)
 
     async def cancel_transfer(self, call_ref: str) -> None:
-        raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+        # The consultation leg hung up: att_xfer gives calld's user back to the far party.
+        near, before = self._consultation(call_ref)
+        consultation = [leg for leg in self.mapper.correlator.legs(call_ref) if leg not in before and leg != near]
+        if not consultation:
+            raise SwitchError(f"call {call_ref}: the consultation call has already ended")
+        for leg in consultation:
+            await self._api(f"uuid_kill {leg}")
+        self._consulting.pop(call_ref, None)
 
     async def answer(self, call_ref: str) -> None:
         # The switch answers the caller's leg (n2_uuid_answer): its CHANNEL_ANSWER confirms it.

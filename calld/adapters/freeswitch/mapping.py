@@ -759,6 +759,13 @@ class EventMapper:
         # leg (CHANNEL_EXECUTE uuid_bridge on both legs, then CHANNEL_BRIDGE).
         target = event.get("Application-Data", "").strip()
         other = self._call_for(target)
+        if other is call and event.get("Unique-ID") == call.ref:
+            # att_xfer's completion (n3_att_xfer): the consultation leg, already one of this call's
+            # (its Other-Leg was calld's user's), is uuid_bridge'd to the caller's leg.
+            number = call.leg_numbers.get(target, "")
+            if call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING, CallStatus.ON_HOLD):
+                self._emit(call, EventType.TRANSFER_INITIATED, event, out, {"transfer_to": number, "kind": "attended"})
+            return
         if other is None or other is call:
             return
         survivor, absorbed = self._survivor(call, other)
