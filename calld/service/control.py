@@ -103,12 +103,10 @@ class CallControl:
             require_connected(CallStatus(call.status), kind)
             near = near_party(CallDirection(call.direction), party)
             metadata = {**metadata, "party": party_of(CallDirection(call.direction), near).value}
-            switch = self.switch_for(call)
-            if switch is None:
-                await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
-                return await detail_of(session, call)
-            ref = call.switch_call_ref
-            assert ref is not None  # switch_for checked it
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, kind, metadata)
+            switch, ref = target
         if kind is EventType.DTMF:
             await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
         else:
@@ -123,17 +121,15 @@ class CallControl:
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             status = CallStatus(call.status)
-            switch = self.switch_for(call)
-            if switch is None:
+            target = self._switch_ref(call)
+            if target is None:
                 if not complete:
                     raise IllegalTransition(
                         status, EventType.TRANSFER_COMPLETED, "no switch holds a consultation call to cancel"
                     )
-                await self.calls.apply(session, call, EventType.TRANSFER_COMPLETED, EventSource.API)
-                return await detail_of(session, call)
+                return await self._stored(session, call, EventType.TRANSFER_COMPLETED, {})
             require_connected(status, EventType.TRANSFER_COMPLETED)
-            ref = call.switch_call_ref
-            assert ref is not None  # switch_for checked it
+            switch, ref = target
         await (switch.complete_transfer(ref) if complete else switch.cancel_transfer(ref))
         return await read_detail(self.db, call_id)
 
@@ -149,12 +145,10 @@ class CallControl:
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             require_offered_inbound(CallStatus(call.status), CallDirection(call.direction), kind)
-            switch = self.switch_for(call)
-            if switch is None:
-                await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
-                return await detail_of(session, call)
-            ref = call.switch_call_ref
-            assert ref is not None  # switch_for checked it
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, kind, metadata)
+            switch, ref = target
         await (switch.answer(ref) if kind is EventType.ANSWERED else switch.reject(ref))
         return await read_detail(self.db, call_id)
 
@@ -167,15 +161,27 @@ class CallControl:
             check_pause(CallStatus(call.status), call.recording, paused, pausing)
             active = await q.active_recording(session, call.id)
             path = active.local_path if active is not None and active.local_path else ""
-            switch = self.switch_for(call)
-            if switch is None:
-                metadata = {"path": path} if path else {}
-                await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
-                return await detail_of(session, call)
-            ref = call.switch_call_ref
-            assert ref is not None  # switch_for checked it
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, kind, {"path": path} if path else {})
+            switch, ref = target
         await switch.pause_recording(ref, path, pausing)
         return await read_detail(self.db, call_id)
+
+    def _switch_ref(self, call: CallLog) -> tuple[SwitchPort, str] | None:
+        """The switch controlling ``call`` and the call's reference on it, or None."""
+        switch = self.switch_for(call)
+        if switch is None:
+            return None
+        assert call.switch_call_ref is not None  # switch_for checked it
+        return switch, call.switch_call_ref
+
+    async def _stored(
+        self, session: AsyncSession, call: CallLog, kind: EventType, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """No switch controls ``call``: the action is recorded in storage (source ``api``)."""
+        await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
+        return await detail_of(session, call)
 
     def switch_for(self, call: CallLog) -> SwitchPort | None:
         """The switch that controls ``call``, or None (then actions change storage)."""
