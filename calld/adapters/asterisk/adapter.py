@@ -456,6 +456,7 @@ class AsteriskAdapter:
         await self._action("Atxfer" if attended else "BlindTransfer", headers)
         if attended:
             self._consulting[call_ref] = (near, before)
+            self.mapper.transfer_asked(call_ref, target)
 
     def _consultation(self, call_ref: str) -> tuple[str, frozenset[str]]:
         found = self._consulting.get(call_ref)

@@ -246,6 +246,13 @@ class AmiEventMapper:
         others = [leg.channel for uid, leg in call.legs.items() if uid != ref]
         return control_leg(None if first is None else first.channel, others, call.state.direction, near=near)
 
+    def transfer_asked(self, ref: str, target: str) -> None:
+        """calld asked for an attended transfer of call ``ref`` to ``target`` (Atxfer): what its
+        AttendedTransfer names when the event itself does not."""
+        call = self.tracker.get(ref)
+        if call is not None:
+            call.transfer_to = target
+
     def reported(
         self, ref: str, channel: str, event_type: EventType, at: datetime, key: str, metadata: Mapping[str, Any]
     ) -> SwitchEvent | None:
@@ -540,7 +547,9 @@ class AmiEventMapper:
     def _on_attended_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         if event.get("Result") != "Success":
             return []
-        target = event.get("TransferTargetExten") or event.get("TransferTargetCallerIDNum", "")
+        # The target's exten and number are sometimes both empty (seen live, calld's Atxfer): then the
+        # target calld asked for.
+        target = event.get("TransferTargetExten") or event.get("TransferTargetCallerIDNum") or call.transfer_to or ""
         meta = {"transfer_to": target, "kind": "attended"}
         out = []
         if call.state.status is not CallStatus.TRANSFERRED:
