@@ -64,3 +64,29 @@ class SwitchPort(Protocol):
 
     async def stop_recording(self, call_ref: str, path: str) -> None:
         """Stop the recording started with ``path``."""
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        """Mute (``on``) or unmute what the party on calld's user's leg (``near``) or the far leg
+        says; the switch's own report of it (an event, or its answer) confirms it."""
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        """Play ``digits`` (validated DTMF symbols) to the party on that leg, each ``duration_ms``
+        long (None: the switch's default); the switch's report confirms it as a ``dtmf`` event."""
+
+    async def complete_transfer(self, call_ref: str) -> None:
+        """Complete the attended transfer ``transfer(..., attended=True)`` began: the far party is
+        joined to the target (the switch's transfer events confirm it)."""
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        """Give up the attended transfer in progress: the consultation ends and calld's user is back
+        with the far party."""
+
+    async def answer(self, call_ref: str) -> None:
+        """Answer the ringing inbound call on the switch (its answer event confirms it)."""
+
+    async def reject(self, call_ref: str) -> None:
+        """Turn the ringing inbound call away (the caller is declined; its end event confirms it)."""
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        """Pause (``paused``: the file goes on silent) or resume the recording started with ``path``
+        (empty: the call's recording); the switch's report confirms it."""

@@ -154,3 +154,9 @@ def control_leg(first: str | None, others: Sequence[str], direction: CallDirecti
         return far_leg
     live = [first, *others] if first is not None else list(others)
     return next((leg for leg in live if leg != near_leg), near_leg)
+
+
+def party_label(first_leg: bool) -> str:
+    """The party a leg is: a call's first leg is its caller's (for an inbound call the far caller,
+    for an outbound one calld's user), any other leg the callee's."""
+    return "caller" if first_leg else "callee"

@@ -272,6 +272,13 @@ def apply_event(
             changes["call_quality_score"] = validate_quality_score(meta["score"], "metadata.score")
         return replace(state, **changes)
 
+    # Pausing a recording changes no status; only a recording can be paused or resumed (whether it
+    # is paused already follows from the events: calld.domain.recording_pauses).
+    if event_type in (EventType.RECORDING_PAUSED, EventType.RECORDING_RESUMED):
+        if not state.recording or state.is_terminal:
+            raise IllegalTransition(state.status, event_type, "the call is not recording")
+        return replace(state, last_event_at=ts)
+
     # Recording is orthogonal to hold: starting or stopping it while held keeps the call on hold.
     if state.status is CallStatus.ON_HOLD and event_type in (EventType.RECORDING_STARTED, EventType.RECORDING_STOPPED):
         starting = event_type is EventType.RECORDING_STARTED

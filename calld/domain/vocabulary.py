@@ -66,6 +66,9 @@ class EventType(StrEnum):
     TRANSFER_COMPLETED = "transfer_completed"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
+    # The recording goes on silent (card numbers): the span between the two is not heard.
+    RECORDING_PAUSED = "recording_paused"
+    RECORDING_RESUMED = "recording_resumed"
     MUTED = "muted"
     UNMUTED = "unmuted"
     DTMF = "dtmf"

@@ -17,6 +17,8 @@ from aiohttp import web
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
 from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
+from calld.domain.controls import MAX_DTMF_MS, MIN_DTMF_MS, Party, validate_dtmf
+from calld.domain.errors import InvalidValue
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
@@ -458,3 +460,165 @@ async def toggle_hold(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/toggle_hold/ — hold an answered/recording call, or resume a held one."""
     await _empty_body(request)
     return web.json_response(await services(request).control.toggle_hold(_call_id(request)))
+
+
+def _party(fields: Fields) -> Party | None:
+    party: Party | None = fields.choice("party", Party)
+    return party
+
+
+async def _optional_body(request: web.Request) -> dict[str, Any]:
+    """An optional JSON object body: none, or ``{}``, means every default."""
+    return await read_json_object(request) if (await request.read()).strip() else {}
+
+
+_MUTE_NOTE = (
+    "With a switch, the switch is asked (Asterisk MuteAudio on the party's channel, FreeSWITCH "
+    "`uuid_audio <leg> start read mute 1` / `stop`) and the event is stored when the switch reports it."
+)
+
+
+@routes.post(
+    BASE + "{id}/mute/",
+    Op(
+        CALLS,
+        "Mute what a party says",
+        {200: "CallDetail"},
+        "PartyChoice",
+        False,
+        errors=ON_SWITCH,
+        description=_MUTE_NOTE,
+    ),
+)
+async def mute(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/mute/ — mute a party of a connected call (default the far party)."""
+    call_id = _call_id(request)
+    fields = _fields(await _optional_body(request), ("party",))
+    party = _party(fields)
+    fields.done()
+    return web.json_response(await services(request).control.mute(call_id, party, True))
+
+
+@routes.post(
+    BASE + "{id}/unmute/",
+    Op(CALLS, "Unmute a party", {200: "CallDetail"}, "PartyChoice", False, errors=ON_SWITCH, description=_MUTE_NOTE),
+)
+async def unmute(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/unmute/ — unmute a party of a connected call (default the far party)."""
+    call_id = _call_id(request)
+    fields = _fields(await _optional_body(request), ("party",))
+    party = _party(fields)
+    fields.done()
+    return web.json_response(await services(request).control.mute(call_id, party, False))
+
+
+@routes.post(
+    BASE + "{id}/send_dtmf/",
+    Op(
+        CALLS,
+        "Send DTMF digits into a connected call",
+        {200: "CallDetail"},
+        "Dtmf",
+        errors=ON_SWITCH,
+        description="Asterisk PlayDTMF (one action per digit), FreeSWITCH `uuid_send_dtmf`; the `dtmf` event "
+        "(`direction: sent`) is stored when the switch reports the digits sent.",
+    ),
+)
+async def send_dtmf(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/send_dtmf/ — play DTMF digits to a party (default the far party)."""
+    call_id = _call_id(request)
+    fields = _fields(await read_json_object(request), ("digits", "duration_ms", "party"))
+    digits = None
+    try:
+        # Not Fields.string: it trims, and " 1" is not a digit string.
+        digits = validate_dtmf(fields.data.get("digits"))
+    except InvalidValue as exc:
+        fields.fail("digits", exc.message)
+    duration = fields.integer("duration_ms", minimum=MIN_DTMF_MS, maximum=MAX_DTMF_MS)
+    party = _party(fields)
+    fields.done()
+    assert digits is not None  # done() raised otherwise
+    return web.json_response(await services(request).control.send_dtmf(call_id, digits, duration, party))
+
+
+@routes.post(
+    BASE + "{id}/pause_recording/",
+    action_op(
+        "Pause the recording",
+        "The file goes on silent until resumed (card numbers are not recorded); the call's recording keeps "
+        "the span in `paused_spans`. Asterisk MixMonitorMute, FreeSWITCH `uuid_record <leg> mask <file>`. "
+        "409 if the call is not recording or the recording is already paused.",
+    ),
+)
+async def pause_recording(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/pause_recording/ — pause the running recording (409 if none, or paused)."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.pause_recording(_call_id(request), True))
+
+
+@routes.post(
+    BASE + "{id}/resume_recording/",
+    action_op("Resume a paused recording", "409 if the recording is not paused."),
+)
+async def resume_recording(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/resume_recording/ — resume a paused recording (409 if not paused)."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.pause_recording(_call_id(request), False))
+
+
+@routes.post(
+    BASE + "{id}/answer/",
+    action_op(
+        "Answer a ringing inbound call",
+        "On the switch where it can (FreeSWITCH `uuid_answer` on the caller's leg); Asterisk's manager "
+        "interface cannot answer a channel: 409 with its reason. 409 for a call that is not inbound and ringing.",
+    ),
+)
+async def answer(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/answer/ — answer a ringing inbound call."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.answer(_call_id(request)))
+
+
+@routes.post(
+    BASE + "{id}/reject/",
+    action_op(
+        "Reject a ringing inbound call",
+        "The caller is declined with cause 21 (call rejected; stored as busy, like a phone's decline): "
+        "Asterisk Hangup with Cause 21 (chan_pjsip answers 403), FreeSWITCH `uuid_kill <leg> CALL_REJECTED`. "
+        "409 for a call that is not inbound and ringing.",
+    ),
+)
+async def reject(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/reject/ — decline a ringing inbound call."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.reject(_call_id(request)))
+
+
+@routes.post(
+    BASE + "{id}/transfer_call/complete/",
+    action_op(
+        "Complete an attended transfer",
+        "After `transfer_call` with `attended: true`: the far party is joined to the target and calld's user "
+        "leaves (Asterisk: the transferer's channel hung up, confirmed by AttendedTransfer). FreeSWITCH: not "
+        "offered (409).",
+    ),
+)
+async def complete_transfer(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/transfer_call/complete/ — complete the attended transfer in progress."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.finish_transfer(_call_id(request), True))
+
+
+@routes.post(
+    BASE + "{id}/transfer_call/cancel/",
+    action_op(
+        "Cancel an attended transfer",
+        "The consultation call ends and calld's user is back with the far party (Asterisk: the consultation's "
+        "channels hung up). 409 when no attended transfer begun by calld is in progress.",
+    ),
+)
+async def cancel_transfer(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/transfer_call/cancel/ — cancel the attended transfer in progress."""
+    await _empty_body(request)
+    return web.json_response(await services(request).control.finish_transfer(_call_id(request), False))

@@ -9,6 +9,7 @@ from typing import Any
 
 from calld.domain.call import MAX_QUALITY_SCORE
 from calld.domain.call_filter import Period
+from calld.domain.controls import MAX_DTMF_DIGITS, MAX_DTMF_MS, MIN_DTMF_MS, Party
 from calld.domain.delivery import SUBSCRIBABLE, DeliveryStatus
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.participants import PartyRole
@@ -130,6 +131,13 @@ def _recording() -> Schema:
             "transcript_confidence": nullable(number(0, 1)),
             "started_at": nullable(DATE_TIME),
             "stopped_at": nullable(DATE_TIME),
+            "paused_spans": array(
+                response_object(
+                    {"paused_at": DATE_TIME, "resumed_at": nullable(DATE_TIME)},
+                    description="A stretch the recording was paused (silent in the file); resumed_at null: "
+                    "still paused.",
+                )
+            ),
             "created_at": DATE_TIME,
             "updated_at": DATE_TIME,
         }
@@ -154,6 +162,7 @@ def _call_detail() -> Schema:
         {
             **_call_log(),
             "participants": array(ref("Participant")),
+            "recording_paused": BOOLEAN,
             "events": array(ref("CallEvent")),
             "recordings": array(ref("Recording")),
             "recording": nullable(ref("Recording")),
@@ -239,6 +248,19 @@ def _call_bodies() -> dict[str, Schema]:
             ["caller_number", "recipient_number", "sip_call_id"],
         ),
         "Transfer": obj({"transfer_to": PHONE, "attended": nullable(BOOLEAN)}, ["transfer_to"]),
+        "PartyChoice": obj(
+            {"party": nullable(choice(Party, "The caller or the callee; default the far party (not calld's user)."))},
+            description="Which party of the call; no body or {} means the far party.",
+        ),
+        "Dtmf": obj(
+            {
+                "digits": string(MAX_DTMF_DIGITS, min_length=1, pattern=f"^[0-9*#A-Da-d]{{1,{MAX_DTMF_DIGITS}}}$"),
+                "duration_ms": nullable(integer(MIN_DTMF_MS, MAX_DTMF_MS, description="Each digit's length.")),
+                "party": nullable(choice(Party, "Who hears them. Default the far party (not calld's user).")),
+            },
+            ["digits"],
+            description="DTMF digits 0-9 * # A-D played into the call, as if pressed on a phone's keypad.",
+        ),
         "NewEvent": obj(
             {
                 "event_type": choice(e for e in EventType if e is not EventType.INITIATED),
@@ -737,6 +759,8 @@ BODY_EXAMPLES: Mapping[str, Any] = {
     "StatusChange": {"status": "answered"},
     "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
     "Transfer": {"transfer_to": "1002", "attended": False},
+    "PartyChoice": {"party": "caller"},
+    "Dtmf": {"digits": "1234#", "duration_ms": 100},
     "NoParameters": {},
     "ClientCreate": {
         "name": "Maria Gonzalez",

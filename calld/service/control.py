@@ -1,4 +1,5 @@
-"""Acting on a live call: hang up, hold or resume, transfer, start and stop recording.
+"""Acting on a live call: answer or reject it, hang up, hold or resume, transfer, start, pause, resume and stop
+recording, mute or unmute a party, send DTMF.
 
 THE SWITCH SEAM for live calls. A call the configured switch controls is acted on by asking the
 switch, whose own events later confirm the change through the call store; any other call is changed
@@ -18,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import apply_event, hold_toggle
-from calld.domain.vocabulary import CallStatus, EventSource, EventType, RecordingStatus
+from calld.domain.controls import Party, near_party, party_of, require_connected, require_offered_inbound
+from calld.domain.errors import IllegalTransition
+from calld.domain.recording_pauses import SPAN_EVENTS, check_pause, is_paused
+from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.service.calls import detail_of, locked_call, read_detail
 from calld.storage import call_queries as q
 from calld.storage.calls import CallStore, state_of
@@ -76,6 +80,108 @@ class CallControl:
     async def stop_recording(self, call_id: uuid.UUID) -> dict[str, Any]:
         """Stop the recording (refused if not recording)."""
         return await self._act(call_id, EventType.RECORDING_STOPPED, {})
+
+    async def mute(self, call_id: uuid.UUID, party: Party | None, on: bool) -> dict[str, Any]:
+        """Mute (``on``) or unmute what ``party`` says (None: the far party) on a connected call."""
+        return await self._in_call(call_id, EventType.MUTED if on else EventType.UNMUTED, party, {})
+
+    async def send_dtmf(
+        self, call_id: uuid.UUID, digits: str, duration_ms: int | None, party: Party | None = None
+    ) -> dict[str, Any]:
+        """Play validated DTMF ``digits`` to ``party`` (None: the far party) on a connected call."""
+        metadata: dict[str, Any] = {"digits": digits, "direction": "sent"}
+        if duration_ms is not None:
+            metadata["duration_ms"] = duration_ms
+        return await self._in_call(call_id, EventType.DTMF, party, metadata)
+
+    async def _in_call(
+        self, call_id: uuid.UUID, kind: EventType, party: Party | None, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An action on one party of a connected call that changes no status (mute, DTMF)."""
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            require_connected(CallStatus(call.status), kind)
+            near = near_party(CallDirection(call.direction), party)
+            metadata = {**metadata, "party": party_of(CallDirection(call.direction), near).value}
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, kind, metadata)
+            switch, ref = target
+        if kind is EventType.DTMF:
+            await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
+        else:
+            await switch.mute(ref, near, kind is EventType.MUTED)
+        return await read_detail(self.db, call_id)
+
+    async def finish_transfer(self, call_id: uuid.UUID, complete: bool) -> dict[str, Any]:
+        """Complete or cancel the attended transfer begun with ``transfer(..., attended=True)``.
+
+        Without a switch an attended transfer was recorded as begun (the call is ``transferred``):
+        completing it records its completion; there is no consultation to cancel."""
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            status = CallStatus(call.status)
+            target = self._switch_ref(call)
+            if target is None:
+                if not complete:
+                    raise IllegalTransition(
+                        status, EventType.TRANSFER_COMPLETED, "no switch holds a consultation call to cancel"
+                    )
+                return await self._stored(session, call, EventType.TRANSFER_COMPLETED, {})
+            require_connected(status, EventType.TRANSFER_COMPLETED)
+            switch, ref = target
+        await (switch.complete_transfer(ref) if complete else switch.cancel_transfer(ref))
+        return await read_detail(self.db, call_id)
+
+    async def answer(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Answer a ringing inbound call on the switch (or record its answer without one)."""
+        return await self._offered(call_id, EventType.ANSWERED, {})
+
+    async def reject(self, call_id: uuid.UUID) -> dict[str, Any]:
+        """Decline a ringing inbound call: the caller hears it refused (busy, like a phone's decline)."""
+        return await self._offered(call_id, EventType.ENDED, {"outcome": CallStatus.BUSY.value, "reason": "rejected"})
+
+    async def _offered(self, call_id: uuid.UUID, kind: EventType, metadata: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            require_offered_inbound(CallStatus(call.status), CallDirection(call.direction), kind)
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, kind, metadata)
+            switch, ref = target
+        await (switch.answer(ref) if kind is EventType.ANSWERED else switch.reject(ref))
+        return await read_detail(self.db, call_id)
+
+    async def pause_recording(self, call_id: uuid.UUID, pausing: bool) -> dict[str, Any]:
+        """Pause (the file goes on silent) or resume the call's recording."""
+        kind = EventType.RECORDING_PAUSED if pausing else EventType.RECORDING_RESUMED
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            paused = is_paused(await q.events_of_types(session, call.id, tuple(SPAN_EVENTS)))
+            check_pause(CallStatus(call.status), call.recording, paused, pausing)
+            active = await q.active_recording(session, call.id)
+            path = active.local_path if active is not None and active.local_path else ""
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, kind, {"path": path} if path else {})
+            switch, ref = target
+        await switch.pause_recording(ref, path, pausing)
+        return await read_detail(self.db, call_id)
+
+    def _switch_ref(self, call: CallLog) -> tuple[SwitchPort, str] | None:
+        """The switch controlling ``call`` and the call's reference on it, or None."""
+        switch = self.switch_for(call)
+        if switch is None:
+            return None
+        assert call.switch_call_ref is not None  # switch_for checked it
+        return switch, call.switch_call_ref
+
+    async def _stored(
+        self, session: AsyncSession, call: CallLog, kind: EventType, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """No switch controls ``call``: the action is recorded in storage (source ``api``)."""
+        await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
+        return await detail_of(session, call)
 
     def switch_for(self, call: CallLog) -> SwitchPort | None:
         """The switch that controls ``call``, or None (then actions change storage)."""

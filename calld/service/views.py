@@ -11,9 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 
 from calld import sip_probe
+from calld.domain.call import TimedEvent
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
+from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
@@ -100,7 +102,7 @@ def call_event_json(event: EventLike) -> dict[str, Any]:
     }
 
 
-def recording_json(rec: RecordingLike) -> dict[str, Any]:
+def recording_json(rec: RecordingLike, spans: Iterable[PausedSpan] = ()) -> dict[str, Any]:
     r = _reader(rec)
     return {
         "id": str(r("id")),
@@ -115,6 +117,7 @@ def recording_json(rec: RecordingLike) -> dict[str, Any]:
         "transcript_confidence": r("transcript_confidence"),
         "started_at": iso(r("started_at")),
         "stopped_at": iso(r("stopped_at")),
+        "paused_spans": [{"paused_at": iso(span.paused_at), "resumed_at": iso(span.resumed_at)} for span in spans],
         "created_at": iso(r("created_at")),
         "updated_at": iso(r("updated_at")),
     }
@@ -126,13 +129,22 @@ def call_detail_json(
     recordings: Iterable[RecordingLike],
     participants: Iterable[Any] = (),
 ) -> dict[str, Any]:
-    """A call with its events (oldest first), recordings (``recording`` is the newest one) and
-    parties (see ``participants_json``)."""
-    recs = [recording_json(r) for r in recordings]
+    """A call with its parties (see ``participants_json``), events (oldest first) and recordings
+    (each with its paused spans); ``recording`` is the newest one, ``recording_paused`` whether it is
+    paused now."""
+    event_rows = list(events)
+    recording_rows = list(recordings)
+    spans = paused_spans(
+        TimedEvent(e.event_type, e.timestamp, e.meta) for e in event_rows if e.event_type in SPAN_EVENTS
+    )
+    per_recording = _spans_per_recording(recording_rows, spans)
+    recs = [recording_json(r, per_recording[i]) for i, r in enumerate(recording_rows)]
+    detail = call_log_json(call)
     return {
-        **call_log_json(call),
+        **detail,
+        "recording_paused": bool(detail["is_recording"]) and bool(spans) and spans[-1].resumed_at is None,
         "participants": participants_json(call, participants),
-        "events": [call_event_json(e) for e in events],
+        "events": [call_event_json(e) for e in event_rows],
         "recordings": recs,
         "recording": recs[-1] if recs else None,
     }
@@ -182,6 +194,26 @@ def _party_from_numbers(
         "left_at": left,
         "end_cause": None,
     }
+
+
+def _same_file(event_path: str | None, row_path: str | None) -> bool:
+    if not event_path or not row_path:
+        return False
+    return event_path == row_path or event_path.endswith("/" + row_path.lstrip("/"))
+
+
+def _spans_per_recording(recordings: list[RecordingLike], spans: list[PausedSpan]) -> list[list[PausedSpan]]:
+    """Each recording's paused spans: those naming its file, else (a span without a known file)
+    those begun while it was the newest recording."""
+    out: list[list[PausedSpan]] = [[] for _ in recordings]
+    if not recordings:
+        return out
+    for span in spans:
+        # A switch names the file in full; a recording row may hold it relative to the switch's directory.
+        named = [i for i, rec in enumerate(recordings) if _same_file(span.path, rec.local_path)]
+        begun = [i for i, rec in enumerate(recordings) if rec.created_at <= span.paused_at]
+        out[(named or begun or [len(recordings) - 1])[-1]].append(span)
+    return out
 
 
 def client_json(client: Client) -> dict[str, Any]:

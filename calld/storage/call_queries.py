@@ -14,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calld.domain.call import TimedEvent
 from calld.domain.call_filter import ORDERINGS, CallFilter
-from calld.domain.vocabulary import CallDirection, CallStatus, RecordingStatus
+from calld.domain.vocabulary import CallDirection, CallStatus, EventType, RecordingStatus
 from calld.storage.models import (
     Base,
     CallEvent,
@@ -172,6 +173,16 @@ async def active_recording(session: AsyncSession, call_id: uuid.UUID) -> CallRec
         .limit(1)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def events_of_types(session: AsyncSession, call_id: uuid.UUID, types: Sequence[EventType]) -> list[TimedEvent]:
+    """A call's events of these types, as the domain folds them, in time order."""
+    stmt = (
+        sa.select(CallEvent.event_type, CallEvent.timestamp, CallEvent.meta)
+        .where(CallEvent.call_id == call_id, CallEvent.event_type.in_(types))
+        .order_by(CallEvent.timestamp, CallEvent.id)
+    )
+    return [TimedEvent(kind, ts, meta) for kind, ts, meta in await session.execute(stmt)]
 
 
 async def client_exists(session: AsyncSession, client_id: uuid.UUID) -> bool:

@@ -22,7 +22,7 @@ from calld.adapters.asterisk.mapping import AmiEventMapper
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.domain.events import SwitchEvent
 from tests.fakes.ami_capture import CAPTURE_DIR, LOAD, LOAD_SETTINGS, AmiCapture, action_id, load_ami_capture, spliced
-from tests.fakes.ami_server import FakeAmiServer, with_action_id
+from tests.fakes.ami_server import FakeAmiServer, with_action_id, without_filter
 
 SETTINGS = dataclasses.replace(LOAD_SETTINGS, reconnect_max_seconds=0.2, action_timeout_seconds=5.0)
 SMALL = ["answered", "no_answer", "busy", "cancelled", "failed", "hold"]
@@ -112,7 +112,12 @@ async def test_the_adapters_action_ids_are_echoed_every_other_byte_as_recorded()
         await through_adapter(server, len(offline(capture)))
         received = server.received
     recorded = capture.actions()
-    assert [with_action_id(got, action_id(exp) or b"") for got, exp in zip(received, recorded, strict=True)] == recorded
+    ours_as_recorded = [with_action_id(got, action_id(exp) or b"") for got, exp in zip(received, recorded, strict=True)]
+    # The filter's expression has grown since the capture (events calld maps now); nothing else differs.
+    assert [without_filter(a) for a in ours_as_recorded] == [without_filter(a) for a in recorded]
+    assert [a for a in ours_as_recorded if a not in recorded] == [
+        a for a in ours_as_recorded if a.startswith(b"Action: Filter\r\n") and b"MixMonitorMute" in a
+    ]
     # What a raw client sending the recorded actions reads is the capture itself.
     async with FakeAmiServer(capture) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -64,3 +64,24 @@ class FakeSwitch:
 
     async def stop_recording(self, call_ref: str, path: str) -> None:
         await self._record("stop_recording", call_ref, path)
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        await self._record("mute" if on else "unmute", call_ref, near)
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        await self._record("send_dtmf", call_ref, near, digits, duration_ms)
+
+    async def complete_transfer(self, call_ref: str) -> None:
+        await self._record("complete_transfer", call_ref)
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        await self._record("cancel_transfer", call_ref)
+
+    async def answer(self, call_ref: str) -> None:
+        await self._record("answer", call_ref)
+
+    async def reject(self, call_ref: str) -> None:
+        await self._record("reject", call_ref)
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        await self._record("pause_recording" if paused else "resume_recording", call_ref, path)

@@ -287,3 +287,147 @@ def left_open(ref: str, switch: str = "freeswitch") -> NewCall:
 async def _ended_own_call(http: aiohttp.ClientSession, others: set[str]) -> dict[str, Any] | None:
     own = [c for c in await calls(http) if c["id"] not in others and c["status"] == "ended"]
     return await call(http, own[0]["id"]) if own else None
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_mute_dtmf_and_recording_pause_through_the_api(db: Database, event_format: str) -> None:
+    """n_controls: phone 1000 (calld's user: the call is outbound here) talks to 1001; every
+    command acts on 1000's leg, A, as the recorder's did."""
+    capture = load_capture("n_controls.json" if event_format == "json" else "n_controls")
+    a_leg = uuid_in(capture, r"uuid_audio ([0-9a-f-]{36})")
+    rec_dir = "/opt/fslab/inst/pbx/rec"  # the recorder named the file after A: calld's call id here
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, fixed_ids(a_leg), recording_directory=rec_dir, event_format=event_format) as (
+            _d,
+            adapter,
+            http,
+        ),
+    ):
+        answered = await only_call_in(http, "answered")
+        call_id = answered["id"]
+        assert (answered["direction"], call_id) == ("outbound", str(a_leg))
+        # The recorder first tried "mute" without a level: FreeSWITCH's refusal, word for word.
+        with pytest.raises(SwitchError, match=r"refused uuid_audio: -USAGE: <uuid> \[start \[read\|write\]"):
+            await adapter._api(f"uuid_audio {a_leg} start read mute")
+        caller = {"party": "caller"}
+        await post(http, f"/api/call-logs/{call_id}/mute/", caller)  # uuid_audio <A> start read mute 1
+        muted = await eventually(lambda: _with_event(http, call_id, "muted"))
+        await post(http, f"/api/call-logs/{call_id}/unmute/", caller)  # uuid_audio <A> stop
+        await eventually(lambda: _with_event(http, call_id, "unmuted"))
+        await post(http, f"/api/call-logs/{call_id}/send_dtmf/", {"digits": "12#", **caller})  # uuid_send_dtmf <A> 12#
+        await eventually(lambda: _with_event(http, call_id, "dtmf"))
+        await post(http, f"/api/call-logs/{call_id}/start_recording/")  # uuid_record <A> start <path>
+        await reaches(http, call_id, "recording")
+        await post(http, f"/api/call-logs/{call_id}/pause_recording/")  # uuid_record <A> mask <path>
+        paused = await eventually(lambda: _with_event(http, call_id, "recording_paused"))
+        assert paused["recording_paused"] is True  # from "+OK Success", FreeSWITCH's only report
+        async with http.post(f"/api/call-logs/{call_id}/pause_recording/") as again:
+            assert again.status == 409 and "already paused" in await again.text()
+        await post(http, f"/api/call-logs/{call_id}/resume_recording/")  # ... unmask <path>
+        resumed = await eventually(lambda: _with_event(http, call_id, "recording_resumed"))
+        assert resumed["recording_paused"] is False
+        await post(http, f"/api/call-logs/{call_id}/stop_recording/")  # uuid_record <A> stop <path>
+        detail = await reaches(http, call_id, "ended")  # the phones' side hung up
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    mute_event = next(e for e in muted["events"] if e["event_type"] == "muted")
+    assert mute_event["source"] == "switch"
+    assert mute_event["metadata"]["party"] == "caller" and mute_event["metadata"]["leg"] == str(a_leg)
+    assert event_types(detail) == [
+        "initiated",
+        "ringing",
+        "answered",
+        "muted",
+        "unmuted",
+        "dtmf",
+        "recording_started",
+        "recording_paused",
+        "recording_resumed",
+        "recording_stopped",
+        "ended",
+    ]
+    assert all(e["source"] != "api" for e in detail["events"][1:])
+    dtmf = next(e for e in detail["events"] if e["event_type"] == "dtmf")
+    assert (dtmf["metadata"]["digits"], dtmf["metadata"]["direction"], dtmf["metadata"]["party"]) == (
+        "12#",
+        "sent",
+        "caller",
+    )
+    [recording] = detail["recordings"]
+    assert recording["local_path"] == f"{rec_dir}/{a_leg}.wav"
+    [span] = recording["paused_spans"]
+    pause, resume = (
+        next(e for e in detail["events"] if e["event_type"] == k) for k in ("recording_paused", "recording_resumed")
+    )
+    assert (span["paused_at"], span["resumed_at"]) == (pause["timestamp"], resume["timestamp"])
+
+
+async def _with_event(http: aiohttp.ClientSession, call_id: str, event_type: str) -> dict[str, Any] | None:
+    detail = await call(http, call_id)
+    return detail if event_type in event_types(detail) else None
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_answer_a_ringing_inbound_call_through_the_api(db: Database, event_format: str) -> None:
+    """n2_uuid_answer: phone 1000 dials 9099, which only rings; calld answers it on the switch."""
+    capture = load_capture("n2_uuid_answer.json" if event_format == "json" else "n2_uuid_answer")
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, inbound_contexts=("default",), outbound_contexts=(), event_format=event_format) as (
+            _d,
+            _a,
+            http,
+        ),
+    ):
+        ringing = await only_call_in(http, "ringing")
+        assert (ringing["direction"], ringing["caller_number"], ringing["recipient_number"]) == (
+            "inbound",
+            "1000",
+            "9099",
+        )
+        asked = await post(http, f"/api/call-logs/{ringing['id']}/answer/")  # api uuid_answer <A>
+        assert asked["status"] == "ringing"  # until the switch's CHANNEL_ANSWER
+        # Replayed without pauses, the caller's hangup follows the answer at once.
+        detail = await reaches(http, ringing["id"], "ended")
+        async with http.post(f"/api/call-logs/{ringing['id']}/reject/") as refused:
+            assert refused.status == 409 and "ended" in await refused.text()
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == ["initiated", "ringing", "answered", "ended"]
+    assert detail["events"][2]["source"] == "switch"
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_attended_transfer_through_the_api(db: Database, event_format: str) -> None:
+    """n3_att_xfer: 1000 calls calld's user at 1001, who consults 1002 (att_xfer on 1001's leg) and
+    hangs up: FreeSWITCH bridges 1002 to the caller."""
+    capture = load_capture("n3_att_xfer.json" if event_format == "json" else "n3_att_xfer")
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, inbound_contexts=("default",), outbound_contexts=(), event_format=event_format) as (
+            _d,
+            _a,
+            http,
+        ),
+    ):
+        answered = await only_call_in(http, "answered")
+        url = f"/api/call-logs/{answered['id']}/transfer_call/"
+        async with http.post(url + "complete/") as refused:  # nothing begun yet
+            assert refused.status == 409 and "no attended transfer" in await refused.text()
+        # sendmsg <B> execute att_xfer user/1002 ([freeswitch] transfer_endpoint "user/{target}")
+        await post(http, url, {"transfer_to": "1002", "attended": True})
+        detail = await reaches(http, answered["id"], "ended")  # 1001 hung up, 1000 talked to 1002, hung up
+        async with http.post(url + "cancel/") as refused:
+            assert refused.status == 409 and "ended" in await refused.text()
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == [
+        "initiated",
+        "ringing",
+        "answered",
+        "transfer_initiated",
+        "transfer_completed",
+        "ended",
+    ]
+    assert detail["transfer_target"] == "1002" and detail["events"][3]["metadata"]["kind"] == "attended"

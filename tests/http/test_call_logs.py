@@ -710,3 +710,154 @@ async def test_bodies_that_are_not_json_are_400(api: AppClient, raw: bytes, prob
     assert problem in body["detail"]["body"]
     listing = await (await api.get(BASE)).json()
     assert listing["count"] == 0
+
+
+# --- mute and DTMF -----------------------------------------------------------------------------
+
+
+async def test_mute_unmute_and_send_dtmf(api: AppClient, db: Database) -> None:
+    call = await new_call(api)  # inbound: the caller is the far party
+    cid = call["id"]
+    body = await expect_error(await api.post(f"{BASE}{cid}/mute/"), 409, "status")
+    assert body["current_status"] == "initiated"
+    await expect_error(await api.post(f"{BASE}{cid}/send_dtmf/", json={"digits": "1"}), 409, "status")
+    await set_status(api, cid, "answered")
+    body = await ok(await api.post(f"{BASE}{cid}/mute/"))
+    assert body["events"][-1]["event_type"] == "muted" and body["events"][-1]["metadata"] == {"party": "caller"}
+    body = await ok(await api.post(f"{BASE}{cid}/unmute/", json={"party": "callee"}))
+    assert body["events"][-1]["metadata"] == {"party": "callee"}
+    body = await ok(await api.post(f"{BASE}{cid}/send_dtmf/", json={"digits": "12ab#", "duration_ms": 250}))
+    assert body["events"][-1]["metadata"] == {
+        "digits": "12AB#",
+        "direction": "sent",
+        "duration_ms": 250,
+        "party": "caller",
+    }
+    assert body["status"] == "answered"
+    assert await event_types(db, cid) == ["initiated", "answered", "muted", "unmuted", "dtmf"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "digits"),
+        ({"digits": ""}, "digits"),
+        ({"digits": "12E"}, "digits"),
+        ({"digits": " 1"}, "digits"),
+        ({"digits": 12}, "digits"),
+        ({"digits": "1" * 33}, "digits"),
+        ({"digits": "1", "duration_ms": 39}, "duration_ms"),
+        ({"digits": "1", "duration_ms": "100"}, "duration_ms"),
+        ({"digits": "1", "party": "agent"}, "party"),
+        ({"digits": "1", "tone": "x"}, "tone"),
+    ],
+)
+async def test_send_dtmf_refuses_bad_values_naming_them(
+    api: AppClient, db: Database, body: dict[str, Any], field: str
+) -> None:
+    call = await new_call(api)
+    await set_status(api, call["id"], "answered")
+    await expect_error(await api.post(f"{BASE}{call['id']}/send_dtmf/", json=body), 422, field)
+    await expect_error(await api.post(f"{BASE}{call['id']}/mute/", json={"party": "me"}), 422, "party")
+    assert await event_types(db, call["id"]) == ["initiated", "answered"]
+
+
+async def test_mute_and_dtmf_with_a_switch_are_asked_of_it(
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
+) -> None:
+    switch = FakeSwitch()
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
+    body = await created(
+        await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
+    )
+    cid = body["id"]
+    await set_status(api, cid, "answered")
+    await ok(await api.post(f"{BASE}{cid}/mute/", json={"party": "caller"}))
+    await ok(await api.post(f"{BASE}{cid}/send_dtmf/", json={"digits": "5"}))
+    assert switch.requests[1:] == [("mute", "ref-1", True), ("send_dtmf", "ref-1", False, "5", None)]
+    switch.refuse = True
+    body = await expect_error(await api.post(f"{BASE}{cid}/unmute/"), 409)
+    assert "no such extension" in str(body)
+    assert await event_types(db, cid) == ["initiated", "answered"]
+
+
+async def test_pause_and_resume_recording(api: AppClient, db: Database) -> None:
+    call = await new_call(api)
+    cid = call["id"]
+    await set_status(api, cid, "answered")
+    body = await expect_error(await api.post(f"{BASE}{cid}/pause_recording/"), 409, "status")
+    assert body["current_status"] == "answered" and "not recording" in body["error"] + str(body["detail"])
+    await ok(await api.post(f"{BASE}{cid}/start_recording/"))
+    await expect_error(await api.post(f"{BASE}{cid}/pause_recording/", json={"why": "card"}), 422, "why")
+    await expect_error(await api.post(f"{BASE}{cid}/resume_recording/"), 409, "status")
+    body = await ok(await api.post(f"{BASE}{cid}/pause_recording/"))
+    assert body["recording_paused"] is True and body["status"] == "recording"
+    assert body["recording"]["paused_spans"][0]["resumed_at"] is None
+    await expect_error(await api.post(f"{BASE}{cid}/pause_recording/"), 409, "status")
+    body = await ok(await api.post(f"{BASE}{cid}/resume_recording/", json={}))
+    assert body["recording_paused"] is False and body["recording"]["paused_spans"][0]["resumed_at"] is not None
+    assert (await ok(await api.get(f"{BASE}{cid}/")))["recording"]["paused_spans"] == body["recording"]["paused_spans"]
+    assert await event_types(db, cid) == [
+        "initiated",
+        "answered",
+        "recording_started",
+        "recording_paused",
+        "recording_resumed",
+    ]
+
+
+async def test_answer_and_reject(
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
+) -> None:
+    switch = FakeSwitch()
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
+    outbound = await created(
+        await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
+    )
+    body = await expect_error(await api.post(f"{BASE}{outbound['id']}/answer/"), 409, "status")
+    assert "inbound" in str(body)
+    # An inbound call stored by hand has no switch: answered and rejected in storage.
+    first, second = (await new_call(api))["id"], (await new_call(api))["id"]
+    await expect_error(await api.post(f"{BASE}{first}/answer/", json={"now": True}), 422, "now")
+    assert (await ok(await api.post(f"{BASE}{first}/answer/")))["status"] == "answered"
+    await expect_error(await api.post(f"{BASE}{first}/reject/"), 409, "status")
+    assert (await ok(await api.post(f"{BASE}{second}/reject/")))["status"] == "busy"
+    assert switch.requests == [("originate", outbound["id"], "1002", "1001")]
+
+
+async def test_attended_transfer_complete_and_cancel(
+    services: Services,
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    db: Database,
+    auth_headers: dict[str, str],
+) -> None:
+    # Without a switch an attended transfer is recorded as begun; completing it records the end of it.
+    call = await new_call(api := await aiohttp_client(create_app(services), headers=auth_headers))
+    cid = call["id"]
+    await expect_error(await api.post(f"{BASE}{cid}/transfer_call/complete/"), 409, "status")
+    await set_status(api, cid, "answered")
+    await ok(await api.post(f"{BASE}{cid}/transfer_call/", json={"transfer_to": "1003", "attended": True}))
+    await expect_error(await api.post(f"{BASE}{cid}/transfer_call/cancel/"), 409, "status")
+    body = await ok(await api.post(f"{BASE}{cid}/transfer_call/complete/"))
+    assert body["status"] == "answered" and body["transfer_target"] == "1003"
+    assert await event_types(db, cid) == ["initiated", "answered", "transfer_initiated", "transfer_completed"]
+    # With a switch, it is asked; refused (no consultation), its reason is the answer.
+    switch = FakeSwitch()
+    api = await aiohttp_client(create_app(replace(services, switch=switch)), headers=auth_headers)
+    placed = await created(
+        await api.post(f"{BASE}initiate_call/", json={"recipient_number": "1002", "caller_number": "1001"})
+    )
+    await expect_error(await api.post(f"{BASE}{placed['id']}/transfer_call/complete/"), 409, "status")  # ringing
+    await set_status(api, placed["id"], "answered")
+    await ok(await api.post(f"{BASE}{placed['id']}/transfer_call/complete/"))
+    await ok(await api.post(f"{BASE}{placed['id']}/transfer_call/cancel/", json={}))
+    assert switch.requests[1:] == [("complete_transfer", "ref-1"), ("cancel_transfer", "ref-1")]
+    switch.refuse = True
+    body = await expect_error(await api.post(f"{BASE}{placed['id']}/transfer_call/cancel/"), 409)
+    assert "no such extension" in str(body)

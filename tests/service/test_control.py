@@ -11,8 +11,10 @@ import sqlalchemy as sa
 
 from calld.adapters.port import SwitchError
 from calld.config import Config
+from calld.domain.call import NewCall
+from calld.domain.controls import Party
 from calld.domain.errors import IllegalTransition, NotFound
-from calld.domain.vocabulary import CallStatus, CallType, RecordingStatus
+from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.service.calls import CallChanges
 from calld.service.wiring import Services
@@ -131,3 +133,119 @@ async def test_a_slow_switch_command_does_not_hold_up_switch_event_ingest(
     assert ingest.stored == len(events) and stored == 2
     await hold
     assert switch.requests[-1] == ("hold", "ref-1")
+
+
+async def test_mute_and_dtmf_without_a_switch_are_stored_naming_the_party(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    ringing = await svc.call_log.initiate("1002", CallType.VOICE, None, "1001")
+    with pytest.raises(IllegalTransition, match="initiated"):
+        await svc.control.mute(uuid.UUID(ringing["id"]), None, True)
+    call_id = await answered_call(svc)  # outbound: calld's user is the caller
+    muted = await svc.control.mute(call_id, None, True)
+    assert muted["events"][-1]["event_type"] == "muted"
+    assert muted["events"][-1]["metadata"] == {"party": "callee"}
+    unmuted = await svc.control.mute(call_id, Party.CALLER, False)
+    assert (unmuted["events"][-1]["event_type"], unmuted["events"][-1]["metadata"]) == ("unmuted", {"party": "caller"})
+    sent = await svc.control.send_dtmf(call_id, "12#", 200)
+    assert sent["events"][-1]["metadata"] == {
+        "digits": "12#",
+        "direction": "sent",
+        "duration_ms": 200,
+        "party": "callee",
+    }
+    assert sent["status"] == "answered"
+    await svc.control.end(call_id)
+    with pytest.raises(IllegalTransition, match="ended"):
+        await svc.control.send_dtmf(call_id, "1", None)
+
+
+async def test_mute_and_dtmf_with_a_switch_ask_it_for_the_right_leg_and_store_nothing(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)  # outbound: the caller is calld's user, the near leg
+    await svc.control.mute(call_id, None, True)
+    await svc.control.mute(call_id, Party.CALLER, False)
+    detail = await svc.control.send_dtmf(call_id, "9", None, Party.CALLEE)
+    assert switch.requests[1:] == [
+        ("mute", "ref-1", False),
+        ("unmute", "ref-1", True),
+        ("send_dtmf", "ref-1", False, "9", None),
+    ]
+    # The switch's own reports (adapters) store the events; nothing is stored on asking.
+    assert [e["event_type"] for e in detail["events"]] == ["initiated", "ringing", "answered"]
+    switch.refuse = True
+    with pytest.raises(SwitchError, match="no such extension"):
+        await svc.control.send_dtmf(call_id, "1", None)
+
+
+async def test_pausing_a_recording_without_a_switch_keeps_the_span(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    call_id = await answered_call(svc)
+    with pytest.raises(IllegalTransition, match="not recording"):
+        await svc.control.pause_recording(call_id, True)
+    await svc.control.start_recording(call_id)
+    clock.advance(5)
+    paused = await svc.control.pause_recording(call_id, True)
+    assert paused["recording_paused"] is True and paused["status"] == "recording"
+    with pytest.raises(IllegalTransition, match="already paused"):
+        await svc.control.pause_recording(call_id, True)
+    clock.advance(7)
+    resumed = await svc.control.pause_recording(call_id, False)
+    assert resumed["recording_paused"] is False
+    with pytest.raises(IllegalTransition, match="not paused"):
+        await svc.control.pause_recording(call_id, False)
+    [span] = resumed["recording"]["paused_spans"]
+    pause_at, resume_at = (e["timestamp"] for e in resumed["events"][-2:])
+    assert (span["paused_at"], span["resumed_at"]) == (pause_at, resume_at)
+    clock.advance(1)
+    await svc.control.pause_recording(call_id, True)
+    clock.advance(1)
+    ended = await svc.control.end(call_id)  # ends paused: the span closes at the end
+    spans = ended["recording"]["paused_spans"]
+    assert len(spans) == 2 and spans[1]["resumed_at"] == ended["ended_at"]
+    assert ended["recording_paused"] is False
+
+
+async def test_pausing_with_a_switch_asks_it_for_the_recording_s_file(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)
+    await svc.control.start_recording(call_id)
+    with pytest.raises(IllegalTransition, match="not recording"):  # the switch has not confirmed it yet
+        await svc.control.pause_recording(call_id, True)
+    await svc.call_log.set_status(call_id, CallStatus.RECORDING, NO_CHANGES)  # stands for its confirmation
+    detail = await svc.control.pause_recording(call_id, True)
+    assert detail["recording_paused"] is False  # until the switch reports it
+    assert switch.requests[1:] == [
+        ("start_recording", "ref-1", f"{call_id}.wav"),
+        ("pause_recording", "ref-1", f"{call_id}.wav"),
+    ]
+
+
+async def incoming(svc: Services, caller: str) -> uuid.UUID:
+    logged = await svc.call_log.log(NewCall(CallDirection.INBOUND, caller, "1001"))
+    return uuid.UUID(logged.detail["id"])
+
+
+async def test_answer_and_reject_take_a_ringing_inbound_call_only(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    svc = with_switch(db, config, clock, None)
+    outbound = await svc.call_log.initiate("1002", CallType.VOICE, None, "1001")
+    with pytest.raises(IllegalTransition, match="only an inbound call"):
+        await svc.control.answer(uuid.UUID(outbound["id"]))
+    first, second = await incoming(svc, "+14155550100"), await incoming(svc, "+14155550101")
+    answered = await svc.control.answer(first)
+    assert answered["status"] == "answered"
+    with pytest.raises(IllegalTransition, match=r"only a ringing call.*answered"):
+        await svc.control.reject(first)
+    rejected = await svc.control.reject(second)
+    assert rejected["status"] == "busy" and rejected["events"][-1]["metadata"]["reason"] == "rejected"

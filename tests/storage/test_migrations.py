@@ -187,3 +187,35 @@ async def test_0011_adds_participants_and_answered_by_and_keeps_calls(db: Databa
     async with db.read() as s:
         assert (await s.get_one(CallLog, call_id)).caller_number == "+14155550100"
         assert (await s.execute(sa.select(sa.func.count()).select_from(CallParticipant))).scalar_one() == 0
+
+
+def _before(revision: str) -> str:
+    """The revision ``revision`` follows (the chain is re-ordered when branches merge)."""
+    down = ScriptDirectory.from_config(alembic_config()).get_revision(revision).down_revision
+    assert isinstance(down, str)
+    return down
+
+
+async def test_0017_lets_recording_pauses_be_stored_and_its_downgrade_keeps_them(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0017"), False)
+    call_id = await insert_old_call(db)  # the schema before 0017 knows no recording_paused
+    await insert_old_event(db, call_id, "api", 0, "initiated")
+    with pytest.raises(sa.exc.IntegrityError):
+        await insert_old_event(db, call_id, "api", 1, "recording_paused")
+    await db.migrate()
+    store = CallStore()
+    async with db.write() as s:
+        call = await s.get_one(CallLog, call_id)
+        for kind in (EventType.ANSWERED, EventType.RECORDING_STARTED):
+            await store.apply(s, call, kind, EventSource.API)
+        await store.apply(s, call, EventType.RECORDING_PAUSED, EventSource.API, metadata={"path": "a.wav"})
+        await store.apply(s, call, EventType.RECORDING_RESUMED, EventSource.API)
+    assert (await _event_types(db))[-2:] == ["recording_paused", "recording_resumed"]
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    async with db.engine.begin() as conn:  # down: kept, as error events with their metadata
+        await conn.run_sync(_to, _before("0017"), False)
+    assert (await _event_types(db))[-2:] == ["error", "error"]
+    await db.migrate()
+    assert (await _event_types(db))[-2:] == ["error", "error"]

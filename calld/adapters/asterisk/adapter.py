@@ -61,6 +61,7 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "DTMFEnd",
     "MixMonitorStart",
     "MixMonitorStop",
+    "MixMonitorMute",
     "ConfbridgeJoin",
     "HangupRequest",
     "SoftHangupRequest",
@@ -108,6 +109,8 @@ class AsteriskAdapter:
         # Calls originated here that have no channel yet: if the originate fails before creating one,
         # only its OriginateResponse tells, and no Hangup will ever end the call.
         self._originating: set[str] = set()
+        # call_ref -> (transferer, channels before it) of an Atxfer in progress (issue 17).
+        self._consulting: dict[str, tuple[str, frozenset[str]]] = {}
         # call_ref -> (near, far) channels parted by ``hold``, until ``unhold`` bridges them again.
         self._held: dict[str, tuple[str, str]] = {}
         self.name = settings.name
@@ -127,10 +130,13 @@ class AsteriskAdapter:
         # Calls the records show begun, not ended and not listed live: read again shortly.
         self._unfinished: dict[str, bool] = {}  # call ref -> answered
         self._follow_up: asyncio.Task[None] | None = None
+        # Where events go; set by ``run``. MuteAudio and PlayDTMF raise no AMI event: their answer is the report.
+        self._sink: EventSink | None = None
 
     # --- events ---------------------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
+        self._sink = sink
         backoff = Backoff(self.settings.reconnect_max_seconds)
         refusals = 0
         while True:
@@ -444,8 +450,39 @@ class AsteriskAdapter:
             with contextlib.suppress(SwitchError):
                 await self._action("Hangup", {"Channel": near})
             return
-        headers = {"Channel": self._near(call_ref), "Exten": target, "Context": context}
+        near = self._near(call_ref)
+        before = frozenset(self._channels(call_ref))
+        headers = {"Channel": near, "Exten": target, "Context": context}
         await self._action("Atxfer" if attended else "BlindTransfer", headers)
+        if attended:
+            self._consulting[call_ref] = (near, before)
+            self.mapper.transfer_asked(call_ref, target)
+
+    def _consultation(self, call_ref: str) -> tuple[str, frozenset[str]]:
+        found = self._consulting.get(call_ref)
+        if found is None or found[0] not in self.mapper.channels(call_ref):
+            self._consulting.pop(call_ref, None)
+            raise SwitchError(f"call {call_ref} has no attended transfer in progress begun by calld")
+        return found
+
+    async def complete_transfer(self, call_ref: str) -> None:
+        # The transferer hanging up completes an Atxfer (atxferdropcall off): Asterisk merges the
+        # bridges and sends AttendedTransfer (seen live, lab capture attended_transfer).
+        transferer, _ = self._consultation(call_ref)
+        await self._action("Hangup", {"Channel": transferer})
+        self._consulting.pop(call_ref, None)
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        # The consultation's own legs (the Local pair dialling the target) hung up: Asterisk gives
+        # the transferer back to the transferee (whose Unhold confirms it).
+        transferer, before = self._consultation(call_ref)
+        consultation = [c for c in self.mapper.channels(call_ref) if c not in before and c != transferer]
+        if not consultation:
+            raise SwitchError(f"call {call_ref}: the consultation call has already ended")
+        for channel in consultation:
+            with contextlib.suppress(SwitchError):
+                await self._action("Hangup", {"Channel": channel})
+        self._consulting.pop(call_ref, None)
 
     async def hold(self, call_ref: str) -> None:
         """Asterisk 22 has no AMI hold action. A dual ``Redirect`` takes both legs out of their
@@ -501,3 +538,52 @@ class AsteriskAdapter:
         file = self.recording_file(path) if path else ""
         channel = self._recording_channel.pop(file, None) or self._near(call_ref)
         await self._action("StopMixMonitor", {"Channel": channel})
+
+    async def _report(self, call_ref: str, channel: str, kind: EventType, action: str, meta: dict[str, Any]) -> None:
+        """Store what Asterisk answered Success to (it sends no event for MuteAudio nor PlayDTMF)."""
+        now = datetime.now(UTC)
+        key = f"{channel}:{action}:{now.timestamp():.6f}:{kind.value}"
+        event = self.mapper.reported(call_ref, channel, kind, now, key, meta)
+        if event is not None and self._sink is not None:
+            await self._emit(self._sink, event)
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        # Direction "in": the audio the channel brings into Asterisk, i.e. what that party says.
+        channel = self._near(call_ref) if near else self._far(call_ref)
+        await self._action("MuteAudio", {"Channel": channel, "Direction": "in", "State": "on" if on else "off"})
+        await self._report(call_ref, channel, EventType.MUTED if on else EventType.UNMUTED, "MuteAudio", {})
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        # PlayDTMF plays one digit to the channel's phone (RFC 4733 or SIP INFO, per the endpoint).
+        channel = self._near(call_ref) if near else self._far(call_ref)
+        for digit in digits:
+            headers = {"Channel": channel, "Digit": digit}
+            if duration_ms is not None:
+                headers["Duration"] = str(duration_ms)
+            await self._action("PlayDTMF", headers)
+        meta: dict[str, Any] = {"digits": digits, "direction": "sent"}
+        if duration_ms is not None:
+            meta["duration_ms"] = duration_ms
+        await self._report(call_ref, channel, EventType.DTMF, "PlayDTMF", meta)
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        # MixMonitorMute writes silence for both directions until unmuted; its MixMonitorMute event
+        # (State 1 / 0) confirms it.
+        file = self.recording_file(path) if path else ""
+        channel = self._recording_channel.get(file) or self._near(call_ref)
+        await self._action("MixMonitorMute", {"Channel": channel, "Direction": "both", "State": "1" if paused else "0"})
+
+    async def answer(self, call_ref: str) -> None:
+        # AMI has no action that answers a channel (ARI has); the phone or the dialplan answers.
+        raise SwitchError(
+            "Asterisk's manager interface cannot answer a ringing channel: answer from the phone, "
+            "or route the call to an extension that answers"
+        )
+
+    async def reject(self, call_ref: str) -> None:
+        # Hang the caller's channel up with cause 21 (call rejected): chan_pjsip answers it 403 (seen
+        # live) and CANCELs the phone being rung; its Hangup (cause 21: busy, like a decline) ends the call.
+        channel = self.mapper.control_channel(call_ref, near=False)
+        if channel is None:
+            raise SwitchError(f"call {call_ref} has no live channel on Asterisk")
+        await self._action("Hangup", {"Channel": channel, "Cause": "21"})

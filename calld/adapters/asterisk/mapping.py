@@ -24,7 +24,7 @@ from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
 from calld.adapters.asterisk.story import hangup_by
-from calld.adapters.tracking import CallTracker, TrackedCall, control_leg
+from calld.adapters.tracking import CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.participants import PartyRole
@@ -49,6 +49,7 @@ _CHANNEL_STATE_UP = "6"
 
 # Q.850 causes (AMI ``Cause``) of an unanswered call -> outcome.
 _CAUSE_NORMAL = 16
+_CAUSE_REJECTED = 21
 _BUSY_CAUSES = frozenset({17, 21})  # user busy; call rejected (a decline is a busy signal to the caller)
 _NO_ANSWER_CAUSES = frozenset({18, 19})  # no user responding; no answer
 _CANCEL_CAUSES = frozenset({0, 127})  # Asterisk reports 0 or 127 (interworking) on a CANCEL
@@ -253,6 +254,25 @@ class AmiEventMapper:
         first = call.legs.get(ref)
         others = [leg.channel for uid, leg in call.legs.items() if uid != ref]
         return control_leg(None if first is None else first.channel, others, call.state.direction, near=near)
+
+    def transfer_asked(self, ref: str, target: str) -> None:
+        """calld asked for an attended transfer of call ``ref`` to ``target`` (Atxfer): what its
+        AttendedTransfer names when the event itself does not."""
+        call = self.tracker.get(ref)
+        if call is not None:
+            call.transfer_to = target
+
+    def reported(
+        self, ref: str, channel: str, event_type: EventType, at: datetime, key: str, metadata: Mapping[str, Any]
+    ) -> SwitchEvent | None:
+        """The event of something Asterisk answered ``Success`` to and raises no event of its own
+        for (MuteAudio, PlayDTMF), on ``channel`` of call ``ref``; None if the call is gone."""
+        call = self.tracker.get(ref)
+        if call is None:
+            return None
+        first = call.legs.get(ref)
+        meta = {**metadata, "party": party_label(first is not None and first.channel == channel), "channel": channel}
+        return self.tracker.emit(call, event_type, at, key, meta)
 
     # --- correlation ----------------------------------------------------------------------------
 
@@ -558,7 +578,9 @@ class AmiEventMapper:
     def _on_attended_transfer(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         if event.get("Result") != "Success":
             return []
-        target = event.get("TransferTargetExten") or event.get("TransferTargetCallerIDNum", "")
+        # The target's exten and number are sometimes both empty (seen live, calld's Atxfer): then the
+        # target calld asked for.
+        target = event.get("TransferTargetExten") or event.get("TransferTargetCallerIDNum") or call.transfer_to or ""
         meta = {"transfer_to": target, "kind": "attended"}
         out = []
         if call.state.status is not CallStatus.TRANSFERRED:
@@ -602,6 +624,12 @@ class AmiEventMapper:
 
     def _on_mixmonitor_stop(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         return self._emit_for(call, event, EventType.RECORDING_STOPPED, ts, self._recording_meta(call, event))
+
+    def _on_mixmonitor_mute(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # calld pauses both directions; a one-sided mute (read or write) is still a pause of the file.
+        kind = EventType.RECORDING_PAUSED if event.get("State") == "1" else EventType.RECORDING_RESUMED
+        meta = {**self._recording_meta(call, event), "direction": event.get("Direction", "")}
+        return self._emit_for(call, event, kind, ts, meta)
 
     def _on_confbridge_join(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         # No domain event for joining a conference: remembered and reported on ``ended``.
@@ -647,6 +675,10 @@ class AmiEventMapper:
 
     def _unanswered_outcome(self, call: _Call, cause: int | None) -> CallStatus | None:
         """How an unanswered call ended; None means it failed (congestion, unroutable...)."""
+        if cause == _CAUSE_REJECTED:
+            # The caller's leg itself was turned away (calld's reject: AMI Hangup with Cause 21): its
+            # Dial in progress ends CANCEL, which must not make a declined call look abandoned.
+            return CallStatus.BUSY
         if call.dial_status is not None:
             if call.dial_status in _DIAL_STATUS_OUTCOME:
                 return _DIAL_STATUS_OUTCOME[call.dial_status]
@@ -685,6 +717,7 @@ _HANDLERS: Mapping[str, _Handler] = {
     "VarSet": AmiEventMapper._on_var_set,
     "MixMonitorStart": AmiEventMapper._on_mixmonitor_start,
     "MixMonitorStop": AmiEventMapper._on_mixmonitor_stop,
+    "MixMonitorMute": AmiEventMapper._on_mixmonitor_mute,
     "ConfbridgeJoin": AmiEventMapper._on_confbridge_join,
     "Hangup": AmiEventMapper._on_hangup,
 }

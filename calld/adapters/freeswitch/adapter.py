@@ -39,6 +39,7 @@ from calld.adapters.freeswitch.esl_codec import (
     encode_api,
     encode_bgapi,
     encode_event_subscription,
+    encode_execute,
     encode_exit,
     not_wanted,
 )
@@ -68,6 +69,8 @@ SUBSCRIBED_EVENTS: Final = (
     "RECORD_START",
     "RECORD_STOP",
     "DTMF",
+    "MEDIA_BUG_START",  # uuid_audio's mute bug: muted / unmuted
+    "MEDIA_BUG_STOP",
     "BACKGROUND_JOB",
 )
 SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
@@ -85,6 +88,7 @@ VERSION: Final = encode_api("version")
 # Characters that would end or break an originate variable (``{a=b,c='d e'}``) or the command.
 _UNSAFE_IN_VARIABLE: Final = frozenset(",{}'\n\r\t")
 _ORIGINATION_UUID: Final = re.compile(r"origination_uuid=([0-9a-fA-F-]{36})")
+_SENT_DTMF: Final = re.compile(r"sent DTMF ([0-9*#A-Da-d]+)")
 
 
 def _check_word(value: str, *, spaces: bool = False) -> None:
@@ -129,10 +133,15 @@ class FreeswitchAdapter:
         # session (the last call it stored), then the time of the last read of each session.
         self.recover_since: datetime | None = None
         self._live_at_resync: frozenset[str] = frozenset()
+        # Where events go; set by ``run``. Digits sent raise no switch event: their answer is the report.
+        self._sink: EventSink | None = None
+        # call_ref -> (calld's user's leg, the call's legs before) of an att_xfer in progress.
+        self._consulting: dict[str, tuple[str, frozenset[str]]] = {}
 
     # --- events ---------------------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
+        self._sink = sink
         backoff = Backoff(self.settings.reconnect_max_seconds)
         refusals = 0
         while True:
@@ -367,7 +376,8 @@ class FreeswitchAdapter:
 
     async def transfer(self, call_ref: str, target: str, attended: bool = False) -> None:
         if attended:
-            raise SwitchError("attended transfer is not offered through FreeSWITCH: transfer from the phone")
+            await self._attended_transfer(call_ref, target)
+            return
         far = self._leg(call_ref, near=False)
         context = self.settings.transfer_context or self.settings.originate_context
         await self._api(f"uuid_transfer {far} {target} XML {context}")
@@ -392,3 +402,87 @@ class FreeswitchAdapter:
     async def stop_recording(self, call_ref: str, path: str) -> None:
         target = self.recording_file(path) if path else "all"
         await self._api(f"uuid_record {self._leg(call_ref, near=True)} stop {target}")
+
+    async def mute(self, call_ref: str, near: bool, on: bool) -> None:
+        # "read" is what the leg's phone sends (what that party says). FreeSWITCH answers -USAGE to
+        # "mute" without a level (n_controls); its MEDIA_BUG_START/STOP (audio, mute) confirm it.
+        leg = self._leg(call_ref, near=near)
+        await self._api(f"uuid_audio {leg} start read mute 1" if on else f"uuid_audio {leg} stop")
+
+    async def send_dtmf(self, call_ref: str, near: bool, digits: str, duration_ms: int | None) -> None:
+        # FreeSWITCH reads "<digits>@<ms>" as the digits and each one's duration.
+        leg = self._leg(call_ref, near=near)
+        answer = await self._api(f"uuid_send_dtmf {leg} {digits}" + ("" if duration_ms is None else f"@{duration_ms}"))
+        # The answer is the only report: "+OK <uuid> sent DTMF 12#." (the digits as it took them).
+        said = _SENT_DTMF.search(answer)
+        await self._report(
+            call_ref, leg, EventType.DTMF, {"digits": said.group(1) if said else digits, "direction": "sent"}
+        )
+
+    async def _report(self, call_ref: str, leg: str, kind: EventType, meta: dict[str, Any]) -> None:
+        """Store what FreeSWITCH answered +OK to and raises no event for."""
+        now = datetime.now(UTC)
+        event = self.mapper.reported(call_ref, leg, kind, now, f"fs:{kind.value}:{leg}:{now.timestamp():.6f}", meta)
+        if event is not None and self._sink is not None:
+            await self._emit(self._sink, event)
+
+    async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
+        # "mask" writes silence in place of the call's audio until "unmask" (n_controls); neither
+        # raises an event, so their "+OK Success" is the report. The recording is on the near leg.
+        if not path:
+            raise SwitchError(f"call {call_ref}: no recording file known to {'pause' if paused else 'resume'}")
+        leg = self._leg(call_ref, near=True)
+        file = self.recording_file(path)
+        await self._api(f"uuid_record {leg} {'mask' if paused else 'unmask'} {file}")
+        kind = EventType.RECORDING_PAUSED if paused else EventType.RECORDING_RESUMED
+        await self._report(call_ref, leg, kind, {"path": file})
+
+    async def _attended_transfer(self, call_ref: str, target: str) -> None:
+        # att_xfer run on calld's user's leg (n3_att_xfer): it dials the target while the far party
+        # waits; when that leg hangs up, FreeSWITCH uuid_bridges the target to the far party.
+        _check_word(target)
+        near = self._leg(call_ref, near=True)
+        before = self.mapper.correlator.legs(call_ref)
+        endpoint = self.settings.transfer_endpoint.format(target=target)
+        reply = await self._send(encode_execute(near, "att_xfer", endpoint))
+        if not reply.reply_text.startswith("+OK"):
+            raise SwitchError(f"FreeSWITCH refused att_xfer: {reply.reply_text.removeprefix('-ERR').strip()}")
+        self._consulting[call_ref] = (near, before)
+
+    def _consultation(self, call_ref: str) -> tuple[str, frozenset[str]]:
+        found = self._consulting.get(call_ref)
+        if found is None or found[0] not in self.mapper.correlator.legs(call_ref):
+            self._consulting.pop(call_ref, None)
+            raise SwitchError(f"call {call_ref} has no attended transfer in progress begun by calld")
+        return found
+
+    async def complete_transfer(self, call_ref: str) -> None:
+        # calld's user's leg leaving is what completes att_xfer (n3_att_xfer: the agent hung up).
+        near, _ = self._consultation(call_ref)
+        await self._api(f"uuid_kill {near}")
+        self._consulting.pop(call_ref, None)
+
+    async def cancel_transfer(self, call_ref: str) -> None:
+        # The consultation leg hung up: att_xfer gives calld's user back to the far party.
+        near, before = self._consultation(call_ref)
+        consultation = [leg for leg in self.mapper.correlator.legs(call_ref) if leg not in before and leg != near]
+        if not consultation:
+            raise SwitchError(f"call {call_ref}: the consultation call has already ended")
+        for leg in consultation:
+            await self._api(f"uuid_kill {leg}")
+        self._consulting.pop(call_ref, None)
+
+    async def answer(self, call_ref: str) -> None:
+        # The switch answers the caller's leg (n2_uuid_answer): its CHANNEL_ANSWER confirms it.
+        await self._api(f"uuid_answer {self._first_leg(call_ref)}")
+
+    async def reject(self, call_ref: str) -> None:
+        # Hung up with CALL_REJECTED (Q.850 21); its hangup ends the call.
+        # No capture holds this command (the lab recorded none): see tests/data/freeswitch/README.md.
+        await self._api(f"uuid_kill {self._first_leg(call_ref)} CALL_REJECTED")
+
+    def _first_leg(self, call_ref: str) -> str:
+        """The caller's leg (the call's first), while it is up."""
+        if call_ref not in self.mapper.correlator.legs(call_ref):
+            raise SwitchError(f"call {call_ref}: the caller's leg is no longer on FreeSWITCH")
+        return call_ref

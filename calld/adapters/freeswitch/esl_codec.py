@@ -383,6 +383,12 @@ def encode_linger(seconds: int | None = None) -> bytes:
     return _command("linger" if seconds is None else f"linger {int(seconds)}")
 
 
+def encode_execute(uuid: str, app: str, arg: str) -> bytes:
+    """``sendmsg <uuid>`` executing dialplan application ``app`` with ``arg`` on that channel
+    (answered by a command/reply; the application runs in the channel's own thread)."""
+    return _command(f"sendmsg {uuid}", "call-command: execute", f"execute-app-name: {app}", f"execute-app-arg: {arg}")
+
+
 def encode_exit() -> bytes:
     """``exit``: FreeSWITCH replies ``+OK bye`` then sends a disconnect-notice and closes."""
     return _command("exit")

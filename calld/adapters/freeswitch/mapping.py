@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from calld.adapters.freeswitch.story import STORY_HANGUP_FIELDS, end_story, recording_figures
-from calld.adapters.tracking import LANDING_APPLICATIONS, CallTracker, TrackedCall, control_leg
+from calld.adapters.tracking import LANDING_APPLICATIONS, CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.participants import PartyRole
@@ -85,6 +85,8 @@ _LEG_START_EVENTS: Final = frozenset(
         "CHANNEL_ANSWER",
     }
 )
+# An "audio" media bug targeting "mute" is what ``uuid_audio ... mute`` puts on a leg.
+_MEDIA_BUG_EVENTS: Final = frozenset({"MEDIA_BUG_START", "MEDIA_BUG_STOP"})
 _MAX_REMEMBERED: Final = 16384
 # ``callstate`` values of a ``show channels`` row whose party is connected.
 _TALKING_CALLSTATES: Final = frozenset({"ACTIVE", "HELD", "UNHELD"})
@@ -395,10 +397,35 @@ class EventMapper:
         elif name == "DTMF":
             meta = {"digit": event.get("DTMF-Digit", ""), "source": event.get("DTMF-Source", "")}
             self._emit(call, EventType.DTMF, event, out, meta)
+        elif name in _MEDIA_BUG_EVENTS:
+            self._mute_bug(call, uuid, event, out)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             call.participants.leave(uuid, event_time(event), event.get("Hangup-Cause"))
             self._hangup_complete(call, uuid, event, out)
         return out
+
+    def _mute_bug(self, call: _Call, leg: str, event: Event, out: list[SwitchEvent]) -> None:
+        # ``uuid_audio <leg> start read mute 1`` starts an "audio" media bug targeting "mute";
+        # ``uuid_audio <leg> stop`` stops it (n_controls). A hangup removes it too: no unmute then.
+        if event.get("Media-Bug-Function") != "audio" or event.get("Media-Bug-Target") != "mute":
+            return
+        started = event.get("Event-Name") == "MEDIA_BUG_START"
+        if not started and event.get("Answer-State") == "hangup":
+            return
+        meta = {"party": party_label(leg == call.ref), "leg": leg, "number": call.leg_numbers.get(leg, "")}
+        self._emit(call, EventType.MUTED if started else EventType.UNMUTED, event, out, meta)
+
+    def reported(
+        self, ref: str, leg: str, event_type: EventType, at: datetime, key: str, metadata: Mapping[str, Any]
+    ) -> SwitchEvent | None:
+        """The event of a command FreeSWITCH answered ``+OK`` to and raises no event for
+        (``uuid_send_dtmf``, ``uuid_record mask|unmask``: h_dtmf, n_controls), on ``leg`` of call
+        ``ref``; None if the call is gone."""
+        call = self.tracker.get(ref)
+        if call is None:
+            return None
+        meta = {**metadata, "party": party_label(leg == call.ref), "leg": leg}
+        return self.tracker.emit(call, event_type, at, key, meta)
 
     # ------------------------------------------------------------------ what the adapter asks
 
@@ -776,6 +803,13 @@ class EventMapper:
         # leg (CHANNEL_EXECUTE uuid_bridge on both legs, then CHANNEL_BRIDGE).
         target = event.get("Application-Data", "").strip()
         other = self._call_for(target)
+        if other is call and event.get("Unique-ID") == call.ref:
+            # att_xfer's completion (n3_att_xfer): the consultation leg, already one of this call's
+            # (its Other-Leg was calld's user's), is uuid_bridge'd to the caller's leg.
+            number = call.leg_numbers.get(target, "")
+            if call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING, CallStatus.ON_HOLD):
+                self._emit(call, EventType.TRANSFER_INITIATED, event, out, {"transfer_to": number, "kind": "attended"})
+            return
         if other is None or other is call:
             return
         survivor, absorbed = self._survivor(call, other)

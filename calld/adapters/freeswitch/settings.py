@@ -25,6 +25,8 @@ class FreeswitchConfig:
     originate_caller_id_number: str = ""
     # The context blind transfers dial into (empty: originate_context).
     transfer_context: str = ""
+    # What an attended transfer's consultation dials (att_xfer), {target} filled in.
+    transfer_endpoint: str = "user/{target}"
     recording_directory: str = "/var/lib/freeswitch/recordings"
     # How events come: "json" decodes faster (bench/esl_parse.py); "plain" is FreeSWITCH's default.
     event_format: str = "json"
