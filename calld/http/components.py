@@ -249,14 +249,10 @@ def _client_schemas() -> dict[str, Schema]:
 
 
 def _sip_schemas() -> dict[str, Schema]:
-    turn = obj({"urls": string(fmt="uri"), "username": string(255), "credential": string(255)})
+    turn = obj({"urls": string(fmt="uri")}, ["urls"])
     turn_in = obj(
-        {
-            "urls": string(description="turn: or turns: URI"),
-            "username": string(255, min_length=1),
-            "credential": string(255, min_length=1),
-        },
-        ["urls", "username", "credential"],
+        {"urls": string(description="turn: or turns: URI; credentials are minted per request from [turn] secret")},
+        ["urls"],
     )
 
     def writable(creating: bool) -> dict[str, Schema]:
@@ -309,10 +305,14 @@ def _sip_schemas() -> dict[str, Schema]:
                 "ws_servers": array(string()),
                 "display_name": string(),
                 "authorization_user": string(),
+                "password": nullable(
+                    string(description="The line's SIP secret: only for the softphone token bound to this line.")
+                ),
                 "ice_servers": array(obj({"urls": string(), "username": string(), "credential": string()}, ["urls"])),
+                "turn_expires_at": nullable(DATE_TIME),
                 "register": BOOLEAN,
             },
-            description="What a SIP.js or JsSIP user agent needs; the SIP secret is not in it.",
+            description="What a SIP.js or JsSIP user agent needs; TURN credentials are minted for this request.",
         ),
         "ProbeResult": response_object(
             {
