@@ -545,8 +545,13 @@ def _operations_schemas() -> dict[str, Schema]:
             {"name": choice(["calld"]), "version": string(), "docs": string(), "openapi": string()}
         ),
         "Whoami": response_object(
-            {"id": UUID, "name": string(), "scope": choice(Scope)},
-            description="The token the request presented (never the token itself).",
+            {
+                "id": UUID,
+                "name": string(),
+                "scope": choice(Scope),
+                "sip_configuration_id": nullable(UUID),
+            },
+            description="The token the request presented (never the token itself); a softphone token's line.",
         ),
         "Readiness": response_object(
             {
@@ -595,9 +600,10 @@ SECURITY_SCHEMES: dict[str, Schema] = {
     "bearer": {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API token (`calld token create --scope read|write|admin`). Scopes nest: "
+        "description": "An API token (`calld token create --scope read|write|admin|softphone`). Scopes nest: "
         "read < write < admin. Reads need read; other methods write; SIP configurations and webhook "
-        "subscriptions admin.",
+        "subscriptions admin (but any token may read a line's webrtc_config). A softphone token may do what "
+        "write may and reads the SIP password of the one line it is bound to.",
     },
     "accessToken": {
         "type": "apiKey",
