@@ -29,6 +29,15 @@ make_certs() {
     install -m 0600 "$WEBRTC_DIR/server.key" "$LAB_DIR/etc/asterisk/keys/lab-webrtc.key"
 }
 
+ice_host_map() {
+    # rtp.conf's [ice_host_candidates]: advertise 127.0.0.1 where Asterisk would name a host address.
+    local map="$LAB_DIR/etc/asterisk/rtp_ice_hosts.conf" ip
+    : > "$map"
+    for ip in $(ip -4 -o addr show scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]}'); do
+        printf '%s => 127.0.0.1\n' "$ip" >> "$map"
+    done
+}
+
 turn_running() {
     [ -s "$TURN_PID" ] && kill -0 "$(cat "$TURN_PID")" 2>/dev/null
 }
@@ -66,7 +75,7 @@ stop_turn() {
 }
 
 case "${1:-}" in
-    start) make_certs; start_turn ;;
+    start) make_certs; ice_host_map; start_turn ;;
     stop) stop_turn ;;
     *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac
