@@ -240,3 +240,35 @@ async def test_expired_turn_credentials_are_refused_and_no_media_flows(db: Datab
             await page.click("#phone-hangup")
         await page.wait_for_selector("#phone-call-state[data-state=ended], #phone-call-state[data-state=failed]")
         live.kill_phones()
+
+
+async def test_the_softphone_answers_a_call_and_its_hold_button_goes_through_calld(db: Database) -> None:
+    async with live_daemon(db, turn=TURN) as live, chromium(*browser_args()) as browser:
+        line = await line_for(live, "wss")
+        token = await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
+        page = await browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(15_000)
+        await open_phone(page, live, token)
+        await register(page)
+        await live.dials("1001", USER, "wait_bye")
+        await page.wait_for_selector("#phone-incoming:not([hidden])")
+        assert "1001" in (await page.text_content("#phone-incoming") or "")
+        await page.click("#phone-answer")
+        await page.wait_for_selector("#phone-call-state[data-state=confirmed]")
+        logged = await live.call_from("1001")
+        answered = await live.call_reaches(logged["id"], "answered")
+        assert answered["recipient_number"] == USER
+
+        async def sending() -> dict[str, Any] | None:
+            seen = await packets(page)
+            return seen if seen["sent"] >= 20 else None
+
+        await eventually(sending, 10, "the browser's microphone audio going out")
+        controls = f"#phone-controls[data-call='{logged['id']}']"
+        await page.click(f"{controls} button.hold")  # POST /api/call-logs/{id}/toggle_hold/
+        held = await live.call_reaches(logged["id"], "on_hold")
+        assert held["events"][-1]["source"] == "switch"  # Asterisk confirmed it (MusicOnHoldStart)
+        await page.click(f"{controls} button.hangup")  # POST /api/call-logs/{id}/end_call/
+        await page.wait_for_selector("#phone-call-state[data-state=ended]")
+        await live.call_reaches(logged["id"], "ended")
+        assert await live.phones_done() == [0]

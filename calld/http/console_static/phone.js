@@ -7,7 +7,7 @@ import { get } from "./api.js";
 import { callControls } from "./actions.js";
 import { actionsAllowed } from "./session.js";
 import { field, h, messageLine, say } from "./dom.js";
-import { LIVE_STATUSES } from "./vocabulary.js";
+import { CONNECTED_STATUSES } from "./vocabulary.js";
 
 const JSSIP = "/console/jssip-3.13.8.min.js";
 const FIND_CALL_MS = 500;
@@ -114,6 +114,8 @@ export function render(root, ctx) {
     incoming.hidden = true;
     hangup.disabled = true;
     controls.replaceChildren();
+    delete controls.dataset.call;
+    delete controls.dataset.shown;
   }
 
   setup.addEventListener("submit", async (event) => {
@@ -239,24 +241,37 @@ export function render(root, ctx) {
       (stats.candidate ? `; ICE: ${stats.candidate}` : "");
   }
 
-  // The call as calld logged it: its REST controls act on the switch, like the live board's.
+  // The call as calld logged it: its REST controls act on the switch, like the live board's. It is
+  // read again every second while the call lasts, so the buttons follow what the switch confirmed.
+  function showControls(call) {
+    const shown = controls.dataset.shown;
+    const now = `${call.status}/${call.is_recording}`;
+    if (shown === now && controls.dataset.call === call.id) return;
+    controls.dataset.call = call.id;
+    controls.dataset.shown = now;
+    controls.replaceChildren(callControls(call, controlsLine, showControls));
+  }
+
   async function findCall(tries) {
     if (!state.session || state.stopped || !actionsAllowed(ctx.scope)) return;
     const user = state.settings.authorization_user;
+    let next = tries + 1;
     try {
-      const page = await get("/api/call-logs/", { number: user, status: LIVE_STATUSES.join(","), limit: 5 });
-      const call = page.results.find((c) => c.caller_number === user || c.recipient_number === user);
-      if (call) {
-        controls.dataset.call = call.id;
-        controls.replaceChildren(callControls(call, controlsLine, (changed) => {
-          controls.replaceChildren(callControls(changed, controlsLine));
-        }));
-        return;
+      if (controls.dataset.call) {
+        showControls(await get(`/api/call-logs/${controls.dataset.call}/`));
+        next = 0;  // found: keep following it while the call lasts
+      } else {
+        const page = await get("/api/call-logs/", { number: user, status: CONNECTED_STATUSES.join(","), limit: 5 });
+        const call = page.results.find((c) => c.caller_number === user || c.recipient_number === user);
+        if (call) {
+          showControls(call);
+          next = 0;
+        }
       }
     } catch (error) {
       say(controlsLine, `Finding the call in calld: ${error.message}`, false);
     }
-    if (tries < FIND_CALL_TRIES) state.findTimer = setTimeout(() => findCall(tries + 1), FIND_CALL_MS);
+    if (next <= FIND_CALL_TRIES) state.findTimer = setTimeout(() => findCall(next), FIND_CALL_MS * 2);
   }
 
   return () => {
