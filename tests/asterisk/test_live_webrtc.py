@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from calld.config import TurnConfig
 from calld.domain.scopes import Scope
@@ -100,6 +100,18 @@ async def open_phone(page: Page, live: Live, token: str) -> None:
     await page.wait_for_selector("#phone-register")
 
 
+async def registered_phone(db: Database, live: Live, browser: Browser, transport: str) -> Page:
+    """The console's Phone panel, signed in with a softphone token for a new line over ``transport``, registered."""
+    line = await line_for(live, transport)
+    token = await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
+    page = await browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(15_000)
+    await open_phone(page, live, token)
+    assert await page.input_value("#phone-line") == line  # whoami names the token's line
+    await register(page)
+    return page
+
+
 async def register(page: Page) -> None:
     await page.click("#phone-register")
     await page.wait_for_selector("#phone-status[data-state=registered]")
@@ -150,13 +162,7 @@ async def calld_call(live: Live) -> dict[str, Any]:
 @pytest.mark.parametrize("transport", ["ws", "wss"])
 async def test_the_softphone_registers_calls_a_phone_and_a_rest_hangup_ends_it(db: Database, transport: str) -> None:
     async with live_daemon(db, turn=TURN) as live, chromium(*browser_args()) as browser:
-        line = await line_for(live, transport)
-        token = await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
-        page = await browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(15_000)
-        await open_phone(page, live, token)
-        assert await page.input_value("#phone-line") == line  # whoami names the token's line
-        await register(page)
+        page = await registered_phone(db, live, browser, transport)
         assert WEBSOCKETS[transport] in (await page.text_content("#phone-status") or "")
         # The UA was given that one WebSocket; Asterisk holds the registration it made there.
         assert f"{USER}/sip:" in await asterisk_cli(f"pjsip show contacts like {USER}")
@@ -192,12 +198,7 @@ async def test_the_softphone_registers_calls_a_phone_and_a_rest_hangup_ends_it(d
 
 async def test_relay_only_ice_goes_through_coturn_with_minted_credentials(db: Database) -> None:
     async with live_daemon(db, turn=TURN) as live, chromium(*browser_args()) as browser:
-        line = await line_for(live, "wss")
-        token = await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
-        page = await browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(15_000)
-        await open_phone(page, live, token)
-        await register(page)
+        page = await registered_phone(db, live, browser, "wss")
         await page.check("#phone-relay")
         await live.answers("1002", "answer", "-rtp_echo")
         await call(page, "1002")
@@ -215,14 +216,9 @@ async def test_relay_only_ice_goes_through_coturn_with_minted_credentials(db: Da
 
 async def test_expired_turn_credentials_are_refused_and_no_media_flows(db: Database) -> None:
     async with live_daemon(db, turn=TURN) as live, chromium(*browser_args()) as browser:
-        line = await line_for(live, "ws")
-        token = await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
         # calld mints as if it were two hours ago: the credentials expired an hour and fifty minutes ago.
         live.daemon.services.sip_configurations.clock = lambda: utcnow() - timedelta(hours=2)
-        page = await browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(15_000)
-        await open_phone(page, live, token)
-        await register(page)  # SIP needs no TURN: the line registers as before
+        page = await registered_phone(db, live, browser, "ws")
         await page.check("#phone-relay")
         await live.answers("1002", "answer", "-rtp_echo")
         await call(page, "1002")
@@ -244,12 +240,7 @@ async def test_expired_turn_credentials_are_refused_and_no_media_flows(db: Datab
 
 async def test_the_softphone_answers_a_call_and_its_hold_button_goes_through_calld(db: Database) -> None:
     async with live_daemon(db, turn=TURN) as live, chromium(*browser_args()) as browser:
-        line = await line_for(live, "wss")
-        token = await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
-        page = await browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(15_000)
-        await open_phone(page, live, token)
-        await register(page)
+        page = await registered_phone(db, live, browser, "wss")
         await live.dials("1001", USER, "wait_bye")
         await page.wait_for_selector("#phone-incoming:not([hidden])")
         assert "1001" in (await page.text_content("#phone-incoming") or "")
