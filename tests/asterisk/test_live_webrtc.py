@@ -238,7 +238,7 @@ async def test_expired_turn_credentials_are_refused_and_no_media_flows(db: Datab
         live.kill_phones()
 
 
-async def test_the_softphone_answers_a_call_and_its_hold_button_goes_through_calld(db: Database) -> None:
+async def test_the_softphone_answers_a_call_and_its_record_and_hold_buttons_go_through_calld(db: Database) -> None:
     async with live_daemon(db, turn=TURN) as live, chromium(*browser_args()) as browser:
         page = await registered_phone(db, live, browser, "wss")
         await live.dials("1001", USER, "wait_bye")
@@ -256,6 +256,21 @@ async def test_the_softphone_answers_a_call_and_its_hold_button_goes_through_cal
 
         await eventually(sending, 10, "the browser's microphone audio going out")
         controls = f"#phone-controls[data-call='{logged['id']}']"
+        await page.click(f"{controls} button.record")  # POST /api/call-logs/{id}/start_recording/
+
+        async def recording() -> dict[str, Any] | None:
+            current: dict[str, Any] = await live.call(logged["id"])
+            return current if current["is_recording"] else None
+
+        await eventually(recording, 10, "calld to report the call recording (MixMonitor)")
+        await page.wait_for_selector(f"{controls} button.record:text('Stop recording')")  # the panel follows calld
+        await page.click(f"{controls} button.record")  # POST /api/call-logs/{id}/stop_recording/
+
+        async def not_recording() -> dict[str, Any] | None:
+            current: dict[str, Any] = await live.call(logged["id"])
+            return None if current["is_recording"] else current
+
+        await eventually(not_recording, 10, "calld to report the recording stopped")
         await page.click(f"{controls} button.hold")  # POST /api/call-logs/{id}/toggle_hold/
         held = await live.call_reaches(logged["id"], "on_hold")
         assert held["events"][-1]["source"] == "switch"  # Asterisk confirmed it (MusicOnHoldStart)
