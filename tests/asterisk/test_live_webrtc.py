@@ -187,6 +187,12 @@ async def test_the_softphone_registers_calls_a_phone_and_a_rest_hangup_ends_it(d
         assert (logged["caller_number"], logged["recipient_number"]) == (USER, "1002")
         await page.wait_for_selector(f"#phone-controls[data-call='{logged['id']}'] button.hold")
         await screenshot(page, f"live-webrtc-{transport}-in-call")
+        # Like any other call, it is on the live board (another tab: the Phone panel keeps the call).
+        board = await browser.new_page(viewport=VIEWPORT)
+        await board.goto(f"http://127.0.0.1:{live.daemon.port}/")
+        await board.fill("#token", await mint_token(db, Scope.READ))
+        await board.click("#sign-in-form button[type=submit]")
+        await board.wait_for_selector(f"table.board tr[data-call='{logged['id']}'][data-status=answered]")
 
         await live.post(f"/api/call-logs/{logged['id']}/end_call/")
         await page.wait_for_selector("#phone-call-state[data-state=ended]")
