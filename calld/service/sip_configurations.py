@@ -52,9 +52,10 @@ class SipConfigurationService:
         db: Database,
         probe_timeout_seconds: float,
         egress: EgressPolicy,
-        turn: TurnConfig,
+        turn: Callable[[], TurnConfig],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``turn`` is read per request: a reloaded configuration's ``[turn]`` applies at once."""
         self.db = db
         self.probe_timeout_seconds = probe_timeout_seconds
         self.egress = egress
@@ -101,10 +102,11 @@ class SipConfigurationService:
         async with self.db.read() as session:
             config = await _load(session, config_id)
         password = config.secret or None if caller.may_see_sip_secret_of(config_id) else None
+        settings = self.turn()
         turn = None
-        if self.turn.secret:
-            lifetime = timedelta(seconds=self.turn.credential_lifetime_seconds)
-            turn = mint(self.turn.secret, f"calld-{caller.id.hex[:12]}", self.clock(), lifetime)
+        if settings.secret:
+            lifetime = timedelta(seconds=settings.credential_lifetime_seconds)
+            turn = mint(settings.secret, f"calld-{caller.id.hex[:12]}", self.clock(), lifetime)
         return webrtc_config_json(config, password, turn)
 
     async def test_connection(self, config_id: uuid.UUID) -> dict[str, Any]:

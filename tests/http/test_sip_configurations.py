@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import socket
@@ -357,7 +358,7 @@ async def test_only_the_lines_softphone_token_reads_its_secret(api: AppClient, d
 async def test_without_a_turn_secret_turn_servers_are_left_out(
     services: Services, db: Database, aiohttp_client: Callable[..., Awaitable[AppClient]]
 ) -> None:
-    services.sip_configurations.turn = TurnConfig()
+    services.config = dataclasses.replace(services.config, turn=TurnConfig())  # as a reload swaps it
     client = await aiohttp_client(create_app(services), headers=bearer(await mint_token(db)))
     created = await create(
         client,
