@@ -88,6 +88,23 @@ class SipProbeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnConfig:
+    """The TURN server's shared secret (coturn ``static-auth-secret``): calld mints each browser
+    time-limited TURN credentials from it (``calld.domain.turn``) and stores none."""
+
+    secret: str = ""
+    credential_lifetime_seconds: int = 3600
+
+    def __repr__(self) -> str:
+        # Keeps the secret out of tracebacks and debug output.
+        return f"TurnConfig(secret='***', credential_lifetime_seconds={self.credential_lifetime_seconds})"
+
+
+MIN_TURN_SECRET = 16
+MAX_TURN_LIFETIME_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
 class IngestConfig:
     batch_size: int = 500
     max_memory_events: int = 10000
@@ -175,6 +192,7 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sip_probe: SipProbeConfig = field(default_factory=SipProbeConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
@@ -200,6 +218,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "calls": CallsConfig,
     "logging": LoggingConfig,
     "sip_probe": SipProbeConfig,
+    "turn": TurnConfig,
     "ingest": IngestConfig,
     "webhooks": WebhooksConfig,
     "outbound_webhooks": OutboundWebhooksConfig,
@@ -335,6 +354,10 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"logging.format: must be one of {', '.join(LOG_FORMATS)}")
     if config.sip_probe.timeout_seconds <= 0:
         raise ConfigError("sip_probe.timeout_seconds: must be positive")
+    if config.turn.secret and len(config.turn.secret) < MIN_TURN_SECRET:
+        raise ConfigError(f"turn.secret: must be at least {MIN_TURN_SECRET} characters")
+    if not 60 <= config.turn.credential_lifetime_seconds <= MAX_TURN_LIFETIME_SECONDS:
+        raise ConfigError(f"turn.credential_lifetime_seconds: must be 60..{MAX_TURN_LIFETIME_SECONDS}")
     for name in ("batch_size", "max_memory_events", "max_spill_bytes"):
         if getattr(config.ingest, name) < 1:
             raise ConfigError(f"ingest.{name}: must be at least 1")

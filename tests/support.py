@@ -40,6 +40,7 @@ from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import Base, CallEvent, CallLog, CallStatsBucket
 from calld.storage.rollup import REBUILD_SQL
+from calld.storage.sip_configurations import create_configuration
 from calld.storage.tokens import IssuedToken, TokenStore, generate
 
 PG_URL = os.environ.get("CALLD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_test")
@@ -199,11 +200,25 @@ async def migrated_sqlite(path: Path) -> Path:
 
 
 async def mint_token(
-    db: Database, scope: Scope = Scope.ADMIN, name: str | None = None, issued: IssuedToken | None = None
+    db: Database,
+    scope: Scope = Scope.ADMIN,
+    name: str | None = None,
+    issued: IssuedToken | None = None,
+    sip_configuration_id: uuid.UUID | None = None,
 ) -> str:
-    """Store a new API token in ``db`` (as ``calld token create`` does) and return it in plain text."""
+    """Store a new API token in ``db`` (as ``calld token create`` does) and return it in plain text.
+    A softphone token without ``sip_configuration_id`` is bound to a new SIP configuration of its own."""
     async with db.write() as session:
-        _, issued = await TokenStore().create(session, name or f"test-{scope}-{uuid.uuid4().hex[:8]}", scope, issued)
+        if scope is Scope.SOFTPHONE and sip_configuration_id is None:
+            line = {"name": f"line-{uuid.uuid4().hex[:8]}", "server": "pbx.example.com", "username": "1001"}
+            sip_configuration_id = (await create_configuration(session, line)).id
+        _, issued = await TokenStore().create(
+            session,
+            name or f"test-{scope}-{uuid.uuid4().hex[:8]}",
+            scope,
+            issued,
+            sip_configuration_id=None if scope is not Scope.SOFTPHONE else sip_configuration_id,
+        )
     return issued.plaintext
 
 

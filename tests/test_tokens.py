@@ -96,6 +96,40 @@ async def test_create_list_revoke(daemon: Daemon, config_path: str, capsys: pyte
     assert code == 2 and "no active token" in err
 
 
+async def test_a_softphone_token_is_bound_to_one_existing_line(
+    daemon: Daemon, config_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with api_session(daemon) as http:
+        body = {"name": "desk", "server": "pbx.example.com", "username": "2001", "secret": "line-secret-2001"}
+        async with http.post("/api/sip-configurations/", json=body) as resp:
+            line = (await resp.json())["id"]
+    code, _, err = await calld(capsys, config_path, "create", "--name", "alice", "--scope", "softphone")
+    assert code == 2 and "--sip-configuration is needed with --scope softphone" in err
+    code, _, err = await calld(
+        capsys, config_path, "create", "--name", "bob", "--scope", "write", "--sip-configuration", line
+    )
+    assert code == 2 and "no other scope" in err
+    missing = "00000000-0000-4000-8000-000000000000"
+    code, _, err = await calld(
+        capsys, config_path, "create", "--name", "alice", "--scope", "softphone", "--sip-configuration", missing
+    )
+    assert code == 2 and f"no SIP configuration {missing}" in err
+    code, out, err = await calld(
+        capsys, config_path, "create", "--name", "alice", "--scope", "softphone", "--sip-configuration", line
+    )
+    assert code == 0, err
+    token = out.strip()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{daemon.port}/api/auth/whoami/", headers=bearer(token)) as resp,
+    ):
+        assert (await resp.json())["sip_configuration_id"] == line
+    assert await status_with(daemon, token) == 200  # it watches calls, as write does
+    assert await status_with(daemon, token, "/api/sip-configurations/") == 403  # and configures nothing
+    code, out, _ = await calld(capsys, config_path, "list")
+    assert [row.split()[1] for row in out.splitlines()] == ["admin", "softphone"]  # api_session's, alice's
+
+
 def test_a_scope_outside_the_list_is_refused(config_path: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--config", config_path, "token", "create", "--name", "x", "--scope", "root"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from typing import Any, TextIO
 
 from calld.config import Config
@@ -23,6 +24,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     create = actions.add_parser("create", parents=[common], help="create a token and print it (only this once)")
     create.add_argument("--name", required=True, help="who or what uses the token, e.g. 'crm' or 'alice'")
     create.add_argument("--scope", required=True, choices=[s.value for s in Scope], help="what the token may do")
+    create.add_argument(
+        "--sip-configuration",
+        type=uuid.UUID,
+        help="softphone tokens only: the SIP configuration (id) whose line the browser registers as",
+    )
     revoke = actions.add_parser("revoke", parents=[common], help="revoke a token by name or key")
     revoke.add_argument("token", help="the token's name or key (as `calld token list` shows)")
     actions.add_parser("list", parents=[common], help="list tokens (never their secrets)")
@@ -49,7 +55,9 @@ async def run(config: Config, args: argparse.Namespace, out: TextIO | None = Non
         await db.migrate()
         async with db.write() as session:
             if args.token_command == "create":
-                row, issued = await store.create(session, args.name, Scope(args.scope))
+                row, issued = await store.create(
+                    session, args.name, Scope(args.scope), sip_configuration_id=args.sip_configuration
+                )
                 print(f"calld: created {row.scope} token {row.name!r} (key {row.key}); it is shown only now:", file=err)
                 print(issued.plaintext, file=out)
             elif args.token_command == "revoke":

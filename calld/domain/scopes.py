@@ -1,4 +1,8 @@
-"""What an API token may do: ``read`` < ``write`` < ``admin``, each including the ones below it."""
+"""What an API token may do: ``read`` < ``write`` < ``admin``, each including the ones below it.
+
+``softphone`` is a person's browser phone: it may do what ``write`` may (watch and control calls), and
+it is bound to one SIP configuration, the one line whose SIP password its ``webrtc_config`` carries.
+No other token, admin included, is ever answered a SIP secret."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    SOFTPHONE = "softphone"
 
     @property
     def rank(self) -> int:
@@ -21,7 +26,7 @@ class Scope(StrEnum):
         return self.rank >= required.rank
 
 
-_RANK = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
+_RANK = {Scope.READ: 0, Scope.WRITE: 1, Scope.SOFTPHONE: 1, Scope.ADMIN: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +36,9 @@ class TokenInfo:
     id: uuid.UUID
     name: str
     scope: Scope
+    # The one SIP configuration a softphone token registers as (None for every other scope).
+    sip_configuration_id: uuid.UUID | None = None
+
+    def may_see_sip_secret_of(self, config_id: uuid.UUID) -> bool:
+        """Whether this token is the softphone bound to ``config_id`` (the only reader of its secret)."""
+        return self.scope is Scope.SOFTPHONE and self.sip_configuration_id == config_id

@@ -29,6 +29,9 @@ PUBLIC_PATHS = frozenset({"/", "/api/openapi.json", "/api/docs", "/healthz", "/r
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Browsers cannot set headers on a WebSocket handshake, so that one route also takes the token here.
 QUERY_TOKEN_PATHS = frozenset({"/api/ws"})
+# What a browser phone reads under the admin-only SIP configurations: any token may, and what it is
+# answered depends on the token (calld.service.sip_configurations: only a line's softphone gets its secret).
+READABLE_UNDER_ADMIN = frozenset({"/api/sip-configurations/{id}/webrtc_config/"})
 QUERY_TOKEN_PARAM = "access_token"
 
 TOKEN_KEY = web.RequestKey("token", TokenInfo)
@@ -44,6 +47,8 @@ def required_scope(method: str, path: str) -> Scope | None:
     """The scope a route (its path template) needs, or None for public routes and those authenticated otherwise."""
     if path.startswith(SIGNED_PREFIXES) or path in PUBLIC_PATHS:
         return None
+    if path in READABLE_UNDER_ADMIN and method.upper() in READ_METHODS:
+        return Scope.READ
     if path.startswith(ADMIN_PREFIXES):
         return Scope.ADMIN
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE

@@ -322,14 +322,10 @@ def _client_schemas() -> dict[str, Schema]:
 
 
 def _sip_schemas() -> dict[str, Schema]:
-    turn = obj({"urls": string(fmt="uri"), "username": string(255), "credential": string(255)})
+    turn = obj({"urls": string(fmt="uri")}, ["urls"])
     turn_in = obj(
-        {
-            "urls": string(description="turn: or turns: URI"),
-            "username": string(255, min_length=1),
-            "credential": string(255, min_length=1),
-        },
-        ["urls", "username", "credential"],
+        {"urls": string(description="turn: or turns: URI; credentials are minted per request from [turn] secret")},
+        ["urls"],
     )
 
     def writable(creating: bool) -> dict[str, Schema]:
@@ -382,10 +378,14 @@ def _sip_schemas() -> dict[str, Schema]:
                 "ws_servers": array(string()),
                 "display_name": string(),
                 "authorization_user": string(),
+                "password": nullable(
+                    string(description="The line's SIP secret: only for the softphone token bound to this line.")
+                ),
                 "ice_servers": array(obj({"urls": string(), "username": string(), "credential": string()}, ["urls"])),
+                "turn_expires_at": nullable(DATE_TIME),
                 "register": BOOLEAN,
             },
-            description="What a SIP.js or JsSIP user agent needs; the SIP secret is not in it.",
+            description="What a SIP.js or JsSIP user agent needs; TURN credentials are minted for this request.",
         ),
         "ProbeResult": response_object(
             {
@@ -622,8 +622,13 @@ def _operations_schemas() -> dict[str, Schema]:
             {"name": choice(["calld"]), "version": string(), "docs": string(), "openapi": string()}
         ),
         "Whoami": response_object(
-            {"id": UUID, "name": string(), "scope": choice(Scope)},
-            description="The token the request presented (never the token itself).",
+            {
+                "id": UUID,
+                "name": string(),
+                "scope": choice(Scope),
+                "sip_configuration_id": nullable(UUID),
+            },
+            description="The token the request presented (never the token itself); a softphone token's line.",
         ),
         "Readiness": response_object(
             {
@@ -673,9 +678,10 @@ SECURITY_SCHEMES: dict[str, Schema] = {
     "bearer": {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API token (`calld token create --scope read|write|admin`). Scopes nest: "
+        "description": "An API token (`calld token create --scope read|write|admin|softphone`). Scopes nest: "
         "read < write < admin. Reads need read; other methods write; SIP configurations and webhook "
-        "subscriptions admin.",
+        "subscriptions admin (but any token may read a line's webrtc_config). A softphone token may do what "
+        "write may and reads the SIP password of the one line it is bound to.",
     },
     "accessToken": {
         "type": "apiKey",

@@ -5,7 +5,8 @@ The files are read once, when the routes are added, into a fixed table: only tho
 served (no path from a request ever reaches the file system). Every answer carries the console's
 security headers: a Content-Security-Policy that allows no inline script or style and nothing from
 another origin but recordings (``media-src``: a recording's ``file_url`` may live on a recording
-server), no framing, no MIME sniffing, no referrer. The console signs in with an API token kept in
+server) and WebSockets (the Phone panel's SIP user agent reaches the PBX), no framing, no MIME
+sniffing, no referrer. The console signs in with an API token kept in
 ``sessionStorage`` and talks only to the public API (``/api/...``, ``/api/ws``).
 """
 
@@ -24,6 +25,8 @@ from calld.http.routing import DOCS, Op, Routes
 ASSETS_DIR = Path(__file__).with_name("console_static")
 ASSET_PATH = "/console/{file}"
 PAGE = "index.html"
+# Third-party files shipped as they were built (their version, licence and digest: jssip-VENDORED.md).
+VENDORED = frozenset({"jssip-3.13.8.min.js"})
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -31,7 +34,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
-        "connect-src 'self'",
+        # The Phone panel's SIP user agent talks to the PBX's WebSocket (webrtc_config's ws_servers),
+        # which is another origin; nothing else may be fetched from elsewhere.
+        "connect-src 'self' ws: wss:",
         "media-src 'self' http: https:",
         "base-uri 'none'",
         "form-action 'self'",

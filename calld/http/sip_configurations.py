@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from calld.domain.vocabulary import SipTransport
+from calld.http.auth import caller
 from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
@@ -54,7 +55,8 @@ READ_ONLY: Mapping[str, str] = {
 MAX_ICE_SERVERS = 20
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _USERNAME_FORBIDDEN = re.compile(r"[\s@:<>\"]")
-_TURN_KEYS = {"urls", "username", "credential"}
+_TURN_KEYS = {"urls"}
+_STATIC_TURN = {"username", "credential"}
 
 
 # --- value checks ---------------------------------------------------------------------------------
@@ -176,23 +178,21 @@ def _stun_servers(fields: Fields) -> list[str]:
 
 def _turn_item_problem(item: Any) -> str | None:
     if not isinstance(item, dict):
-        return "must be an object {urls, username, credential}"
+        return "must be an object {urls}"
+    if set(item) & _STATIC_TURN:
+        return (
+            "takes no username or credential: calld mints time-limited TURN credentials per request "
+            "from [turn] secret (the TURN server's use-auth-secret) and stores none"
+        )
     unknown = set(item) - _TURN_KEYS
     if unknown:
-        return f"unknown keys {', '.join(sorted(unknown))}; allowed: credential, urls, username"
+        return f"unknown keys {', '.join(sorted(unknown))}; allowed: urls"
     urls = item.get("urls")
     if not isinstance(urls, str):
         return "urls must be a turn: URI string"
     problem = turn_problem(urls.strip())
     if problem:
         return f"urls {problem}"
-    for key in ("username", "credential"):
-        value = item.get(key)
-        if not isinstance(value, str) or not value or len(value) > 255:
-            return f"{key} must be a non-empty string of at most 255 characters"
-        problem = unstorable_text(value)
-        if problem is not None:  # stored in a JSON column, where PostgreSQL refuses NUL
-            return f"{key} {problem}"
     return None
 
 
@@ -205,9 +205,7 @@ def _turn_servers(fields: Fields) -> list[dict[str, str]]:
         if problem:
             problems.append(f"item {index}: {problem}")
         else:
-            servers.append(
-                {"urls": item["urls"].strip(), "username": item["username"], "credential": item["credential"]}
-            )
+            servers.append({"urls": item["urls"].strip()})
     if problems:
         fields.fail("turn_servers", "; ".join(problems))
     return servers
@@ -397,12 +395,23 @@ async def set_default(request: web.Request) -> web.Response:
 
 @routes.get(
     BASE + "{id}/webrtc_config/",
-    Op(SIP, "What a browser SIP client needs", {200: "WebRtcConfig"}, errors={409: "no websocket_url is set"}),
+    Op(
+        SIP,
+        "What a browser SIP client needs",
+        {200: "WebRtcConfig"},
+        description="Any token may read it. password is the line's SIP secret for the softphone token bound "
+        "to this line only (null for every other token; a softphone token is answered 404 for other lines). "
+        "TURN servers carry credentials minted for this request from [turn] secret (the TURN REST "
+        "convention), valid until turn_expires_at; without a secret they are left out.",
+        errors={409: "no websocket_url is set"},
+    ),
 )
 async def webrtc_config(request: web.Request) -> web.Response:
     """``GET /api/sip-configurations/{id}/webrtc_config/`` (409 without a websocket_url)."""
     config_id = path_uuid(request.match_info["id"], WHAT)
-    return web.json_response(await services(request).sip_configurations.webrtc_config(config_id))
+    token = caller(request)
+    assert token is not None, "the route needs a token (calld.http.auth)"
+    return web.json_response(await services(request).sip_configurations.webrtc_config(config_id, token))
 
 
 @routes.post(

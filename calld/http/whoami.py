@@ -18,4 +18,7 @@ async def whoami(request: web.Request) -> web.Response:
     """GET /api/auth/whoami/ — the token's id, name and scope (never the token itself)."""
     info = caller(request)
     assert info is not None  # the auth middleware admitted a token for this route
-    return web.json_response({"id": str(info.id), "name": info.name, "scope": info.scope.value})
+    line = str(info.sip_configuration_id) if info.sip_configuration_id is not None else None
+    return web.json_response(
+        {"id": str(info.id), "name": info.name, "scope": info.scope.value, "sip_configuration_id": line}
+    )

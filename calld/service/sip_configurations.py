@@ -5,18 +5,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld import sip_probe
+from calld.config import TurnConfig
 from calld.domain.errors import NotFound
+from calld.domain.scopes import Scope, TokenInfo
+from calld.domain.turn import mint
 from calld.domain.vocabulary import SipTransport
 from calld.egress import EgressPolicy
 from calld.service.views import sip_configuration_json, webrtc_config_json
 from calld.storage import sip_configurations as repo
 from calld.storage.database import Database
-from calld.storage.models import SipConfiguration
+from calld.storage.models import SipConfiguration, utcnow
 
 WHAT = "SIP configuration"
 
@@ -43,10 +47,20 @@ async def _load(session: AsyncSession, config_id: uuid.UUID, *, locked: bool = F
 class SipConfigurationService:
     """The configurations; the first becomes the default, and the default stays active."""
 
-    def __init__(self, db: Database, probe_timeout_seconds: float, egress: EgressPolicy) -> None:
+    def __init__(
+        self,
+        db: Database,
+        probe_timeout_seconds: float,
+        egress: EgressPolicy,
+        turn: Callable[[], TurnConfig],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """``turn`` is read per request: a reloaded configuration's ``[turn]`` applies at once."""
         self.db = db
         self.probe_timeout_seconds = probe_timeout_seconds
         self.egress = egress
+        self.turn = turn
+        self.clock = clock
 
     async def page(self, active: bool | None, *, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         async with self.db.read() as session:
@@ -80,9 +94,20 @@ class SipConfigurationService:
             await repo.set_default(session, config)
             return sip_configuration_json(config)
 
-    async def webrtc_config(self, config_id: uuid.UUID) -> dict[str, Any]:
+    async def webrtc_config(self, config_id: uuid.UUID, caller: TokenInfo) -> dict[str, Any]:
+        """What ``caller``'s browser needs to register on this line: its SIP password only for the
+        softphone token bound to it (which sees no other line), TURN credentials minted now."""
+        if caller.scope is Scope.SOFTPHONE and caller.sip_configuration_id != config_id:
+            raise NotFound(WHAT, value=config_id)  # a softphone learns of no line but its own
         async with self.db.read() as session:
-            return webrtc_config_json(await _load(session, config_id))
+            config = await _load(session, config_id)
+        password = config.secret or None if caller.may_see_sip_secret_of(config_id) else None
+        settings = self.turn()
+        turn = None
+        if settings.secret:
+            lifetime = timedelta(seconds=settings.credential_lifetime_seconds)
+            turn = mint(settings.secret, f"calld-{caller.id.hex[:12]}", self.clock(), lifetime)
+        return webrtc_config_json(config, password, turn)
 
     async def test_connection(self, config_id: uuid.UUID) -> dict[str, Any]:
         """Probe the server now; the outcome, whatever it is."""

@@ -16,6 +16,7 @@ from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
 from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
+from calld.domain.turn import TurnCredential
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
@@ -241,7 +242,7 @@ def sip_configuration_json(config: SipConfiguration) -> dict[str, Any]:
         "has_secret": bool(config.secret),
         "websocket_url": config.websocket_url,
         "stun_servers": list(config.stun_servers),
-        "turn_servers": [dict(t) for t in config.turn_servers],
+        "turn_servers": [{"urls": t["urls"]} for t in config.turn_servers],
         "is_default": config.is_default,
         "active": config.active,
         "created_at": iso(config.created_at),
@@ -249,12 +250,13 @@ def sip_configuration_json(config: SipConfiguration) -> dict[str, Any]:
     }
 
 
-def webrtc_config_json(config: SipConfiguration) -> dict[str, Any]:
-    """The settings a browser SIP.js / JsSIP user agent needs to register through ``websocket_url``.
+def webrtc_config_json(config: SipConfiguration, password: str | None, turn: TurnCredential | None) -> dict[str, Any]:
+    """The settings a browser JsSIP / SIP.js user agent needs to register through ``websocket_url``.
 
-    The SIP secret is deliberately absent: it must not reach every page that can read this
-    endpoint. The browser asks the user for it, or gets a short-lived credential from a token
-    service. ``display_name`` is the SIP username (calld stores no person's name for a line).
+    ``password`` is the line's SIP secret, given only to the softphone token bound to this line
+    (``calld.domain.scopes``); every other caller gets null. Each TURN URL carries ``turn``, the
+    credentials minted for this request, and is left out without them: calld stores and answers
+    no static TURN credential. ``display_name`` is the SIP username (calld stores no person's name).
     """
     if not config.websocket_url:
         raise Conflict(
@@ -263,13 +265,19 @@ def webrtc_config_json(config: SipConfiguration) -> dict[str, Any]:
             {"websocket_url": "a browser reaches SIP only over WebSocket; set websocket_url (ws:// or wss://)"},
         )
     ice: list[dict[str, Any]] = [{"urls": uri} for uri in config.stun_servers]
-    ice += [{"urls": t["urls"], "username": t["username"], "credential": t["credential"]} for t in config.turn_servers]
+    if turn is not None:
+        ice += [
+            {"urls": server["urls"], "username": turn.username, "credential": turn.credential}
+            for server in config.turn_servers
+        ]
     return {
         "uri": f"sip:{config.username}@{sip_probe.host_in_uri(config.server)}",
         "ws_servers": [config.websocket_url],
         "display_name": config.username,
         "authorization_user": config.username,
+        "password": password,
         "ice_servers": ice,
+        "turn_expires_at": iso(turn.expires_at) if turn is not None and config.turn_servers else None,
         "register": True,
     }
 

@@ -49,6 +49,6 @@ class Services:
         self.provider_events = ProviderEvents(self.db, self.calls, self.provider)
         self.clients = ClientService(self.db)
         self.sip_configurations = SipConfigurationService(
-            self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy
+            self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy, lambda: self.config.turn
         )
         self.subscriptions = SubscriptionService(self.db, self.outbox)

@@ -248,6 +248,10 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A softphone token's line. Deleting the line leaves the token bound to nothing: it then reads no secret.
+    sip_configuration_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("sip_configurations.id", ondelete="SET NULL"), index=True
+    )
 
 
 class WebhookSubscription(Timestamped, Base):

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.scopes import Scope, TokenInfo
-from calld.storage.models import ApiToken, utcnow
+from calld.storage.models import ApiToken, SipConfiguration, utcnow
 
 PREFIX = "calld"
 _SHAPE = re.compile(r"calld_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -60,16 +61,33 @@ class TokenStore:
         self.clock = clock
 
     async def create(
-        self, session: AsyncSession, name: str, scope: Scope, issued: IssuedToken | None = None
+        self,
+        session: AsyncSession,
+        name: str,
+        scope: Scope,
+        issued: IssuedToken | None = None,
+        sip_configuration_id: uuid.UUID | None = None,
     ) -> tuple[ApiToken, IssuedToken]:
-        """Store a new token named ``name`` (refused while an active token has that name)."""
+        """Store a new token named ``name`` (refused while an active token has that name); a softphone
+        token is bound to the existing SIP configuration ``sip_configuration_id``, no other token is."""
         name = name.strip()
         if not name or len(name) > 100:
             raise TokenError("--name must be 1 to 100 characters")
+        if (scope is Scope.SOFTPHONE) != (sip_configuration_id is not None):
+            raise TokenError("--sip-configuration is needed with --scope softphone and with no other scope")
+        if sip_configuration_id is not None and await session.get(SipConfiguration, sip_configuration_id) is None:
+            raise TokenError(f"no SIP configuration {sip_configuration_id}")
         if await self._active_named(session, name) is not None:
             raise TokenError(f"an active token is already named {name!r}; revoke it or pick another name")
         issued = issued or generate()
-        row = ApiToken(key=issued.key, name=name, scope=scope, token_hash=issued.digest, created_at=self.clock())
+        row = ApiToken(
+            key=issued.key,
+            name=name,
+            scope=scope,
+            token_hash=issued.digest,
+            created_at=self.clock(),
+            sip_configuration_id=sip_configuration_id,
+        )
         session.add(row)
         await session.flush()
         return row, issued
@@ -101,9 +119,9 @@ class TokenStore:
         return (await session.execute(stmt)).scalars().first()
 
 
-_BY_KEY = sa.select(ApiToken.id, ApiToken.name, ApiToken.scope, ApiToken.token_hash, ApiToken.revoked_at).where(
-    ApiToken.key == sa.bindparam("key")
-)
+_BY_KEY = sa.select(
+    ApiToken.id, ApiToken.name, ApiToken.scope, ApiToken.token_hash, ApiToken.revoked_at, ApiToken.sip_configuration_id
+).where(ApiToken.key == sa.bindparam("key"))
 
 
 def check(conn: sa.Connection, presented: str) -> TokenInfo | None:
@@ -116,4 +134,4 @@ def check(conn: sa.Connection, presented: str) -> TokenInfo | None:
     stored = row.token_hash if row is not None else _NO_MATCH
     if not hmac.compare_digest(stored, digest(presented)) or row is None or row.revoked_at is not None:
         return None
-    return TokenInfo(row.id, row.name, Scope(row.scope))
+    return TokenInfo(row.id, row.name, Scope(row.scope), row.sip_configuration_id)

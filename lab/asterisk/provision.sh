@@ -26,8 +26,9 @@ host_install() {
 
 start=$(date +%s.%N)
 
-# sipp (package sip-tester) plays the SIP phones; debootstrap builds the chroot.
-host_install debootstrap sip-tester
+# sipp (package sip-tester) plays the SIP phones; debootstrap builds the chroot; coturn is the
+# WebRTC softphones' TURN server (webrtc.sh), openssl makes the lab's CA.
+host_install debootstrap sip-tester coturn openssl iproute2
 
 if [ -x "$LAB_DIR/usr/sbin/asterisk" ] && [ -f "$LAB_DIR/.calld-provisioned" ]; then
     mount_binds

@@ -29,6 +29,9 @@ ami_login_ok() {
         exit 1' 2>/dev/null
 }
 
+# WebRTC softphones (issue 23): the WSS certificate in the chroot, coturn on 127.0.0.1:3478.
+"$HERE/webrtc.sh" start
+
 if pid=$(running_pid); then
     log "already running (pid $pid)"
     exit 0

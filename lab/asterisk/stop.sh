@@ -22,6 +22,8 @@ else
     log "not running"
 fi
 rm -f "$PID_FILE"
+# WebRTC softphones (issue 23): the lab's coturn goes with it.
+"$HERE/webrtc.sh" stop
 
 if [ "${CALLD_LAB_KEEP_MOUNTS:-0}" != 1 ]; then
     for d in dev sys proc; do

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from calld.adapters.asterisk.adapter import AsteriskAdapter
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.factory import make_switch
-from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
+from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig, TurnConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from tests.support import api_session
@@ -96,10 +96,11 @@ class Live:
         self.phones.append(proc)
         return proc
 
-    async def answers(self, phone: str, behaviour: str = "answer") -> asyncio.subprocess.Process:
-        """Phone ``phone`` waits for one call: ``answer`` (after 1 s ringing), ``noanswer``, ``busy``."""
+    async def answers(self, phone: str, behaviour: str = "answer", *extra: str) -> asyncio.subprocess.Process:
+        """Phone ``phone`` waits for one call: ``answer`` (after 1 s ringing), ``noanswer``, ``busy``;
+        ``extra`` sipp options (``-rtp_echo``: send back every RTP packet it receives)."""
         ip = phone_ip(phone)
-        proc = await self.sipp("-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1")
+        proc = await self.sipp("-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1", *extra)
         await eventually(lambda: _listening(ip, 5060), 5, f"sipp phone {phone} listening")
         return proc
 
@@ -271,11 +272,18 @@ async def hang_up_everything() -> None:
 
 @contextlib.asynccontextmanager
 async def live_daemon(
-    db: Database, *, fresh: bool = True, calls: CallsConfig | None = None, **settings: Any
+    db: Database,
+    *,
+    fresh: bool = True,
+    calls: CallsConfig | None = None,
+    turn: TurnConfig | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Live]:
     """calld as ``calld run`` builds it (config -> ``make_switch`` -> ``Daemon``), on loopback.
-    ``fresh``: hang up whatever is on the lab Asterisk first (False: a restarted calld's view)."""
+    ``fresh``: hang up whatever is on the lab Asterisk first (False: a restarted calld's view);
+    ``turn``: its ``[turn]`` (the lab's coturn secret for the WebRTC tests)."""
     config = Config(
+        turn=turn or TurnConfig(),
         server=ServerConfig(host="127.0.0.1", port=0),
         database=DatabaseConfig(url=plain_url(db), pool_size=5),
         calls=calls if calls is not None else CallsConfig(timezone="UTC"),

@@ -31,15 +31,15 @@ def chromium_path() -> str:
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """A headless Chromium; closed after."""
+async def chromium(*extra_args: str) -> AsyncIterator[Browser]:
+    """A headless Chromium (``extra_args``: more command-line switches); closed after."""
     path = chromium_path()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=path,
             headless=True,
             # Root in CI and in containers: Chromium's sandbox needs user namespaces it may not have.
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio", *extra_args],
         )
         try:
             yield browser

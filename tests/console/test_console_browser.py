@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import socket
 import struct
 import time
 import uuid
@@ -558,3 +559,47 @@ async def test_the_console_is_usable_on_a_phone_sized_screen(browser: Browser, d
         focused.add(await page.evaluate("() => document.activeElement.id || document.activeElement.textContent"))
     assert {"sign-out", "Live", "Call log"} <= focused
     await screenshot(page, "live-phone")
+
+
+# --- the Phone panel (the live suite registers and calls: tests/asterisk/test_live_webrtc.py) ----------
+
+
+async def test_the_phone_panel_gets_the_password_only_for_the_lines_softphone_token(
+    browser: Browser, daemon: Daemon, db: Database, http: aiohttp.ClientSession
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: the WebSocket is refused
+    port = closed.getsockname()[1]
+    body = {
+        "name": "desk",
+        "server": "127.0.0.1",
+        "username": "2001",
+        "secret": "line-secret-2001",
+        "transport": "ws",
+        "websocket_url": f"ws://127.0.0.1:{port}/ws",
+    }
+    async with http.post("/api/sip-configurations/", json=body) as resp:
+        line = (await ok(resp, 201))["id"]
+    try:
+        reader = await open_console(browser, daemon, await mint_token(db, Scope.READ))
+        problems = PageProblems(reader)
+        await show(reader, "#/phone")
+        assert await reader.input_value("#phone-line") == ""
+        await reader.fill("#phone-line", line)
+        await reader.click("#phone-register")
+        await reader.wait_for_selector("#phone-status[data-state=failed]")
+        assert "given no SIP password" in (await reader.text_content("#phone-status") or "")
+        assert await reader.evaluate("() => window.JsSIP.version") == "3.13.8"  # loaded from /console/ under the CSP
+
+        phone = await open_console(
+            browser, daemon, await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line))
+        )
+        await show(phone, "#/phone")
+        assert await phone.input_value("#phone-line") == line
+        await phone.click("#phone-register")  # the password comes from calld; the PBX is not there
+        await phone.wait_for_selector("#phone-status[data-state=failed]")
+        assert f"Could not reach ws://127.0.0.1:{port}/ws" in (await phone.text_content("#phone-status") or "")
+        await screenshot(phone, "phone-unreachable")
+        assert problems.errors == [] and problems.dialogs == []
+    finally:
+        closed.close()

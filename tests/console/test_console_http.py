@@ -6,6 +6,7 @@ and the first load within its weight budget."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +15,7 @@ import pytest
 from calld.domain.scopes import Scope
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallStatus
 from calld.http.app import create_app
-from calld.http.console import ASSETS_DIR, PAGE, load_assets
+from calld.http.console import ASSETS_DIR, PAGE, VENDORED, load_assets
 from calld.service.wiring import Services
 from tests.conftest import AppClient
 from tests.support import bearer, mint_token
@@ -28,7 +29,20 @@ async def anonymous(services: Services, aiohttp_client: Callable[..., Awaitable[
 
 
 def shipped(suffix: str) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(ASSETS_DIR.iterdir()) if p.suffix == suffix}
+    """calld's own files (vendored ones are checked against their record instead)."""
+    return {
+        p.name: p.read_text() for p in sorted(ASSETS_DIR.iterdir()) if p.suffix == suffix and p.name not in VENDORED
+    }
+
+
+def test_vendored_files_are_those_their_record_names() -> None:
+    """Each vendored file's version, licence and digest are recorded beside it (jssip-VENDORED.md)."""
+    record = (ASSETS_DIR / "jssip-VENDORED.md").read_text()
+    for name in VENDORED:
+        body = (ASSETS_DIR / name).read_bytes()
+        assert f"`{name}`" in record and hashlib.sha256(body).hexdigest() in record
+        assert b'version:"3.13.8"' in body and "3.13.8" in name
+    assert "MIT" in record and "Permission is hereby granted" in (ASSETS_DIR / "jssip-LICENSE.md").read_text()
 
 
 def check_security_headers(headers: object) -> None:

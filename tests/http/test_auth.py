@@ -59,7 +59,7 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("GET", "/api/sip-configurations/{id}/"): A,
     ("PATCH", "/api/sip-configurations/{id}/"): A,
     ("DELETE", "/api/sip-configurations/{id}/"): A,
-    ("GET", "/api/sip-configurations/{id}/webrtc_config/"): A,
+    ("GET", "/api/sip-configurations/{id}/webrtc_config/"): R,
     ("POST", "/api/sip-configurations/{id}/set_default/"): A,
     ("POST", "/api/sip-configurations/{id}/test_connection/"): A,
     ("GET", "/api/webhook-subscriptions/"): A,

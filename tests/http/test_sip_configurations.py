@@ -4,9 +4,15 @@ secret, the exactly-one-default rules, webrtc_config, and test_connection agains
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
 import socket
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,13 +20,18 @@ import sqlalchemy as sa
 import structlog
 from yarl import URL
 
-from calld.config import CallsConfig, Config, SipProbeConfig
+from calld.config import CallsConfig, Config, SipProbeConfig, TurnConfig
+from calld.domain.scopes import Scope
+from calld.http.app import create_app
+from calld.service.wiring import Services
 from calld.storage.database import Database
 from calld.storage.models import SipConfiguration
 from tests.fakes.sip_peers import LOOPBACK, StreamResponder, UdpResponder, free_port, start_udp_responder
-from tests.support import LOOPBACK_EGRESS, AppClient
+from tests.support import LOOPBACK_EGRESS, AppClient, bearer, mint_token
 
 SECRET = "s3cr3t-Never-Shown-4711"
+TURN_SECRET = "turn-shared-secret-for-tests"
+TURN_LIFETIME = 600
 BASE = "/api/sip-configurations/"
 
 
@@ -31,6 +42,7 @@ def config() -> Config:
         calls=CallsConfig(timezone="UTC", default_region="US"),
         sip_probe=SipProbeConfig(timeout_seconds=0.4),
         egress=LOOPBACK_EGRESS,  # the responders are on loopback
+        turn=TurnConfig(secret=TURN_SECRET, credential_lifetime_seconds=TURN_LIFETIME),
     )
 
 
@@ -77,7 +89,7 @@ async def test_create_read_update_delete(api: AppClient, db: Database) -> None:
         secret=SECRET,
         websocket_url="wss://pbx.example.com:8089/ws",
         stun_servers=["stun:stun.example.com:3478"],
-        turn_servers=[{"urls": "turn:turn.example.com:3478?transport=udp", "username": "u", "credential": "c"}],
+        turn_servers=[{"urls": "turn:turn.example.com:3478?transport=udp"}],
     )
     config_id = created["id"]
     assert created == {
@@ -90,7 +102,7 @@ async def test_create_read_update_delete(api: AppClient, db: Database) -> None:
         "has_secret": True,
         "websocket_url": "wss://pbx.example.com:8089/ws",
         "stun_servers": ["stun:stun.example.com:3478"],
-        "turn_servers": [{"urls": "turn:turn.example.com:3478?transport=udp", "username": "u", "credential": "c"}],
+        "turn_servers": [{"urls": "turn:turn.example.com:3478?transport=udp"}],
         "is_default": True,
         "active": True,
         "created_at": created["created_at"],
@@ -148,9 +160,9 @@ async def test_validation_errors_store_nothing(api: AppClient, db: Database) -> 
         ({"stun_servers": "stun:stun.example.com"}, "stun_servers"),
         ({"stun_servers": ["stun:stun.example.com:99999"]}, "stun_servers"),
         ({"turn_servers": [{"urls": "turn:t.example.com", "username": "u"}]}, "turn_servers"),
-        ({"turn_servers": [{"urls": "stun:t.example.com", "username": "u", "credential": "c"}]}, "turn_servers"),
+        ({"turn_servers": [{"urls": "stun:t.example.com"}]}, "turn_servers"),
         (
-            {"turn_servers": [{"urls": "turn:t.example.com", "username": "u", "credential": "c", "x": 1}]},
+            {"turn_servers": [{"urls": "turn:t.example.com", "x": 1}]},
             "turn_servers",
         ),
         ({"secret": 1234}, "secret"),
@@ -179,13 +191,16 @@ async def test_validation_errors_store_nothing(api: AppClient, db: Database) -> 
     assert await (await api.get(f"{BASE}{created['id']}/")).json() == created
 
 
-async def test_turn_credentials_postgresql_cannot_store_are_refused(api: AppClient, db: Database) -> None:
-    """Found by schemathesis: a NUL in a TURN username or credential was a 500 on PostgreSQL (JSON column)."""
-    for key in ("username", "credential"):
-        turn = {"urls": "turn:t.example.com", "username": "u", "credential": "c", key: "a\x00b"}
-        response = await api.post(BASE, json=body_of("Nul", turn_servers=[turn]))
+async def test_static_turn_credentials_are_refused(api: AppClient, db: Database) -> None:
+    """calld mints TURN credentials per request ([turn] secret); a stored password would be handed out forever."""
+    for turn in (
+        {"urls": "turn:t.example.com", "username": "u", "credential": "c"},
+        {"urls": "turn:t.example.com", "credential": "a\x00b"},
+    ):
+        response = await api.post(BASE, json=body_of("Static", turn_servers=[turn]))
         assert response.status == 422, await response.text()
-        assert list((await response.json())["detail"]) == ["turn_servers"]
+        detail = (await response.json())["detail"]
+        assert list(detail) == ["turn_servers"] and "mints time-limited TURN credentials" in detail["turn_servers"]
     assert await stored(db) == {}
 
 
@@ -266,27 +281,94 @@ async def test_webrtc_config(api: AppClient) -> None:
         secret=SECRET,
         websocket_url="wss://pbx.example.com:8089/ws",
         stun_servers=["stun:stun.example.com:3478", "stun:[2001:db8::1]"],
-        turn_servers=[{"urls": "turns:turn.example.com:5349?transport=tcp", "username": "tu", "credential": "tc"}],
+        turn_servers=[{"urls": "turns:turn.example.com:5349?transport=tcp"}, {"urls": "turn:turn.example.com"}],
     )
+    before = int(time.time())
     response = await api.get(f"{BASE}{created['id']}/webrtc_config/")
+    after = int(time.time())
     assert response.status == 200
-    assert await response.json() == {
+    answer = await response.json()
+    turn = answer["ice_servers"][2:]
+    assert answer == {
         "uri": "sip:1001@pbx.example.com",
         "ws_servers": ["wss://pbx.example.com:8089/ws"],
         "display_name": "1001",
         "authorization_user": "1001",
+        "password": None,  # an admin token: only the line's softphone token reads the secret
         "ice_servers": [
             {"urls": "stun:stun.example.com:3478"},
             {"urls": "stun:[2001:db8::1]"},
-            {"urls": "turns:turn.example.com:5349?transport=tcp", "username": "tu", "credential": "tc"},
+            {"urls": "turns:turn.example.com:5349?transport=tcp", **_credentials(turn[0])},
+            {"urls": "turn:turn.example.com", **_credentials(turn[1])},
         ],
+        "turn_expires_at": answer["turn_expires_at"],
         "register": True,
     }
+    # The TURN REST convention, checked as coturn checks it: "<expiry>:<user>", base64(HMAC-SHA1(secret, username)).
+    username = turn[0]["username"]
+    expiry, _, user = username.partition(":")
+    assert before + TURN_LIFETIME <= int(expiry) <= after + TURN_LIFETIME
+    assert user and ":" not in user
+    digest = hmac.new(TURN_SECRET.encode(), username.encode(), hashlib.sha1).digest()
+    assert turn[0]["credential"] == base64.b64encode(digest).decode()
+    assert turn[1] == turn[0] | {"urls": "turn:turn.example.com"}
+    assert answer["turn_expires_at"] == datetime.fromtimestamp(int(expiry), UTC).isoformat().replace("+00:00", "Z")
     plain = await create(api, "No websocket")
     missing = await api.get(f"{BASE}{plain['id']}/webrtc_config/")
     assert missing.status == 409
     answer = await missing.json()
     assert answer["error"] == "no WebSocket URL configured" and "websocket_url" in answer["detail"]
+
+
+def _credentials(server: dict[str, str]) -> dict[str, str]:
+    return {"username": server["username"], "credential": server["credential"]}
+
+
+async def test_only_the_lines_softphone_token_reads_its_secret(api: AppClient, db: Database) -> None:
+    """read, write and admin tokens get no SIP secret and no stored TURN credential; the softphone token
+    bound to the line gets the secret, and a softphone token of another line learns nothing of this one."""
+    line = await create(
+        api,
+        "Desk",
+        secret=SECRET,
+        websocket_url="ws://pbx.example.com:8088/ws",
+        turn_servers=[{"urls": "turn:turn.example.com"}],
+    )
+    other = await create(api, "Other desk", secret=SECRET + "-other", websocket_url="ws://pbx.example.com:8088/ws")
+    path = f"{BASE}{line['id']}/webrtc_config/"
+    for scope in (Scope.READ, Scope.WRITE, Scope.ADMIN):
+        response = await api.get(path, headers=bearer(await mint_token(db, scope)))
+        text = await response.text()
+        assert response.status == 200, text
+        assert SECRET not in text and (await response.json())["password"] is None
+        # Minted for this request: the stored TURN entry holds no credential to hand out.
+        [turn] = [server for server in (await response.json())["ice_servers"] if "credential" in server]
+        assert turn["username"].count(":") == 1
+    softphone = bearer(await mint_token(db, Scope.SOFTPHONE, sip_configuration_id=uuid.UUID(line["id"])))
+    mine = await api.get(path, headers=softphone)
+    assert mine.status == 200 and (await mine.json())["password"] == SECRET
+    theirs = await api.get(f"{BASE}{other['id']}/webrtc_config/", headers=softphone)
+    assert theirs.status == 404 and SECRET not in await theirs.text()
+    # Everything else under /api/sip-configurations/ stays admin-only, for a softphone token too.
+    assert (await api.get(f"{BASE}{line['id']}/", headers=softphone)).status == 403
+    stored_turn = await (await api.get(f"{BASE}{line['id']}/")).json()
+    assert stored_turn["turn_servers"] == [{"urls": "turn:turn.example.com"}]
+
+
+async def test_without_a_turn_secret_turn_servers_are_left_out(
+    services: Services, db: Database, aiohttp_client: Callable[..., Awaitable[AppClient]]
+) -> None:
+    services.config = dataclasses.replace(services.config, turn=TurnConfig())  # as a reload swaps it
+    client = await aiohttp_client(create_app(services), headers=bearer(await mint_token(db)))
+    created = await create(
+        client,
+        "No TURN secret",
+        websocket_url="ws://pbx.example.com:8088/ws",
+        stun_servers=["stun:stun.example.com"],
+        turn_servers=[{"urls": "turn:turn.example.com"}],
+    )
+    answer = await (await client.get(f"{BASE}{created['id']}/webrtc_config/")).json()
+    assert answer["ice_servers"] == [{"urls": "stun:stun.example.com"}] and answer["turn_expires_at"] is None
 
 
 async def test_secret_never_leaves(api: AppClient, udp_responder: UdpResponder) -> None:

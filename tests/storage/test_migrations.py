@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from calld.domain.scopes import Scope
 from calld.domain.vocabulary import EventSource, EventType, RecordingStatus
 from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config, head_revision
-from calld.storage.models import Base, CallLog, CallParticipant, CallRecording
+from calld.storage.models import ApiToken, Base, CallLog, CallParticipant, CallRecording
+from calld.storage.tokens import TokenStore
 from tests.storage.old_schema import insert_old_call, insert_old_event
 
 
@@ -219,3 +225,59 @@ async def test_0017_lets_recording_pauses_be_stored_and_its_downgrade_keeps_them
     assert (await _event_types(db))[-2:] == ["error", "error"]
     await db.migrate()
     assert (await _event_types(db))[-2:] == ["error", "error"]
+
+
+async def test_0019_softphone_tokens_and_no_static_turn_credentials(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0019"), False)
+        turn = '[{"urls": "turn:t.example.com", "username": "static", "credential": "forever"}]'
+        await conn.execute(
+            sa.text(
+                "INSERT INTO sip_configurations (id, name, server, port, transport, username, secret, stun_servers, "
+                "turn_servers, is_default, active, created_at, updated_at) VALUES (:id, 'line', 'pbx.example.com', "
+                "5060, 'udp', '1001', 's', '[]', :turn, true, true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": LINE.hex if db.url.startswith("sqlite") else str(LINE), "turn": turn},
+        )
+        await conn.execute(_token("kept", "write"))
+    await db.migrate()
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+        stored_turn = (await conn.execute(sa.text("SELECT turn_servers FROM sip_configurations"))).scalar_one()
+    kept = json.loads(stored_turn) if isinstance(stored_turn, str) else stored_turn
+    assert kept == [{"urls": "turn:t.example.com"}]
+    async with db.write() as s:
+        await TokenStore().create(s, "phone", Scope.SOFTPHONE, sip_configuration_id=LINE)
+    async with db.engine.begin() as conn:
+        assert await _scopes(conn) == [("kept", "write", None), ("phone", "softphone", LINE)]
+        await conn.execute(sa.text("DELETE FROM sip_configurations"))  # the line goes: the token is bound to none
+        assert await _scopes(conn) == [("kept", "write", None), ("phone", "softphone", None)]
+    async with db.engine.begin() as conn:  # down: softphone tokens are revoked, no scope is widened
+        await conn.run_sync(_to, _before("0019"), False)
+        rows = (await conn.execute(sa.text("SELECT name, scope, revoked_at FROM api_tokens ORDER BY name"))).all()
+    assert [(name, scope, revoked is not None) for name, scope, revoked in rows] == [
+        ("kept", "write", False),
+        ("phone", "read", True),
+    ]
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE api_tokens SET scope = 'softphone'"))
+    await db.migrate()
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+LINE = uuid.UUID("5f0c6b8e-0c1d-4c39-9a53-0e5b7b0d9a01")
+
+
+def _token(name: str, scope: str) -> sa.TextClause:
+    return sa.text(
+        "INSERT INTO api_tokens (id, key, name, scope, token_hash, created_at) "
+        f"VALUES ('{uuid.uuid4().hex}', '{uuid.uuid4().hex[:12]}', '{name}', '{scope}', '{'0' * 64}', "
+        "CURRENT_TIMESTAMP)"
+    )
+
+
+async def _scopes(conn: AsyncConnection) -> list[tuple[str, str, uuid.UUID | None]]:
+    rows = await conn.execute(sa.select(ApiToken.name, ApiToken.scope, ApiToken.sip_configuration_id).order_by("name"))
+    return [(name, str(scope), line) for name, scope, line in rows]

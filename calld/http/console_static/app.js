@@ -8,6 +8,7 @@ import * as stats from "./stats.js";
 import * as clients from "./clients.js";
 import * as sip from "./sip.js";
 import * as webhooks from "./webhooks.js";
+import * as phone from "./phone.js";
 
 const VIEWS = {
   live: { module: live, scope: "read" },
@@ -16,9 +17,10 @@ const VIEWS = {
   clients: { module: clients, scope: "read" },
   sip: { module: sip, scope: "admin" },
   webhooks: { module: webhooks, scope: "admin" },
+  phone: { module: phone, scope: "read" },
 };
 
-const state = { scope: null, name: null, cleanup: null };
+const state = { scope: null, name: null, line: null, cleanup: null };
 const $ = (id) => document.getElementById(id);
 
 /** "#/calls/abc?status=ended" → {view: "calls", id: "abc", params: URLSearchParams}. */
@@ -52,6 +54,7 @@ async function signIn(candidate) {
     const me = await get("/api/auth/whoami/");
     state.scope = me.scope;
     state.name = me.name;
+    state.line = me.sip_configuration_id;
   } catch (error) {
     forgetToken();
     showSignIn(error.status === 401 ? "That token is unknown or revoked." : error.message);
@@ -79,7 +82,7 @@ function route() {
   }
   const root = clear($("view"));
   root.dataset.view = view;
-  const context = { scope: state.scope, id: where.id, params: where.params };
+  const context = { scope: state.scope, id: where.id, params: where.params, line: state.line };
   try {
     state.cleanup = VIEWS[view].module.render(root, context) || null;
   } catch (error) {

@@ -1,5 +1,6 @@
-// What the signed-in token may do: read sees, write also controls, admin also configures.
-const RANK = { read: 0, write: 1, admin: 2 };
+// What the signed-in token may do: read sees, write also controls, admin also configures; a softphone
+// token controls calls as write does (and registers its one line: calld.domain.scopes).
+const RANK = { read: 0, write: 1, softphone: 1, admin: 2 };
 
 export function allows(scope, needed) {
   return (RANK[scope] ?? -1) >= RANK[needed];
