@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
 from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
@@ -25,6 +26,7 @@ from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_RE
 from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
+from calld.service.export import EXPORT_FIELDS, ExportFormat, export_chunks, file_name
 
 BASE = "/api/call-logs/"
 WHAT = "call log"
@@ -153,23 +155,23 @@ _PLUS_REPAIRS = {
 }
 
 
-def _query_fields(request: web.Request, allowed: tuple[str, ...], multi: tuple[str, ...] = ()) -> Fields:
+def _query_fields(query: MultiMapping[str], allowed: tuple[str, ...], multi: tuple[str, ...] = ()) -> Fields:
     """Fields over a query string: unknown parameters and repeated single-valued ones are errors."""
-    single = {key: request.query[key] for key in request.query if key not in multi}
+    single = {key: query[key] for key in query if key not in multi}
     for key, (pattern, replacement) in _PLUS_REPAIRS.items():
         if key in single:
             single[key] = pattern.sub(replacement, single[key])
     fields = Fields(single, allowed=allowed, query=True)
     for key in single:
-        if key in allowed and len(request.query.getall(key)) > 1:
+        if key in allowed and len(query.getall(key)) > 1:
             fields.fail(key, "give this parameter once")
     return fields
 
 
-def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
+def _enum_values(fields: Fields, query: MultiMapping[str], name: str) -> list[Any]:
     enum = _MULTI_PARAMS[name]
     values: list[Any] = []
-    for raw in request.query.getall(name, []):
+    for raw in query.getall(name, []):
         for part in raw.split(","):
             try:
                 values.append(enum(part.strip()))
@@ -178,9 +180,11 @@ def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
     return values
 
 
-def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
-    fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
-    statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
+def _call_filter(
+    fields: Fields, query: MultiMapping[str], region: str | None, zone: ZoneInfo
+) -> tuple[CallFilter, str]:
+    """The list's filters and ordering, read from ``query`` (errors left in ``fields``)."""
+    statuses, directions, call_types = (_enum_values(fields, query, name) for name in _MULTI_PARAMS)
     flt = CallFilter(
         statuses=statuses,
         directions=directions,
@@ -193,9 +197,31 @@ def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) 
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:
         fields.fail("ordering", f"must be one of: {', '.join(ORDERINGS)}")
+    return flt, ordering
+
+
+def _parse_list_query(query: MultiMapping[str], region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
+    fields = _query_fields(query, _LIST_PARAMS, tuple(_MULTI_PARAMS))
+    flt, ordering = _call_filter(fields, query, region, zone)
     limit, offset = page_window(fields)
     fields.done()
     return flt, ordering, limit, offset
+
+
+# The export takes every list filter and the ordering; the whole selection instead of a page.
+_EXPORT_PARAMS = (*(p for p in _LIST_PARAMS if p not in ("limit", "offset")), "format")
+
+
+def parse_export_query(
+    query: MultiMapping[str], region: str | None, zone: ZoneInfo
+) -> tuple[CallFilter, str, ExportFormat]:
+    """What ``GET /api/call-logs/export/`` (and ``calld export``) was asked: filters, ordering, format;
+    ``ApiError`` 422 naming each bad parameter."""
+    fields = _query_fields(query, _EXPORT_PARAMS, tuple(_MULTI_PARAMS))
+    flt, ordering = _call_filter(fields, query, region, zone)
+    fmt = fields.choice("format", ExportFormat, default=ExportFormat.CSV)
+    fields.done()
+    return flt, ordering, fmt
 
 
 def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict[str, Any]) -> None:
@@ -220,11 +246,52 @@ def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/call-logs/ — one page of calls matching the filters."""
     svc = services(request)
-    flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region, svc.config.calls.zone)
+    flt, ordering, limit, offset = _parse_list_query(
+        request.query, svc.config.calls.default_region, svc.config.calls.zone
+    )
     total, calls = await svc.call_log.page(
         flt, ordering=ordering, limit=limit, offset=offset, guard=pending_check(request)
     )
     return web.json_response(page_json(request, total, calls, limit, offset))
+
+
+@routes.get(
+    BASE + "export/",
+    Op(
+        CALLS,
+        "Export calls as CSV or NDJSON",
+        {200: None},
+        params=(
+            *call_list_query()[: -len(PAGING)],
+            query("format", choice(ExportFormat, "Default csv.")),
+        ),
+        description="Every call matching the list's filters, in its ordering, streamed (memory stays flat "
+        "however many). Columns, in this order (the list's fields, then names and a summary): "
+        + ", ".join(EXPORT_FIELDS)
+        + ". CSV: RFC 4180 with a header row; a text cell starting with =, +, -, @, tab or CR gets a leading "
+        "apostrophe so spreadsheets show it as text. NDJSON: one JSON object a line, typed. Offered as a file "
+        "(Content-Disposition: attachment).",
+    ),
+)
+@bundles_token_check
+async def export_calls(request: web.Request) -> web.StreamResponse:
+    """GET /api/call-logs/export/?format=csv|ndjson — every matching call, streamed as a file."""
+    svc = services(request)
+    flt, ordering, fmt = parse_export_query(request.query, svc.config.calls.default_region, svc.config.calls.zone)
+    chunks = export_chunks(svc.db, flt, ordering, fmt, guard=pending_check(request))
+    first = await anext(chunks, b"")  # the token check and the first batch, before any byte is sent
+    response = web.StreamResponse(
+        headers={"Content-Disposition": f'attachment; filename="{file_name(fmt, svc.calls.clock())}"'}
+    )
+    response.content_type = fmt.content_type
+    response.charset = "utf-8"
+    await response.prepare(request)
+    if first:
+        await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 @routes.post(
@@ -273,7 +340,7 @@ async def create_call(request: web.Request) -> web.Response:
 async def statistics(request: web.Request) -> web.Response:
     """GET /api/call-logs/statistics/?period=today|week|month — counts since the period began."""
     svc = services(request)
-    fields = _query_fields(request, ("period",))
+    fields = _query_fields(request.query, ("period",))
     period = fields.choice("period", Period, default=Period.TODAY)
     fields.done()
     stats = await svc.call_log.statistics(

@@ -79,6 +79,24 @@ def call_log_json(call: CallLike) -> dict[str, Any]:
     }
 
 
+def participants(caller: str, recipient: str, transfer_target: str | None) -> str:
+    """Who was on the call, in order: caller > recipient [> whom it was transferred to]."""
+    parties = [caller, recipient] + ([transfer_target] if transfer_target else [])
+    return " > ".join(parties)
+
+
+def call_export_json(row: sa.Row[Any]) -> dict[str, Any]:
+    """A call as an export line shows it: the list's fields (same names, same values), then the
+    client's and SIP configuration's names and a participants summary (``CALL_EXPORT_FIELDS``)."""
+    c = _reader(row)
+    return {
+        **call_log_json(row),
+        "client_name": c("client_name"),
+        "sip_configuration_name": c("sip_configuration_name"),
+        "participants": participants(c("caller_number"), c("recipient_number"), c("transfer_target")),
+    }
+
+
 def call_event_json(event: EventLike) -> dict[str, Any]:
     e = _reader(event)
     return {

@@ -1,0 +1,138 @@
+"""Calls exported as CSV or NDJSON, streamed batch after batch.
+
+Memory stays flat however many calls match: each batch (``BATCH`` calls) is read, turned into text
+and handed on before the next is read (``calld.storage.call_export``). The columns are the list's
+fields under the same names, then ``client_name``, ``sip_configuration_name`` and ``participants``
+(``EXPORT_FIELDS``, in that order; new fields are only ever appended).
+
+CSV is RFC 4180 (a header row, CRLF line ends, fields quoted when they hold a comma, a quote or a line
+break) and spreadsheet-safe: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is prefixed with an apostrophe, so a spreadsheet shows it as text instead of running it as a
+formula (this also keeps the ``+`` of E.164 numbers, which spreadsheets would otherwise drop).
+NDJSON is one JSON object a line, typed (numbers, booleans, null), never neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from calld.domain.call_filter import CallFilter
+from calld.service.access import AccessCheck, guarded_read
+from calld.service.views import call_export_json
+from calld.storage.call_export import Key, export_batch, key_of
+from calld.storage.database import Database
+
+BATCH = 1000
+
+EXPORT_FIELDS: tuple[str, ...] = (
+    "id",
+    "direction",
+    "call_type",
+    "status",
+    "caller_number",
+    "recipient_number",
+    "sip_call_id",
+    "client",
+    "sip_configuration",
+    "started_at",
+    "ringing_at",
+    "answered_at",
+    "ended_at",
+    "duration_seconds",
+    "ring_seconds",
+    "hold_seconds",
+    "on_hold_since",
+    "is_recording",
+    "transfer_target",
+    "call_quality_score",
+    "notes",
+    "switch",
+    "created_at",
+    "updated_at",
+    "client_name",
+    "sip_configuration_name",
+    "participants",
+)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(slots=True)
+class Tally:
+    """How many calls an export has written so far."""
+
+    calls: int = 0
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    NDJSON = "ndjson"
+
+    @property
+    def content_type(self) -> str:
+        return "text/csv" if self is ExportFormat.CSV else "application/x-ndjson"
+
+
+def file_name(fmt: ExportFormat, now: datetime) -> str:
+    """The name an export is offered under: ``calld-calls-20261203T142500Z.csv``."""
+    return f"calld-calls-{now:%Y%m%dT%H%M%SZ}.{fmt.value}"
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: empty for null, true/false, numbers as written, text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def csv_lines(rows: Iterable[dict[str, Any]], *, header: bool) -> str:
+    """RFC 4180 lines (CRLF) for ``rows`` (the header row first if asked)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(EXPORT_FIELDS)
+    writer.writerows([csv_cell(row[name]) for name in EXPORT_FIELDS] for row in rows)
+    return out.getvalue()
+
+
+def ndjson_lines(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+
+
+async def export_chunks(
+    db: Database,
+    flt: CallFilter,
+    ordering: str,
+    fmt: ExportFormat,
+    guard: AccessCheck | None = None,
+    batch: int = BATCH,
+    tally: Tally | None = None,
+) -> AsyncIterator[bytes]:
+    """The export's bytes, a batch of calls at a time; the first chunk (the CSV header with the first
+    batch) comes from a read that ``guard`` checks first, so a refused token gets nothing."""
+    after: Key | None = None
+    first = True
+    while True:
+        rows = await guarded_read(db, guard if first else None, export_batch, flt, ordering, after, batch)
+        shaped = [call_export_json(row) for row in rows]
+        text = csv_lines(shaped, header=first) if fmt is ExportFormat.CSV else ndjson_lines(shaped)
+        if tally is not None:
+            tally.calls += len(rows)
+        if text:
+            yield text.encode()
+        if len(rows) < batch:
+            return
+        after = key_of(rows[-1], ordering)
+        first = False
