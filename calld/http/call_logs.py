@@ -9,29 +9,43 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
-from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
+from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period, period_start
+from calld.domain.statistics import (
+    DEFAULT_SERVICE_LEVEL,
+    EARLIEST,
+    LATEST,
+    MAX_BUCKETS,
+    SERVICE_LEVELS,
+    GroupBy,
+    Interval,
+    ReportRequest,
+    bucket_count_estimate,
+)
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several
+from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, integer, query, several, string
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
-from calld.service.export import EXPORT_FIELDS, ExportFormat, export_chunks, file_name
+from calld.service.export import EXPORT_FIELDS, ExportFormat, export_chunks, file_name, report_csv
 
 BASE = "/api/call-logs/"
 WHAT = "call log"
 NOTES_MAX = 10_000
 _LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
+_REPORT_DAY = "(or a date: the midnight it begins in `timezone`)"
 
 # Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
 _DERIVED_HINTS = {
@@ -149,6 +163,8 @@ _MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]
 _LOST_OFFSET_PLUS = (re.compile(r" (\d{2}(?::?\d{2})?)$"), r"+\1")
 _LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$)"), "+")  # not extensions (2 to 6 digits)
 _PLUS_REPAIRS = {
+    "from": _LOST_OFFSET_PLUS,
+    "until": _LOST_OFFSET_PLUS,
     "started_after": _LOST_OFFSET_PLUS,
     "started_before": _LOST_OFFSET_PLUS,
     "number": _LOST_NUMBER_PLUS,
@@ -326,27 +342,127 @@ async def create_call(request: web.Request) -> web.Response:
     return _logged(await svc.call_log.log(new))
 
 
+_REPORT_PARAMS = (
+    "period",
+    "from",
+    "until",
+    "interval",
+    "group_by",
+    "timezone",
+    "service_level_seconds",
+    "format",
+)
+
+
+class StatisticsFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def statistics_query() -> tuple[Schema, ...]:
+    return (
+        query("period", choice(Period, "Default today.")),
+        query(
+            "from", DATE_OR_TIME, f"Calls started at or after this instant {_REPORT_DAY}; default: the period's start."
+        ),
+        query("until", DATE_OR_TIME, f"Calls started before this instant {_REPORT_DAY}; default: now."),
+        query("interval", choice(Interval), "A time series: one bucket per local hour, day, week (Monday) or month."),
+        query("group_by", choice(GroupBy), "One series row per bucket and group (groups without calls are left out)."),
+        query(
+            "timezone", string(fmt="time-zone"), "IANA zone of the calendar buckets and dates; default calls.timezone."
+        ),
+        query(
+            "service_level_seconds",
+            integer(default=DEFAULT_SERVICE_LEVEL, enum=list(SERVICE_LEVELS)),
+            "service_level is the share of calls answered within this many seconds of ringing.",
+        ),
+        query("format", choice(StatisticsFormat, "Default json; csv: the series as RFC 4180 CSV.")),
+    )
+
+
+def _zone(fields: Fields, default: ZoneInfo) -> ZoneInfo:
+    name = fields.string("timezone")
+    if name is None:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        fields.fail("timezone", f"{name!r} is not an IANA time zone, e.g. Europe/Paris or America/New_York")
+        return default
+
+
+def parse_report_query(
+    query_: MultiMapping[str], now: datetime, default_zone: ZoneInfo
+) -> tuple[ReportRequest, StatisticsFormat]:
+    """A statistics report request; ``ApiError`` 422 naming each bad parameter."""
+    fields = _query_fields(query_, _REPORT_PARAMS)
+    zone = _zone(fields, default_zone)
+    period = fields.choice("period", Period)
+    start = fields.timestamp("from", zone=zone)
+    end = fields.timestamp("until", zone=zone)
+    if period is not None and (start is not None or end is not None):
+        fields.fail("period", "give period or from/until, not both")
+    start = start if start is not None else period_start(period or Period.TODAY, now, zone)
+    end = end if end is not None else now
+    for name, instant in (("from", start), ("until", end)):
+        if instant is not None and not EARLIEST <= instant <= LATEST:
+            fields.fail(name, f"must be from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}")
+    if start is not None and end is not None and end <= start:
+        fields.fail("until", "must be later than from")
+    interval = fields.choice("interval", Interval)
+    level = fields.integer("service_level_seconds", default=DEFAULT_SERVICE_LEVEL)
+    if level is not None and level not in SERVICE_LEVELS:
+        fields.fail("service_level_seconds", f"must be one of: {', '.join(map(str, SERVICE_LEVELS))}")
+    request = ReportRequest(
+        start=start,
+        end=end,
+        zone=zone,
+        interval=interval,
+        group_by=fields.choice("group_by", GroupBy),
+        service_level_seconds=level if level in SERVICE_LEVELS else DEFAULT_SERVICE_LEVEL,
+    )
+    fmt = fields.choice("format", StatisticsFormat, default=StatisticsFormat.JSON)
+    if not fields.errors and bucket_count_estimate(interval, start, end) > MAX_BUCKETS:
+        fields.fail("interval", f"over {MAX_BUCKETS:,} buckets: shorten the range or take a longer interval")
+    fields.done()
+    return request, fmt
+
+
 @routes.get(
     BASE + "statistics/",
     Op(
         CALLS,
         "Call statistics",
-        {200: "Statistics"},
-        params=(query("period", choice(Period, "Default today.")),),
-        description="Counts since the period began (local midnight, Monday, the 1st in calls.timezone).",
+        {200: "StatisticsAnswer"},
+        params=statistics_query(),
+        description="With period alone (or nothing): counts since the period began (local midnight, Monday, "
+        "the 1st in calls.timezone), the Statistics shape. With any other parameter: a StatisticsReport over "
+        "[from, until) in `timezone`, from the statistics rollup (up to date as each call's change commits), "
+        "as JSON or, with format=csv, its series as CSV.",
     ),
 )
 @bundles_token_check
-async def statistics(request: web.Request) -> web.Response:
-    """GET /api/call-logs/statistics/?period=today|week|month — counts since the period began."""
+async def statistics(request: web.Request) -> web.StreamResponse:
+    """GET /api/call-logs/statistics/ — counts since the period began, or a report by interval and group."""
     svc = services(request)
-    fields = _query_fields(request.query, ("period",))
-    period = fields.choice("period", Period, default=Period.TODAY)
-    fields.done()
-    stats = await svc.call_log.statistics(
-        period, svc.calls.clock(), svc.config.calls.zone, guard=pending_check(request)
-    )
-    return web.json_response(stats)
+    if set(request.query) <= {"period"}:  # the answer calld has always given
+        fields = _query_fields(request.query, ("period",))
+        period = fields.choice("period", Period, default=Period.TODAY)
+        fields.done()
+        stats = await svc.call_log.statistics(
+            period, svc.calls.clock(), svc.config.calls.zone, guard=pending_check(request)
+        )
+        return web.json_response(stats)
+    report_request, fmt = parse_report_query(request.query, svc.calls.clock(), svc.config.calls.zone)
+    report = await svc.call_log.statistics_report(report_request, guard=pending_check(request))
+    if fmt is StatisticsFormat.CSV:
+        name = f"calld-statistics-{report_request.start:%Y%m%dT%H%M%SZ}.csv"
+        return web.Response(
+            text=report_csv(report),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return web.json_response(report)
 
 
 @routes.post(

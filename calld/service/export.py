@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +25,7 @@ from typing import Any
 
 from calld.domain.call_filter import CallFilter
 from calld.service.access import AccessCheck, guarded_read
-from calld.service.views import call_export_json
+from calld.service.views import REPORT_SERIES_FIELDS, call_export_json
 from calld.storage.call_export import Key, export_batch, key_of
 from calld.storage.database import Database
 
@@ -98,12 +98,17 @@ def csv_cell(value: Any) -> str:
 
 
 def csv_lines(rows: Iterable[dict[str, Any]], *, header: bool) -> str:
-    """RFC 4180 lines (CRLF) for ``rows`` (the header row first if asked)."""
+    """RFC 4180 lines (CRLF) for exported calls (the header row first if asked)."""
+    return csv_rows(EXPORT_FIELDS, rows, header=header)
+
+
+def csv_rows(fields: Sequence[str], rows: Iterable[dict[str, Any]], *, header: bool = True) -> str:
+    """RFC 4180 lines (CRLF) of ``fields`` of ``rows``, spreadsheet-safe (``csv_cell``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if header:
-        writer.writerow(EXPORT_FIELDS)
-    writer.writerows([csv_cell(row[name]) for name in EXPORT_FIELDS] for row in rows)
+        writer.writerow(fields)
+    writer.writerows([csv_cell(row[name]) for name in fields] for row in rows)
     return out.getvalue()
 
 
@@ -136,3 +141,8 @@ async def export_chunks(
             return
         after = key_of(rows[-1], ordering)
         first = False
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """A statistics report's series as RFC 4180 CSV (header row; the cells as an export's)."""
+    return csv_rows(REPORT_SERIES_FIELDS, report["series"])

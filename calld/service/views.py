@@ -14,6 +14,7 @@ from calld import sip_probe
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
+from calld.domain.statistics import METRICS, ReportRequest, add_into, metrics, zero_sums
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
@@ -24,6 +25,7 @@ from calld.storage.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from calld.storage.stats_report import ReportSums
 
 # Each shape is read from a model object or from a Core row with the same attribute names
 # (``calld.storage.call_queries.CALL_COLUMNS`` and friends).
@@ -245,3 +247,39 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
 def statistics_json(period: Period, stats: CallStatistics) -> dict[str, Any]:
     """Counts since ``period`` began, as ``GET /api/call-logs/statistics/`` shows them."""
     return {"period": period.value, **asdict(stats)}
+
+
+def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str, Any]:
+    """A statistics report as ``GET /api/call-logs/statistics/`` shows it with from/until, interval or
+    group_by: the range, its totals, and the series (one row per bucket, or per bucket and group;
+    without a grouping every bucket is there, empty ones too; with one, only groups that had calls)."""
+    level = request.service_level_seconds
+    totals = zero_sums()
+    for cell in sums.cells.values():
+        add_into(totals, cell)
+    series: list[dict[str, Any]] = []
+    by_bucket: dict[int, list[tuple[str | None, list[float]]]] = {}
+    for (index, key), cell in sums.cells.items():
+        if cell[0]:  # a group whose calls all moved away (changed or deleted) leaves zeros behind
+            by_bucket.setdefault(index, []).append((key, cell))
+    empty = zero_sums()
+    for index, bucket in enumerate(sums.buckets):
+        start, end = iso(bucket.start), iso(bucket.end)
+        if request.group_by is None:
+            cells = by_bucket.get(index) or [(None, empty)]
+        else:
+            cells = sorted(by_bucket.get(index, []), key=lambda kc: (kc[0] is None, kc[0] or ""))
+        series.extend({"start": start, "end": end, "group": key, **metrics(cell, level)} for key, cell in cells)
+    return {
+        "from": iso(request.start),
+        "until": iso(request.end),
+        "timezone": request.zone.key,
+        "interval": request.interval.value if request.interval is not None else None,
+        "group_by": request.group_by.value if request.group_by is not None else None,
+        "service_level_seconds": level,
+        "totals": metrics(totals, level),
+        "series": series,
+    }
+
+
+REPORT_SERIES_FIELDS: tuple[str, ...] = ("start", "end", "group", *METRICS)

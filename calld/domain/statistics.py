@@ -1,0 +1,261 @@
+"""The statistics report, pure: its parameters, calendar buckets in a zone, and metrics from sums.
+
+Storage keeps, per 15-minute bucket of UTC time and per group, the sums of ``SUMS`` (migration
+0013); a report adds them up per calendar bucket (hour, day, week, month in the report's zone) and
+turns them into rates and averages here. Buckets are built from the local calendar, so a day is
+23 or 25 hours long on a DST change and the repeated hour of an autumn night is two hourly buckets.
+Every zone's offset is a multiple of 15 minutes, so each calendar boundary is a rollup boundary.
+
+Adding a dimension (``answered_by``, ``hangup_cause`` once calls carry them) is one ``GroupBy``
+member here and one entry of the rollup's dimensions (a migration); a metric is one entry of
+``SUMS`` (a rollup column) and one line in ``metrics``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from calld.domain.call_filter import local_midnight
+
+BUCKET_SECONDS = 900
+SERVICE_LEVELS: tuple[int, ...] = (10, 15, 20, 30, 45, 60, 90, 120)
+DEFAULT_SERVICE_LEVEL = 20
+# A report's range lies within these (integer division of epochs floors only from 1970 on).
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# A report holds at most this many calendar buckets (ten years of hours is 87,660).
+MAX_BUCKETS = 100_000
+
+SUMS: tuple[str, ...] = (
+    "total_calls",
+    "answered_calls",
+    "missed_calls",
+    "inbound_calls",
+    "outbound_calls",
+    "abandoned_calls",
+    "talk_sum",
+    "talk_count",
+    "ring_sum",
+    "ring_count",
+    "hold_sum",
+    *(f"answered_within_{n}" for n in SERVICE_LEVELS),
+)
+
+
+class Interval(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class GroupBy(StrEnum):
+    """What a report may be split by (each a dimension of the rollup)."""
+
+    DIRECTION = "direction"
+    EXTENSION = "extension"
+    CLIENT = "client"
+    SIP_CONFIGURATION = "sip_configuration"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """A statistics report: calls started in [start, end), split by ``interval`` and ``group_by``."""
+
+    start: datetime
+    end: datetime
+    zone: ZoneInfo
+    interval: Interval | None = None
+    group_by: GroupBy | None = None
+    service_level_seconds: int = DEFAULT_SERVICE_LEVEL
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One calendar bucket, clipped to the report's range (UTC instants)."""
+
+    start: datetime
+    end: datetime
+
+
+def epoch(instant: datetime) -> int:
+    """Whole seconds since the epoch, rounded down."""
+    return int((instant - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 1)
+
+
+def _calendar_starts(interval: Interval, start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    """The UTC instants calendar buckets begin in ``zone``, from the one holding ``start`` to before ``end``."""
+    local = start.astimezone(zone)
+    if interval is Interval.HOUR:
+        # Hours are stepped in UTC and floored in local time: a local hour begins where the local
+        # clock shows :00 (offsets are whole quarter hours, so that is a quarter-hour boundary).
+        instant = start - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+        while instant < end:
+            yield instant
+            step = instant + timedelta(hours=1)
+            offset_minutes = step.astimezone(zone).minute  # a half-hour DST shift (Lord Howe)
+            instant = step - timedelta(minutes=offset_minutes)
+        return
+    day = local.date()
+    if interval is Interval.WEEK:
+        day -= timedelta(days=day.weekday())
+    elif interval is Interval.MONTH:
+        day = day.replace(day=1)
+    while (instant := local_midnight(day, zone)) < end:
+        yield instant
+        day = _next_day(interval, day)
+
+
+def _next_day(interval: Interval, day: date) -> date:
+    if interval is Interval.DAY:
+        return day + timedelta(days=1)
+    if interval is Interval.WEEK:
+        return day + timedelta(days=7)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def buckets(request: ReportRequest) -> list[Bucket]:
+    """The report's buckets in order; without an interval, the one whole range."""
+    if request.interval is None:
+        return [Bucket(request.start, request.end)]
+    starts = list(_calendar_starts(request.interval, request.start, request.end, request.zone))
+    edges = [max(s, request.start) for s in starts] + [request.end]
+    return [Bucket(a, b) for a, b in itertools.pairwise(edges) if a < b]
+
+
+def bucket_count_estimate(interval: Interval | None, start: datetime, end: datetime) -> int:
+    """An upper bound of the buckets a report would hold, without building them."""
+    seconds = (end - start).total_seconds()
+    per = {None: seconds + 1, Interval.HOUR: 3600, Interval.DAY: 82800, Interval.WEEK: 601200, Interval.MONTH: 2415600}
+    return int(seconds // per[interval]) + 2
+
+
+def offset_segments(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """``zone``'s UTC offset over [start, end) as (epoch from which it holds, offset seconds), in order.
+
+    Offsets are read daily and a change is searched to the second; every change since 1970 falls on
+    a quarter hour, so each segment starts on a rollup bucket boundary."""
+
+    def offset(instant: int) -> int:
+        delta = datetime.fromtimestamp(instant, UTC).astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    first, last = epoch(start), epoch(end)
+    segments = [(first, offset(first))]
+    probe = first
+    while probe < last:
+        following = min(probe + 86400, last)
+        if offset(following) != segments[-1][1]:
+            low, high = probe, following  # offset(low) is the segment's, offset(high) is not
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (mid, high) if offset(mid) == segments[-1][1] else (low, mid)
+            segments.append((high, offset(high)))
+        probe = following
+    return segments
+
+
+class Binner:
+    """Which bucket a 15-minute rollup bucket (or a call's start) falls in, by bisection."""
+
+    def __init__(self, report_buckets: Sequence[Bucket]) -> None:
+        self._starts = [epoch(b.start) for b in report_buckets]
+
+    def index(self, instant_epoch: int) -> int:
+        return bisect.bisect_right(self._starts, instant_epoch) - 1
+
+
+def add_into(total: list[float], values: Iterable[float]) -> None:
+    for i, value in enumerate(values):
+        total[i] += value
+
+
+def zero_sums() -> list[float]:
+    return [0.0] * len(SUMS)
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(part * 100 / whole, 2) if whole else 0.0
+
+
+def _avg(total: float, count: float) -> float:
+    return round(total / count, 2) if count else 0.0
+
+
+def metrics(sums: Sequence[float], service_level_seconds: int) -> dict[str, float | int]:
+    """The report's metrics from one bucket's (or group's) ``SUMS``.
+
+    answer rate (ASR) = answered / total; abandoned = inbound calls the caller gave up on before an
+    answer (missed or cancelled), abandon rate = abandoned / inbound; service level = answered
+    within ``service_level_seconds`` of ringing / total; talk (ALOC) and hold over answered, ended
+    calls; ring (time to answer) over answered calls."""
+    s = dict(zip(SUMS, sums, strict=True))
+    total = int(s["total_calls"])
+    within = s[f"answered_within_{service_level_seconds}"]
+    return {
+        "total_calls": total,
+        "answered_calls": int(s["answered_calls"]),
+        "missed_calls": int(s["missed_calls"]),
+        "inbound_calls": int(s["inbound_calls"]),
+        "outbound_calls": int(s["outbound_calls"]),
+        "abandoned_calls": int(s["abandoned_calls"]),
+        "answer_rate": _pct(s["answered_calls"], total),
+        "abandon_rate": _pct(s["abandoned_calls"], s["inbound_calls"]),
+        "service_level": _pct(within, total),
+        "answered_within_service_level": int(within),
+        "total_talk_seconds": round(s["talk_sum"], 2),
+        "average_talk_seconds": _avg(s["talk_sum"], s["talk_count"]),
+        "average_ring_seconds": _avg(s["ring_sum"], s["ring_count"]),
+        "average_hold_seconds": _avg(s["hold_sum"], s["talk_count"]),
+    }
+
+
+METRICS: tuple[str, ...] = tuple(metrics([0.0] * len(SUMS), DEFAULT_SERVICE_LEVEL))
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What one call contributes to the sums (read from ``call_logs`` at a range's ragged edges)."""
+
+    direction: str
+    status: str
+    answered: bool
+    ended: bool
+    duration_seconds: float | None
+    ring_seconds: float | None
+    hold_seconds: float
+
+
+def contribution(call: CallFacts) -> list[float]:
+    """The call's ``SUMS``, exactly as the rollup's triggers count it (migration 0013)."""
+    talked = call.answered and call.ended and call.duration_seconds is not None
+    timed = call.answered and call.ring_seconds is not None
+    ring = call.ring_seconds if timed and call.ring_seconds is not None else 0.0
+    abandoned = call.direction == "inbound" and not call.answered and call.status in ("missed", "cancelled")
+    return [
+        1,
+        int(call.answered),
+        int(call.status in ("missed", "no_answer")),
+        int(call.direction == "inbound"),
+        int(call.direction == "outbound"),
+        int(abandoned),
+        call.duration_seconds if talked and call.duration_seconds is not None else 0.0,
+        int(talked),
+        ring,
+        int(timed),
+        call.hold_seconds if talked else 0.0,
+        *(int(timed and ring <= n) for n in SERVICE_LEVELS),
+    ]
+
+
+def extension_of(direction: str, caller: str, recipient: str) -> str:
+    """The call's own extension (recipient of an inbound call, caller of an outbound one) if it is
+    one (2 to 6 digits), else '' — as the rollup keys it."""
+    party = recipient if direction == "inbound" else caller
+    return party if 2 <= len(party) <= 6 and party.isascii() and party.isdigit() else ""
