@@ -26,13 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 import sqlalchemy as sa
 
-from bench.bulkload import load
-from bench.common import ensure_pg
 from bench.memory import rss_mb
+from bench.stats_scale import loaded
 from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.logging import configure_logging
-from calld.storage.database import Database
 from calld.storage.models import CallLog
 from tests.support import mint_token
 
@@ -42,24 +40,6 @@ PG_BASE = "postgresql://postgres@127.0.0.1:5432/calld_bench_export"
 
 def url_for(kind: str, calls: int) -> str:
     return f"sqlite:///{DATA_DIR / f'export-{calls}.db'}" if kind == "sqlite" else f"{PG_BASE}_{calls}"
-
-
-async def loaded(url: str, calls: int, reuse: bool) -> None:
-    await ensure_pg(url)
-    if reuse:
-        db = Database(url)
-        try:
-            await db.migrate()
-            async with db.read() as session:
-                if await session.scalar(sa.select(sa.func.count()).select_from(CallLog)) == calls:
-                    return
-        except Exception:
-            pass
-        finally:
-            await db.close()
-    started = time.perf_counter()
-    await load(url, calls)
-    print(f"  loaded {calls:,} calls in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 async def stream(

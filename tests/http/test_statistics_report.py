@@ -262,6 +262,18 @@ def random_calls(
     return rows
 
 
+def facts_of(c: CallLog) -> CallFacts:
+    return CallFacts(
+        c.direction.value,
+        c.status.value,
+        c.answered_at is not None,
+        c.ended_at is not None,
+        c.duration_seconds,
+        c.ring_seconds,
+        c.hold_seconds,
+    )
+
+
 def expected_series(
     calls: list[Any], zone: ZoneInfo, interval: str, group_by: str | None, level: int
 ) -> dict[tuple[str, Any], dict[str, Any]]:
@@ -285,15 +297,7 @@ def expected_series(
             "extension": extension_of(c.direction.value, c.caller_number, c.recipient_number) or None,
             "sip_configuration": str(c.sip_configuration_id) if c.sip_configuration_id else None,
         }[group_by]
-        facts = CallFacts(
-            c.direction.value,
-            c.status.value,
-            c.answered_at is not None,
-            c.ended_at is not None,
-            c.duration_seconds,
-            c.ring_seconds,
-            c.hold_seconds,
-        )
+        facts = facts_of(c)
         for i, v in enumerate(contribution(facts)):
             sums[(key, group)][i] += v
     return {k: metrics(v, level) for k, v in sums.items()}
@@ -344,9 +348,7 @@ async def test_every_interval_and_grouping_agrees_with_a_count_of_the_calls(
                 params["group_by"] = group_by
             body = await report(api, **params)
             got = {
-                (r["start"], r["group"]): {
-                    k: v for k, v in r.items() if k not in ("start", "end", "group")
-                }
+                (r["start"], r["group"]): {k: v for k, v in r.items() if k not in ("start", "end", "group")}
                 for r in body["series"]
                 if r["total_calls"] or group_by
             }
@@ -362,20 +364,7 @@ async def test_every_interval_and_grouping_agrees_with_a_count_of_the_calls(
                 [
                     sum(x)
                     for x in zip(
-                        *[
-                            contribution(
-                                CallFacts(
-                                    c.direction.value,
-                                    c.status.value,
-                                    c.answered_at is not None,
-                                    c.ended_at is not None,
-                                    c.duration_seconds,
-                                    c.ring_seconds,
-                                    c.hold_seconds,
-                                )
-                            )
-                            for c in inside
-                        ],
+                        *[contribution(facts_of(c)) for c in inside],
                         strict=True,
                     )
                 ],
