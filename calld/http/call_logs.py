@@ -302,6 +302,9 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     response.content_type = fmt.content_type
     response.charset = "utf-8"
     await response.prepare(request)
+    if request.method == "HEAD":  # the headers only: reading every call for nothing would be a waste
+        await chunks.aclose()
+        return response
     if first:
         await response.write(first)
     async for chunk in chunks:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -124,7 +124,7 @@ async def export_chunks(
     guard: AccessCheck | None = None,
     batch: int = BATCH,
     tally: Tally | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The export's bytes, a batch of calls at a time; the first chunk (the CSV header with the first
     batch) comes from a read that ``guard`` checks first, so a refused token gets nothing."""
     after: Key | None = None

@@ -166,6 +166,13 @@ async def test_bad_parameters_are_422_naming_each(api: AppClient) -> None:
     assert set((await resp.json())["detail"]) == {"format", "ordering", "status", "limit", "number"}
 
 
+async def test_head_answers_the_headers_only(api: AppClient, db: Database) -> None:
+    await load_calls(db, 10)
+    resp = await api.head(EXPORT, params={"format": "ndjson"})
+    assert resp.status == 200 and resp.content_type == "application/x-ndjson"
+    assert resp.headers["Content-Disposition"].endswith('.ndjson"') and await resp.read() == b""
+
+
 async def test_an_export_needs_a_token(api: AppClient) -> None:
     resp = await api.get(EXPORT, headers={"Authorization": "Bearer nope"})
     assert resp.status == 401
