@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -176,28 +176,34 @@ class Binner:
         return bisect.bisect_right(self._starts, instant_epoch) - 1
 
 
-def add_into(total: list[float], values: Iterable[float]) -> None:
-    for i, value in enumerate(values):
-        total[i] += value
-
-
-def zero_sums() -> list[float]:
-    return [0.0] * len(SUMS)
-
-
+# A report's cell: the first eleven of ``SUMS`` and the one answered_within_N its service level reads.
+CELL_SUMS = 12
 _WITHIN = {n: SUMS.index(f"answered_within_{n}") for n in SERVICE_LEVELS}
 
 
-def metrics(sums: Sequence[float], service_level_seconds: int) -> dict[str, float | int]:
-    """The report's metrics from one bucket's (or group's) ``SUMS``.
+def zero_sums() -> list[float]:
+    return [0.0] * CELL_SUMS
+
+
+def cell_columns(service_level_seconds: int) -> tuple[str, ...]:
+    """The rollup columns a report's cells sum, in cell order."""
+    return (*SUMS[: CELL_SUMS - 1], f"answered_within_{service_level_seconds}")
+
+
+def report_cell(sums: Sequence[float], service_level_seconds: int) -> list[float]:
+    """A cell from all of ``SUMS`` (one call's ``contribution``)."""
+    return [*sums[: CELL_SUMS - 1], sums[_WITHIN[service_level_seconds]]]
+
+
+def metrics(cell: Sequence[float]) -> dict[str, float | int]:
+    """The report's metrics from one bucket's (or group's) cell (``cell_columns``).
 
     answer rate (ASR) = answered / total; abandoned = inbound calls the caller gave up on before an
     answer (missed or cancelled), abandon rate = abandoned / inbound; service level = answered
     within ``service_level_seconds`` of ringing / total; talk (ALOC) and hold over answered, ended
     calls; ring (time to answer) over answered calls. (Read by position: a year of hours is 8,760
     of these per request.)"""
-    total, answered, missed, inbound, outbound, abandoned, talk, talked, ring, rung, hold = sums[:11]
-    within = sums[_WITHIN[service_level_seconds]]
+    total, answered, missed, inbound, outbound, abandoned, talk, talked, ring, rung, hold, within = cell
     return {
         "total_calls": int(total),
         "answered_calls": int(answered),
@@ -216,7 +222,7 @@ def metrics(sums: Sequence[float], service_level_seconds: int) -> dict[str, floa
     }
 
 
-METRICS: tuple[str, ...] = tuple(metrics([0.0] * len(SUMS), DEFAULT_SERVICE_LEVEL))
+METRICS: tuple[str, ...] = tuple(metrics(zero_sums()))
 
 
 @dataclass(frozen=True, slots=True)

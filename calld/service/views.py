@@ -278,7 +278,7 @@ def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str
             cells = by_bucket.get(index) or [(None, empty)]
         else:
             cells = sorted(by_bucket.get(index, []), key=lambda kc: (kc[0] is None, kc[0] or ""))
-        series.extend({"start": start, "end": end, "group": key, **metrics(cell, level)} for key, cell in cells)
+        series.extend({"start": start, "end": end, "group": key, **metrics(cell)} for key, cell in cells)
     return {
         "from": iso(request.start),
         "until": iso(request.end),
@@ -286,7 +286,7 @@ def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str
         "interval": request.interval.value if request.interval is not None else None,
         "group_by": request.group_by.value if request.group_by is not None else None,
         "service_level_seconds": level,
-        "totals": metrics(totals, level),
+        "totals": metrics(totals),
         "series": series,
     }
 

@@ -96,12 +96,12 @@ def typed(cell: str, like: Any) -> Any:
     return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
-@pytest.mark.parametrize("ordering", ["-started_at", "duration_seconds", "-duration_seconds"])
+@pytest.mark.parametrize("ordering", ["-started_at", "duration_seconds"])
 async def test_export_matches_the_list_row_by_row(api: AppClient, db: Database, ordering: str) -> None:
-    await load_calls(db, 4_000)  # over two batches of 1,000, ties straddling their edges
+    await load_calls(db, 2_600)  # over two batches of 1,000, ties straddling their edges
     params = {"ordering": ordering, "status": "ended,missed,answered,busy", "started_after": "2026-11-01T02:00:00Z"}
     expected = await listed(api, params)
-    assert 2_000 < len(expected) < 4_000
+    assert 1_000 < len(expected) < 2_600
 
     resp = await api.get(EXPORT, params={**params, "format": "ndjson"})
     assert resp.status == 200

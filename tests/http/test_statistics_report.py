@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from calld.config import CallsConfig, Config
-from calld.domain.statistics import CallFacts, contribution, extension_of, metrics
+from calld.domain.statistics import CallFacts, contribution, extension_of, metrics, report_cell
 from calld.storage.database import Database
 from calld.storage.models import CallLog, SipConfiguration
 from tests.support import AppClient, SettableClock
@@ -300,11 +300,11 @@ def expected_series(
         facts = facts_of(c)
         for i, v in enumerate(contribution(facts)):
             sums[(key, group)][i] += v
-    return {k: metrics(v, level) for k, v in sums.items()}
+    return {k: metrics(report_cell(v, level)) for k, v in sums.items()}
 
 
 def approx_metrics(sums: list[float], level: int) -> Any:
-    return pytest.approx(metrics(sums, level), abs=0.011)
+    return pytest.approx(metrics(report_cell(sums, level)), abs=0.011)
 
 
 @pytest.mark.parametrize("config", ["Europe/Paris", "America/New_York"], indirect=True)
