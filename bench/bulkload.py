@@ -154,6 +154,12 @@ def _rebuild_rollup_sqlite(conn: sqlite3.Connection) -> None:
         from calld.storage.rollup import REBUILD_TOTAL_SQL
 
         conn.execute(REBUILD_TOTAL_SQL["sqlite"])
+    if "call_stats_groups" in names:
+        from calld.storage.rollup import groups_rebuild_sql
+
+        conn.execute("DELETE FROM call_stats_groups")
+        for statement in groups_rebuild_sql("sqlite"):
+            conn.execute(statement)
     conn.commit()
 
 
@@ -189,7 +195,16 @@ async def load_postgres(url: str, count: int, clients: list[uuid.UUID], now: dat
             from calld.storage.rollup import REBUILD_TOTAL_SQL
 
             await conn.execute(REBUILD_TOTAL_SQL["postgresql"])
+        if await conn.fetchval("SELECT to_regclass('call_stats_groups') IS NOT NULL"):
+            from calld.storage.rollup import groups_rebuild_sql
+
+            await conn.execute("DELETE FROM call_stats_groups")
+            for statement in groups_rebuild_sql("postgresql"):
+                await conn.execute(statement)
         await conn.execute("VACUUM ANALYZE call_logs")
+        if await conn.fetchval("SELECT to_regclass('call_stats_groups') IS NOT NULL"):
+            # Filled in one go: without statistics the planner scans the whole table for a range.
+            await conn.execute("VACUUM ANALYZE call_stats_groups")
         await conn.execute("VACUUM ANALYZE clients")
     finally:
         await conn.close()

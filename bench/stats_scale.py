@@ -5,6 +5,7 @@ the seed command is far too slow), then calld's daemon serves them and this benc
 real HTTP on loopback:
 
   GET /api/call-logs/statistics/?period=today|week|month
+  GET /api/call-logs/statistics/?from=…&until=…&interval=…&group_by=…  (REPORTS: a year by hour…)
   GET /api/clients/{id}/call_history/        (a typical client: ~0.004 % of all calls)
   GET /api/call-logs/?limit=50               (the first list page, with its total count)
 
@@ -26,7 +27,7 @@ import asyncio
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,6 +45,13 @@ from calld.storage.models import CallLog
 from tests.support import mint_token
 
 DATA_DIR = Path("/var/tmp/calld-bench")
+# (name, days back from now, parameters) of the statistics reports timed.
+REPORTS: tuple[tuple[str, int, dict[str, str]], ...] = (
+    ("report year by hour", 365, {"interval": "hour"}),
+    ("report year by month+dir", 365, {"interval": "month", "group_by": "direction"}),
+    ("report 30d by day+client", 30, {"interval": "day", "group_by": "client"}),
+    ("report 30d by day+ext", 30, {"interval": "day", "group_by": "extension"}),
+)
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/calld_bench_scale"
 
 
@@ -142,6 +150,33 @@ async def measure(kind: str, size: int, requests: int) -> list[tuple[str, float,
                 got = [answer[k] for k in ("total_calls", "answered_calls", "missed_calls", "inbound_calls")]
                 if got != [int(x) for x in expected[:4]]:  # the rollup must answer what the full scan does
                     raise AssertionError(f"statistics {period.value}: calld {got}, full scan {list(expected[:4])}")
+            # Reports from the per-dimension rollup (migration 0013). Baseline: the one aggregate over
+            # every call of the range in call_logs, the least a report without a rollup has to read.
+            now = datetime.now(UTC)
+            for name, days, extra in REPORTS:
+                start = now - timedelta(days=days)
+                query = {"from": start.isoformat(), "until": now.isoformat(), **extra}
+
+                async def raw_range(start: datetime = start, end: datetime = now) -> None:
+                    async with daemon.db.read() as session:
+                        (await session.execute(raw_statistics_sql(start, end))).one()
+
+                base = await timed(raw_range, requests)
+
+                async def report(query: dict[str, str] = query) -> None:
+                    async with http.get("/api/call-logs/statistics/", params=query) as response:
+                        assert response.status == 200, (query, response.status, await response.text())
+                        await response.read()
+
+                took = await timed(report, requests)
+                figures.append((name, took, base))
+                async with http.get("/api/call-logs/statistics/", params=query) as response:
+                    totals = (await response.json())["totals"]
+                async with daemon.db.read() as session:
+                    expected = (await session.execute(raw_statistics_sql(start, now))).one()
+                got = [totals[k] for k in ("total_calls", "answered_calls", "missed_calls", "inbound_calls")]
+                if got != [int(x) for x in expected[:4]]:
+                    raise AssertionError(f"{name}: calld {got}, full scan {list(expected[:4])}")
             took = await timed(getter(f"/api/clients/{client}/call_history/"), requests)
             figures.append(("client call_history", took, None))
             took = await timed(getter("/api/call-logs/?limit=50"), requests)
@@ -160,7 +195,7 @@ async def main() -> None:
     args = parser.parse_args()
     configure_logging("warning", "json")
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
-    print(f"{'database':<11} {'calls':>11} {'request':<22} {'calld ms':>9} {'baseline ms':>12} {'ratio':>6}  <100 ms")
+    print(f"{'database':<11} {'calls':>11} {'request':<26} {'calld ms':>9} {'baseline ms':>12} {'ratio':>6}  <100 ms")
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in kinds:
             await loaded(url_for(kind, size), size, args.reuse)
@@ -168,7 +203,7 @@ async def main() -> None:
                 base_text = f"{base * 1000:12.1f}" if base is not None else f"{'-':>12}"
                 ratio = f"{base / took:6.1f}" if base is not None else f"{'-':>6}"
                 ok = "yes" if took < 0.1 else "NO"
-                print(f"{kind:<11} {size:>11,} {name:<22} {took * 1000:9.1f} {base_text} {ratio}  {ok}", flush=True)
+                print(f"{kind:<11} {size:>11,} {name:<26} {took * 1000:9.1f} {base_text} {ratio}  {ok}", flush=True)
 
 
 if __name__ == "__main__":

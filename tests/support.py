@@ -163,7 +163,7 @@ async def fresh_database(kind: str, tmp_path: Path, sqlite_template: Path | None
 
 
 # Kept by call_logs' triggers, some deferred to commit: emptied after call_logs' delete has committed.
-_TRIGGER_KEPT = ("call_totals", "call_stats_buckets")
+_TRIGGER_KEPT = ("call_totals", "call_stats_buckets", "call_stats_groups")
 
 
 async def empty_pg(url: str) -> None:

@@ -173,3 +173,32 @@ def test_calld_seed_prints_one_summary_line(tmp_path: Path, capsys: pytest.Captu
     assert [line for line in err.splitlines() if line] == [
         f"calld: configuration built-in defaults; database sqlite:///{tmp_path / 'seed.db'}"
     ]
+
+
+# A new user seeds on any day: the 2nd of a month just after midnight (the case that showed no
+# calls for week and month), a Monday morning, a Monday minutes after midnight, the 1st.
+@pytest.mark.parametrize(
+    "local_now",
+    [
+        datetime(2026, 12, 2, 0, 20),
+        datetime(2026, 12, 2, 14, 0),
+        datetime(2026, 11, 30, 9, 15),
+        datetime(2026, 11, 30, 0, 5),
+        datetime(2027, 2, 1, 0, 45),
+    ],
+    ids=["2nd-0020", "2nd-1400", "monday-0915", "monday-0005", "1st-0045"],
+)
+async def test_every_period_shows_seeded_calls_whatever_the_day(db: Database, local_now: datetime) -> None:
+    from calld.storage.call_queries import call_statistics
+
+    zone = ZoneInfo("Europe/Paris")
+    now = local_now.replace(tzinfo=zone).astimezone(UTC)
+    await seed_calls(db, CallStore(), 10, random.Random(11), now, zone)
+    calls = await all_rows(db, CallLog)
+    assert all(c.ended_at is not None and c.ended_at <= now for c in calls)
+    for period in Period:
+        async with db.read() as session:
+            stats = await session.run_sync(
+                lambda s, p=period: call_statistics(s.connection(), period_start(p, now, zone), now)
+            )
+        assert stats.total_calls >= 2, (period, stats)

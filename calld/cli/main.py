@@ -1,4 +1,4 @@
-"""The ``calld`` command: run the daemon, migrate, check the config, seed test data, manage tokens."""
+"""The ``calld`` command: run the daemon, migrate, check the config, seed test data, manage tokens, export calls."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 
+from calld.cli import export as cli_export
 from calld.cli import tokens as cli_tokens
 from calld.config import Config, ConfigError, load_config, unreadable_files
 from calld.logging import LogFailures, configure_logging
@@ -46,6 +47,7 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     seed.add_argument("--cleanup", action="store_true", help="remove seeded data instead of creating it")
     seed.add_argument("--random-seed", type=int, default=None, help="make the generated data repeatable")
     cli_tokens.add_parser(sub, common)
+    cli_export.add_parser(sub, common)
     return parser
 
 
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 0
         if command == "token":
             return asyncio.run(cli_tokens.run(config, args))
+        if command == "export":
+            return asyncio.run(cli_export.run(config, args))
         return _run(config, path, log_failures)
     except DatabaseUnavailable as exc:
         print(f"calld: {exc}", file=sys.stderr)

@@ -85,6 +85,10 @@ SCENARIOS: dict[CallDirection, Sequence[tuple[str, int]]] = {
     ),
     CallDirection.OUTBOUND: (("answered", 60), ("busy", 10), ("no_answer", 14), ("cancelled", 9), ("failed", 7)),
 }
+# Unanswered outcomes that take under QUICK_ROOM (busy: < 2.5 s, failed: < 9.5 s, cancelled: < 17 s),
+# for calls that must end before a window only minutes old closes at "now".
+QUICK_SCENARIOS: Sequence[tuple[str, int]] = (("busy", 1), ("failed", 1), ("cancelled", 2))
+QUICK_ROOM = timedelta(seconds=30)
 FAILURES = (
     {"sip_code": 503, "reason": "Service Unavailable"},
     {"sip_code": 408, "reason": "Request Timeout"},
@@ -165,8 +169,8 @@ async def seed_calls(
     while made < count:
         async with db.write() as session:
             for _ in range(min(BATCH_SIZE, count - made)):
-                start = _start_time(rng, windows[made % len(windows)], now)
-                await _seed_call(session, store, rng, start, fixtures, summary)
+                start, quick = _start_time(rng, windows[made % len(windows)], now)
+                await _seed_call(session, store, rng, start, fixtures, summary, quick=quick)
                 made += 1
     return summary
 
@@ -212,14 +216,29 @@ async def _ensure_fixtures(session: AsyncSession, summary: SeedSummary) -> Fixtu
     return Fixtures(client_numbers=tuple(numbers), trunk_ids=tuple(trunk_ids))
 
 
-def _start_time(rng: random.Random, earliest: datetime, now: datetime) -> datetime:
-    """A start after ``earliest`` (when there is room) and at least an hour before ``now``, so that
-    the call has ended by ``now``."""
+def _start_time(rng: random.Random, earliest: datetime, now: datetime) -> tuple[datetime, bool]:
+    """A start after ``earliest`` such that the call has ended by ``now``, and whether the call must
+    be a quick one (under ``QUICK_ROOM``) to manage that.
+
+    At least an hour before ``now`` when the window allows it. A window begun less than an hour ago
+    (today, seeded at 00:20; this week on Monday just after midnight) still gets calls, quick ones
+    that end by ``now``; only a window opened less than ``QUICK_ROOM`` ago gets none (nothing that
+    started in it could have ended yet).
+    """
     latest = now - timedelta(hours=1)
+    if earliest < latest:
+        return _between(rng, earliest, latest), False
+    latest = now - QUICK_ROOM
     if earliest >= latest:
-        return latest.replace(microsecond=0)
+        return (now - timedelta(hours=1)).replace(microsecond=0), False
+    return _between(rng, earliest, latest), True
+
+
+def _between(rng: random.Random, earliest: datetime, latest: datetime) -> datetime:
+    """A whole second in [earliest, latest] (rounded up: a period's first call stays inside it)."""
     start = earliest + timedelta(seconds=rng.uniform(0, (latest - earliest).total_seconds()))
-    return start.replace(microsecond=0)
+    whole = start.replace(microsecond=0)
+    return whole if whole >= earliest else whole + timedelta(seconds=1)
 
 
 def _far_number(rng: random.Random, fixtures: Fixtures) -> str:
@@ -259,6 +278,8 @@ async def _seed_call(
     start: datetime,
     fixtures: Fixtures,
     summary: SeedSummary,
+    *,
+    quick: bool = False,
 ) -> None:
     direction = rng.choice((CallDirection.INBOUND, CallDirection.INBOUND, CallDirection.OUTBOUND))
     far = _far_number(rng, fixtures)
@@ -276,7 +297,7 @@ async def _seed_call(
     )
     call = await store.create(session, new, EventSource.SEED, started_at=start)
     builder = _CallBuilder(session, store, call, start)
-    scenario = _pick(rng, SCENARIOS[direction])
+    scenario = _pick(rng, QUICK_SCENARIOS if quick else SCENARIOS[direction])
     if scenario == "answered":
         await _answered(builder, rng, summary)
     else:

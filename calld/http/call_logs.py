@@ -9,31 +9,47 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
-from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
+from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period, period_start
 from calld.domain.controls import MAX_DTMF_MS, MIN_DTMF_MS, Party, validate_dtmf
 from calld.domain.errors import InvalidValue
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
+from calld.domain.statistics import (
+    DEFAULT_SERVICE_LEVEL,
+    EARLIEST,
+    LATEST,
+    MAX_BUCKETS,
+    SERVICE_LEVELS,
+    GroupBy,
+    Interval,
+    ReportRequest,
+    bucket_count_estimate,
+)
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several, string
+from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, integer, query, several, string
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
+from calld.service.export import ExportFormat, export_chunks, file_name, report_csv
+from calld.service.views import EXPORT_FIELDS
 
 BASE = "/api/call-logs/"
 WHAT = "call log"
 NOTES_MAX = 10_000
 _LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
+_REPORT_DAY = "(or a date: the midnight it begins in `timezone`)"
 
 # Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
 _DERIVED_HINTS = {
@@ -162,29 +178,31 @@ _MULTI_PARAMS: dict[str, type[StrEnum]] = {
 _LOST_OFFSET_PLUS = (re.compile(r" (\d{2}(?::?\d{2})?)$"), r"+\1")
 _LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$)"), "+")  # not extensions (2 to 6 digits)
 _PLUS_REPAIRS = {
+    "from": _LOST_OFFSET_PLUS,
+    "until": _LOST_OFFSET_PLUS,
     "started_after": _LOST_OFFSET_PLUS,
     "started_before": _LOST_OFFSET_PLUS,
     "number": _LOST_NUMBER_PLUS,
 }
 
 
-def _query_fields(request: web.Request, allowed: tuple[str, ...], multi: tuple[str, ...] = ()) -> Fields:
+def _query_fields(query: MultiMapping[str], allowed: tuple[str, ...], multi: tuple[str, ...] = ()) -> Fields:
     """Fields over a query string: unknown parameters and repeated single-valued ones are errors."""
-    single = {key: request.query[key] for key in request.query if key not in multi}
+    single = {key: query[key] for key in query if key not in multi}
     for key, (pattern, replacement) in _PLUS_REPAIRS.items():
         if key in single:
             single[key] = pattern.sub(replacement, single[key])
     fields = Fields(single, allowed=allowed, query=True)
     for key in single:
-        if key in allowed and len(request.query.getall(key)) > 1:
+        if key in allowed and len(query.getall(key)) > 1:
             fields.fail(key, "give this parameter once")
     return fields
 
 
-def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
+def _enum_values(fields: Fields, query: MultiMapping[str], name: str) -> list[Any]:
     enum = _MULTI_PARAMS[name]
     values: list[Any] = []
-    for raw in request.query.getall(name, []):
+    for raw in query.getall(name, []):
         for part in raw.split(","):
             try:
                 values.append(enum(part.strip()))
@@ -193,10 +211,12 @@ def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
     return values
 
 
-def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
-    fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
+def _call_filter(
+    fields: Fields, query: MultiMapping[str], region: str | None, zone: ZoneInfo
+) -> tuple[CallFilter, str]:
+    """The list's filters and ordering, read from ``query`` (errors left in ``fields``)."""
     statuses, directions, call_types, causes, ended_by, missed = (
-        _enum_values(fields, request, name) for name in _MULTI_PARAMS
+        _enum_values(fields, query, name) for name in _MULTI_PARAMS
     )
     flt = CallFilter(
         statuses=statuses,
@@ -214,9 +234,31 @@ def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) 
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:
         fields.fail("ordering", f"must be one of: {', '.join(ORDERINGS)}")
+    return flt, ordering
+
+
+def _parse_list_query(query: MultiMapping[str], region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
+    fields = _query_fields(query, _LIST_PARAMS, tuple(_MULTI_PARAMS))
+    flt, ordering = _call_filter(fields, query, region, zone)
     limit, offset = page_window(fields)
     fields.done()
     return flt, ordering, limit, offset
+
+
+# The export takes every list filter and the ordering; the whole selection instead of a page.
+_EXPORT_PARAMS = (*(p for p in _LIST_PARAMS if p not in ("limit", "offset")), "format")
+
+
+def parse_export_query(
+    query: MultiMapping[str], region: str | None, zone: ZoneInfo
+) -> tuple[CallFilter, str, ExportFormat]:
+    """What ``GET /api/call-logs/export/`` (and ``calld export``) was asked: filters, ordering, format;
+    ``ApiError`` 422 naming each bad parameter."""
+    fields = _query_fields(query, _EXPORT_PARAMS, tuple(_MULTI_PARAMS))
+    flt, ordering = _call_filter(fields, query, region, zone)
+    fmt = fields.choice("format", ExportFormat, default=ExportFormat.CSV)
+    fields.done()
+    return flt, ordering, fmt
 
 
 def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict[str, Any]) -> None:
@@ -241,11 +283,55 @@ def _check_metadata(fields: Fields, event_type: EventType | None, metadata: dict
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/call-logs/ — one page of calls matching the filters."""
     svc = services(request)
-    flt, ordering, limit, offset = _parse_list_query(request, svc.config.calls.default_region, svc.config.calls.zone)
+    flt, ordering, limit, offset = _parse_list_query(
+        request.query, svc.config.calls.default_region, svc.config.calls.zone
+    )
     total, calls = await svc.call_log.page(
         flt, ordering=ordering, limit=limit, offset=offset, guard=pending_check(request)
     )
     return web.json_response(page_json(request, total, calls, limit, offset))
+
+
+@routes.get(
+    BASE + "export/",
+    Op(
+        CALLS,
+        "Export calls as CSV or NDJSON",
+        {200: None},
+        params=(
+            *call_list_query()[: -len(PAGING)],
+            query("format", choice(ExportFormat, "Default csv.")),
+        ),
+        description="Every call matching the list's filters, in its ordering, streamed (memory stays flat "
+        "however many). Columns, in this order (the list's fields, then names and a summary): "
+        + ", ".join(EXPORT_FIELDS)
+        + ". CSV: RFC 4180 with a header row; a text cell starting with =, +, -, @, tab or CR gets a leading "
+        "apostrophe so spreadsheets show it as text. NDJSON: one JSON object a line, typed. Offered as a file "
+        "(Content-Disposition: attachment).",
+    ),
+)
+@bundles_token_check
+async def export_calls(request: web.Request) -> web.StreamResponse:
+    """GET /api/call-logs/export/?format=csv|ndjson — every matching call, streamed as a file."""
+    svc = services(request)
+    flt, ordering, fmt = parse_export_query(request.query, svc.config.calls.default_region, svc.config.calls.zone)
+    chunks = export_chunks(svc.db, flt, ordering, fmt, guard=pending_check(request))
+    first = await anext(chunks, b"")  # the token check and the first batch, before any byte is sent
+    response = web.StreamResponse(
+        headers={"Content-Disposition": f'attachment; filename="{file_name(fmt, svc.calls.clock())}"'}
+    )
+    response.content_type = fmt.content_type
+    response.charset = "utf-8"
+    await response.prepare(request)
+    if request.method == "HEAD":  # the headers only: reading every call for nothing would be a waste
+        await chunks.aclose()
+        return response
+    if first:
+        await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 @routes.post(
@@ -279,27 +365,127 @@ async def create_call(request: web.Request) -> web.Response:
     return _logged(await svc.call_log.log(new))
 
 
+_REPORT_PARAMS = (
+    "period",
+    "from",
+    "until",
+    "interval",
+    "group_by",
+    "timezone",
+    "service_level_seconds",
+    "format",
+)
+
+
+class StatisticsFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def statistics_query() -> tuple[Schema, ...]:
+    return (
+        query("period", choice(Period, "Default today.")),
+        query(
+            "from", DATE_OR_TIME, f"Calls started at or after this instant {_REPORT_DAY}; default: the period's start."
+        ),
+        query("until", DATE_OR_TIME, f"Calls started before this instant {_REPORT_DAY}; default: now."),
+        query("interval", choice(Interval), "A time series: one bucket per local hour, day, week (Monday) or month."),
+        query("group_by", choice(GroupBy), "One series row per bucket and group (groups without calls are left out)."),
+        query(
+            "timezone", string(fmt="time-zone"), "IANA zone of the calendar buckets and dates; default calls.timezone."
+        ),
+        query(
+            "service_level_seconds",
+            integer(default=DEFAULT_SERVICE_LEVEL, enum=list(SERVICE_LEVELS)),
+            "service_level is the share of calls answered within this many seconds of ringing.",
+        ),
+        query("format", choice(StatisticsFormat, "Default json; csv: the series as RFC 4180 CSV.")),
+    )
+
+
+def _zone(fields: Fields, default: ZoneInfo) -> ZoneInfo:
+    name = fields.string("timezone")
+    if name is None:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        fields.fail("timezone", f"{name!r} is not an IANA time zone, e.g. Europe/Paris or America/New_York")
+        return default
+
+
+def parse_report_query(
+    query_: MultiMapping[str], now: datetime, default_zone: ZoneInfo
+) -> tuple[ReportRequest, StatisticsFormat]:
+    """A statistics report request; ``ApiError`` 422 naming each bad parameter."""
+    fields = _query_fields(query_, _REPORT_PARAMS)
+    zone = _zone(fields, default_zone)
+    period = fields.choice("period", Period)
+    start = fields.timestamp("from", zone=zone)
+    end = fields.timestamp("until", zone=zone)
+    if period is not None and (start is not None or end is not None):
+        fields.fail("period", "give period or from/until, not both")
+    start = start if start is not None else period_start(period or Period.TODAY, now, zone)
+    end = end if end is not None else now
+    for name, instant in (("from", start), ("until", end)):
+        if instant is not None and not EARLIEST <= instant <= LATEST:
+            fields.fail(name, f"must be from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}")
+    if start is not None and end is not None and end <= start:
+        fields.fail("until", "must be later than from")
+    interval = fields.choice("interval", Interval)
+    level = fields.integer("service_level_seconds", default=DEFAULT_SERVICE_LEVEL)
+    if level is not None and level not in SERVICE_LEVELS:
+        fields.fail("service_level_seconds", f"must be one of: {', '.join(map(str, SERVICE_LEVELS))}")
+    request = ReportRequest(
+        start=start,
+        end=end,
+        zone=zone,
+        interval=interval,
+        group_by=fields.choice("group_by", GroupBy),
+        service_level_seconds=level if level in SERVICE_LEVELS else DEFAULT_SERVICE_LEVEL,
+    )
+    fmt = fields.choice("format", StatisticsFormat, default=StatisticsFormat.JSON)
+    if not fields.errors and bucket_count_estimate(interval, start, end) > MAX_BUCKETS:
+        fields.fail("interval", f"over {MAX_BUCKETS:,} buckets: shorten the range or take a longer interval")
+    fields.done()
+    return request, fmt
+
+
 @routes.get(
     BASE + "statistics/",
     Op(
         CALLS,
         "Call statistics",
-        {200: "Statistics"},
-        params=(query("period", choice(Period, "Default today.")),),
-        description="Counts since the period began (local midnight, Monday, the 1st in calls.timezone).",
+        {200: "StatisticsAnswer"},
+        params=statistics_query(),
+        description="With period alone (or nothing): counts since the period began (local midnight, Monday, "
+        "the 1st in calls.timezone), the Statistics shape. With any other parameter: a StatisticsReport over "
+        "[from, until) in `timezone`, from the statistics rollup (up to date as each call's change commits), "
+        "as JSON or, with format=csv, its series as CSV.",
     ),
 )
 @bundles_token_check
-async def statistics(request: web.Request) -> web.Response:
-    """GET /api/call-logs/statistics/?period=today|week|month — counts since the period began."""
+async def statistics(request: web.Request) -> web.StreamResponse:
+    """GET /api/call-logs/statistics/ — counts since the period began, or a report by interval and group."""
     svc = services(request)
-    fields = _query_fields(request, ("period",))
-    period = fields.choice("period", Period, default=Period.TODAY)
-    fields.done()
-    stats = await svc.call_log.statistics(
-        period, svc.calls.clock(), svc.config.calls.zone, guard=pending_check(request)
-    )
-    return web.json_response(stats)
+    if set(request.query) <= {"period"}:  # the answer calld has always given
+        fields = _query_fields(request.query, ("period",))
+        period = fields.choice("period", Period, default=Period.TODAY)
+        fields.done()
+        stats = await svc.call_log.statistics(
+            period, svc.calls.clock(), svc.config.calls.zone, guard=pending_check(request)
+        )
+        return web.json_response(stats)
+    report_request, fmt = parse_report_query(request.query, svc.calls.clock(), svc.config.calls.zone)
+    report = await svc.call_log.statistics_report(report_request, guard=pending_check(request))
+    if fmt is StatisticsFormat.CSV:
+        name = f"calld-statistics-{report_request.start:%Y%m%dT%H%M%SZ}.csv"
+        return web.Response(
+            text=report_csv(report),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return web.json_response(report)
 
 
 @routes.post(

@@ -14,6 +14,7 @@ from calld.domain.delivery import SUBSCRIBABLE, DeliveryStatus
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.participants import PartyRole
 from calld.domain.scopes import Scope
+from calld.domain.statistics import SERVICE_LEVELS, GroupBy, Interval
 from calld.domain.vocabulary import (
     CallDirection,
     CallStatus,
@@ -290,6 +291,58 @@ def _statistics() -> Schema:
             "average_duration_seconds": number(0),
         }
     )
+
+
+def _statistics_report() -> dict[str, Schema]:
+    count = integer(0)
+    seconds = number(0)
+    pct = number(0, 100)
+    metrics: dict[str, Schema] = {
+        "total_calls": count,
+        "answered_calls": count,
+        "missed_calls": count,
+        "inbound_calls": count,
+        "outbound_calls": count,
+        "abandoned_calls": count,
+        "answer_rate": pct,
+        "abandon_rate": pct,
+        "service_level": pct,
+        "answered_within_service_level": count,
+        "total_talk_seconds": seconds,
+        "average_talk_seconds": seconds,
+        "average_ring_seconds": seconds,
+        "average_hold_seconds": seconds,
+    }
+    row = response_object(
+        {"start": DATE_TIME, "end": DATE_TIME, "group": nullable(string()), **metrics},
+        description="One bucket (clipped to [from, until)), or one group in it; group is null without "
+        "group_by, and for the calls with no value (no client, no extension...).",
+    )
+    return {
+        "StatisticsMetrics": response_object(
+            metrics,
+            description="answer_rate = answered / total; abandoned: inbound calls given up before an answer "
+            "(missed or cancelled), abandon_rate = abandoned / inbound; service_level = answered within "
+            "service_level_seconds of ringing / total; talk and hold averages over answered, ended calls; "
+            "ring (time to answer) over answered calls.",
+        ),
+        "StatisticsRow": row,
+        "StatisticsReport": response_object(
+            {
+                "from": DATE_TIME,
+                "until": DATE_TIME,
+                "timezone": string(),
+                "interval": nullable(choice(Interval)),
+                "group_by": nullable(choice(GroupBy)),
+                "service_level_seconds": integer(enum=list(SERVICE_LEVELS)),
+                "totals": ref("StatisticsMetrics"),
+                "series": array(ref("StatisticsRow")),
+            },
+            description="Calls started in [from, until): totals, and the series in time order (groups sorted, "
+            "no group last). Without group_by every bucket is listed, empty ones too.",
+        ),
+        "StatisticsAnswer": {"anyOf": [ref("Statistics"), ref("StatisticsReport")]},
+    }
 
 
 def _client_schemas() -> dict[str, Schema]:
@@ -662,6 +715,7 @@ def component_schemas() -> dict[str, Schema]:
         "CallDetail": _call_detail(),
         "Participant": _participant(),
         "Statistics": _statistics(),
+        **_statistics_report(),
         **_call_bodies(),
         **_client_schemas(),
         **_sip_schemas(),

@@ -90,6 +90,10 @@ _RAW_BODIES: dict[tuple[str, str], Schema] = {
     ("GET", SPEC_PATH): {"application/json": {"schema": {"type": "object"}}},
     ("GET", DOCS_PATH): {"text/html": {"schema": {"type": "string"}}},
     ("GET", "/metrics"): {"text/plain": {"schema": {"type": "string"}}},
+    ("GET", "/api/call-logs/statistics/"): {"text/csv": {"schema": {"type": "string"}}},
+    ("GET", "/api/call-logs/export/"): {
+        kind: {"schema": {"type": "string"}} for kind in ("text/csv", "application/x-ndjson")
+    },
     ("GET", INDEX_PATH): {"text/html": {"schema": {"type": "string"}}},
     ("GET", console.ASSET_PATH): {
         kind: {"schema": {"type": "string"}} for kind in ("text/javascript", "text/css", "text/html", "image/svg+xml")

@@ -268,6 +268,9 @@ class Fields:
             except ValueError:  # 2026-02-30
                 self.fail(name, f"{value.strip()!r} is not a date")
                 return default
+            except OverflowError:  # 0001-01-01 east of UTC: its midnight is before year 1
+                self.fail(name, f"{value.strip()!r} is out of range")
+                return default
         if parsed is None:
             also = f", or a date (midnight in {zone.key}), e.g. 2026-11-24" if zone is not None else ""
             self.fail(name, f"must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T10:00:00Z{also}")

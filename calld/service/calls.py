@@ -21,14 +21,22 @@ from calld.domain.call import NewCall, event_for_status
 from calld.domain.call_filter import CallFilter, Period, period_start
 from calld.domain.errors import AlreadyExists, InvalidValue, InvalidValues, NotFound
 from calld.domain.numbers import NumberPolicy
+from calld.domain.statistics import ReportRequest
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, CallType, EventSource, EventType
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.live_feed import LiveHub, call_message
-from calld.service.views import call_detail_json, call_event_json, call_log_json, statistics_json
+from calld.service.views import (
+    call_detail_json,
+    call_event_json,
+    call_log_json,
+    statistics_json,
+    statistics_report_json,
+)
 from calld.storage import call_queries as q
 from calld.storage.calls import CallStore, state_of
 from calld.storage.database import Database
 from calld.storage.models import CallLog, SipConfiguration
+from calld.storage.stats_report import report_sums
 
 WHAT = "call log"
 
@@ -120,6 +128,11 @@ class CallService:
         """Counts from the start of ``period`` (in ``zone``) until ``now``."""
         stats = await guarded_read(self.db, guard, q.call_statistics, period_start(period, now, zone), now)
         return statistics_json(period, stats)
+
+    async def statistics_report(self, request: ReportRequest, guard: AccessCheck | None = None) -> dict[str, Any]:
+        """The report over [request.start, request.end): totals and the series by interval and group."""
+        sums = await guarded_read(self.db, guard, report_sums, request)
+        return statistics_report_json(request, sums)
 
     # --- logging calls ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
@@ -16,6 +17,7 @@ from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
 from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
+from calld.domain.statistics import METRICS, ReportRequest, metrics, zero_sums
 from calld.domain.turn import TurnCredential
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
@@ -27,6 +29,7 @@ from calld.storage.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from calld.storage.stats_report import ReportSums
 
 # Each shape is read from a model object or from a Core row with the same attribute names
 # (``calld.storage.call_queries.CALL_COLUMNS`` and friends).
@@ -37,6 +40,13 @@ RecordingLike = CallRecording | sa.Row[Any]
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _utc_text(value: datetime) -> str:
+    """``iso`` of a UTC instant, fast for whole seconds (a year of hours formats 8,761 of them)."""
+    if value.microsecond:
+        return iso(value) or ""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value.timestamp()))
 
 
 def _text(value: object) -> str | None:
@@ -89,6 +99,67 @@ def call_log_json(call: CallLike) -> dict[str, Any]:
         "created_at": iso(c("created_at")),
         "updated_at": iso(c("updated_at")),
     }
+
+
+def participants(caller: str, recipient: str, transfer_target: str | None) -> str:
+    """Who was on the call, in order: caller > recipient [> whom it was transferred to]."""
+    parties = [caller, recipient] + ([transfer_target] if transfer_target else [])
+    return " > ".join(parties)
+
+
+# The columns of an export, in order (calld.service.export); new ones are only ever appended.
+EXPORT_FIELDS: tuple[str, ...] = (
+    "id",
+    "direction",
+    "call_type",
+    "status",
+    "caller_number",
+    "recipient_number",
+    "sip_call_id",
+    "client",
+    "sip_configuration",
+    "started_at",
+    "ringing_at",
+    "answered_at",
+    "ended_at",
+    "duration_seconds",
+    "ring_seconds",
+    "hold_seconds",
+    "on_hold_since",
+    "is_recording",
+    "transfer_target",
+    "call_quality_score",
+    "notes",
+    "switch",
+    "created_at",
+    "updated_at",
+    "client_name",
+    "sip_configuration_name",
+    "participants",
+    # The call's story (issue 16).
+    "caller_number_raw",
+    "recipient_number_raw",
+    "caller_withheld",
+    "hangup_cause",
+    "hangup_cause_q850",
+    "sip_status",
+    "hangup_by",
+    "missed_reason",
+    "answered_by",
+)
+
+
+def call_export_json(row: sa.Row[Any]) -> dict[str, Any]:
+    """A call as an export line shows it: the list's fields (same names, same values), then the
+    client's and SIP configuration's names and a participants summary (``EXPORT_FIELDS``)."""
+    c = _reader(row)
+    line = {
+        **call_log_json(row),
+        "client_name": c("client_name"),
+        "sip_configuration_name": c("sip_configuration_name"),
+        "participants": participants(c("caller_number"), c("recipient_number"), c("transfer_target")),
+    }
+    return {name: line[name] for name in EXPORT_FIELDS}
 
 
 def call_event_json(event: EventLike) -> dict[str, Any]:
@@ -329,3 +400,40 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
 def statistics_json(period: Period, stats: CallStatistics) -> dict[str, Any]:
     """Counts since ``period`` began, as ``GET /api/call-logs/statistics/`` shows them."""
     return {"period": period.value, **asdict(stats)}
+
+
+def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str, Any]:
+    """A statistics report as ``GET /api/call-logs/statistics/`` shows it with from/until, interval or
+    group_by: the range, its totals, and the series (one row per bucket, or per bucket and group;
+    without a grouping every bucket is there, empty ones too; with one, only groups that had calls)."""
+    level = request.service_level_seconds
+    kept = [(index, key, cell) for (index, key), cell in sums.cells.items() if cell[0]]
+    # (A group whose calls all moved away, changed or deleted, leaves zeros behind: not shown.)
+    totals = [sum(column) for column in zip(*(cell for _, _, cell in kept), strict=True)] if kept else zero_sums()
+    by_bucket: dict[int, list[tuple[str | None, list[float]]]] = {}
+    for index, key, cell in kept:
+        by_bucket.setdefault(index, []).append((key, cell))
+    edges = [_utc_text(b.start) for b in sums.buckets]
+    edges.append(_utc_text(sums.buckets[-1].end) if sums.buckets else "")
+    empty = zero_sums()
+    series: list[dict[str, Any]] = []
+    for index in range(len(sums.buckets)):
+        start, end = edges[index], edges[index + 1]
+        if request.group_by is None:
+            cells = by_bucket.get(index) or [(None, empty)]
+        else:
+            cells = sorted(by_bucket.get(index, []), key=lambda kc: (kc[0] is None, kc[0] or ""))
+        series.extend({"start": start, "end": end, "group": key, **metrics(cell)} for key, cell in cells)
+    return {
+        "from": iso(request.start),
+        "until": iso(request.end),
+        "timezone": request.zone.key,
+        "interval": request.interval.value if request.interval is not None else None,
+        "group_by": request.group_by.value if request.group_by is not None else None,
+        "service_level_seconds": level,
+        "totals": metrics(totals),
+        "series": series,
+    }
+
+
+REPORT_SERIES_FIELDS: tuple[str, ...] = ("start", "end", "group", *METRICS)

@@ -59,7 +59,7 @@ def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
     return conds
 
 
-def _order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
+def order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
     if ordering not in ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}")
     descending = ordering.startswith("-")
@@ -99,7 +99,7 @@ def call_page(
         # instead of counting every call (linear in the table, ~0.5 s at 10M). No row yet: no call
         # was ever stored since the tables were emptied.
         total = conn.execute(_TOTAL).scalar_one_or_none() or 0
-    stmt = sa.select(*CALL_COLUMNS).where(*conds).order_by(*_order_by(ordering)).limit(limit).offset(offset)
+    stmt = sa.select(*CALL_COLUMNS).where(*conds).order_by(*order_by(ordering)).limit(limit).offset(offset)
     return int(total), list(conn.execute(stmt))
 
 

@@ -315,6 +315,38 @@ class CallStatsBucket(Base):
     duration_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
 
 
+class CallStatsGroup(Base):
+    """The report's rollup: per dimension (``all``, ``direction``, ``extension``, ``client``,
+    ``sip_configuration``), 15-minute ``bucket`` (epoch UTC) and ``key`` ('' for none), the sums every
+    statistic is computed from. Kept by database triggers on ``call_logs`` (migration 0013)."""
+
+    __tablename__ = "call_stats_groups"
+
+    dimension: Mapped[str] = mapped_column(sa.String(24), primary_key=True)
+    bucket: Mapped[int] = mapped_column(sa.BigInteger(), primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    total_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    missed_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    inbound_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    outbound_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    abandoned_calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    # Talk and hold over answered, ended calls (talk_count of them); ring over answered calls.
+    talk_sum: Mapped[float] = mapped_column(sa.Float(), nullable=False)
+    talk_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    ring_sum: Mapped[float] = mapped_column(sa.Float(), nullable=False)
+    ring_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    hold_sum: Mapped[float] = mapped_column(sa.Float(), nullable=False)
+    answered_within_10: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_15: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_20: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_30: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_45: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_60: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_90: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    answered_within_120: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+
+
 class CallTotal(Base):
     """The number of calls in ``call_logs``, in one row (``id`` 1): the unfiltered list's total.
     Kept by database triggers on ``call_logs`` (migration 0005, see ``calld.storage.rollup``)."""

@@ -14,7 +14,9 @@ period starting at local midnight starts on a bucket boundary.
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
+from pathlib import Path
 
 BUCKET_SECONDS = 900
 
@@ -58,6 +60,20 @@ REBUILD_TOTAL_SQL = dict.fromkeys(
         ON CONFLICT (id) DO UPDATE SET calls = excluded.calls
     """,
 )
+
+
+def groups_rebuild_sql(dialect: str) -> list[str]:
+    """``call_stats_groups`` recomputed from ``call_logs`` (into an empty table): one INSERT per dimension.
+
+    Read from migration 0013 itself, the one definition of what each call contributes (a revision
+    imports nothing of calld, so calld reads the revision rather than the other way round)."""
+    path = Path(__file__).resolve().parent / "migrations" / "versions" / "0013_call_stats_groups.py"
+    spec = importlib.util.spec_from_file_location("calld_migration_0013", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    statements: list[str] = module.rebuild_sql(dialect)
+    return statements
 
 
 def epoch(instant: datetime) -> int:

@@ -40,13 +40,15 @@ def check_integrity(path: Path) -> None:
     """``PRAGMA quick_check`` (every page and index entry, without cross-checking indexes)."""
     try:
         conn = sqlite3.connect(path)
+        # A damaged page can put bytes that are not UTF-8 into quick_check's report (names, keys).
+        conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
         try:
             rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise DatabaseDamaged(
-            f"database {path} cannot be read as SQLite ({exc}): restore it from a backup or move it away"
+            f"database {path} cannot be read as SQLite ({_said(exc)}): restore it from a backup or move it away"
         ) from None
     if rows != ["ok"]:
         raise DatabaseDamaged(
@@ -55,7 +57,17 @@ def check_integrity(path: Path) -> None:
         )
 
 
+def _said(exc: BaseException) -> str:
+    """What SQLite said. Its message may quote a damaged page's bytes (``malformed database schema
+    (<garbled name>)``), which Python's sqlite3 then fails to decode: read those as best it can."""
+    if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
+        return exc.object.decode("utf-8", "replace")
+    return str(exc)
+
+
 def is_damage(exc: BaseException) -> bool:
     """Whether a database error says the SQLite file is damaged."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    return isinstance(getattr(exc, "orig", exc), sqlite3.DatabaseError) and any(m in text for m in DAMAGE_MESSAGES)
+    error = getattr(exc, "orig", exc)
+    text = _said(error).lower()
+    said_by_sqlite = isinstance(error, sqlite3.DatabaseError | UnicodeDecodeError)
+    return said_by_sqlite and any(m in text for m in DAMAGE_MESSAGES)

@@ -281,3 +281,30 @@ def _token(name: str, scope: str) -> sa.TextClause:
 async def _scopes(conn: AsyncConnection) -> list[tuple[str, str, uuid.UUID | None]]:
     rows = await conn.execute(sa.select(ApiToken.name, ApiToken.scope, ApiToken.sip_configuration_id).order_by("name"))
     return [(name, str(scope), line) for name, scope, line in rows]
+
+
+async def test_0013_backfills_the_report_rollup_as_its_triggers_keep_it(db: Database) -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from tests.http.test_statistics_report import random_calls
+
+    rows = random_calls(random.Random(13), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [])
+    async with db.write() as s:
+        await s.execute(CallLog.__table__.insert(), rows)
+        await s.execute(sa.update(CallLog).where(CallLog.status == "busy").values(status="missed"))
+        await s.execute(sa.delete(CallLog).where(CallLog.status == "failed"))
+
+    async def groups() -> set[tuple[object, ...]]:
+        async with db.engine.connect() as conn:
+            found = await conn.execute(sa.text("SELECT * FROM call_stats_groups WHERE total_calls <> 0"))
+            return {tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in found}
+
+    kept = await groups()  # by the triggers, through inserts, changes and deletes
+    assert len({row[0] for row in kept}) == 5  # every dimension
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0013"), False)
+    await db.migrate()  # 0013 again: its backfill from call_logs
+    assert await groups() == kept
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
