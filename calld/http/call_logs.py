@@ -24,7 +24,7 @@ from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several
+from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, number, query, several
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
 
@@ -49,6 +49,11 @@ _DERIVED_HINTS = {
             "on_hold_since",
             "is_recording",
             "transfer_target",
+            "mos",
+            "jitter_ms",
+            "packet_loss_pct",
+            "rtt_ms",
+            "quality_source",
         )
     },
 }
@@ -81,6 +86,8 @@ def call_list_query() -> tuple[Schema, ...]:
         several("hangup_cause", choice(HangupCause), "Calls that ended for any of these causes"),
         several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
         several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
+        query("min_mos", number(1, 5), "Calls whose MOS (worst leg) is at least this; unmeasured calls are left out."),
+        query("max_mos", number(1, 5), "Calls whose MOS (worst leg) is at most this; unmeasured calls are left out."),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )
@@ -140,6 +147,8 @@ _LIST_PARAMS = (
     "hangup_cause",
     "hangup_by",
     "missed_reason",
+    "min_mos",
+    "max_mos",
     "ordering",
     "limit",
     "offset",
@@ -205,6 +214,8 @@ def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) 
         hangup_causes=causes,
         hangup_by=ended_by,
         missed_reasons=missed,
+        min_mos=fields.number("min_mos", minimum=1, maximum=5),
+        max_mos=fields.number("max_mos", minimum=1, maximum=5),
     )
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:
