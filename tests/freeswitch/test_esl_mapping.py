@@ -36,8 +36,9 @@ def run(events: Iterable[Mapping[str, str]], mapper: EventMapper | None = None) 
     return calls
 
 
-# Who ended the call and the raw codes are checked against the CDRs in test_end_story.
-STORY_KEYS = frozenset({"hangup_by", "hangup_cause_q850", "sip_status"})
+# Who ended the call and the raw codes are checked against the CDRs in test_end_story, the legs'
+# RTP figures in test_call_quality.
+STORY_KEYS = frozenset({"hangup_by", "hangup_cause_q850", "sip_status", "quality"})
 
 
 def shape(events: list[SwitchEvent]) -> list[Any]:
