@@ -9,9 +9,11 @@ import pytest
 
 from calld.adapters.asterisk.ami_codec import AmiParser
 from calld.adapters.asterisk.mapping import AmiEventMapper, ChannelTimes, cdr_instant, parse_timestamp
+from calld.adapters.asterisk.story import leg_quality
 from calld.domain.call import CallState, apply_event, new_call
 from calld.domain.events import SwitchEvent
 from calld.domain.hangup import end_columns
+from calld.domain.quality import call_quality, estimate_mos
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 from tests.asterisk.captures import CAPTURES, messages, raw
 
@@ -174,14 +176,14 @@ def test_scenario_maps_to_expected_call_events(name: str) -> None:
             caller,
             recipient,
         )
-        # Who ended the call is checked in test_who_ended_each_call.
-        assert [(e.event_type, _without(e.metadata, "hangup_by")) for e in events[1:]] == rest
+        # Who ended the call is checked in test_who_ended_each_call, the RTP figures in test_rtp_quality_*.
+        assert [(e.event_type, _without(e.metadata, "hangup_by", "quality")) for e in events[1:]] == rest
         assert all(e.parties is None for e in events[1:])
         assert {e.calld_call_id for e in events} == {calld_call_id}
 
 
-def _without(metadata: Any, key: str) -> dict[str, Any]:
-    return {name: value for name, value in metadata.items() if name != key}
+def _without(metadata: Any, *keys: str) -> dict[str, Any]:
+    return {name: value for name, value in metadata.items() if name not in keys}
 
 
 # The recorded lab calls (lab/asterisk/capture.py) and who ended each: the first HangupRequest (the
@@ -381,3 +383,36 @@ def test_event_without_timestamp_uses_received_at() -> None:
     assert event.timestamp == at
     with pytest.raises(ValueError, match="timestampevents"):
         new_mapper().map({"Event": "Newchannel", "ChannelState": "4", "Exten": "1", **base})
+
+
+@pytest.mark.parametrize("name", ["answered", "hold", "blind_transfer", "recording"])
+def test_rtp_quality_of_the_recorded_calls_is_no_measurement(name: str) -> None:
+    # Each channel's RTPAUDIOQOS reaches AMI (VarSet) before its Hangup; the lab's sipp phones send no
+    # RTP, so every leg says rxcount=0: reported, but not a measurement.
+    for events in by_call(map_capture(name)).values():
+        end = events[-1]
+        legs = end.metadata["quality"]["legs"]
+        assert legs and {leg["packets"] for leg in legs} == {0}
+        assert {leg["leg"] for leg in legs} <= {e.get("Uniqueid") for e in messages(name)}
+        assert call_quality(end.metadata) is None
+
+
+def test_rtp_quality_reads_asterisks_rtpaudioqos() -> None:
+    value = (
+        "ssrc=1698681438;themssrc=2215414;lp=12;rxjitter=0.004250;rxcount=288;txjitter=0.001000;"
+        "txcount=300;rlp=0;rtt=0.061000;rxmes=88.100000;txmes=90.000000"
+    )
+    leg = leg_quality("1795567147.4", value)
+    assert leg is not None
+    assert (leg.leg, leg.packets, leg.jitter_ms, leg.packet_loss_pct, leg.rtt_ms) == (
+        "1795567147.4",
+        288,
+        4.25,
+        4.0,
+        61.0,
+    )
+    assert leg.mos is None and leg.effective_mos() == estimate_mos(4.0, 4.25, 61.0)
+    # No RTCP came back: rtt 0 is unknown, not a perfect round trip.
+    quiet = leg_quality("x", "ssrc=1;themssrc=0;lp=0;rxjitter=0.000000;rxcount=0;rtt=0.000000")
+    assert quiet is not None and (quiet.rtt_ms, quiet.packet_loss_pct, quiet.measured) == (None, None, False)
+    assert leg_quality("x", "garbage") is None

@@ -48,6 +48,16 @@ def setup_actions(capture: AmiCapture) -> int:
     return 1
 
 
+_FILTER_LINE = re.compile(rb"^(Action: Filter\r\n(?:.*\r\n)*?Filter: ).*?\r\n", re.MULTILINE)
+
+
+def without_filter(action: bytes) -> bytes:
+    """A ``Filter`` action with its expression blanked: Asterisk's reply does not depend on it, so a
+    capture recorded before calld subscribed to one more variable still answers calld's connect (the
+    live lab tests check what the expressions let through)."""
+    return _FILTER_LINE.sub(rb"\1\r\n", action, count=1)
+
+
 def with_action_id(action: bytes, value: bytes) -> bytes:
     """``action`` with its ActionID value replaced by ``value`` (unchanged if it has none)."""
     return _ACTION_ID_LINE.sub(lambda _: b"ActionID: " + value + b"\r\n", action, count=1)
@@ -150,7 +160,7 @@ class FakeAmiServer(LoopbackServer):
                 if recorded is None or sent is None:
                     same = got == expected
                 else:
-                    same = with_action_id(got, recorded) == expected
+                    same = without_filter(with_action_id(got, recorded)) == without_filter(expected)
                 if not same:
                     self._refuse(expected, got)
                     return
