@@ -96,10 +96,14 @@ class Live:
         self.phones.append(proc)
         return proc
 
-    async def answers(self, phone: str, behaviour: str = "answer") -> asyncio.subprocess.Process:
-        """Phone ``phone`` waits for one call: ``answer`` (after 1 s ringing), ``noanswer``, ``busy``."""
+    async def answers(
+        self, phone: str, behaviour: str = "answer", *, rtp_echo: bool = False
+    ) -> asyncio.subprocess.Process:
+        """Phone ``phone`` waits for one call: ``answer`` (after 1 s ringing), ``noanswer``, ``busy``;
+        ``rtp_echo``: it sends back the RTP it receives (real media towards the switch)."""
         ip = phone_ip(phone)
-        proc = await self.sipp("-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1")
+        echo = ("-rtp_echo",) if rtp_echo else ()
+        proc = await self.sipp("-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1", *echo)
         await eventually(lambda: _listening(ip, 5060), 5, f"sipp phone {phone} listening")
         return proc
 

@@ -70,7 +70,7 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "Shutdown",
 )
 # POSIX extended regexes, matched by Asterisk against the whole event text (legacy ``Filter``);
-# an event is sent when any one matches. VarSet is noisy: only the two variables the mapper reads.
+# an event is sent when any one matches. VarSet is noisy: only the variables the mapper reads.
 EVENT_FILTERS: tuple[str, ...] = (
     "^Event: (" + "|".join(SUBSCRIBED_EVENTS) + ")[[:space:]]",
     f"^Event: VarSet[[:space:]].*Variable: (MIXMONITOR_FILENAME|{QOS_VARIABLE}|_*{CALLD_CALL_ID_VAR})[[:space:]]",
