@@ -119,7 +119,6 @@ async def test_how_a_call_with_real_rtp_sounded(db: Database) -> None:
         stats = await asterisk_cli("pjsip show channelstats")
         done = await live.call_reaches(call["id"], "ended", within=20)
         assert await live.phones_done() == [0, 0]
-    print(stats)
     ended = next(e for e in done["events"] if e["event_type"] == "ended")
     legs = ended["metadata"]["quality"]["legs"]
     assert len(legs) == 2 and all(leg["leg"] for leg in legs)
@@ -143,6 +142,6 @@ def _received_mid_call(stats: str) -> list[int]:
     counts = []
     for line in stats.splitlines():
         fields = line.split()
-        if len(fields) > 6 and fields[1].startswith("1001-") or len(fields) > 6 and fields[1].startswith("1002-"):
+        if len(fields) > 6 and fields[1].startswith(("1001-", "1002-")):
             counts.append(int(fields[4]))
     return counts
