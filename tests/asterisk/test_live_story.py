@@ -1,5 +1,5 @@
 """Live: what the lab Asterisk tells of a call beyond its status (recordings ended by a hangup,
-withheld callers), checked against Asterisk's own files and records."""
+withheld callers, who ended it, how it sounded), checked against Asterisk's own files, records and CLI."""
 
 from __future__ import annotations
 
