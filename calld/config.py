@@ -23,6 +23,7 @@ import phonenumbers
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.domain.numbers import NumberPolicy
+from calld.domain.quality import DEFAULT_MOS_THRESHOLD
 from calld.egress import EgressPolicy
 from calld.providers.settings import PROVIDER_SETTINGS, SECRET_OPTION, ProvidersConfig
 from calld.providers.telnyx import public_key
@@ -65,6 +66,8 @@ class CallsConfig:
     national_prefix: str | None = None
     # Where the switch's recording files are seen from calld ("" = at the paths the switch reports).
     recordings_root: str = ""
+    # A call whose MOS (worst leg) is below this gets a quality_change event and counts as poor quality.
+    mos_threshold: float = DEFAULT_MOS_THRESHOLD
 
     @property
     def numbers(self) -> NumberPolicy:
@@ -347,7 +350,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"calls.default_region: {region!r} is not an ISO 3166 region code such as 'US' or 'GB'")
     prefix = config.calls.national_prefix
     if prefix is not None and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 4):
-        raise ConfigError(f"calls.national_prefix: {prefix!r} must be 1 to 4 digits, e.g. \"9\"")
+        raise ConfigError(f'calls.national_prefix: {prefix!r} must be 1 to 4 digits, e.g. "9"')
+    if not 1 <= config.calls.mos_threshold <= 5:
+        raise ConfigError(f"calls.mos_threshold: must be a MOS from 1 to 5, got {config.calls.mos_threshold}")
     if config.logging.level not in LOG_LEVELS:
         raise ConfigError(f"logging.level: must be one of {', '.join(LOG_LEVELS)}")
     if config.logging.format not in LOG_FORMATS:

@@ -76,6 +76,7 @@ class Daemon:
             hooks=(self.outbox, self.live, self.metrics.count_event),
             numbers=config.calls.numbers,
             files=RecordingFiles(config.calls.recordings_root),
+            mos_threshold=config.calls.mos_threshold,
         )
         self.services = Services(
             config=config,

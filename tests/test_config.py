@@ -43,6 +43,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[srever]\n", {}, "[srever]: unknown section"),
         ('[calls]\ntimezone = "Mars/Olympus"\n', {}, "calls.timezone"),
         ('[calls]\ndefault_region = "XX"\n', {}, "calls.default_region"),
+        ("[calls]\nmos_threshold = 6\n", {}, "calls.mos_threshold: must be a MOS from 1 to 5"),
         ('[logging]\nlevel = "loud"\n', {}, "logging.level"),
         ('[database]\nurl = "mysql://x"\n', {}, "database.url"),
         ("not toml [", {}, "not valid TOML"),

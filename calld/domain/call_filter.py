@@ -42,6 +42,9 @@ class CallFilter:
     hangup_by: Sequence[HangupBy] = ()
     missed_reasons: Sequence[MissedReason] = ()
     answered_by: str | None = None
+    # Calls whose (worst leg's) MOS is within [min_mos, max_mos]; either bound excludes unmeasured calls.
+    min_mos: float | None = None
+    max_mos: float | None = None
 
 
 class Period(StrEnum):

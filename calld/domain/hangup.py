@@ -165,9 +165,7 @@ def hangup_by_of(metadata: Mapping[str, Any]) -> HangupBy | None:
     return None
 
 
-def missed_reason(
-    status: CallStatus, cause: HangupCause | None, hangup_by: HangupBy | None
-) -> MissedReason | None:
+def missed_reason(status: CallStatus, cause: HangupCause | None, hangup_by: HangupBy | None) -> MissedReason | None:
     """Why an unanswered call was not answered (None for a call that was answered)."""
     if status not in _UNANSWERED:
         return None

@@ -39,7 +39,7 @@ from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, integer, query, several, string
+from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, integer, number, query, several, string
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
 from calld.service.export import ExportFormat, export_chunks, file_name, report_csv
@@ -67,6 +67,11 @@ _DERIVED_HINTS = {
             "on_hold_since",
             "is_recording",
             "transfer_target",
+            "mos",
+            "jitter_ms",
+            "packet_loss_pct",
+            "rtt_ms",
+            "quality_source",
         )
     },
 }
@@ -100,6 +105,8 @@ def call_list_query() -> tuple[Schema, ...]:
         several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
         several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
         query("answered_by", string(255), "Calls this party answered (its number or endpoint, as in answered_by)."),
+        query("min_mos", number(1, 5), "Calls whose MOS (worst leg) is at least this; unmeasured calls are left out."),
+        query("max_mos", number(1, 5), "Calls whose MOS (worst leg) is at most this; unmeasured calls are left out."),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )
@@ -160,6 +167,8 @@ _LIST_PARAMS = (
     "hangup_by",
     "missed_reason",
     "answered_by",
+    "min_mos",
+    "max_mos",
     "ordering",
     "limit",
     "offset",
@@ -230,6 +239,8 @@ def _call_filter(
         hangup_by=ended_by,
         missed_reasons=missed,
         answered_by=fields.string("answered_by", max_length=255),
+        min_mos=fields.number("min_mos", minimum=1, maximum=5),
+        max_mos=fields.number("max_mos", minimum=1, maximum=5),
     )
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:

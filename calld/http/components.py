@@ -110,6 +110,21 @@ def _call_log() -> dict[str, Any]:
                 "with a ring group, the phone that was connected."
             )
         ),
+        "mos": nullable(
+            number(
+                1,
+                5,
+                description="Mean opinion score of the worst leg, from the switch (estimated by a simplified "
+                "ITU-T G.107 E-model where it gives only loss, jitter and round-trip time).",
+            )
+        ),
+        "jitter_ms": nullable(number(0, description="The worst leg's jitter, milliseconds.")),
+        "packet_loss_pct": nullable(number(0, 100, description="The worst leg's share of packets lost, percent.")),
+        "rtt_ms": nullable(number(0, description="The worst leg's round-trip time, milliseconds.")),
+        "quality_source": nullable(string(description="What measured the quality (freeswitch, asterisk).")),
+        "call_quality_score_by": nullable(
+            choice(["person", "mos"], "Who set call_quality_score: a person (kept) or calld from the MOS.")
+        ),
         "notes": string(),
         "switch": nullable(string(description="The switch (PBX) that carries the call, if any.")),
         "created_at": DATE_TIME,

@@ -54,8 +54,8 @@ def integer(minimum: int | None = None, maximum: int | None = None, **extra: Any
     return schema
 
 
-def number(minimum: float | None = None, maximum: float | None = None) -> Schema:
-    schema: Schema = {"type": "number"}
+def number(minimum: float | None = None, maximum: float | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "number", **extra}
     if minimum is not None:
         schema["minimum"] = minimum
     if maximum is not None:

@@ -25,6 +25,7 @@ E = TypeVar("E", bound=StrEnum)
 
 MISSING: Any = object()
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_ASCII_DECIMAL = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?")
 # CR, LF and NUL end a line or a string in the switches' protocols (AMI, Event Socket): a value
 # that reaches a switch command must not carry them, or it could add headers or commands.
 _FRAMING = re.compile(r"[\r\n\x00]")
@@ -191,6 +192,12 @@ class Fields:
         value = self._get(name, required)
         if value is MISSING:
             return default
+        if isinstance(value, str) and self.query:
+            # float() also reads "nan", "1e3", "1_0" and Unicode digits: a query's number is plain ASCII decimals.
+            if not _ASCII_DECIMAL.fullmatch(value):
+                self.fail(name, "must be a number")
+                return default
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             self.fail(name, "must be a number")
             return default

@@ -21,6 +21,7 @@ from calld.domain.call import NewCall, event_for_status
 from calld.domain.call_filter import CallFilter, Period, period_start
 from calld.domain.errors import AlreadyExists, InvalidValue, InvalidValues, NotFound
 from calld.domain.numbers import NumberPolicy
+from calld.domain.quality import SCORED_BY_MOS, SCORED_BY_PERSON
 from calld.domain.statistics import ReportRequest
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, CallType, EventSource, EventType
 from calld.service.access import AccessCheck, guarded_read
@@ -302,3 +303,9 @@ def _set(call: CallLog, changes: CallChanges) -> None:
     columns = {"client": "client_id", "sip_configuration": "sip_configuration_id"}
     for name, value in changes.values.items():
         setattr(call, columns.get(name, name), value)
+    if "call_quality_score" in changes.values:  # a person's score: a measurement never replaces it
+        if changes.values["call_quality_score"] is not None:
+            call.quality_score_by = SCORED_BY_PERSON
+        else:  # cleared: the measured MOS (if any) scores the call again
+            call.call_quality_score = call.mos
+            call.quality_score_by = SCORED_BY_MOS if call.mos is not None else None

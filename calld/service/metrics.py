@@ -1,9 +1,10 @@
 """calld's Prometheus metrics, in a registry each daemon owns (no process-wide state).
 
 Counted as things happen: HTTP requests (by route template, method and status, with latency),
-switch events by outcome once their transaction committed, call events stored and calls ended
-(by outcome). Read when scraped: whether the switch is connected and how often it (re)connected,
-the ingest queue, and from the database the calls in progress and webhook deliveries by status.
+switch events by outcome once their transaction committed, call events stored, calls ended
+(by outcome) and calls that sounded poor (MOS below calls.mos_threshold). Read when scraped:
+whether the switch is connected and how often it (re)connected, the ingest queue, and from the
+database the calls in progress and webhook deliveries by status.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchPort
 from calld.domain.events import SwitchEvent
+from calld.domain.quality import BELOW_THRESHOLD
 from calld.domain.vocabulary import TERMINAL_STATUSES, EventType
 from calld.logging import LogFailures
 from calld.storage.database import Database
@@ -83,6 +85,12 @@ class Metrics:
         self.call_outcomes = Counter(
             "calld_calls_ended", "Calls that ended, by final status", ["status"], registry=self.registry
         )
+        self.poor_quality_calls = Counter(
+            "calld_poor_quality_calls",
+            "Calls whose MOS (worst leg) was below calls.mos_threshold, by what measured it",
+            ["source"],
+            registry=self.registry,
+        )
         self.log_lines_suppressed = Counter(
             "calld_log_lines_suppressed",
             "Repeated warning and error lines not written (calld.logging.RepeatLimiter)",
@@ -116,6 +124,8 @@ class Metrics:
         self.call_events.labels(str(getattr(event.source, "value", event.source)), event_type).inc()
         if event_type in _ENDING_EVENTS:
             self.call_outcomes.labels(str(getattr(call.status, "value", call.status))).inc()
+        elif event_type == EventType.QUALITY_CHANGE.value and event.meta.get("reason") == BELOW_THRESHOLD:
+            self.poor_quality_calls.labels(str(event.meta.get("source") or "unknown")).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -94,6 +94,12 @@ def call_log_json(call: CallLike) -> dict[str, Any]:
         "hangup_by": c("hangup_by"),
         "missed_reason": c("missed_reason"),
         "answered_by": c("answered_by"),
+        "mos": c("mos"),
+        "jitter_ms": c("jitter_ms"),
+        "packet_loss_pct": c("packet_loss_pct"),
+        "rtt_ms": c("rtt_ms"),
+        "quality_source": c("quality_source"),
+        "call_quality_score_by": c("quality_score_by"),
         "notes": c("notes"),
         "switch": c("switch_name"),
         "created_at": iso(c("created_at")),
@@ -146,6 +152,12 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "hangup_by",
     "missed_reason",
     "answered_by",
+    "mos",
+    "jitter_ms",
+    "packet_loss_pct",
+    "rtt_ms",
+    "quality_source",
+    "call_quality_score_by",
 )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import CallState, NewCall, apply_event, new_call
 from calld.domain.participants import participants_of
+from calld.domain.quality import apply_quality, quality_alert
 from calld.domain.recording import implied_events
 from calld.domain.vocabulary import EventSource, EventType
 from calld.storage.calls import (
@@ -181,9 +182,13 @@ class CallBatch:
         dedup_key: str,
     ) -> None:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``)."""
+        meta = dict(metadata)
         for implied, implied_meta in implied_events(call.state.status, event_type):
             self._apply_one(call, implied, source, implied_meta, timestamp, f"{dedup_key}:{implied.value}")
-        self._apply_one(call, event_type, source, dict(metadata), timestamp, dedup_key)
+        self._apply_one(call, event_type, source, meta, timestamp, dedup_key)
+        alert = quality_alert(event_type, meta, self.store.mos_threshold)
+        if alert is not None:
+            self._apply_one(call, EventType.QUALITY_CHANGE, source, alert, timestamp, f"{dedup_key}:quality")
 
     def _apply_one(
         self,
@@ -196,7 +201,8 @@ class CallBatch:
     ) -> None:
         was = call.state.recording
         call.state = apply_event(call.state, event_type, timestamp, meta)
-        call.values.update(story_columns(event_type, meta, call.state.status))
+        call.state, quality = apply_quality(call.state, event_type, meta, call.values["quality_score_by"])
+        call.values.update(story_columns(event_type, meta, call.state.status), **quality)
         self._touch(call)
         event = self._add(call, event_type, call.state.last_event_at, meta, source, dedup_key)
         if call.state.recording != was:

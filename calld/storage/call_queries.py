@@ -56,6 +56,10 @@ def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
         conds.append(CallLog.hangup_by.in_([str(value) for value in flt.hangup_by]))
     if flt.missed_reasons:
         conds.append(CallLog.missed_reason.in_([str(value) for value in flt.missed_reasons]))
+    if flt.min_mos is not None:
+        conds.append(CallLog.mos >= flt.min_mos)
+    if flt.max_mos is not None:
+        conds.append(CallLog.mos <= flt.max_mos)
     return conds
 
 

@@ -23,6 +23,7 @@ from calld.domain.errors import IllegalTransition
 from calld.domain.hangup import END_COLUMNS, end_columns
 from calld.domain.numbers import NumberPolicy
 from calld.domain.participants import PARTY_COLUMNS, participants_of, party_columns
+from calld.domain.quality import DEFAULT_MOS_THRESHOLD, QUALITY_COLUMNS, apply_quality, quality_alert
 from calld.domain.recording import finished_recording, implied_events
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.storage.call_queries import active_recording
@@ -119,8 +120,8 @@ def call_values(new: NewCall, call_id: uuid.UUID, client_id: uuid.UUID | None, s
     return values
 
 
-# The call_logs columns an event's story sets: why it ended, who answered.
-STORY_COLUMNS = (*END_COLUMNS, *PARTY_COLUMNS)
+# The call_logs columns the call's story sets: why it ended, who answered, how it sounded.
+STORY_COLUMNS = (*END_COLUMNS, *PARTY_COLUMNS, *QUALITY_COLUMNS, "quality_score_by")
 
 
 def story_columns(event_type: EventType, meta: Mapping[str, Any], status: CallStatus) -> dict[str, Any]:
@@ -235,8 +236,11 @@ class CallStore:
         hooks: Sequence[EventHook] = (),
         numbers: NumberPolicy | None = None,
         files: RecordingFiles | None = None,
+        mos_threshold: float = DEFAULT_MOS_THRESHOLD,
     ) -> None:
         self.clock = clock
+        # A call whose MOS is below this gets a quality_change event after its end (calls.mos_threshold).
+        self.mos_threshold = mos_threshold
         # Recording files on disk, read for the switch's and calld's own stops (not a provider's).
         self.files = files if files is not None else RecordingFiles()
         self.numbers = numbers if numbers is not None else NumberPolicy()
@@ -296,9 +300,15 @@ class CallStore:
     ) -> CallEvent:
         """Apply one event to ``call`` (raises ``IllegalTransition`` / ``InvalidValue``) and store it."""
         ts = timestamp or self.clock()
+        meta = dict(metadata or {})
         for implied, implied_meta in implied_events(CallStatus(call.status), event_type):
             await self._apply_one(session, call, implied, source, implied_meta, ts, None)
-        return await self._apply_one(session, call, event_type, source, dict(metadata or {}), ts, dedup_key)
+        event = await self._apply_one(session, call, event_type, source, meta, ts, dedup_key)
+        alert = quality_alert(event_type, meta, self.mos_threshold)
+        if alert is not None:
+            key = f"{dedup_key}:quality" if dedup_key is not None else None
+            await self._apply_one(session, call, EventType.QUALITY_CHANGE, source, alert, ts, key)
+        return event
 
     async def _apply_one(
         self,
@@ -312,8 +322,9 @@ class CallStore:
     ) -> CallEvent:
         was_recording = call.recording
         state = apply_event(state_of(call), event_type, ts, meta)
+        state, quality = apply_quality(state, event_type, meta, call.quality_score_by)
         _store_state(call, state)
-        for name, value in story_columns(event_type, meta, state.status).items():
+        for name, value in (story_columns(event_type, meta, state.status) | quality).items():
             setattr(call, name, value)
         change = (was_recording, state.recording)
         await recording_changed(session, call.id, call.seeded, change, meta, state.last_event_at, self._files(source))
@@ -369,10 +380,11 @@ class CallStore:
             state = fold(CallDirection(call.direction), timed)
         except IllegalTransition as exc:  # answered with the call's status, not a step of the fold
             raise IllegalTransition(CallStatus(call.status), event_type, f"in time order, {exc}") from None
-        if state.call_quality_score is None:  # a score set by PATCH is not an event: keep it
+        if state.call_quality_score is None:  # a score set by PATCH (or from a MOS) is not an event: keep it
             state = replace(state, call_quality_score=call.call_quality_score)
+        state, quality = apply_quality(state, event_type, meta, call.quality_score_by)
         _store_state(call, state)
-        for name, value in story_columns(event_type, meta, state.status).items():
+        for name, value in (story_columns(event_type, meta, state.status) | quality).items():
             setattr(call, name, value)
         change = (was_recording, state.recording)
         await recording_changed(session, call.id, call.seeded, change, meta, timestamp, self._files(source))

@@ -165,6 +165,14 @@ class CallLog(Timestamped, Base):
     missed_reason: Mapped[str | None] = mapped_column(sa.String(16))
     # Which party really answered (calld.domain.participants): its number, else its endpoint.
     answered_by: Mapped[str | None] = mapped_column(sa.String(255))
+    # How it sounded (calld.domain.quality): the worst leg's figures, from the switch at hangup.
+    mos: Mapped[float | None] = mapped_column(sa.Float())
+    jitter_ms: Mapped[float | None] = mapped_column(sa.Float())
+    packet_loss_pct: Mapped[float | None] = mapped_column(sa.Float())
+    rtt_ms: Mapped[float | None] = mapped_column(sa.Float())
+    quality_source: Mapped[str | None] = mapped_column(sa.String(16))
+    # Who set call_quality_score: "person" (never replaced by a measurement) or "mos".
+    quality_score_by: Mapped[str | None] = mapped_column(sa.String(8))
     notes: Mapped[str] = mapped_column(sa.Text(), nullable=False, default="")
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
 

@@ -96,11 +96,17 @@ class Live:
         self.phones.append(proc)
         return proc
 
-    async def answers(self, phone: str, behaviour: str = "answer", *extra: str) -> asyncio.subprocess.Process:
+    async def answers(
+        self, phone: str, behaviour: str = "answer", *extra: str, rtp_echo: bool = False
+    ) -> asyncio.subprocess.Process:
         """Phone ``phone`` waits for one call: ``answer`` (after 1 s ringing), ``noanswer``, ``busy``;
-        ``extra`` sipp options (``-rtp_echo``: send back every RTP packet it receives)."""
+        ``extra`` sipp options; ``rtp_echo``: it sends back the RTP it receives (real media towards
+        the switch)."""
         ip = phone_ip(phone)
-        proc = await self.sipp("-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1", *extra)
+        echo = ("-rtp_echo",) if rtp_echo else ()
+        proc = await self.sipp(
+            "-sf", f"uas_{behaviour}.xml", "-i", ip, "-p", "5060", "-mi", ip, "-m", "1", *echo, *extra
+        )
         await eventually(lambda: _listening(ip, 5060), 5, f"sipp phone {phone} listening")
         return proc
 

@@ -9,10 +9,12 @@ import pytest
 
 from calld.adapters.asterisk.ami_codec import AmiParser
 from calld.adapters.asterisk.mapping import AmiEventMapper, ChannelTimes, cdr_instant, parse_timestamp
+from calld.adapters.asterisk.story import leg_quality
 from calld.domain.call import CallState, apply_event, new_call
 from calld.domain.events import SwitchEvent
 from calld.domain.hangup import end_columns
 from calld.domain.participants import participants_of
+from calld.domain.quality import call_quality, estimate_mos
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 from tests.asterisk.captures import CAPTURES, messages, raw
 
@@ -181,7 +183,7 @@ def test_scenario_maps_to_expected_call_events(name: str) -> None:
         assert {e.calld_call_id for e in events} == {calld_call_id}
 
 
-STORY_KEYS = ("hangup_by", "answered_by", "participants")
+STORY_KEYS = ("hangup_by", "answered_by", "participants", "quality")
 
 
 def _without(metadata: Any, *keys: str) -> dict[str, Any]:
@@ -421,3 +423,36 @@ def test_conference_members_answer_nobody() -> None:
         parties = participants_of(events[-1].metadata)
         assert parties is not None and [p.role.value for p in parties] == ["conference_member"]
         assert "answered_by" not in events[-1].metadata
+
+
+@pytest.mark.parametrize("name", ["answered", "hold", "blind_transfer", "recording"])
+def test_rtp_quality_of_the_recorded_calls_is_no_measurement(name: str) -> None:
+    # Each channel's RTPAUDIOQOS reaches AMI (VarSet) before its Hangup; the lab's sipp phones send no
+    # RTP, so every leg says rxcount=0: reported, but not a measurement.
+    for events in by_call(map_capture(name)).values():
+        end = events[-1]
+        legs = end.metadata["quality"]["legs"]
+        assert legs and {leg["packets"] for leg in legs} == {0}
+        assert {leg["leg"] for leg in legs} <= {e.get("Uniqueid") for e in messages(name)}
+        assert call_quality(end.metadata) is None
+
+
+def test_rtp_quality_reads_asterisks_rtpaudioqos() -> None:
+    value = (
+        "ssrc=1698681438;themssrc=2215414;lp=12;rxjitter=0.004250;rxcount=288;txjitter=0.001000;"
+        "txcount=300;rlp=0;rtt=0.061000;rxmes=88.100000;txmes=90.000000"
+    )
+    leg = leg_quality("1795567147.4", value)
+    assert leg is not None
+    assert (leg.leg, leg.packets, leg.jitter_ms, leg.packet_loss_pct, leg.rtt_ms) == (
+        "1795567147.4",
+        288,
+        4.25,
+        4.0,
+        61.0,
+    )
+    assert leg.mos is None and leg.effective_mos() == estimate_mos(4.0, 4.25, 61.0)
+    # No RTCP came back: rtt 0 is unknown, not a perfect round trip.
+    quiet = leg_quality("x", "ssrc=1;themssrc=0;lp=0;rxjitter=0.000000;rxcount=0;rtt=0.000000")
+    assert quiet is not None and (quiet.rtt_ms, quiet.packet_loss_pct, quiet.measured) == (None, None, False)
+    assert leg_quality("x", "garbage") is None

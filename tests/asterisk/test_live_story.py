@@ -1,8 +1,9 @@
 """Live: what the lab Asterisk tells of a call beyond its status (recordings ended by a hangup,
-withheld callers), checked against Asterisk's own files and records."""
+withheld callers, who ended it, how it sounded), checked against Asterisk's own files, records and CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from calld.config import CallsConfig
 from calld.storage.database import Database
-from tests.asterisk.live import LAB_DIR, Live, event_types, eventually, live_daemon
+from tests.asterisk.live import LAB_DIR, Live, asterisk_cli, event_types, eventually, live_daemon
 
 pytestmark = pytest.mark.asterisk
 
@@ -162,3 +163,46 @@ async def test_a_blind_transfer_into_a_conference_completes_there(db: Database) 
 async def _completed(live: Live, call_id: str) -> bool | None:
     detail = await live.call(call_id)
     return True if "transfer_completed" in event_types(detail) else None
+
+
+async def test_how_a_call_with_real_rtp_sounded(db: Database) -> None:
+    """Phone 1001 sends a 440 Hz tone as RTP for 4 s (sipp rtp_stream), phone 1002 echoes what it gets
+    (-rtp_echo): both of Asterisk's channels receive real media. Mid-call, Asterisk's own
+    ``pjsip show channelstats`` counts the packets each channel received; at hangup its RTPAUDIOQOS
+    gives calld the totals, the loss, jitter and round trip, and calld estimates the MOS (E-model)."""
+    calls = CallsConfig(timezone="UTC", mos_threshold=4.6)  # above any MOS: the quality_change must follow
+    async with live_daemon(db, calls=calls) as live:
+        await live.answers("1002", "answer", rtp_echo=True)
+        await live.dials("1001", "1002", "call_rtp", talk_ms=4000)
+        call = await live.call_from("1001")
+        await live.call_reaches(call["id"], "answered", within=10)
+        await asyncio.sleep(2)
+        stats = await asterisk_cli("pjsip show channelstats")
+        done = await live.call_reaches(call["id"], "ended", within=20)
+        assert await live.phones_done() == [0, 0]
+    ended = next(e for e in done["events"] if e["event_type"] == "ended")
+    legs = ended["metadata"]["quality"]["legs"]
+    assert len(legs) == 2 and all(leg["leg"] for leg in legs)
+    # 4 s of 20 ms packets = 200 from the caller (the echo returns about as many); on loopback none lost.
+    for leg in legs:
+        assert 120 <= leg["packets"] <= 260, legs
+        assert leg["packet_loss_pct"] == 0.0 and 0 <= leg["jitter_ms"] < 20, legs
+    mid_call = _received_mid_call(stats)
+    assert len(mid_call) == 2 and all(count > 0 for count in mid_call), stats
+    assert sorted(mid_call) <= sorted(leg["packets"] for leg in legs)  # it only grew until the hangup
+    assert done["quality_source"] == "asterisk" and 4.3 <= done["mos"] <= 4.5
+    assert done["call_quality_score"] == done["mos"] and done["call_quality_score_by"] == "mos"
+    assert done["packet_loss_pct"] == 0.0
+    assert event_types(done)[-2:] == ["ended", "quality_change"]
+    assert done["events"][-1]["metadata"]["threshold"] == 4.6
+
+
+def _received_mid_call(stats: str) -> list[int]:
+    """Each channel's received-packet count from ``pjsip show channelstats`` (a row per channel:
+    ... Receive Count, Lost, Pct, Jitter | Transmit ...)."""
+    counts = []
+    for line in stats.splitlines():
+        fields = line.split()
+        if len(fields) > 6 and fields[1].startswith(("1001-", "1002-")):
+            counts.append(int(fields[4]))
+    return counts

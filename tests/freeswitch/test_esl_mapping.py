@@ -36,9 +36,9 @@ def run(events: Iterable[Mapping[str, str]], mapper: EventMapper | None = None) 
     return calls
 
 
-# Who ended the call and the raw codes are checked against the CDRs in test_end_story.
-# The call story is checked in test_end_story / test_participants.
-STORY_KEYS = frozenset({"hangup_by", "hangup_cause_q850", "sip_status", "answered_by", "participants"})
+# Who ended the call and the raw codes are checked against the CDRs in test_end_story, the legs'
+# RTP figures in test_call_quality, the parties in test_participants.
+STORY_KEYS = frozenset({"hangup_by", "hangup_cause_q850", "sip_status", "answered_by", "participants", "quality"})
 
 
 def shape(events: list[SwitchEvent]) -> list[Any]:

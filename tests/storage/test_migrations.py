@@ -308,3 +308,23 @@ async def test_0013_backfills_the_report_rollup_as_its_triggers_keep_it(db: Data
     assert await groups() == kept
     async with db.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+async def test_0012_adds_quality_columns_and_keeps_a_stored_score_as_a_persons(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0012"), False)
+    scored, unscored = await insert_old_call(db), await insert_old_call(db, "+14155550101")
+    async with db.engine.begin() as conn:  # a score stored before 0012 (PATCH or a provider's report)
+        await conn.execute(
+            sa.text("UPDATE call_logs SET call_quality_score = 4.2 WHERE caller_number = '+14155550100'")
+        )
+    await db.migrate()
+    async with db.read() as s:
+        first, second = await s.get_one(CallLog, scored), await s.get_one(CallLog, unscored)
+    assert (first.call_quality_score, first.quality_score_by, first.mos) == (4.2, "person", None)
+    assert (second.call_quality_score, second.quality_score_by, second.mos) == (None, None, None)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0012"), False)
+    async with db.engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns("call_logs")})
+    assert "mos" not in columns and "call_quality_score" in columns

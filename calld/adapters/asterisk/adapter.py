@@ -36,6 +36,7 @@ from calld.adapters.asterisk.cel_source import CelSource, cel_sources
 from calld.adapters.asterisk.client import AmiClient
 from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper, ChannelTimes, cdr_instant
 from calld.adapters.asterisk.settings import AsteriskConfig
+from calld.adapters.asterisk.story import QOS_VARIABLE
 from calld.adapters.backoff import Backoff
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
 from calld.adapters.records import marked_missed, missed_marker
@@ -70,10 +71,10 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "Shutdown",
 )
 # POSIX extended regexes, matched by Asterisk against the whole event text (legacy ``Filter``);
-# an event is sent when any one matches. VarSet is noisy: only the two variables the mapper reads.
+# an event is sent when any one matches. VarSet is noisy: only the variables the mapper reads.
 EVENT_FILTERS: tuple[str, ...] = (
     "^Event: (" + "|".join(SUBSCRIBED_EVENTS) + ")[[:space:]]",
-    f"^Event: VarSet[[:space:]].*Variable: (MIXMONITOR_FILENAME|_*{CALLD_CALL_ID_VAR})[[:space:]]",
+    f"^Event: VarSet[[:space:]].*Variable: (MIXMONITOR_FILENAME|{QOS_VARIABLE}|_*{CALLD_CALL_ID_VAR})[[:space:]]",
 )
 
 # Records are read from a little before the last event seen: a switch's clock and ours differ,

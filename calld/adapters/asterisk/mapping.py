@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
-from calld.adapters.asterisk.story import hangup_by
+from calld.adapters.asterisk.story import QOS_VARIABLE, hangup_by, leg_quality
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.participants import PartyRole
+from calld.domain.quality import LegQuality, quality_metadata
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
 
 CALLD_CALL_ID_VAR = "CALLD_CALL_ID"
@@ -85,6 +86,8 @@ class _Call(TrackedCall):
     first_hangup_request: tuple[str, str] | None = None
     transfer_to: str | None = None
     conference: str | None = None
+    # Each channel's RTP figures (RTPAUDIOQOS, set as it hangs up), by Uniqueid.
+    leg_qualities: dict[str, LegQuality] = field(default_factory=dict)
     # On hold by music alone (calld's own hold), so only the music stopping takes it off hold.
     held_by_music: bool = False
     # (timestamp, key) of a held-back ``initiated``; None once emitted.
@@ -613,6 +616,11 @@ class AmiEventMapper:
             leg = call.legs.get(event.get("Uniqueid", ""))
             if leg is not None:
                 leg.recording_path = event.get("Value") or None
+        elif event.get("Variable") == QOS_VARIABLE:
+            uniqueid = event.get("Uniqueid", "")
+            quality = leg_quality(uniqueid, event.get("Value", ""))
+            if quality is not None:
+                call.leg_qualities[uniqueid] = quality
         return []
 
     def _recording_meta(self, call: _Call, event: Mapping[str, str]) -> dict[str, Any]:
@@ -664,6 +672,7 @@ class AmiEventMapper:
             meta["dial_status"] = call.dial_status
         if call.conference:
             meta["conference"] = call.conference
+        meta.update(quality_metadata("asterisk", list(call.leg_qualities.values())))
         if call.state.answered_at is not None:
             meta["outcome"] = CallStatus.ENDED.value
             return self._emit_for(call, event, EventType.ENDED, ts, meta)

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from calld.adapters.freeswitch.story import STORY_HANGUP_FIELDS, end_story, recording_figures
+from calld.adapters.freeswitch.story import (
+    QUALITY_HANGUP_FIELDS,
+    STORY_HANGUP_FIELDS,
+    call_quality,
+    end_story,
+    recording_figures,
+)
 from calld.adapters.tracking import LANDING_APPLICATIONS, CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
 from calld.domain.events import CallParties, SwitchEvent
@@ -289,6 +295,7 @@ _HANGUP_FIELDS: Final = (
     "variable_billsec",
     "variable_duration",
     *STORY_HANGUP_FIELDS,
+    *QUALITY_HANGUP_FIELDS,
 )
 
 
@@ -660,6 +667,7 @@ class EventMapper:
                 meta[dst] = int(value)
         if call.conferences:
             meta["conference"] = call.conferences[-1]
+        meta.update(call_quality(call.a_leg_hangup, call.leg_hangups))
         if call.state.answered_at is not None:
             meta["outcome"] = CallStatus.ENDED.value
             meta["cause"] = hangup_cause

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from calld.domain.hangup import HangupBy
+from calld.domain.quality import LegQuality, quality_metadata
 from calld.domain.recording import DURATION, FILE_SIZE
 
 # CHANNEL_HANGUP_COMPLETE fields ``end_story`` reads (the mapper keeps them for each leg).
@@ -14,6 +16,15 @@ STORY_HANGUP_FIELDS = (
     "variable_sip_hangup_disposition",
     "variable_hangup_cause_q850",
     "variable_sip_term_status",
+)
+# The received-media statistics on each leg's CHANNEL_HANGUP_COMPLETE (not on CHANNEL_HANGUP) that
+# ``leg_quality`` reads.
+QUALITY_HANGUP_FIELDS = (
+    "Unique-ID",
+    "variable_rtp_audio_in_mos",
+    "variable_rtp_audio_in_media_packet_count",
+    "variable_rtp_audio_in_jitter_max_variance",
+    "variable_rtp_audio_in_jitter_loss_rate",
 )
 
 # variable_record_* are channel variables: they stay set after a recording stops, so a later
@@ -74,3 +85,39 @@ def end_story(
     if status is not None:
         story["sip_status"] = int(status)
     return story
+
+
+def _float(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def leg_quality(hangup: Mapping[str, str]) -> LegQuality | None:
+    """What FreeSWITCH measured on the media one leg received (its CHANNEL_HANGUP_COMPLETE), None for
+    a leg without RTP statistics (never had media). ``mos``: ``variable_rtp_audio_in_mos``;
+    ``packet_loss_pct``: ``_jitter_loss_rate`` (its lost / received packets) times 100; ``jitter_ms``: the
+    square root of ``_jitter_max_variance``, the largest variance (ms²) of the packets' inter-arrival
+    time FreeSWITCH saw, i.e. its worst standard deviation in milliseconds. No RTT: FreeSWITCH reports
+    none at hangup. A leg with no media packets keeps ``packets: 0`` (its 4.50 is no measurement)."""
+    packets = hangup.get("variable_rtp_audio_in_media_packet_count", "")
+    if not packets.isdigit():
+        return None
+    variance = _float(hangup.get("variable_rtp_audio_in_jitter_max_variance", ""))
+    loss_rate = _float(hangup.get("variable_rtp_audio_in_jitter_loss_rate", ""))
+    return LegQuality(
+        leg=hangup.get("Unique-ID", ""),
+        mos=_float(hangup.get("variable_rtp_audio_in_mos", "")),
+        jitter_ms=round(math.sqrt(variance), 2) if variance is not None else None,
+        packet_loss_pct=round(loss_rate * 100, 2) if loss_rate is not None else None,
+        packets=int(packets),
+    )
+
+
+def call_quality(caller_leg: Mapping[str, str] | None, other_legs: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """``{"quality": …}`` for the call's ended event: every leg's figures (``calld.domain.quality``
+    picks the worst measured leg)."""
+    legs = [quality for leg in (caller_leg, *other_legs) if leg and (quality := leg_quality(leg)) is not None]
+    return quality_metadata("freeswitch", legs)

@@ -32,9 +32,7 @@ _WITHHELD = ("anonymous", "restricted", "private", "withheld", "unavailable", "u
 def upgrade() -> None:
     op.add_column("call_logs", sa.Column("caller_number_raw", sa.String(length=255), nullable=True))
     op.add_column("call_logs", sa.Column("recipient_number_raw", sa.String(length=255), nullable=True))
-    op.add_column(
-        "call_logs", sa.Column("caller_withheld", sa.Boolean(), server_default=sa.false(), nullable=False)
-    )
+    op.add_column("call_logs", sa.Column("caller_withheld", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.execute("UPDATE call_logs SET caller_number_raw = caller_number, recipient_number_raw = recipient_number")
     withheld = ", ".join(f"'{word}'" for word in _WITHHELD)
     op.execute(f"UPDATE call_logs SET caller_withheld = true WHERE lower(caller_number) IN ({withheld})")

@@ -1,7 +1,7 @@
 """statistics by group: call_stats_groups, 15-minute buckets per dimension, kept by triggers on call_logs
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03 14:00:00
 
 The report (``GET /api/call-logs/statistics/`` with from/until, interval, group_by) sums these
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
