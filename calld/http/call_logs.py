@@ -9,20 +9,44 @@ from __future__ import annotations
 
 import re
 import uuid
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
-from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period
+from calld.domain.call_filter import (
+    COLUMN_CRITERIA,
+    DEFAULT_ORDERING,
+    ORDERINGS,
+    CallFilter,
+    ColumnCriterion,
+    Compare,
+    Period,
+    is_number_pattern,
+    number_pattern,
+    search_text,
+)
+from calld.domain.privacy import is_pseudonym
 from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventType
 from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, query, several
+from calld.http.schema import (
+    BOOLEAN,
+    DATE_OR_TIME,
+    PAGING,
+    UUID,
+    Schema,
+    choice,
+    number,
+    query,
+    several,
+    string,
+)
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
 
@@ -30,6 +54,17 @@ BASE = "/api/call-logs/"
 WHAT = "call log"
 NOTES_MAX = 10_000
 _LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
+MAX_QUERY_TEXT = 200
+_Q_DESCRIPTION = (
+    "Free text: calls whose notes, client's name or a recording's transcript contain every word "
+    "(letters and digits; a word matches the words it starts, case does not matter)."
+)
+NUMBER_PATTERN = string(
+    64,
+    description="A number (E.164, an extension, a national number read in calls.default_region, or a "
+    "pseudonym anon:<hex> that retention left), or a pattern: * for any characters, ? for one, after at "
+    "least two fixed characters (+4930*, +1415555????).",
+)
 
 # Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
 _DERIVED_HINTS = {
@@ -72,13 +107,23 @@ def call_list_query() -> tuple[Schema, ...]:
         several("status", choice(CallStatus), "Any of these statuses"),
         several("direction", choice(CallDirection), "Any of these directions"),
         several("call_type", choice(CallType), "Any of these call types"),
-        query("number", PHONE, "Calls from or to this number."),
+        query("number", NUMBER_PATTERN, "Calls from or to this number, or numbers this pattern matches."),
         query("client", UUID, "Calls of this client."),
         query("started_after", DATE_OR_TIME, f"Calls started at or after this instant {_LOCAL_DAY}."),
         query("started_before", DATE_OR_TIME, f"Calls started before this instant {_LOCAL_DAY}."),
+        query("has_recording", BOOLEAN, "Calls with (true) or without (false) a recording that is not deleted."),
+        query("has_transcript", BOOLEAN, "Calls with (true) or without (false) a transcribed recording."),
+        query("q", string(MAX_QUERY_TEXT, min_length=1), _Q_DESCRIPTION),
+        *(_criterion_param(c) for c in COLUMN_CRITERIA),
         query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
         *PAGING,
     )
+
+
+def _criterion_param(criterion: ColumnCriterion) -> Schema:
+    if criterion.values is float:
+        return query(criterion.param, number(criterion.minimum, criterion.maximum), criterion.description)
+    return several(criterion.param, choice(criterion.values), criterion.description)  # type: ignore[arg-type]
 
 
 # --- request reading -------------------------------------------------------------------------
@@ -132,6 +177,10 @@ _LIST_PARAMS = (
     "client",
     "started_after",
     "started_before",
+    "has_recording",
+    "has_transcript",
+    "q",
+    *(c.param for c in COLUMN_CRITERIA),
     "ordering",
     "limit",
     "offset",
@@ -145,7 +194,8 @@ _MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]
 # unencoded arrives as "…T10:00:00 02:00" or " 14155550100"; put the sign back rather than refuse
 # (or, for a number, misread) what was obviously meant.
 _LOST_OFFSET_PLUS = (re.compile(r" (\d{2}(?::?\d{2})?)$"), r"+\1")
-_LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$)"), "+")  # not extensions (2 to 6 digits)
+# Not extensions (2 to 6 digits); patterns (+4930*) too.
+_LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$|\d+[*?][\d*?]*$)"), "+")
 _PLUS_REPAIRS = {
     "started_after": _LOST_OFFSET_PLUS,
     "started_before": _LOST_OFFSET_PLUS,
@@ -166,8 +216,16 @@ def _query_fields(request: web.Request, allowed: tuple[str, ...], multi: tuple[s
     return fields
 
 
+def _multi_criteria() -> tuple[str, ...]:
+    return tuple(c.param for c in COLUMN_CRITERIA if c.compare is Compare.ANY_OF)
+
+
 def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
-    enum = _MULTI_PARAMS[name]
+    return _choices(fields, request, name, _MULTI_PARAMS[name])
+
+
+def _choices(fields: Fields, request: web.Request, name: str, enum: type[StrEnum]) -> list[Any]:
+    """A repeatable or comma-separated parameter's values, each one of ``enum``'s."""
     values: list[Any] = []
     for raw in request.query.getall(name, []):
         for part in raw.split(","):
@@ -178,17 +236,70 @@ def _enum_values(fields: Fields, request: web.Request, name: str) -> list[Any]:
     return values
 
 
+def _number_filter(fields: Fields, region: str | None) -> dict[str, Any]:
+    """``number``: one number (normalised as stored), a pseudonym, or a pattern."""
+    raw = fields.data.get("number")
+    if not isinstance(raw, str) or not is_number_pattern(raw):
+        if isinstance(raw, str) and is_pseudonym(raw.strip()):
+            return {"number": raw.strip()}
+        return {"number": fields.phone("number", region)}
+    try:
+        return {"number_pattern": number_pattern(raw)}
+    except ValueError as exc:
+        fields.fail("number", str(exc))
+        return {}
+
+
+def _text_filter(fields: Fields) -> dict[str, Any]:
+    raw = fields.string("q", max_length=MAX_QUERY_TEXT)
+    if raw is None:
+        return {}
+    try:
+        return {"text": search_text(raw)}
+    except ValueError as exc:
+        fields.fail("q", str(exc))
+        return {}
+
+
+def _criteria(fields: Fields, request: web.Request) -> dict[str, object]:
+    """The ``COLUMN_CRITERIA`` given, read by their kind; a minimum above its maximum names the minimum."""
+    found: dict[str, object] = {}
+    for criterion in COLUMN_CRITERIA:
+        if criterion.values is float:
+            value = fields.number(criterion.param, minimum=criterion.minimum, maximum=criterion.maximum)
+            if value is not None:
+                found[criterion.param] = value
+            continue
+        values = _choices(fields, request, criterion.param, criterion.values)  # type: ignore[arg-type]
+        if values:
+            found[criterion.param] = tuple(values)
+    by_column: dict[str, dict[Compare, tuple[str, float]]] = {}
+    for param, value in found.items():
+        criterion = next(c for c in COLUMN_CRITERIA if c.param == param)
+        if isinstance(value, float):
+            by_column.setdefault(criterion.column, {})[criterion.compare] = (param, value)
+    for bounds in by_column.values():
+        low, high = bounds.get(Compare.AT_LEAST), bounds.get(Compare.AT_MOST)
+        if low is not None and high is not None and low[1] > high[1]:
+            fields.fail(low[0], f"must not be more than {high[0]} ({high[1]:g})")
+    return found
+
+
 def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
-    fields = _query_fields(request, _LIST_PARAMS, tuple(_MULTI_PARAMS))
+    fields = _query_fields(request, _LIST_PARAMS, (*_MULTI_PARAMS, *_multi_criteria()))
     statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
     flt = CallFilter(
         statuses=statuses,
         directions=directions,
         call_types=call_types,
-        number=fields.phone("number", region),
         client_id=fields.uuid("client"),
         started_after=fields.timestamp("started_after", zone=zone),
         started_before=fields.timestamp("started_before", zone=zone),
+        has_recording=fields.boolean("has_recording"),
+        has_transcript=fields.boolean("has_transcript"),
+        criteria=_criteria(fields, request),
+        **_number_filter(fields, region),
+        **_text_filter(fields),
     )
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:

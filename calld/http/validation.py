@@ -24,6 +24,7 @@ from calld.http.errors import ApiError
 E = TypeVar("E", bound=StrEnum)
 
 MISSING: Any = object()
+_ASCII_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,18}")
 # CR, LF and NUL end a line or a string in the switches' protocols (AMI, Event Socket): a value
 # that reaches a switch command must not carry them, or it could add headers or commands.
@@ -191,6 +192,12 @@ class Fields:
         value = self._get(name, required)
         if value is MISSING:
             return default
+        if isinstance(value, str) and self.query:
+            # ASCII digits with an optional sign and fraction: no "1e400", "nan", "١٢" or "1_0".
+            if not _ASCII_DECIMAL.fullmatch(value):
+                self.fail(name, "must be a number")
+                return default
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             self.fail(name, "must be a number")
             return default

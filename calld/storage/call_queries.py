@@ -14,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.call_filter import ORDERINGS, CallFilter
+from calld.domain.call_filter import CRITERIA_BY_PARAM, ORDERINGS, CallFilter, ColumnCriterion, Compare
 from calld.domain.vocabulary import CallDirection, CallStatus, RecordingStatus
+from calld.storage import search
 from calld.storage.models import (
     Base,
     CallEvent,
@@ -29,8 +30,8 @@ from calld.storage.models import (
 from calld.storage.rollup import covered
 
 
-def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
-    """The WHERE clauses of ``flt``."""
+def conditions(flt: CallFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
+    """The WHERE clauses of ``flt`` on ``dialect`` (``sqlite`` or ``postgresql``: the text search differs)."""
     conds: list[sa.ColumnElement[bool]] = []
     if flt.statuses:
         conds.append(CallLog.status.in_(flt.statuses))
@@ -46,7 +47,27 @@ def conditions(flt: CallFilter) -> list[sa.ColumnElement[bool]]:
         conds.append(CallLog.started_at >= flt.started_after)
     if flt.started_before is not None:
         conds.append(CallLog.started_at < flt.started_before)
+    if flt.number_pattern is not None:
+        conds.append(search.number_pattern_condition(flt.number_pattern, dialect))
+    if flt.has_recording is not None:
+        conds.append(search.recording_condition(flt.has_recording))
+    if flt.has_transcript is not None:
+        conds.append(search.transcript_condition(flt.has_transcript))
+    if flt.text is not None:
+        conds.append(search.text_condition(flt.text, dialect))
+    for param, value in flt.criteria.items():
+        conds.append(_criterion(CRITERIA_BY_PARAM[param], value))
     return conds
+
+
+def _criterion(criterion: ColumnCriterion, value: object) -> sa.ColumnElement[bool]:
+    column = getattr(CallLog, criterion.column)
+    if criterion.compare is Compare.ANY_OF:
+        assert isinstance(value, tuple)
+        return column.in_(value)  # type: ignore[no-any-return]
+    if criterion.compare is Compare.AT_LEAST:
+        return column >= value  # type: ignore[no-any-return]
+    return column <= value  # type: ignore[no-any-return]
 
 
 def _order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
@@ -80,7 +101,7 @@ def call_page(
     conn: sa.Connection, flt: CallFilter, *, ordering: str, limit: int, offset: int
 ) -> tuple[int, list[sa.Row[Any]]]:
     """The total number of calls matching ``flt`` and one page of them, as Core rows."""
-    conds = conditions(flt)
+    conds = conditions(flt, conn.dialect.name)
     if conds:
         total = conn.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds)).scalar_one()
     else:

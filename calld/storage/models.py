@@ -121,6 +121,7 @@ class CallLog(Timestamped, Base):
         sa.Index("ix_call_logs_status_started", "status", "started_at"),
         sa.Index("ix_call_logs_caller_number", "caller_number"),
         sa.Index("ix_call_logs_recipient_number", "recipient_number"),
+        sa.Index("ix_call_logs_duration_seconds", "duration_seconds"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
@@ -182,6 +183,19 @@ class CallRecording(Timestamped, Base):
         ),
         sa.CheckConstraint("file_size IS NULL OR file_size >= 0", name="file_size_positive"),
         sa.Index("ix_call_recordings_call", "call_id", "created_at"),
+        # The list's has_recording and has_transcript filters (migration 0015).
+        sa.Index(
+            "ix_call_recordings_kept",
+            "call_id",
+            sqlite_where=sa.text("status <> 'deleted'"),
+            postgresql_where=sa.text("status <> 'deleted'"),
+        ),
+        sa.Index(
+            "ix_call_recordings_transcribed",
+            "call_id",
+            sqlite_where=sa.text("transcript IS NOT NULL"),
+            postgresql_where=sa.text("transcript IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)

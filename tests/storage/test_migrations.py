@@ -15,10 +15,14 @@ from calld.domain.vocabulary import CallDirection, EventSource, EventType
 from calld.storage.calls import CallStore
 from calld.storage.database import Database, alembic_config, head_revision
 from calld.storage.models import Base, CallLog
+from calld.storage.search import is_modelled
 
 
 def _diff(connection: sa.Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    # The full-text index objects no model describes (calld.storage.search) are left out, as Alembic's
+    # own environment leaves them out.
+    include = {"compare_type": True, "include_name": lambda name, type_, _parent: is_modelled(name, type_)}
+    context = MigrationContext.configure(connection, opts=include)
     return list(compare_metadata(context, Base.metadata))
 
 
