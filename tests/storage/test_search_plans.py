@@ -1,0 +1,79 @@
+"""Every search filter of the call list is served by an index, on both databases.
+
+The count the list answers visits every match, so its plan is the one checked: EXPLAIN on
+PostgreSQL (sequential scans discouraged, as on a big table the planner would avoid them; one that
+still appears means no index can serve the filter) and EXPLAIN QUERY PLAN on SQLite.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from calld.domain.call_filter import COLUMN_CRITERIA, CallFilter, Compare, number_pattern, search_text
+from calld.storage.call_queries import conditions
+from calld.storage.database import Database
+from calld.storage.models import CallLog
+
+PG_TEXT = ("ix_call_logs_notes_fts", "ix_clients_name_fts", "ix_call_recordings_transcript_fts")
+# (filter, the indexes its plan must use on PostgreSQL, on SQLite)
+CASES: list[tuple[str, CallFilter, tuple[str, ...], tuple[str, ...]]] = [
+    (
+        "number prefix",
+        CallFilter(number_pattern=number_pattern("+4930*")),
+        ("ix_call_logs_caller_number_c", "ix_call_logs_recipient_number_c"),
+        ("ix_call_logs_caller_number", "ix_call_logs_recipient_number"),
+    ),
+    (
+        "number wildcard",
+        CallFilter(number_pattern=number_pattern("+49*12?4")),
+        ("ix_call_logs_caller_number_c", "ix_call_logs_recipient_number_c"),
+        ("ix_call_logs_caller_number", "ix_call_logs_recipient_number"),
+    ),
+    ("has_recording", CallFilter(has_recording=True), ("ix_call_recordings_kept",), ("ix_call_recordings_kept",)),
+    ("no recording", CallFilter(has_recording=False), ("ix_call_recordings_kept",), ("ix_call_recordings_kept",)),
+    (
+        "has_transcript",
+        CallFilter(has_transcript=True),
+        ("ix_call_recordings_transcribed",),
+        ("ix_call_recordings_transcribed",),
+    ),
+    (
+        "no transcript",
+        CallFilter(has_transcript=False),
+        ("ix_call_recordings_transcribed",),
+        ("ix_call_recordings_transcribed",),
+    ),
+    ("q", CallFilter(text=search_text("maria refund")), PG_TEXT, ("search_fts VIRTUAL TABLE INDEX",)),
+    *(
+        (
+            c.param,
+            CallFilter(criteria={c.param: 1.0 if c.compare is not Compare.ANY_OF else (next(iter(c.values)),)}),  # type: ignore[call-overload]
+            (f"ix_call_logs_{c.column}",),
+            (f"ix_call_logs_{c.column}",),
+        )
+        for c in COLUMN_CRITERIA
+    ),
+]
+
+
+def _plan(conn: sa.Connection, flt: CallFilter) -> str:
+    stmt = sa.select(sa.func.count()).select_from(CallLog).where(*conditions(flt, conn.dialect.name))
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+    return "\n".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+
+
+@pytest.mark.parametrize(("name", "flt", "pg_indexes", "sqlite_indexes"), CASES, ids=[c[0] for c in CASES])
+async def test_each_search_filter_uses_its_index(
+    db: Database, name: str, flt: CallFilter, pg_indexes: tuple[str, ...], sqlite_indexes: tuple[str, ...]
+) -> None:
+    async with db.engine.begin() as conn:
+        plan = await conn.run_sync(_plan, flt)
+    expected = pg_indexes if db.dialect == "postgresql" else sqlite_indexes
+    for index in expected:
+        assert index in plan, f"{name}: {index} not used:\n{plan}"
+    assert "Seq Scan" not in plan, plan
+    assert not any(line.strip() in ("SCAN call_logs", "SCAN call_recordings", "SCAN clients") for line in plan.splitlines()), plan
