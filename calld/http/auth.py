@@ -21,6 +21,8 @@ from calld.service.access import AccessCheck, AccessRefused, check_token
 H = TypeVar("H", bound=Callable[..., Any])
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
+# Single routes that need admin where their neighbours do not: deleting recordings in bulk.
+ADMIN_ROUTES = frozenset({("DELETE", "/api/call-logs/recordings/")})
 SIGNED_PREFIXES = ("/api/webhooks/",)
 # The API's own description and where to find it (calld.http.openapi), and what probes and scrapers poll
 # (calld.http.observability): no call data in them, and those clients send no token.
@@ -44,7 +46,7 @@ def required_scope(method: str, path: str) -> Scope | None:
     """The scope a route (its path template) needs, or None for public routes and those authenticated otherwise."""
     if path.startswith(SIGNED_PREFIXES) or path in PUBLIC_PATHS:
         return None
-    if path.startswith(ADMIN_PREFIXES):
+    if path.startswith(ADMIN_PREFIXES) or (method.upper(), path) in ADMIN_ROUTES:
         return Scope.ADMIN
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE
 

@@ -104,6 +104,15 @@ routes = Routes()
 
 def call_list_query() -> tuple[Schema, ...]:
     return (
+        *call_filter_params(),
+        query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
+        *PAGING,
+    )
+
+
+def call_filter_params() -> tuple[Schema, ...]:
+    """The list's filters, as OpenAPI query parameters."""
+    return (
         several("status", choice(CallStatus), "Any of these statuses"),
         several("direction", choice(CallDirection), "Any of these directions"),
         several("call_type", choice(CallType), "Any of these call types"),
@@ -115,8 +124,6 @@ def call_list_query() -> tuple[Schema, ...]:
         query("has_transcript", BOOLEAN, "Calls with (true) or without (false) a transcribed recording."),
         query("q", string(MAX_QUERY_TEXT, min_length=1), _Q_DESCRIPTION),
         *(_criterion_param(c) for c in COLUMN_CRITERIA),
-        query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
-        *PAGING,
     )
 
 
@@ -169,7 +176,7 @@ def _logged(logged: Logged) -> web.Response:
     return web.json_response(logged.detail, status=201 if logged.created else 200)
 
 
-_LIST_PARAMS = (
+FILTER_PARAMS = (
     "status",
     "direction",
     "call_type",
@@ -181,9 +188,6 @@ _LIST_PARAMS = (
     "has_transcript",
     "q",
     *(c.param for c in COLUMN_CRITERIA),
-    "ordering",
-    "limit",
-    "offset",
 )
 _MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]] = {
     "status": CallStatus,
@@ -285,10 +289,13 @@ def _criteria(fields: Fields, request: web.Request) -> dict[str, object]:
     return found
 
 
-def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
-    fields = _query_fields(request, _LIST_PARAMS, (*_MULTI_PARAMS, *_multi_criteria()))
+def call_filter_query(
+    request: web.Request, region: str | None, zone: ZoneInfo, also: tuple[str, ...] = ()
+) -> tuple[Fields, CallFilter]:
+    """The list's filters read from the query string (which may also hold the parameters ``also``)."""
+    fields = _query_fields(request, (*FILTER_PARAMS, *also), (*_MULTI_PARAMS, *_multi_criteria()))
     statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
-    flt = CallFilter(
+    return fields, CallFilter(
         statuses=statuses,
         directions=directions,
         call_types=call_types,
@@ -301,6 +308,10 @@ def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) 
         **_number_filter(fields, region),
         **_text_filter(fields),
     )
+
+
+def _parse_list_query(request: web.Request, region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
+    fields, flt = call_filter_query(request, region, zone, ("ordering", "limit", "offset"))
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:
         fields.fail("ordering", f"must be one of: {', '.join(ORDERINGS)}")

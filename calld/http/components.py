@@ -203,6 +203,37 @@ def _call_bodies() -> dict[str, Schema]:
     }
 
 
+FILE_OUTCOMES = ("removed", "missing", "outside", "none", "already_deleted")
+
+
+def _recording_deletion_schemas() -> dict[str, Schema]:
+    deleted = _recording()
+    deleted["properties"] = {
+        **deleted["properties"],
+        "file": choice(
+            FILE_OUTCOMES,
+            "What became of the file: removed; missing (not on this host); outside the recording "
+            "directories (kept); none (the recording names no local file); already_deleted.",
+        ),
+    }
+    deleted["required"] = [*deleted.get("required", []), "file"]
+    count = integer(0)
+    return {
+        "RecordingDeleted": deleted,
+        "RecordingsDeleted": response_object(
+            {
+                "recordings": count,
+                "removed": count,
+                "missing": count,
+                "outside": count,
+                "none": count,
+                "dry_run": BOOLEAN,
+            },
+            description="Recordings deleted (or, with dry_run, that would be), by what became of their files.",
+        ),
+    }
+
+
 def _statistics() -> Schema:
     count = integer(0)
     return response_object(
@@ -579,6 +610,7 @@ def component_schemas() -> dict[str, Schema]:
         "Recording": _recording(),
         "CallDetail": _call_detail(),
         "Statistics": _statistics(),
+        **_recording_deletion_schemas(),
         **_call_bodies(),
         **_client_schemas(),
         **_sip_schemas(),

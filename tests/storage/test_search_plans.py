@@ -76,4 +76,6 @@ async def test_each_search_filter_uses_its_index(
     for index in expected:
         assert index in plan, f"{name}: {index} not used:\n{plan}"
     assert "Seq Scan" not in plan, plan
-    assert not any(line.strip() in ("SCAN call_logs", "SCAN call_recordings", "SCAN clients") for line in plan.splitlines()), plan
+    assert not any(
+        line.strip() in ("SCAN call_logs", "SCAN call_recordings", "SCAN clients") for line in plan.splitlines()
+    ), plan
