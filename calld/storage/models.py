@@ -122,6 +122,13 @@ class CallLog(Timestamped, Base):
         sa.Index("ix_call_logs_caller_number", "caller_number"),
         sa.Index("ix_call_logs_recipient_number", "recipient_number"),
         sa.Index("ix_call_logs_duration_seconds", "duration_seconds"),
+        # The calls retention has still to pseudonymise, oldest first (migration 0016).
+        sa.Index(
+            "ix_call_logs_to_pseudonymise",
+            "started_at",
+            sqlite_where=sa.text("pseudonymised_at IS NULL"),
+            postgresql_where=sa.text("pseudonymised_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
@@ -152,6 +159,11 @@ class CallLog(Timestamped, Base):
     call_quality_score: Mapped[float | None] = mapped_column(sa.Float())
     notes: Mapped[str] = mapped_column(sa.Text(), nullable=False, default="")
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+    # When retention replaced the call's numbers by their pseudonyms (calld.domain.privacy).
+    pseudonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by retention on the calls it deletes, in that transaction: the rollup's delete trigger then
+    # keeps their counts, so statistics outlive the calls (migration 0016).
+    purging: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False, server_default=sa.false())
 
     client: Mapped[Client | None] = relationship(lazy="raise")
     sip_configuration: Mapped[SipConfiguration | None] = relationship(lazy="raise")
