@@ -628,8 +628,8 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "type": "http",
         "scheme": "bearer",
         "description": "An API token (`calld token create --scope read|write|admin`). Scopes nest: "
-        "read < write < admin. Reads need read; other methods write; SIP configurations and webhook "
-        "subscriptions admin.",
+        "read < write < admin. Reads need read; other methods write; SIP configurations, webhook "
+        "subscriptions and deleting recordings in bulk admin.",
     },
     "accessToken": {
         "type": "apiKey",

@@ -8,6 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
+from calld.config import RetentionConfig
+from calld.domain.privacy import pseudonym
+from calld.service.retention import Retention
+from calld.service.wiring import Services
 from tests.support import AppClient, SettableClock
 
 BASE = "/api/call-logs/"
@@ -135,3 +139,20 @@ async def test_free_text_over_notes_client_names_and_transcripts(api: AppClient,
     for bad in ("", "...", "%20", "a" * 201):
         assert "q" in await problem(api, f"q={bad}")
     assert "q" in await problem(api, "q=" + "+".join(f"w{n}" for n in range(17)))
+
+
+async def test_pseudonymised_numbers_are_found_by_their_token(
+    api: AppClient, clock: SettableClock, services: Services
+) -> None:
+    first = await call(api, clock, "+14155550101", talk=5)
+    second = await call(api, clock, "+14155550101", talk=5)
+    other = await call(api, clock, "+14155550102", talk=5)
+    clock.advance(61 * 86400)
+    settings = RetentionConfig(pseudonymise_days=60, pseudonym_key="k" * 16)
+    retention = Retention(services.db, services.recordings, settings, clock, b"k" * 16)
+    assert (await retention.run()).pseudonymised == 3
+    token = pseudonym(b"k" * 16, "+14155550101")
+    assert await ids(api, f"number={token}") == [second, first]
+    assert await ids(api, "number=" + quote("+14155550101")) == []
+    assert await ids(api, "number=anon:*") == [other, second, first]  # every pseudonymised call
+    assert "number" in await problem(api, "number=anon:nothex")

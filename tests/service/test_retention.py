@@ -23,7 +23,7 @@ from calld.storage.call_queries import call_statistics
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, WebhookDelivery, WebhookSubscription
-from tests.support import SettableClock, metric_sample, plain_url, rollup_rows, running_daemon
+from tests.support import LogCapture, SettableClock, metric_sample, plain_url, rollup_rows, running_daemon
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 KEY = b"a key of sixteen+ characters"
@@ -180,7 +180,9 @@ async def test_retention_over_calls_of_known_ages(db: Database, clock: SettableC
     assert await retention.run() == RetentionReport(dry_run=False)
 
 
-async def test_the_daemon_runs_retention_and_counts_it(db: Database, clock: SettableClock, tmp_path: Path) -> None:
+async def test_the_daemon_runs_retention_and_counts_it(
+    db: Database, clock: SettableClock, tmp_path: Path, log_capture: LogCapture
+) -> None:
     old = await _call(db, clock, 400, "+14155550101")
     settings = RetentionConfig(calls_days=365, interval_seconds=3600)
     async with running_daemon(db, retention=settings, recordings=RecordingsConfig(directories=(str(tmp_path),))) as d:
@@ -192,6 +194,8 @@ async def test_the_daemon_runs_retention_and_counts_it(db: Database, clock: Sett
     assert metric_sample(text, "calld_retention_runs_total", outcome="ok") == 1
     assert metric_sample(text, "calld_retention_rows_total", kind="calls") == 1
     assert old not in await _calls(db)
+    [line] = [line for line in log_capture.lines() if line.get("event") == "retention run"]
+    assert line["calls"] == 1 and line["recordings"] == 0 and line["pseudonymised"] == 0 and "seconds" in line
 
 
 def test_purge_dry_run_says_what_would_go(db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
