@@ -97,6 +97,8 @@ class CallFilter:
     has_transcript: bool | None = None
     # Free text over notes, client names and transcripts: every word must occur (as a word's start).
     text: SearchText | None = None
+    # Calls carrying any of these tags.
+    tags: Sequence[str] = ()
     # ``COLUMN_CRITERIA`` values by parameter name (a tuple for ANY_OF, a number otherwise).
     criteria: Mapping[str, object] = field(default_factory=dict)
 
@@ -186,3 +188,19 @@ def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The UTC instant ``day`` begins in ``zone`` (a midnight DST skips resolves to when the day begins)."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+# A tag: a short label, lower-cased; letters, digits and - _ . : / inside.
+_TAG = re.compile(r"^[^\W_](?:[\w.:/-]|(?<! ) (?! )){0,62}[^\W_]$|^[^\W_]$")
+MAX_TAGS = 20
+
+
+def normalise_tag(raw: str) -> str:
+    """``raw`` as a stored tag (trimmed, lower-cased); ``ValueError`` saying what is wrong."""
+    tag = raw.strip().lower()
+    if not _TAG.fullmatch(tag):
+        raise ValueError(
+            f"{raw!r} is not a tag: 1 to 64 letters, digits and - _ . : / (single spaces inside), "
+            "starting and ending with a letter or digit"
+        )
+    return tag

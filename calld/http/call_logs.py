@@ -19,12 +19,14 @@ from calld.domain.call import MAX_QUALITY_SCORE, NewCall
 from calld.domain.call_filter import (
     COLUMN_CRITERIA,
     DEFAULT_ORDERING,
+    MAX_TAGS,
     ORDERINGS,
     CallFilter,
     ColumnCriterion,
     Compare,
     Period,
     is_number_pattern,
+    normalise_tag,
     number_pattern,
     search_text,
 )
@@ -96,7 +98,7 @@ CREATE_FIELDS = (
     "sip_configuration",
     "notes",
 )
-PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration")
+PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration", "tags")
 
 
 routes = Routes()
@@ -123,6 +125,7 @@ def call_filter_params() -> tuple[Schema, ...]:
         query("has_recording", BOOLEAN, "Calls with (true) or without (false) a recording that is not deleted."),
         query("has_transcript", BOOLEAN, "Calls with (true) or without (false) a transcribed recording."),
         query("q", string(MAX_QUERY_TEXT, min_length=1), _Q_DESCRIPTION),
+        several("tag", string(64, min_length=1), "Calls with any of these tags (case does not matter)"),
         *(_criterion_param(c) for c in COLUMN_CRITERIA),
     )
 
@@ -169,7 +172,19 @@ def _changes(fields: Fields, body: dict[str, Any]) -> CallChanges:
     for name in ("client", "sip_configuration"):
         if name in body:
             changes[name] = fields.uuid(name)
+    if "tags" in body:
+        changes["tags"] = _tags(fields, fields.string_list("tags", default=[], max_items=MAX_TAGS))
     return CallChanges(changes)
+
+
+def _tags(fields: Fields, raw: list[str], name: str = "tags") -> list[str]:
+    tags = []
+    for value in raw:
+        try:
+            tags.append(normalise_tag(value))
+        except ValueError as exc:
+            fields.fail(name, str(exc))
+    return tags
 
 
 def _logged(logged: Logged) -> web.Response:
@@ -187,6 +202,7 @@ FILTER_PARAMS = (
     "has_recording",
     "has_transcript",
     "q",
+    "tag",
     *(c.param for c in COLUMN_CRITERIA),
 )
 _MULTI_PARAMS: dict[str, type[CallStatus] | type[CallDirection] | type[CallType]] = {
@@ -293,7 +309,7 @@ def call_filter_query(
     request: web.Request, region: str | None, zone: ZoneInfo, also: tuple[str, ...] = ()
 ) -> tuple[Fields, CallFilter]:
     """The list's filters read from the query string (which may also hold the parameters ``also``)."""
-    fields = _query_fields(request, (*FILTER_PARAMS, *also), (*_MULTI_PARAMS, *_multi_criteria()))
+    fields = _query_fields(request, (*FILTER_PARAMS, *also), (*_MULTI_PARAMS, "tag", *_multi_criteria()))
     statuses, directions, call_types = (_enum_values(fields, request, name) for name in _MULTI_PARAMS)
     return fields, CallFilter(
         statuses=statuses,
@@ -305,6 +321,7 @@ def call_filter_query(
         has_recording=fields.boolean("has_recording"),
         has_transcript=fields.boolean("has_transcript"),
         criteria=_criteria(fields, request),
+        tags=_tags(fields, [part for raw in request.query.getall("tag", []) for part in raw.split(",")], "tag"),
         **_number_filter(fields, region),
         **_text_filter(fields),
     )

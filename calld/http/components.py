@@ -129,10 +129,21 @@ def _call_event() -> Schema:
     )
 
 
+TAGS = array(string(64, min_length=1), 20)
+
+
+def _call_log_listed() -> Schema:
+    """A call as lists show it: with its tags there (live messages leave them out)."""
+    schema = response_object(_call_log())
+    schema["properties"] = {**schema["properties"], "tags": {**TAGS, "description": "In lists and details."}}
+    return schema
+
+
 def _call_detail() -> Schema:
     return response_object(
         {
             **_call_log(),
+            "tags": TAGS,
             "events": array(ref("CallEvent")),
             "recordings": array(ref("Recording")),
             "recording": nullable(ref("Recording")),
@@ -164,6 +175,11 @@ def _call_bodies() -> dict[str, Schema]:
                 "call_quality_score": score,
                 "client": nullable(UUID),
                 "sip_configuration": nullable(UUID),
+                "tags": {
+                    **TAGS,
+                    "description": "The call's tags become these (lower-cased): 1 to 64 letters, digits and "
+                    "- _ . : / (single spaces inside), starting and ending with a letter or digit; [] clears them.",
+                },
             },
             description="Only the fields given change; null clears the score, the client and the SIP configuration.",
         ),
@@ -605,7 +621,7 @@ PAGED = ("CallLog", "Client", "SipConfiguration", "WebhookSubscription", "Delive
 def component_schemas() -> dict[str, Schema]:
     schemas: dict[str, Schema] = {
         "Error": _error(),
-        "CallLog": response_object(_call_log()),
+        "CallLog": _call_log_listed(),
         "CallEvent": _call_event(),
         "Recording": _recording(),
         "CallDetail": _call_detail(),
@@ -709,7 +725,12 @@ BODY_EXAMPLES: Mapping[str, Any] = {
     },
     "OutboundCall": {"recipient_number": "+14155550123", "caller_number": "1001", "sip_configuration": _CONFIG_ID},
     "IncomingCall": {"caller_number": "+14155550123", "recipient_number": "1001", "sip_call_id": "a84b4c76e66710@pbx"},
-    "CallPatch": {"notes": "Customer asked for a callback", "call_quality_score": 4.5, "client": _CLIENT_ID},
+    "CallPatch": {
+        "notes": "Customer asked for a callback",
+        "call_quality_score": 4.5,
+        "client": _CLIENT_ID,
+        "tags": ["callback", "vip"],
+    },
     "StatusChange": {"status": "answered"},
     "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
     "Transfer": {"transfer_to": "1002", "attended": False},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -49,8 +49,10 @@ def _reader(obj: Any) -> Callable[[str], Any]:
     return getter
 
 
-def call_log_json(call: CallLike) -> dict[str, Any]:
+def call_log_json(call: CallLike, tags: Sequence[str] | None = None) -> dict[str, Any]:
+    """A call as lists show it; ``tags`` where the caller read them (lists and details), else no key."""
     c = _reader(call)
+    shown = {"tags": list(tags)} if tags is not None else {}
     return {
         "id": str(c("id")),
         "direction": c("direction").value,
@@ -76,6 +78,7 @@ def call_log_json(call: CallLike) -> dict[str, Any]:
         "switch": c("switch_name"),
         "created_at": iso(c("created_at")),
         "updated_at": iso(c("updated_at")),
+        **shown,
     }
 
 
@@ -110,12 +113,12 @@ def recording_json(rec: RecordingLike) -> dict[str, Any]:
 
 
 def call_detail_json(
-    call: CallLike, events: Iterable[EventLike], recordings: Iterable[RecordingLike]
+    call: CallLike, events: Iterable[EventLike], recordings: Iterable[RecordingLike], tags: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """A call with its events (oldest first) and recordings; ``recording`` is the newest one."""
+    """A call with its tags, events (oldest first) and recordings; ``recording`` is the newest one."""
     recs = [recording_json(r) for r in recordings]
     return {
-        **call_log_json(call),
+        **call_log_json(call, tags),
         "events": [call_event_json(e) for e in events],
         "recordings": recs,
         "recording": recs[-1] if recs else None,

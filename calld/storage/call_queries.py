@@ -23,6 +23,7 @@ from calld.storage.models import (
     CallLog,
     CallRecording,
     CallStatsBucket,
+    CallTag,
     CallTotal,
     Client,
     SipConfiguration,
@@ -55,6 +56,8 @@ def conditions(flt: CallFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
         conds.append(search.transcript_condition(flt.has_transcript))
     if flt.text is not None:
         conds.append(search.text_condition(flt.text, dialect))
+    if flt.tags:
+        conds.append(CallLog.id.in_(sa.select(CallTag.call_id).where(CallTag.tag.in_(flt.tags))))
     for param, value in flt.criteria.items():
         conds.append(_criterion(CRITERIA_BY_PARAM[param], value))
     return conds
@@ -100,7 +103,7 @@ _TOTAL = sa.select(CallTotal.calls).where(CallTotal.id == 1)
 def call_page(
     conn: sa.Connection, flt: CallFilter, *, ordering: str, limit: int, offset: int
 ) -> tuple[int, list[sa.Row[Any]]]:
-    """The total number of calls matching ``flt`` and one page of them, as Core rows."""
+    """The total number of calls matching ``flt`` and one page of them, as Core rows (``tags_of`` has their tags)."""
     conds = conditions(flt, conn.dialect.name)
     if conds:
         total = conn.execute(sa.select(sa.func.count()).select_from(CallLog).where(*conds)).scalar_one()
@@ -113,13 +116,34 @@ def call_page(
     return int(total), list(conn.execute(stmt))
 
 
+def tagged_call_page(
+    conn: sa.Connection, flt: CallFilter, *, ordering: str, limit: int, offset: int
+) -> tuple[int, list[sa.Row[Any]], dict[uuid.UUID, list[str]]]:
+    """``call_page`` and the tags of its calls, on one connection."""
+    total, rows = call_page(conn, flt, ordering=ordering, limit=limit, offset=offset)
+    return total, rows, tags_of(conn, [row.id for row in rows])
+
+
 @dataclass(frozen=True, slots=True)
 class CallDetail:
-    """A call with its events (oldest first) and recordings (oldest first), as Core rows."""
+    """A call with its events (oldest first) and recordings (oldest first), as Core rows, and its tags."""
 
     call: sa.Row[Any]
     events: list[sa.Row[Any]]
     recordings: list[sa.Row[Any]]
+    tags: list[str]
+
+
+def tags_of(conn: sa.Connection, call_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The tags of each of ``call_ids`` (sorted; calls without any are absent)."""
+    found: dict[uuid.UUID, list[str]] = {}
+    if call_ids:
+        rows = conn.execute(
+            sa.select(CallTag.call_id, CallTag.tag).where(CallTag.call_id.in_(call_ids)).order_by(CallTag.tag)
+        )
+        for call_id, tag in rows:
+            found.setdefault(call_id, []).append(tag)
+    return found
 
 
 _CALL_BY_ID = sa.select(*CALL_COLUMNS).where(CallLog.id == sa.bindparam("call_id"))
@@ -141,7 +165,12 @@ def call_detail(conn: sa.Connection, call_id: uuid.UUID) -> CallDetail | None:
     call = conn.execute(_CALL_BY_ID, params).first()
     if call is None:
         return None
-    return CallDetail(call, list(conn.execute(_EVENTS_OF, params)), list(conn.execute(_RECORDINGS_OF, params)))
+    return CallDetail(
+        call,
+        list(conn.execute(_EVENTS_OF, params)),
+        list(conn.execute(_RECORDINGS_OF, params)),
+        tags_of(conn, [call_id]).get(call_id, []),
+    )
 
 
 async def recordings_of(session: AsyncSession, call_id: uuid.UUID) -> list[CallRecording]:

@@ -169,6 +169,16 @@ class CallLog(Timestamped, Base):
     sip_configuration: Mapped[SipConfiguration | None] = relationship(lazy="raise")
 
 
+class CallTag(Base):
+    """A label a person put on a call (``PATCH tags``); the list filters by it (``tag``)."""
+
+    __tablename__ = "call_tags"
+    __table_args__ = (sa.Index("ix_call_tags_tag", "tag", "call_id"),)
+
+    call_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("call_logs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+
+
 class CallEvent(Base):
     __tablename__ = "call_events"
     __table_args__ = (sa.Index("ix_call_events_call_ts", "call_id", "timestamp", "id"),)

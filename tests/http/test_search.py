@@ -156,3 +156,27 @@ async def test_pseudonymised_numbers_are_found_by_their_token(
     assert await ids(api, "number=" + quote("+14155550101")) == []
     assert await ids(api, "number=anon:*") == [other, second, first]  # every pseudonymised call
     assert "number" in await problem(api, "number=anon:nothex")
+
+
+async def test_tags(api: AppClient, clock: SettableClock) -> None:
+    vip = await call(api, clock, "+14155550101")
+    both = await call(api, clock, "+14155550102")
+    await call(api, clock, "+14155550103")
+    tagged = await _json(await api.patch(f"{BASE}{vip}/", json={"tags": ["VIP", " vip ", "Callback"]}), 200)
+    assert tagged["tags"] == ["callback", "vip"]
+    await _json(await api.patch(f"{BASE}{both}/", json={"tags": ["vip", "angry customer"]}), 200)
+    assert await ids(api, "tag=vip") == [both, vip]
+    assert await ids(api, "tag=Callback") == [vip]
+    assert await ids(api, "tag=callback,angry+customer") == [both, vip]
+    assert await ids(api, "tag=callback&tag=nothing") == [vip]
+    assert await ids(api, "tag=vip&number=" + quote("+14155550102")) == [both]
+    page = await _json(await api.get(f"{BASE}?tag=vip&ordering=started_at"), 200)
+    assert [c["tags"] for c in page["results"]] == [["callback", "vip"], ["angry customer", "vip"]]
+    assert (await _json(await api.get(f"{BASE}{vip}/"), 200))["tags"] == ["callback", "vip"]
+    await _json(await api.patch(f"{BASE}{vip}/", json={"tags": []}), 200)
+    assert await ids(api, "tag=callback") == []
+    for bad in ("-x", "a%20%20b", "x" * 65):
+        assert "tag" in await problem(api, f"tag={bad}")
+    for body in ({"tags": "vip"}, {"tags": ["ok", "-bad"]}, {"tags": ["t"] * 21}):
+        refused = await _json(await api.patch(f"{BASE}{vip}/", json=body), 422)
+        assert "tags" in refused["detail"]

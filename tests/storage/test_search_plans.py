@@ -45,6 +45,7 @@ CASES: list[tuple[str, CallFilter, tuple[str, ...], tuple[str, ...]]] = [
         ("ix_call_recordings_transcribed",),
     ),
     ("q", CallFilter(text=search_text("maria refund")), PG_TEXT, ("search_fts VIRTUAL TABLE INDEX",)),
+    ("tag", CallFilter(tags=("vip", "callback")), ("ix_call_tags_tag",), ("ix_call_tags_tag",)),
     *(
         (
             c.param,
@@ -72,6 +73,7 @@ PG_DATA = (
     "SELECT gen_random_uuid(), id, CASE WHEN duration_seconds < 300 THEN 'completed' ELSE 'deleted' END, "
     "CASE WHEN duration_seconds < 100 THEN 'said ' || duration_seconds END, false, now(), now() "
     "FROM call_logs WHERE duration_seconds < 400",
+    "INSERT INTO call_tags (call_id, tag) SELECT id, 'tag' || (duration_seconds::int % 50) FROM call_logs",
     "ANALYZE",
 )
 

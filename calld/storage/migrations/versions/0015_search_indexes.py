@@ -1,4 +1,4 @@
-"""search: full-text indexes (PostgreSQL GIN, SQLite FTS5) and the indexes of the list's new filters
+"""search: full-text indexes (PostgreSQL GIN, SQLite FTS5), call tags, and the indexes of the list's new filters
 
 Revision ID: 0015
 Revises: 0007
@@ -10,7 +10,8 @@ space>)`` (calld.storage.search repeats the expression). SQLite: an FTS5 table o
 ``search_docs`` (kind, owner row, the call it belongs to), kept in step by triggers and filled from
 what is stored. Number patterns (``+4930*``) are ranges over the numbers in byte order (PostgreSQL:
 an index ``COLLATE "C"``; SQLite's BINARY order is that already). ``min_duration``/``max_duration``,
-``has_recording`` and ``has_transcript`` get their indexes. The SQL is written out here so that
+``has_recording`` and ``has_transcript`` get their indexes. ``call_tags`` holds the labels people put
+on calls (``tag``). The SQL is written out here so that
 this revision keeps doing what it did when calld changes.
 """
 
@@ -86,6 +87,16 @@ def _sqlite_statements() -> list[str]:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "call_tags",
+        sa.Column("call_id", sa.Uuid(), nullable=False),
+        sa.Column("tag", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["call_logs.id"], name=op.f("fk_call_tags_call_id_call_logs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("call_id", "tag", name=op.f("pk_call_tags")),
+    )
+    op.create_index("ix_call_tags_tag", "call_tags", ["tag", "call_id"])
     op.create_index("ix_call_logs_duration_seconds", "call_logs", ["duration_seconds"])
     op.create_index(
         "ix_call_recordings_kept",
@@ -124,3 +135,5 @@ def downgrade() -> None:
     op.drop_index("ix_call_recordings_transcribed", "call_recordings")
     op.drop_index("ix_call_recordings_kept", "call_recordings")
     op.drop_index("ix_call_logs_duration_seconds", "call_logs")
+    op.drop_index("ix_call_tags_tag", "call_tags")
+    op.drop_table("call_tags")
