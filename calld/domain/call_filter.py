@@ -95,7 +95,7 @@ class CallFilter:
     number_pattern: NumberPattern | None = None
     has_recording: bool | None = None
     has_transcript: bool | None = None
-    # Free text over notes, client names and transcripts: every word must occur (as a word's start).
+    # Free text: every word starts a word of the notes, of the client's name, or of one transcript.
     text: SearchText | None = None
     # Calls carrying any of these tags.
     tags: Sequence[str] = ()
@@ -150,7 +150,7 @@ MAX_SEARCH_WORDS = 16
 @dataclass(frozen=True, slots=True)
 class SearchText:
     """Free text read into words (letters and digits, lower-cased); each must start a word of the
-    notes, the client's name or a transcript."""
+    notes, or each of the client's name, or each of one transcript."""
 
     words: tuple[str, ...]
 

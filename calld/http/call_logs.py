@@ -58,7 +58,7 @@ NOTES_MAX = 10_000
 _LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
 MAX_QUERY_TEXT = 200
 _Q_DESCRIPTION = (
-    "Free text: calls whose notes, client's name or a recording's transcript contain every word "
+    "Free text: calls whose notes, or client's name, or one of whose transcripts contain every word "
     "(letters and digits; a word matches the words it starts, case does not matter)."
 )
 NUMBER_PATTERN = string(

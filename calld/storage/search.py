@@ -51,17 +51,16 @@ def _pg_match(column: str, param: str) -> sa.TextClause:
     return sa.text(f"{tsvector_sql(column)} @@ to_tsquery('simple'::regconfig, :{param})")
 
 
-def _pg_word(word: str, n: int) -> sa.ColumnElement[bool]:
-    """Calls whose notes, client's name or a transcript has a word starting with ``word``."""
-    param = f"q{n}"
-    value = {param: f"{word}:*"}
-    notes = sa.select(CallLog.id).where(_pg_match("call_logs.notes", param).bindparams(**value))
+def _pg_text(words: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """Calls whose notes, client's name or one of whose transcripts has every word (as a word's start)."""
+    value = {"q": " & ".join(f"{word}:*" for word in words)}
+    notes = sa.select(CallLog.id).where(_pg_match("call_logs.notes", "q").bindparams(**value))
     clients: sa.Select[Any] = sa.select(sa.literal_column("clients.id")).select_from(sa.table("clients"))
     by_client = sa.select(CallLog.id).where(
-        CallLog.client_id.in_(clients.where(_pg_match("clients.name", param).bindparams(**value)))
+        CallLog.client_id.in_(clients.where(_pg_match("clients.name", "q").bindparams(**value)))
     )
     transcripts = sa.select(CallRecording.call_id).where(
-        _pg_match("call_recordings.transcript", param).bindparams(**value)
+        _pg_match("call_recordings.transcript", "q").bindparams(**value)
     )
     return CallLog.id.in_(sa.union(notes, by_client, transcripts))
 
@@ -69,28 +68,32 @@ def _pg_word(word: str, n: int) -> sa.ColumnElement[bool]:
 _DOCS = sa.table("search_docs", sa.column("doc"), sa.column("kind"), sa.column("owner"), sa.column("call_id"))
 
 
-def _fts_docs(word: str) -> sa.Select[Any]:
-    # A quoted FTS5 string with a trailing * is a prefix query; the word holds only letters and digits.
+def _fts_docs(words: tuple[str, ...]) -> sa.Select[Any]:
+    # Quoted FTS5 strings with a trailing * are prefix queries, side by side they must all match
+    # (one document: one source); the words hold only letters and digits.
     fts = sa.table("search_fts")
+    query = " ".join(f'"{word}"*' for word in words)
     return (
         sa.select(sa.literal_column("search_fts.rowid"))
         .select_from(fts)
-        .where(sa.literal_column("search_fts").op("MATCH")(f'"{word}"*'))
+        .where(sa.literal_column("search_fts").op("MATCH")(query))
     )
 
 
-def _sqlite_word(word: str) -> sa.ColumnElement[bool]:
-    direct = sa.select(_DOCS.c.call_id).where(_DOCS.c.doc.in_(_fts_docs(word)), _DOCS.c.call_id.is_not(None))
-    clients = sa.select(_DOCS.c.owner).where(_DOCS.c.doc.in_(_fts_docs(word)), _DOCS.c.kind == "client")
+def _sqlite_text(words: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    direct = sa.select(_DOCS.c.call_id).where(_DOCS.c.doc.in_(_fts_docs(words)), _DOCS.c.call_id.is_not(None))
+    clients = sa.select(_DOCS.c.owner).where(_DOCS.c.doc.in_(_fts_docs(words)), _DOCS.c.kind == "client")
     by_client = sa.select(CallLog.id).where(CallLog.client_id.in_(clients))
     return CallLog.id.in_(sa.union_all(direct, by_client))
 
 
 def text_condition(text: SearchText, dialect: str) -> sa.ColumnElement[bool]:
-    """Calls where every word of ``text`` starts a word of the notes, the client's name or a transcript."""
+    """Calls where every word of ``text`` starts a word of the notes, of the client's name, or of one
+    transcript (all in the same one: a word common to many clients and another in some notes do not
+    make each other's calls match)."""
     if dialect == "postgresql":
-        return sa.and_(*(_pg_word(word, n) for n, word in enumerate(text.words)))
-    return sa.and_(*(_sqlite_word(word) for word in text.words))
+        return _pg_text(text.words)
+    return _sqlite_text(text.words)
 
 
 def _number_column(column: sa.orm.InstrumentedAttribute[str], dialect: str) -> sa.ColumnElement[Any]:

@@ -180,3 +180,14 @@ async def test_tags(api: AppClient, clock: SettableClock) -> None:
     for body in ({"tags": "vip"}, {"tags": ["ok", "-bad"]}, {"tags": ["t"] * 21}):
         refused = await _json(await api.patch(f"{BASE}{vip}/", json=body), 422)
         assert "tags" in refused["detail"]
+
+
+async def test_free_text_words_match_within_one_source(api: AppClient, clock: SettableClock) -> None:
+    client = await _json(await api.post("/api/clients/", json={"name": "Client 4242", "phone_numbers": []}), 201)
+    await _json(await api.post("/api/clients/", json={"name": "Client 7", "phone_numbers": []}), 201)
+    named = await call(api, clock, "+14155550101", client=client["id"])
+    noted = await call(api, clock, "+14155550102", notes="client asked about order 7")
+    assert await ids(api, "q=client+4242") == [named]
+    assert await ids(api, "q=client") == [noted, named]
+    assert await ids(api, "q=order+7") == [noted]
+    assert await ids(api, "q=4242+order") == []  # one word in a name, the other in notes of another call
