@@ -51,13 +51,13 @@ def conditions(flt: CallFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
     if flt.number_pattern is not None:
         conds.append(search.number_pattern_condition(flt.number_pattern, dialect))
     if flt.has_recording is not None:
-        conds.append(search.recording_condition(flt.has_recording))
+        conds.append(search.recording_condition(flt.has_recording, dialect))
     if flt.has_transcript is not None:
-        conds.append(search.transcript_condition(flt.has_transcript))
+        conds.append(search.transcript_condition(flt.has_transcript, dialect))
     if flt.text is not None:
         conds.append(search.text_condition(flt.text, dialect))
     if flt.tags:
-        conds.append(CallLog.id.in_(sa.select(CallTag.call_id).where(CallTag.tag.in_(flt.tags))))
+        conds.append(search.tag_condition(flt.tags, dialect))
     for param, value in flt.criteria.items():
         conds.append(_criterion(CRITERIA_BY_PARAM[param], value))
     return conds
@@ -73,11 +73,15 @@ def _criterion(criterion: ColumnCriterion, value: object) -> sa.ColumnElement[bo
     return column <= value  # type: ignore[no-any-return]
 
 
-def _order_by(ordering: str) -> list[sa.ColumnElement[Any]]:
+def _order_by(ordering: str, *, sort_matches: bool = False) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY of ``ordering``; ``sort_matches`` orders by an expression no index has, so that the
+    database finds the matches through the filters' indexes and sorts them (see ``SORT_MATCHES_UP_TO``)."""
     if ordering not in ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}")
     descending = ordering.startswith("-")
     column = getattr(CallLog, ordering.lstrip("-"))
+    if sort_matches:
+        column = sa.func.coalesce(column, column)
     key = column.desc() if descending else column.asc()
     # NULL durations (calls still live) sort last either way, on both databases alike.
     if ordering.lstrip("-") == "duration_seconds":
@@ -97,6 +101,9 @@ EVENT_COLUMNS = _attribute_columns(CallEvent)
 RECORDING_COLUMNS = _attribute_columns(CallRecording)
 
 
+# At most this many matching calls are sorted rather than found along the ordering's index.
+SORT_MATCHES_UP_TO = 5000
+
 _TOTAL = sa.select(CallTotal.calls).where(CallTotal.id == 1)
 
 
@@ -112,7 +119,13 @@ def call_page(
         # instead of counting every call (linear in the table, ~0.5 s at 10M). No row yet: no call
         # was ever stored since the tables were emptied.
         total = conn.execute(_TOTAL).scalar_one_or_none() or 0
-    stmt = sa.select(*CALL_COLUMNS).where(*conds).order_by(*_order_by(ordering)).limit(limit).offset(offset)
+    # Few matches: read them through the filters' indexes and sort them. Otherwise the planners
+    # (estimating a filter's selectivity from no or coarse statistics) may walk the ordering's index
+    # through every call looking for a page of rare matches (seen: 0.2 s for 10 matches in 300,000).
+    # Many matches lie densely along that index, which finds a page at once.
+    sort_matches = bool(conds) and total <= SORT_MATCHES_UP_TO
+    order = _order_by(ordering, sort_matches=sort_matches)
+    stmt = sa.select(*CALL_COLUMNS).where(*conds).order_by(*order).limit(limit).offset(offset)
     return int(total), list(conn.execute(stmt))
 
 

@@ -9,13 +9,14 @@ way: runs of letters and digits, lower-cased, without stemming; a word matches t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from calld.domain.call_filter import NumberPattern, SearchText
 from calld.domain.vocabulary import RecordingStatus
-from calld.storage.models import CallLog, CallRecording
+from calld.storage.models import CallLog, CallRecording, CallTag
 
 # The SQLite objects that hold the full-text index; they are not models (FTS5 tables and their
 # shadow tables), so schema comparisons leave them out.
@@ -62,7 +63,18 @@ def _pg_text(words: tuple[str, ...]) -> sa.ColumnElement[bool]:
     transcripts = sa.select(CallRecording.call_id).where(
         _pg_match("call_recordings.transcript", "q").bindparams(**value)
     )
-    return CallLog.id.in_(sa.union(notes, by_client, transcripts))
+    return one_of_ids(sa.union(notes, by_client, transcripts), "postgresql")
+
+
+def one_of_ids(ids: sa.Select[Any] | sa.CompoundSelect[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """Calls whose id ``ids`` selects. On PostgreSQL as ``id = ANY(<array of them>)``: an array
+    computed once and looked up in the primary key, where ``IN (subquery)`` was planned as a hash join
+    over a scan of every call (the planner guessing thousands of matches where there were hundreds)."""
+    if dialect != "postgresql":
+        return CallLog.id.in_(ids)
+    inner = ids.subquery()
+    array = sa.select(sa.func.array_agg(inner.c[0])).scalar_subquery()
+    return CallLog.id == sa.any_(sa.func.coalesce(array, sa.text("'{}'")))
 
 
 _DOCS = sa.table("search_docs", sa.column("doc"), sa.column("kind"), sa.column("owner"), sa.column("call_id"))
@@ -120,13 +132,18 @@ def number_pattern_condition(pattern: NumberPattern, dialect: str) -> sa.ColumnE
 KEPT_RECORDING = sa.text(f"call_recordings.status <> '{RecordingStatus.DELETED.value}'")
 
 
-def recording_condition(wanted: bool) -> sa.ColumnElement[bool]:
+def recording_condition(wanted: bool, dialect: str) -> sa.ColumnElement[bool]:
     """Calls with (or without) a recording that is not deleted."""
     kept = sa.select(CallRecording.call_id).where(KEPT_RECORDING)
-    return CallLog.id.in_(kept) if wanted else CallLog.id.not_in(kept)
+    return one_of_ids(kept, dialect) if wanted else CallLog.id.not_in(kept)
 
 
-def transcript_condition(wanted: bool) -> sa.ColumnElement[bool]:
+def transcript_condition(wanted: bool, dialect: str) -> sa.ColumnElement[bool]:
     """Calls with (or without) a transcribed recording."""
     transcribed = sa.select(CallRecording.call_id).where(CallRecording.transcript.is_not(None))
-    return CallLog.id.in_(transcribed) if wanted else CallLog.id.not_in(transcribed)
+    return one_of_ids(transcribed, dialect) if wanted else CallLog.id.not_in(transcribed)
+
+
+def tag_condition(tags: Sequence[str], dialect: str) -> sa.ColumnElement[bool]:
+    """Calls with any of ``tags``."""
+    return one_of_ids(sa.select(CallTag.call_id).where(CallTag.tag.in_(tags)), dialect)

@@ -7,11 +7,14 @@ still appears means no index can serve the filter) and EXPLAIN QUERY PLAN on SQL
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import sqlalchemy as sa
 
-from calld.domain.call_filter import COLUMN_CRITERIA, CallFilter, Compare, number_pattern, search_text
-from calld.storage.call_queries import conditions
+from calld.domain.call_filter import COLUMN_CRITERIA, ORDERINGS, CallFilter, Compare, number_pattern, search_text
+from calld.storage import call_queries
+from calld.storage.call_queries import call_page, conditions
 from calld.storage.database import Database
 from calld.storage.models import CallLog
 
@@ -108,3 +111,34 @@ async def test_each_search_filter_uses_its_index(
     assert not any(
         line.strip() in ("SCAN call_logs", "SCAN call_recordings", "SCAN clients") for line in plan.splitlines()
     ), plan
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+async def test_sorted_matches_and_index_order_give_the_same_pages(
+    db: Database, ordering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of few matches is sorted, of many read along the ordering's index: the same rows either way."""
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "INSERT INTO call_logs (id, direction, call_type, status, caller_number, recipient_number, started_at, "
+            "last_event_at, hold_seconds, recording, notes, seeded, created_at, updated_at, purging, "
+            "duration_seconds) VALUES "
+            + ", ".join(
+                f"('{uuid.UUID(int=n + 1).hex}', 'inbound', 'voice', 'ended', '+1415555{n:04d}', '1001', "
+                f"'2026-11-{1 + n % 20:02d} 10:{n % 60:02d}:00', '2026-11-01 10:00:00', 0, false, '', false, "
+                f"'2026-11-01 10:00:00', '2026-11-01 10:00:00', false, {'NULL' if n % 7 == 0 else n % 13})"
+                for n in range(60)
+            )
+        )
+    flt = CallFilter(number_pattern=number_pattern("+141555500*"))
+    pages = []
+    for threshold in (0, 10_000):
+        monkeypatch.setattr(call_queries, "SORT_MATCHES_UP_TO", threshold)
+        pages.append(
+            [
+                (await db.query(call_page, flt, ordering=ordering, limit=7, offset=offset))
+                for offset in (0, 7, 14, 21, 28)
+            ]
+        )
+    assert pages[0] == pages[1]
+    assert pages[0][0][0] == 60 and len({row.id for page in pages[0] for row in page[1]}) == 35
