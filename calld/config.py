@@ -200,6 +200,12 @@ class Config:
     freeswitch: FreeswitchConfig | None = None
 
     @property
+    def switch_recording_directory(self) -> str | None:
+        """Where the configured switch writes recordings on its own host, if a switch is configured."""
+        switch = self.asterisk or self.freeswitch
+        return switch.recording_directory if switch is not None else None
+
+    @property
     def recording_directories(self) -> tuple[str, ...]:
         """The directories recording files are served from and removed in."""
         if self.recordings.directories:

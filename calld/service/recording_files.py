@@ -67,9 +67,13 @@ class Elsewhere:
 class RecordingFiles:
     """The recording-media use cases over ``directories`` (the configured recording directories)."""
 
-    def __init__(self, db: Database, directories: Sequence[str]) -> None:
+    def __init__(self, db: Database, directories: Sequence[str], switch_directory: str | None = None) -> None:
+        """``switch_directory``: where the switch writes recordings on its own host; a stored path
+        under it is looked for at the same place under each of ``directories`` (a mount of it, or a
+        chroot's view of it), as well as where it says."""
         self.db = db
         self.directories = tuple(directories)
+        self.switch_directory = switch_directory
 
     def _roots(self) -> list[Path]:
         return [Path(d).resolve() for d in self.directories if d]
@@ -80,7 +84,13 @@ class RecordingFiles:
         if not local_path or "\x00" in local_path:
             return None
         roots = self._roots()
-        candidates = [Path(local_path)] if os.path.isabs(local_path) else [root / local_path for root in roots]
+        if os.path.isabs(local_path):
+            candidates = [Path(local_path)]
+            if self.switch_directory and Path(local_path).is_relative_to(self.switch_directory):
+                below = Path(local_path).relative_to(self.switch_directory)
+                candidates += [root / below for root in roots]
+        else:
+            candidates = [root / local_path for root in roots]
         for candidate in candidates:
             real = candidate.resolve()
             if any(real.is_relative_to(root) and real != root for root in roots):

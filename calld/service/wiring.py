@@ -54,4 +54,6 @@ class Services:
             self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy
         )
         self.subscriptions = SubscriptionService(self.db, self.outbox)
-        self.recordings = RecordingFiles(self.db, self.config.recording_directories)
+        self.recordings = RecordingFiles(
+            self.db, self.config.recording_directories, self.config.switch_recording_directory
+        )

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from calld.adapters.asterisk.adapter import AsteriskAdapter
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.factory import make_switch
-from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
+from calld.config import CallsConfig, Config, DatabaseConfig, RecordingsConfig, ServerConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from tests.support import api_session
@@ -272,12 +272,14 @@ async def hang_up_everything() -> None:
 @contextlib.asynccontextmanager
 async def live_daemon(db: Database, *, fresh: bool = True, **settings: Any) -> AsyncIterator[Live]:
     """calld as ``calld run`` builds it (config -> ``make_switch`` -> ``Daemon``), on loopback.
-    ``fresh``: hang up whatever is on the lab Asterisk first (False: a restarted calld's view)."""
+    ``fresh``: hang up whatever is on the lab Asterisk first (False: a restarted calld's view).
+    calld's recording directory is the chroot's view of Asterisk's (calld runs beside it)."""
     config = Config(
         server=ServerConfig(host="127.0.0.1", port=0),
         database=DatabaseConfig(url=plain_url(db), pool_size=5),
         calls=CallsConfig(timezone="UTC"),
         asterisk=lab_settings(**settings),
+        recordings=RecordingsConfig(directories=(str(LAB_DIR / "var/spool/asterisk/monitor"),)),
     )
     if fresh:
         await hang_up_everything()  # what an earlier failed test left would be adopted by the resync

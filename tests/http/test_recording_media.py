@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from calld.config import CallsConfig, Config, RecordingsConfig
+from calld.service.recording_files import RecordingFiles
+from calld.storage.database import Database
 from tests.support import AppClient, SettableClock, webhooks_config
 
 BASE = "/api/call-logs/"
@@ -233,3 +235,18 @@ async def test_bulk_delete_by_filter(api: AppClient, clock: SettableClock, rec_d
     assert (await _json(await api.get(f"{BASE}?has_recording=true"), 200))["count"] == 2
     again = await _json(await api.delete(f"{BASE}recordings/?started_before={cutoff}"), 200)
     assert again["recordings"] == 0
+
+
+def test_a_path_on_the_switch_is_found_under_a_mount_of_its_directory(db: Database, rec_dir: Path) -> None:
+    (rec_dir / "sub").mkdir()
+    (rec_dir / "sub" / "a.wav").write_bytes(b"RIFF")
+    files = RecordingFiles(db, (str(rec_dir),), "/var/spool/asterisk/monitor")
+    assert files.inside("/var/spool/asterisk/monitor/sub/a.wav") == (rec_dir / "sub" / "a.wav").resolve()
+    assert files.inside("sub/a.wav") == (rec_dir / "sub" / "a.wav").resolve()
+    for escaping in (
+        "/var/spool/asterisk/monitor/../../../../etc/passwd",
+        "/var/spool/asterisk/monitor/..",
+        "/var/spool/asterisk/monitorx/a.wav",
+        "/var/spool/asterisk/monitor",
+    ):
+        assert files.inside(escaping) is None, escaping
