@@ -122,6 +122,8 @@ async def test_a_real_wav_is_served_with_ranges_byte_for_byte(
     fresh = await api.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
     assert fresh.status == 200 and await fresh.read() == changed
     assert (await api.head(url)).status == 200
+    redirected = await api.get(url.rstrip("/"), allow_redirects=False)
+    assert redirected.status == 308 and redirected.headers["Location"].endswith(url)
 
 
 @pytest.mark.parametrize(
