@@ -189,6 +189,29 @@ class EgressConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingsConfig:
+    """Where recording files live on this host (``GET .../media/`` serves them, DELETE removes them)."""
+
+    # Empty: the configured switch's recording_directory (calld beside the switch), else none.
+    directories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long calld keeps what it stores (0: for ever); run by the daemon every ``interval_seconds``."""
+
+    calls_days: int = 0
+    recordings_days: int = 0
+    webhook_deliveries_days: int = 0
+    pseudonymise_days: int = 0
+    # The HMAC key of the pseudonyms, inline or as the first line of a file (at least 16 characters).
+    pseudonym_key: str = ""
+    pseudonym_key_file: str = ""
+    interval_seconds: float = 3600.0
+    batch_size: int = 500
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -201,9 +224,25 @@ class Config:
     outbound_webhooks: OutboundWebhooksConfig = field(default_factory=OutboundWebhooksConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     egress: EgressConfig = field(default_factory=EgressConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
+
+    @property
+    def switch_recording_directory(self) -> str | None:
+        """Where the configured switch writes recordings on its own host, if a switch is configured."""
+        switch = self.asterisk or self.freeswitch
+        return switch.recording_directory if switch is not None else None
+
+    @property
+    def recording_directories(self) -> tuple[str, ...]:
+        """The directories recording files are served from and removed in."""
+        if self.recordings.directories:
+            return self.recordings.directories
+        switch = self.asterisk or self.freeswitch
+        return (switch.recording_directory,) if switch is not None else ()
 
 
 _ENV = {
@@ -227,6 +266,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "outbound_webhooks": OutboundWebhooksConfig,
     "live": LiveConfig,
     "egress": EgressConfig,
+    "recordings": RecordingsConfig,
+    "retention": RetentionConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -374,12 +415,46 @@ def _validate(config: Config) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError as exc:
             raise ConfigError(f"egress.allow_networks: {net!r} is not an IP address or network") from exc
+    _validate_retention(config.retention)
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):
         problems = switch.problems() if switch is not None else []
         if problems:
             raise ConfigError("; ".join(problems))
+
+
+MIN_PSEUDONYM_KEY = 16
+
+
+def _validate_retention(retention: RetentionConfig) -> None:
+    for name in ("calls_days", "recordings_days", "webhook_deliveries_days", "pseudonymise_days"):
+        if getattr(retention, name) < 0:
+            raise ConfigError(f"retention.{name}: must be 0 (keep for ever) or a number of days")
+    if retention.interval_seconds < 1:
+        raise ConfigError("retention.interval_seconds: must be at least 1")
+    if not 1 <= retention.batch_size <= 10_000:
+        raise ConfigError("retention.batch_size: must be 1..10000")
+    if retention.pseudonymise_days and not (retention.pseudonym_key or retention.pseudonym_key_file):
+        raise ConfigError("retention.pseudonym_key: set it or pseudonym_key_file to pseudonymise numbers")
+    if retention.pseudonym_key and len(retention.pseudonym_key) < MIN_PSEUDONYM_KEY:
+        raise ConfigError(f"retention.pseudonym_key: must be at least {MIN_PSEUDONYM_KEY} characters")
+    if retention.calls_days and retention.pseudonymise_days >= retention.calls_days:
+        raise ConfigError("retention.pseudonymise_days: must be fewer than calls_days (calls are gone by then)")
+
+
+def pseudonym_key(retention: RetentionConfig) -> bytes:
+    """The pseudonyms' HMAC key: ``pseudonym_key``, else the first line of ``pseudonym_key_file``."""
+    if retention.pseudonym_key:
+        return retention.pseudonym_key.encode("utf-8")
+    try:
+        with open(retention.pseudonym_key_file, encoding="utf-8") as handle:
+            key = handle.readline().strip()
+    except OSError as exc:
+        raise ConfigError(f"retention.pseudonym_key_file: cannot read {retention.pseudonym_key_file}: {exc}") from exc
+    if len(key) < MIN_PSEUDONYM_KEY:
+        raise ConfigError(f"retention.pseudonym_key_file: the key must be at least {MIN_PSEUDONYM_KEY} characters")
+    return key.encode("utf-8")
 
 
 def unreadable_files(config: Config) -> list[str]:
@@ -391,6 +466,8 @@ def unreadable_files(config: Config) -> list[str]:
         named.append(("asterisk.secret_file", config.asterisk.secret_file))
     if config.freeswitch is not None and not config.freeswitch.password and config.freeswitch.password_file:
         named.append(("freeswitch.password_file", config.freeswitch.password_file))
+    if not config.retention.pseudonym_key and config.retention.pseudonym_key_file:
+        named.append(("retention.pseudonym_key_file", config.retention.pseudonym_key_file))
     problems = []
     for option, path in named:
         try:

@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
-from calld.config import Config, ConfigError
+from calld.config import Config, ConfigError, pseudonym_key
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
 from calld.http.server import CappedSite
@@ -28,6 +28,7 @@ from calld.outbound.outbox import Outbox
 from calld.outbound.worker import DeliveryWorker
 from calld.service.live_feed import LiveHub
 from calld.service.metrics import Metrics
+from calld.service.retention import Retention
 from calld.service.wiring import Services
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
 from calld.storage.database import Database
@@ -36,7 +37,16 @@ from calld.storage.tokens import TokenStore
 from calld.systemd import SystemdNotifier
 
 # Settings bound to sockets and tasks opened at start: a change needs a restart.
-_RESTART_SECTIONS = ("server", "database", "asterisk", "freeswitch", "outbound_webhooks", "ingest")
+_RESTART_SECTIONS = (
+    "server",
+    "database",
+    "asterisk",
+    "freeswitch",
+    "outbound_webhooks",
+    "ingest",
+    "recordings",
+    "retention",
+)
 # How long READY=1 waits for the switch to connect before saying it is retrying.
 _READY_WAIT_SECONDS = 3.0
 
@@ -104,6 +114,15 @@ class Daemon:
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         self._supervisor: asyncio.Task[None] | None = None
         self._left_open_task: asyncio.Task[None] | None = None
+        retention = config.retention
+        self.retention = Retention(
+            self.db,
+            self.services.recordings,
+            retention,
+            clock,
+            pseudonym_key(retention) if retention.pseudonymise_days else None,
+        )
+        self._retention_task: asyncio.Task[None] | None = None
 
     def _ingest_queue(self, ingest: SwitchIngest) -> BatchedIngest:
         settings = self.config.ingest
@@ -142,6 +161,8 @@ class Daemon:
         )
         await site.start()
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
+        if self.retention.enabled:
+            self._retention_task = asyncio.create_task(self._retain(), name="retention")
         if self.switch is not None and self.ingest is not None and self.ingest_queue is not None:
             # The switch's own records are read from the last call this switch's calld stored.
             self.switch.recover_since = await self.ingest.recovery_start()
@@ -248,9 +269,32 @@ class Daemon:
                 self.notifier.status(status)
                 last = status
 
+    async def _retain(self) -> None:
+        """Run retention now and every ``retention.interval_seconds``; a failed run is logged and
+        counted, and the next one tries again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            try:
+                report = await self.retention.run()
+            except Exception as exc:
+                self.metrics.retention_run(None)
+                self.log.warning("retention run failed", error=repr(exc))
+            else:
+                done = {k: v for k, v in report.as_dict().items() if k != "dry_run"}
+                self.metrics.retention_run(done)
+                self.log.info("retention run", seconds=round(loop.time() - began, 3), **done)
+            await asyncio.sleep(self.config.retention.interval_seconds)
+
     async def stop(self) -> None:
         """Stop accepting requests, let those in flight finish, close the adapter and the database."""
         self.notifier.stopping()
+        if self._retention_task is not None:
+            # Each batch is its own transaction: cancelling between or inside one loses nothing.
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
+            self._retention_task = None
         if self._left_open_task is not None:
             self._left_open_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

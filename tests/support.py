@@ -42,6 +42,7 @@ from calld.storage.models import Base, CallEvent, CallLog, CallStatsBucket
 from calld.storage.rollup import REBUILD_SQL
 from calld.storage.sip_configurations import create_configuration
 from calld.storage.tokens import IssuedToken, TokenStore, generate
+from calld.storage.types import UTCDateTime
 
 PG_URL = os.environ.get("CALLD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/calld_test")
 
@@ -367,6 +368,28 @@ OUTCOMES = (
     (EventType.FAILED,),
     (),
 )
+
+
+async def insert_call_sql(db: Database, started_at: datetime | None = None) -> uuid.UUID:
+    """An initiated inbound call stored in SQL with the columns every schema revision has (the models'
+    inserts name today's columns, which a database migrated down to an old revision lacks)."""
+    call_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    async with db.write() as s:
+        await s.execute(
+            sa.text(
+                "INSERT INTO call_logs (id, direction, call_type, status, caller_number, recipient_number, "
+                "started_at, last_event_at, hold_seconds, recording, notes, seeded, created_at, updated_at) "
+                "VALUES (:id, 'inbound', 'voice', 'initiated', '+14155550100', '1001', :started, :started, 0, :no, "
+                "'', :no, :now, :now)"
+            ).bindparams(
+                sa.bindparam("id", call_id, sa.Uuid()),
+                sa.bindparam("started", started_at or now, UTCDateTime()),
+                sa.bindparam("now", now, UTCDateTime()),
+            ),
+            {"no": False},
+        )
+    return call_id
 
 
 async def rollup_calls(db: Database, clock: SettableClock, count: int) -> list[CallLog]:

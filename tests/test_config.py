@@ -60,6 +60,17 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[outbound_webhooks]\nconcurrency = 0\n", {}, "outbound_webhooks.concurrency"),
         ("[live]\nmax_queued_messages = 0\n", {}, "live.max_queued_messages: must be 1..100000"),
         ("[live]\nheartbeat_seconds = -1\n", {}, "live.heartbeat_seconds: must be positive"),
+        ("[retention]\ncalls_days = -1\n", {}, "retention.calls_days: must be 0"),
+        ("[retention]\npseudonymise_days = 30\n", {}, "retention.pseudonym_key: set it or pseudonym_key_file"),
+        ('[retention]\npseudonymise_days = 30\npseudonym_key = "short"\n', {}, "retention.pseudonym_key: must be"),
+        (
+            '[retention]\ncalls_days = 30\npseudonymise_days = 30\npseudonym_key = "0123456789abcdef"\n',
+            {},
+            "retention.pseudonymise_days: must be fewer than calls_days",
+        ),
+        ("[retention]\nbatch_size = 0\n", {}, "retention.batch_size"),
+        ("[retention]\ninterval_seconds = 0\n", {}, "retention.interval_seconds"),
+        ('[recordings]\ndirectories = "/var/spool"\n', {}, "recordings.directories: must be a list of strings"),
     ],
 )
 def test_invalid_configuration_names_the_option(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
@@ -144,3 +155,12 @@ def test_invalid_provider_tables_name_the_option(tmp_path: Path, text: str, mess
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(path, environ={})
+
+
+def test_recording_directories_default_to_the_switch(tmp_path: Path) -> None:
+    assert load_config(None, environ={}).recording_directories == ()
+    path = tmp_path / "calld.toml"
+    path.write_text('[asterisk]\nsecret = "x"\nrecording_directory = "/srv/monitor"\n')
+    assert load_config(path, environ={}).recording_directories == ("/srv/monitor",)
+    path.write_text('[asterisk]\nsecret = "x"\n[recordings]\ndirectories = ["/a", "/b"]\n')
+    assert load_config(path, environ={}).recording_directories == ("/a", "/b")

@@ -16,7 +16,7 @@ import structlog
 
 from calld.cli import export as cli_export
 from calld.cli import tokens as cli_tokens
-from calld.config import Config, ConfigError, load_config, unreadable_files
+from calld.config import Config, ConfigError, load_config, pseudonym_key, unreadable_files
 from calld.logging import LogFailures, configure_logging
 from calld.storage.database import DatabaseUnavailable, display_url
 
@@ -46,6 +46,10 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     seed.add_argument("--count", type=int, default=10, help="how many calls to create (default 10)")
     seed.add_argument("--cleanup", action="store_true", help="remove seeded data instead of creating it")
     seed.add_argument("--random-seed", type=int, default=None, help="make the generated data repeatable")
+    purge = sub.add_parser("purge", parents=[common], help="apply [retention] once (what the daemon runs hourly)")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="say what would be removed or pseudonymised, change nothing"
+    )
     cli_tokens.add_parser(sub, common)
     cli_export.add_parser(sub, common)
     return parser
@@ -83,10 +87,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return asyncio.run(cli_tokens.run(config, args))
         if command == "export":
             return asyncio.run(cli_export.run(config, args))
+        if command == "purge":
+            return asyncio.run(_purge(config, args.dry_run))
         return _run(config, path, log_failures)
     except DatabaseUnavailable as exc:
         print(f"calld: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # a secret file read only when it is needed (retention's key)
+        print(f"calld: configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _check_config(config: Config, source: str) -> int:
@@ -151,6 +160,29 @@ async def _seed(config: Config, count: int, cleanup: bool, random_seed: int | No
             print(f"calld: seeded {summary}")
     finally:
         await db.close()
+
+
+async def _purge(config: Config, dry_run: bool) -> int:
+    from calld.service.recording_files import RecordingFiles
+    from calld.service.retention import Retention, purge_summary
+    from calld.storage.database import Database
+
+    settings = config.retention
+    key = pseudonym_key(settings) if settings.pseudonymise_days else None
+    db = Database(config.database.url)
+    try:
+        await db.migrate()
+        retention = Retention(
+            db, RecordingFiles(db, config.recording_directories), settings, lambda: datetime.now(UTC), key
+        )
+        if not retention.enabled:
+            print("calld: [retention] keeps everything (every *_days is 0): nothing to purge")
+            return 0
+        report = await retention.run(dry_run=dry_run)
+    finally:
+        await db.close()
+    print(f"calld: {'would purge' if dry_run else 'purged'}: {purge_summary(settings, report)}")
+    return 0
 
 
 def entry() -> None:

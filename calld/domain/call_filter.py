@@ -5,9 +5,10 @@ Pure values: the HTTP layer parses them, storage turns them into SQL.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -25,6 +26,59 @@ ORDERINGS: tuple[str, ...] = (
     "-created_at",
 )
 DEFAULT_ORDERING = "-started_at"
+
+
+class Compare(StrEnum):
+    """How a column criterion compares the call's column with the value asked for."""
+
+    ANY_OF = "any_of"  # the column is one of the values (repeatable or comma-separated)
+    AT_LEAST = "at_least"  # column >= value
+    AT_MOST = "at_most"  # column <= value
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnCriterion:
+    """A list filter that compares one column of the call with the query parameter ``param``.
+
+    ``values`` is what the parameter takes: an enum (its values) or ``float`` (a number from
+    ``minimum`` to ``maximum``). The HTTP layer parses and documents it, storage turns it into SQL;
+    the column needs an index (tests/storage/test_search.py EXPLAINs every entry on both databases).
+    """
+
+    param: str
+    column: str
+    compare: Compare
+    values: type[StrEnum] | type[float]
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+# The list's column filters. Issue 16's columns become filters by one entry each here (plus the
+# column's index), e.g.:
+#   ColumnCriterion("hangup_cause", "hangup_cause", Compare.ANY_OF, HangupCause, "Any of these causes"),
+#   ColumnCriterion("answered_by", "answered_by", Compare.ANY_OF, ..., "Answered by this party"),
+#   ColumnCriterion("min_mos", "mos", Compare.AT_LEAST, float, "MOS at least this", 1.0, 5.0),
+#   ColumnCriterion("max_mos", "mos", Compare.AT_MOST, float, "MOS at most this", 1.0, 5.0),
+COLUMN_CRITERIA: tuple[ColumnCriterion, ...] = (
+    ColumnCriterion(
+        "min_duration",
+        "duration_seconds",
+        Compare.AT_LEAST,
+        float,
+        "Calls that talked at least this many seconds (answer to end).",
+        0.0,
+    ),
+    ColumnCriterion(
+        "max_duration",
+        "duration_seconds",
+        Compare.AT_MOST,
+        float,
+        "Calls that talked at most this many seconds (answer to end); unanswered calls have no duration.",
+        0.0,
+    ),
+)
+CRITERIA_BY_PARAM: Mapping[str, ColumnCriterion] = {c.param: c for c in COLUMN_CRITERIA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +99,78 @@ class CallFilter:
     # Calls whose (worst leg's) MOS is within [min_mos, max_mos]; either bound excludes unmeasured calls.
     min_mos: float | None = None
     max_mos: float | None = None
+    # A number pattern (``+4930*``): calls from or to numbers it matches (see ``NumberPattern``).
+    number_pattern: NumberPattern | None = None
+    has_recording: bool | None = None
+    has_transcript: bool | None = None
+    # Free text: every word starts a word of the notes, of the client's name, or of one transcript.
+    text: SearchText | None = None
+    # Calls carrying any of these tags.
+    tags: Sequence[str] = ()
+    # ``COLUMN_CRITERIA`` values by parameter name (a tuple for ANY_OF, a number otherwise).
+    criteria: Mapping[str, object] = field(default_factory=dict)
+
+
+# A pattern is a number's characters with ``*`` for any run of characters and ``?`` for one; it must
+# start with at least two fixed characters so that the number indexes can find it (a leading
+# wildcard would read every call).
+_PATTERN = re.compile(r"^[+]?[0-9A-Za-z:*?]+$")
+MIN_PATTERN_PREFIX = 2
+
+
+@dataclass(frozen=True, slots=True)
+class NumberPattern:
+    """A number with wildcards: ``prefix`` is its fixed start, ``like`` the SQL LIKE pattern (None when
+    the pattern is the prefix followed by one ``*``, which the prefix range alone decides)."""
+
+    prefix: str
+    like: str | None
+
+    @property
+    def upper(self) -> str:
+        """The smallest string after every string starting with ``prefix`` (a range's exclusive end)."""
+        return self.prefix[:-1] + chr(ord(self.prefix[-1]) + 1)
+
+
+def is_number_pattern(raw: str) -> bool:
+    """Whether a ``number`` value asks for a pattern rather than one number."""
+    return "*" in raw or "?" in raw
+
+
+def number_pattern(raw: str) -> NumberPattern:
+    """``raw`` (``+4930*``, ``+49301234??``) read as a pattern; ``ValueError`` saying what is wrong."""
+    value = raw.strip()
+    if not _PATTERN.fullmatch(value):
+        raise ValueError("a pattern is a number's digits (and +) with * for any characters and ? for one")
+    fixed = re.split(r"[*?]", value, maxsplit=1)[0]
+    if len(fixed) < MIN_PATTERN_PREFIX:
+        raise ValueError(f"a pattern must start with at least {MIN_PATTERN_PREFIX} digits before * or ?")
+    if value == fixed + "*":
+        return NumberPattern(fixed, None)
+    # Numbers hold no % or _, so the LIKE pattern needs no escapes.
+    return NumberPattern(fixed, value.replace("*", "%").replace("?", "_"))
+
+
+_WORD = re.compile(r"\w+")
+MAX_SEARCH_WORDS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SearchText:
+    """Free text read into words (letters and digits, lower-cased); each must start a word of the
+    notes, or each of the client's name, or each of one transcript."""
+
+    words: tuple[str, ...]
+
+
+def search_text(raw: str) -> SearchText:
+    """The words of ``raw``; ``ValueError`` when it has none or too many."""
+    words = tuple(dict.fromkeys(w.lower() for w in _WORD.findall(raw)))
+    if not words:
+        raise ValueError("give at least one word (letters or digits)")
+    if len(words) > MAX_SEARCH_WORDS:
+        raise ValueError(f"give at most {MAX_SEARCH_WORDS} words")
+    return SearchText(words)
 
 
 class Period(StrEnum):
@@ -70,3 +196,19 @@ def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The UTC instant ``day`` begins in ``zone`` (a midnight DST skips resolves to when the day begins)."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+# A tag: a short label, lower-cased; letters, digits and - _ . : / inside.
+_TAG = re.compile(r"^[^\W_](?:[\w.:/-]|(?<! ) (?! )){0,62}[^\W_]$|^[^\W_]$")
+MAX_TAGS = 20
+
+
+def normalise_tag(raw: str) -> str:
+    """``raw`` as a stored tag (trimmed, lower-cased); ``ValueError`` saying what is wrong."""
+    tag = raw.strip().lower()
+    if not _TAG.fullmatch(tag):
+        raise ValueError(
+            f"{raw!r} is not a tag: 1 to 64 letters, digits and - _ . : / (single spaces inside), "
+            "starting and ending with a letter or digit"
+        )
+    return tag

@@ -16,6 +16,7 @@ from calld.http import (
     observability,
     openapi,
     provider_webhooks,
+    recordings,
     sip_configurations,
     webhook_subscriptions,
     webhooks,
@@ -72,6 +73,7 @@ def create_app(parts: Services) -> web.Application:
     app[SERVICES] = parts
     app[OPERATIONS] = {}
     for module in (
+        recordings,
         call_logs,
         clients,
         sip_configurations,

@@ -21,6 +21,8 @@ from calld.service.access import AccessCheck, AccessRefused, check_token
 H = TypeVar("H", bound=Callable[..., Any])
 
 ADMIN_PREFIXES = ("/api/sip-configurations/", "/api/webhook-subscriptions/", "/api/tokens/")
+# Single routes that need admin where their neighbours do not: deleting recordings in bulk.
+ADMIN_ROUTES = frozenset({("DELETE", "/api/call-logs/recordings/")})
 SIGNED_PREFIXES = ("/api/webhooks/",)
 # The API's own description and where to find it (calld.http.openapi), and what probes and scrapers poll
 # (calld.http.observability): no call data in them, and those clients send no token.
@@ -49,7 +51,7 @@ def required_scope(method: str, path: str) -> Scope | None:
         return None
     if path in READABLE_UNDER_ADMIN and method.upper() in READ_METHODS:
         return Scope.READ
-    if path.startswith(ADMIN_PREFIXES):
+    if path.startswith(ADMIN_PREFIXES) or (method.upper(), path) in ADMIN_ROUTES:
         return Scope.ADMIN
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE
 

@@ -18,10 +18,25 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from calld.domain.call import MAX_QUALITY_SCORE, NewCall
-from calld.domain.call_filter import DEFAULT_ORDERING, ORDERINGS, CallFilter, Period, period_start
+from calld.domain.call_filter import (
+    COLUMN_CRITERIA,
+    DEFAULT_ORDERING,
+    MAX_TAGS,
+    ORDERINGS,
+    CallFilter,
+    ColumnCriterion,
+    Compare,
+    Period,
+    is_number_pattern,
+    normalise_tag,
+    number_pattern,
+    period_start,
+    search_text,
+)
 from calld.domain.controls import MAX_DTMF_MS, MIN_DTMF_MS, Party, validate_dtmf
 from calld.domain.errors import InvalidValue
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
+from calld.domain.privacy import is_pseudonym
 from calld.domain.statistics import (
     DEFAULT_SERVICE_LEVEL,
     EARLIEST,
@@ -39,7 +54,19 @@ from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
 from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
-from calld.http.schema import DATE_OR_TIME, PAGING, PHONE, UUID, Schema, choice, integer, number, query, several, string
+from calld.http.schema import (
+    BOOLEAN,
+    DATE_OR_TIME,
+    PAGING,
+    UUID,
+    Schema,
+    choice,
+    integer,
+    number,
+    query,
+    several,
+    string,
+)
 from calld.http.validation import Fields, json_problem, path_uuid
 from calld.service.calls import CallChanges, Logged
 from calld.service.export import ExportFormat, export_chunks, file_name, report_csv
@@ -50,6 +77,17 @@ WHAT = "call log"
 NOTES_MAX = 10_000
 _LOCAL_DAY = "(or a date: the midnight it begins in `calls.timezone`)"
 _REPORT_DAY = "(or a date: the midnight it begins in `timezone`)"
+MAX_QUERY_TEXT = 200
+_Q_DESCRIPTION = (
+    "Free text: calls whose notes, or client's name, or one of whose transcripts contain every word "
+    "(letters and digits; a word matches the words it starts, case does not matter)."
+)
+NUMBER_PATTERN = string(
+    64,
+    description="A number (E.164, an extension, a national number read in calls.default_region, or a "
+    "pseudonym anon:<hex> that retention left), or a pattern: * for any characters, ? for one, after at "
+    "least two fixed characters (+4930*, +1415555????).",
+)
 
 # Fields a client might try to set that calld derives itself: a clearer message than "unknown field".
 _DERIVED_HINTS = {
@@ -86,7 +124,7 @@ CREATE_FIELDS = (
     "sip_configuration",
     "notes",
 )
-PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration")
+PATCH_FIELDS = ("notes", "call_quality_score", "client", "sip_configuration", "tags")
 
 
 routes = Routes()
@@ -94,22 +132,40 @@ routes = Routes()
 
 def call_list_query() -> tuple[Schema, ...]:
     return (
+        *call_filter_params(),
+        query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
+        *PAGING,
+    )
+
+
+def call_filter_params() -> tuple[Schema, ...]:
+    """The list's filters, as OpenAPI query parameters."""
+    return (
         several("status", choice(CallStatus), "Any of these statuses"),
         several("direction", choice(CallDirection), "Any of these directions"),
         several("call_type", choice(CallType), "Any of these call types"),
-        query("number", PHONE, "Calls from or to this number."),
+        query("number", NUMBER_PATTERN, "Calls from or to this number, or numbers this pattern matches."),
         query("client", UUID, "Calls of this client."),
         query("started_after", DATE_OR_TIME, f"Calls started at or after this instant {_LOCAL_DAY}."),
         query("started_before", DATE_OR_TIME, f"Calls started before this instant {_LOCAL_DAY}."),
+        query("has_recording", BOOLEAN, "Calls with (true) or without (false) a recording that is not deleted."),
+        query("has_transcript", BOOLEAN, "Calls with (true) or without (false) a transcribed recording."),
+        query("q", string(MAX_QUERY_TEXT, min_length=1), _Q_DESCRIPTION),
+        several("tag", string(64, min_length=1), "Calls with any of these tags (case does not matter)"),
+        *(_criterion_param(c) for c in COLUMN_CRITERIA),
         several("hangup_cause", choice(HangupCause), "Calls that ended for any of these causes"),
         several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
         several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
         query("answered_by", string(255), "Calls this party answered (its number or endpoint, as in answered_by)."),
         query("min_mos", number(1, 5), "Calls whose MOS (worst leg) is at least this; unmeasured calls are left out."),
         query("max_mos", number(1, 5), "Calls whose MOS (worst leg) is at most this; unmeasured calls are left out."),
-        query("ordering", choice(ORDERINGS, f"Default {DEFAULT_ORDERING}.")),
-        *PAGING,
     )
+
+
+def _criterion_param(criterion: ColumnCriterion) -> Schema:
+    if criterion.values is float:
+        return query(criterion.param, number(criterion.minimum, criterion.maximum), criterion.description)
+    return several(criterion.param, choice(criterion.values), criterion.description)  # type: ignore[arg-type]
 
 
 # --- request reading -------------------------------------------------------------------------
@@ -148,14 +204,26 @@ def _changes(fields: Fields, body: dict[str, Any]) -> CallChanges:
     for name in ("client", "sip_configuration"):
         if name in body:
             changes[name] = fields.uuid(name)
+    if "tags" in body:
+        changes["tags"] = _tags(fields, fields.string_list("tags", default=[], max_items=MAX_TAGS))
     return CallChanges(changes)
+
+
+def _tags(fields: Fields, raw: list[str], name: str = "tags") -> list[str]:
+    tags = []
+    for value in raw:
+        try:
+            tags.append(normalise_tag(value))
+        except ValueError as exc:
+            fields.fail(name, str(exc))
+    return tags
 
 
 def _logged(logged: Logged) -> web.Response:
     return web.json_response(logged.detail, status=201 if logged.created else 200)
 
 
-_LIST_PARAMS = (
+FILTER_PARAMS = (
     "status",
     "direction",
     "call_type",
@@ -169,9 +237,11 @@ _LIST_PARAMS = (
     "answered_by",
     "min_mos",
     "max_mos",
-    "ordering",
-    "limit",
-    "offset",
+    "has_recording",
+    "has_transcript",
+    "q",
+    "tag",
+    *(c.param for c in COLUMN_CRITERIA),
 )
 _MULTI_PARAMS: dict[str, type[StrEnum]] = {
     "status": CallStatus,
@@ -185,7 +255,8 @@ _MULTI_PARAMS: dict[str, type[StrEnum]] = {
 # unencoded arrives as "…T10:00:00 02:00" or " 14155550100"; put the sign back rather than refuse
 # (or, for a number, misread) what was obviously meant.
 _LOST_OFFSET_PLUS = (re.compile(r" (\d{2}(?::?\d{2})?)$"), r"+\1")
-_LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$)"), "+")  # not extensions (2 to 6 digits)
+# Not extensions (2 to 6 digits); patterns (+4930*) too.
+_LOST_NUMBER_PLUS = (re.compile(r"^ (?=\d{7,}$|\d+[*?][\d*?]*$)"), "+")
 _PLUS_REPAIRS = {
     "from": _LOST_OFFSET_PLUS,
     "until": _LOST_OFFSET_PLUS,
@@ -208,8 +279,21 @@ def _query_fields(query: MultiMapping[str], allowed: tuple[str, ...], multi: tup
     return fields
 
 
+def _multi_criteria() -> tuple[str, ...]:
+    return tuple(c.param for c in COLUMN_CRITERIA if c.compare is Compare.ANY_OF)
+
+
+def _multi_params() -> tuple[str, ...]:
+    """The parameters that may be repeated (or comma-separated)."""
+    return (*_MULTI_PARAMS, "tag", *_multi_criteria())
+
+
 def _enum_values(fields: Fields, query: MultiMapping[str], name: str) -> list[Any]:
-    enum = _MULTI_PARAMS[name]
+    return _choices(fields, query, name, _MULTI_PARAMS[name])
+
+
+def _choices(fields: Fields, query: MultiMapping[str], name: str, enum: type[StrEnum]) -> list[Any]:
+    """A repeatable or comma-separated parameter's values, each one of ``enum``'s."""
     values: list[Any] = []
     for raw in query.getall(name, []):
         for part in raw.split(","):
@@ -218,6 +302,55 @@ def _enum_values(fields: Fields, query: MultiMapping[str], name: str) -> list[An
             except ValueError:
                 fields.fail(name, f"{part.strip()!r} is not one of: {', '.join(m.value for m in enum)}")
     return values
+
+
+def _number_filter(fields: Fields, region: str | None) -> dict[str, Any]:
+    """``number``: one number (normalised as stored), a pseudonym, or a pattern."""
+    raw = fields.data.get("number")
+    if not isinstance(raw, str) or not is_number_pattern(raw):
+        if isinstance(raw, str) and is_pseudonym(raw.strip()):
+            return {"number": raw.strip()}
+        return {"number": fields.phone("number", region)}
+    try:
+        return {"number_pattern": number_pattern(raw)}
+    except ValueError as exc:
+        fields.fail("number", str(exc))
+        return {}
+
+
+def _text_filter(fields: Fields) -> dict[str, Any]:
+    raw = fields.string("q", max_length=MAX_QUERY_TEXT)
+    if raw is None:
+        return {}
+    try:
+        return {"text": search_text(raw)}
+    except ValueError as exc:
+        fields.fail("q", str(exc))
+        return {}
+
+
+def _criteria(fields: Fields, query: MultiMapping[str]) -> dict[str, object]:
+    """The ``COLUMN_CRITERIA`` given, read by their kind; a minimum above its maximum names the minimum."""
+    found: dict[str, object] = {}
+    for criterion in COLUMN_CRITERIA:
+        if criterion.values is float:
+            value = fields.number(criterion.param, minimum=criterion.minimum, maximum=criterion.maximum)
+            if value is not None:
+                found[criterion.param] = value
+            continue
+        values = _choices(fields, query, criterion.param, criterion.values)  # type: ignore[arg-type]
+        if values:
+            found[criterion.param] = tuple(values)
+    by_column: dict[str, dict[Compare, tuple[str, float]]] = {}
+    for param, value in found.items():
+        criterion = next(c for c in COLUMN_CRITERIA if c.param == param)
+        if isinstance(value, float):
+            by_column.setdefault(criterion.column, {})[criterion.compare] = (param, value)
+    for bounds in by_column.values():
+        low, high = bounds.get(Compare.AT_LEAST), bounds.get(Compare.AT_MOST)
+        if low is not None and high is not None and low[1] > high[1]:
+            fields.fail(low[0], f"must not be more than {high[0]} ({high[1]:g})")
+    return found
 
 
 def _call_filter(
@@ -231,7 +364,6 @@ def _call_filter(
         statuses=statuses,
         directions=directions,
         call_types=call_types,
-        number=fields.phone("number", region),
         client_id=fields.uuid("client"),
         started_after=fields.timestamp("started_after", zone=zone),
         started_before=fields.timestamp("started_before", zone=zone),
@@ -241,6 +373,12 @@ def _call_filter(
         answered_by=fields.string("answered_by", max_length=255),
         min_mos=fields.number("min_mos", minimum=1, maximum=5),
         max_mos=fields.number("max_mos", minimum=1, maximum=5),
+        has_recording=fields.boolean("has_recording"),
+        has_transcript=fields.boolean("has_transcript"),
+        criteria=_criteria(fields, query),
+        tags=_tags(fields, [part for raw in query.getall("tag", []) for part in raw.split(",")], "tag"),
+        **_number_filter(fields, region),
+        **_text_filter(fields),
     )
     ordering = fields.string("ordering", default=DEFAULT_ORDERING)
     if ordering not in ORDERINGS:
@@ -248,8 +386,20 @@ def _call_filter(
     return flt, ordering
 
 
+def call_filter_query(
+    query: MultiMapping[str], region: str | None, zone: ZoneInfo, also: tuple[str, ...] = ()
+) -> tuple[Fields, CallFilter]:
+    """The list's filters read from the query string (which may also hold the parameters ``also``)."""
+    fields = _query_fields(query, (*FILTER_PARAMS, *also), _multi_params())
+    flt, _ordering = _call_filter(fields, query, region, zone)
+    return fields, flt
+
+
+_LIST_PARAMS = (*FILTER_PARAMS, "ordering", "limit", "offset")
+
+
 def _parse_list_query(query: MultiMapping[str], region: str | None, zone: ZoneInfo) -> tuple[CallFilter, str, int, int]:
-    fields = _query_fields(query, _LIST_PARAMS, tuple(_MULTI_PARAMS))
+    fields = _query_fields(query, _LIST_PARAMS, _multi_params())
     flt, ordering = _call_filter(fields, query, region, zone)
     limit, offset = page_window(fields)
     fields.done()
@@ -257,7 +407,7 @@ def _parse_list_query(query: MultiMapping[str], region: str | None, zone: ZoneIn
 
 
 # The export takes every list filter and the ordering; the whole selection instead of a page.
-_EXPORT_PARAMS = (*(p for p in _LIST_PARAMS if p not in ("limit", "offset")), "format")
+_EXPORT_PARAMS = (*FILTER_PARAMS, "ordering", "format")
 
 
 def parse_export_query(
@@ -265,7 +415,7 @@ def parse_export_query(
 ) -> tuple[CallFilter, str, ExportFormat]:
     """What ``GET /api/call-logs/export/`` (and ``calld export``) was asked: filters, ordering, format;
     ``ApiError`` 422 naming each bad parameter."""
-    fields = _query_fields(query, _EXPORT_PARAMS, tuple(_MULTI_PARAMS))
+    fields = _query_fields(query, _EXPORT_PARAMS, _multi_params())
     flt, ordering = _call_filter(fields, query, region, zone)
     fmt = fields.choice("format", ExportFormat, default=ExportFormat.CSV)
     fields.done()

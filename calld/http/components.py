@@ -173,12 +173,23 @@ def _call_event() -> Schema:
     )
 
 
+TAGS = array(string(64, min_length=1), 20)
+
+
+def _call_log_listed() -> Schema:
+    """A call as lists show it: with its tags there (live messages leave them out)."""
+    schema = response_object(_call_log())
+    schema["properties"] = {**schema["properties"], "tags": {**TAGS, "description": "In lists and details."}}
+    return schema
+
+
 def _call_detail() -> Schema:
     return response_object(
         {
             **_call_log(),
             "participants": array(ref("Participant")),
             "recording_paused": BOOLEAN,
+            "tags": TAGS,
             "events": array(ref("CallEvent")),
             "recordings": array(ref("Recording")),
             "recording": nullable(ref("Recording")),
@@ -236,6 +247,11 @@ def _call_bodies() -> dict[str, Schema]:
                 "call_quality_score": score,
                 "client": nullable(UUID),
                 "sip_configuration": nullable(UUID),
+                "tags": {
+                    **TAGS,
+                    "description": "The call's tags become these (lower-cased): 1 to 64 letters, digits and "
+                    "- _ . : / (single spaces inside), starting and ending with a letter or digit; [] clears them.",
+                },
             },
             description="Only the fields given change; null clears the score, the client and the SIP configuration.",
         ),
@@ -289,6 +305,37 @@ def _call_bodies() -> dict[str, Schema]:
             "maxProperties": 0,
             "description": "The action takes no parameters: send no body, or {}.",
         },
+    }
+
+
+FILE_OUTCOMES = ("removed", "missing", "outside", "none", "already_deleted")
+
+
+def _recording_deletion_schemas() -> dict[str, Schema]:
+    deleted = _recording()
+    deleted["properties"] = {
+        **deleted["properties"],
+        "file": choice(
+            FILE_OUTCOMES,
+            "What became of the file: removed; missing (not on this host); outside the recording "
+            "directories (kept); none (the recording names no local file); already_deleted.",
+        ),
+    }
+    deleted["required"] = [*deleted.get("required", []), "file"]
+    count = integer(0)
+    return {
+        "RecordingDeleted": deleted,
+        "RecordingsDeleted": response_object(
+            {
+                "recordings": count,
+                "removed": count,
+                "missing": count,
+                "outside": count,
+                "none": count,
+                "dry_run": BOOLEAN,
+            },
+            description="Recordings deleted (or, with dry_run, that would be), by what became of their files.",
+        ),
     }
 
 
@@ -724,13 +771,14 @@ PAGED = ("CallLog", "Client", "SipConfiguration", "WebhookSubscription", "Delive
 def component_schemas() -> dict[str, Schema]:
     schemas: dict[str, Schema] = {
         "Error": _error(),
-        "CallLog": response_object(_call_log()),
+        "CallLog": _call_log_listed(),
         "CallEvent": _call_event(),
         "Recording": _recording(),
         "CallDetail": _call_detail(),
         "Participant": _participant(),
         "Statistics": _statistics(),
         **_statistics_report(),
+        **_recording_deletion_schemas(),
         **_call_bodies(),
         **_client_schemas(),
         **_sip_schemas(),
@@ -748,9 +796,9 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "type": "http",
         "scheme": "bearer",
         "description": "An API token (`calld token create --scope read|write|admin|softphone`). Scopes nest: "
-        "read < write < admin. Reads need read; other methods write; SIP configurations and webhook "
-        "subscriptions admin (but any token may read a line's webrtc_config). A softphone token may do what "
-        "write may and reads the SIP password of the one line it is bound to.",
+        "read < write < admin. Reads need read; other methods write; SIP configurations, webhook "
+        "subscriptions and deleting recordings in bulk admin (but any token may read a line's webrtc_config). "
+        "A softphone token may do what write may and reads the SIP password of the one line it is bound to.",
     },
     "accessToken": {
         "type": "apiKey",
@@ -830,7 +878,12 @@ BODY_EXAMPLES: Mapping[str, Any] = {
     },
     "OutboundCall": {"recipient_number": "+14155550123", "caller_number": "1001", "sip_configuration": _CONFIG_ID},
     "IncomingCall": {"caller_number": "+14155550123", "recipient_number": "1001", "sip_call_id": "a84b4c76e66710@pbx"},
-    "CallPatch": {"notes": "Customer asked for a callback", "call_quality_score": 4.5, "client": _CLIENT_ID},
+    "CallPatch": {
+        "notes": "Customer asked for a callback",
+        "call_quality_score": 4.5,
+        "client": _CLIENT_ID,
+        "tags": ["callback", "vip"],
+    },
     "StatusChange": {"status": "answered"},
     "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
     "Transfer": {"transfer_to": "1002", "attended": False},

@@ -75,6 +75,10 @@ STATUS_TEXT = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
+    206: "Partial Content: the range asked for",
+    302: "Found: the resource lives at Location",
+    304: "Not Modified",
+    416: "Range Not Satisfiable (Content-Range: bytes */<size>)",
     400: "Malformed JSON, or a body that is not a JSON object",
     401: "No valid credentials",
     403: "Not allowed",
@@ -86,7 +90,9 @@ STATUS_TEXT = {
     503: "Not ready: checks says why",
 }
 # Bodies not described by a component: the document itself, the page and the metrics.
+_AUDIO = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in ("audio/wav", "audio/mpeg", "audio/ogg")}
 _RAW_BODIES: dict[tuple[str, str], Schema] = {
+    ("GET", "/api/call-logs/{id}/recordings/{recording_id}/media/"): _AUDIO,
     ("GET", SPEC_PATH): {"application/json": {"schema": {"type": "object"}}},
     ("GET", DOCS_PATH): {"text/html": {"schema": {"type": "string"}}},
     ("GET", "/metrics"): {"text/plain": {"schema": {"type": "string"}}},

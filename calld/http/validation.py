@@ -24,6 +24,7 @@ from calld.http.errors import ApiError
 E = TypeVar("E", bound=StrEnum)
 
 MISSING: Any = object()
+_ASCII_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,18}")
 _ASCII_DECIMAL = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?")
 # CR, LF and NUL end a line or a string in the switches' protocols (AMI, Event Socket): a value
@@ -193,7 +194,7 @@ class Fields:
         if value is MISSING:
             return default
         if isinstance(value, str) and self.query:
-            # float() also reads "nan", "1e3", "1_0" and Unicode digits: a query's number is plain ASCII decimals.
+            # ASCII digits with an optional sign and fraction: no "1e400", "nan", "١٢" or "1_0".
             if not _ASCII_DECIMAL.fullmatch(value):
                 self.fail(name, "must be a number")
                 return default

@@ -9,11 +9,13 @@ the calld call id) always find it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
@@ -36,7 +38,7 @@ from calld.service.views import (
 from calld.storage import call_queries as q
 from calld.storage.calls import CallStore, state_of
 from calld.storage.database import Database
-from calld.storage.models import CallLog, SipConfiguration
+from calld.storage.models import CallLog, CallTag, SipConfiguration
 from calld.storage.stats_report import report_sums
 
 WHAT = "call log"
@@ -52,6 +54,11 @@ class CallChanges:
     def client_id(self) -> uuid.UUID | None:
         value = self.values.get("client")
         return value if isinstance(value, uuid.UUID) else None
+
+    @property
+    def tags(self) -> list[str] | None:
+        value = self.values.get("tags")
+        return list(value) if isinstance(value, list | tuple) else None
 
     @property
     def sip_configuration_id(self) -> uuid.UUID | None:
@@ -80,7 +87,7 @@ async def detail_of(session: AsyncSession, call: CallLog) -> dict[str, Any]:
     await session.flush()
     found = await session.run_sync(lambda sync: q.call_detail(sync.connection(), call.id))
     assert found is not None  # flushed in this transaction
-    return call_detail_json(found.call, found.events, found.recordings, found.participants)
+    return call_detail_json(found.call, found.events, found.recordings, found.participants, found.tags)
 
 
 async def read_detail(db: Database, call_id: uuid.UUID, guard: AccessCheck | None = None) -> dict[str, Any]:
@@ -88,7 +95,7 @@ async def read_detail(db: Database, call_id: uuid.UUID, guard: AccessCheck | Non
     found = await guarded_read(db, guard, q.call_detail, call_id)
     if found is None:
         raise NotFound(WHAT)
-    return call_detail_json(found.call, found.events, found.recordings, found.participants)
+    return call_detail_json(found.call, found.events, found.recordings, found.participants, found.tags)
 
 
 class CallService:
@@ -114,10 +121,10 @@ class CallService:
         self, flt: CallFilter, *, ordering: str, limit: int, offset: int, guard: AccessCheck | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
         """The number of calls matching ``flt`` and one page of them."""
-        total, rows = await guarded_read(
-            self.db, guard, q.call_page, flt, ordering=ordering, limit=limit, offset=offset
+        total, rows, tags = await guarded_read(
+            self.db, guard, q.tagged_call_page, flt, ordering=ordering, limit=limit, offset=offset
         )
-        return total, [call_log_json(row) for row in rows]
+        return total, [call_log_json(row, tags.get(row.id, [])) for row in rows]
 
     async def detail(self, call_id: uuid.UUID, guard: AccessCheck | None = None) -> dict[str, Any]:
         """A call with its events and recordings."""
@@ -262,11 +269,13 @@ class CallService:
     # --- changing calls --------------------------------------------------------------------
 
     async def change(self, call_id: uuid.UUID, changes: CallChanges) -> dict[str, Any]:
-        """Set notes, quality score, client or SIP configuration."""
+        """Set notes, quality score, client, SIP configuration or tags."""
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             await self._check_references(session, changes.client_id, changes.sip_configuration_id)
             _set(call, changes)
+            if changes.tags is not None:
+                await _replace_tags(session, call.id, changes.tags)
             detail = await detail_of(session, call)
             self.live.after_commit(session, call_message("call.updated", call))
         return detail
@@ -302,10 +311,17 @@ class CallService:
 def _set(call: CallLog, changes: CallChanges) -> None:
     columns = {"client": "client_id", "sip_configuration": "sip_configuration_id"}
     for name, value in changes.values.items():
-        setattr(call, columns.get(name, name), value)
+        if name != "tags":  # rows of their own (_replace_tags)
+            setattr(call, columns.get(name, name), value)
     if "call_quality_score" in changes.values:  # a person's score: a measurement never replaces it
         if changes.values["call_quality_score"] is not None:
             call.quality_score_by = SCORED_BY_PERSON
         else:  # cleared: the measured MOS (if any) scores the call again
             call.call_quality_score = call.mos
             call.quality_score_by = SCORED_BY_MOS if call.mos is not None else None
+
+
+async def _replace_tags(session: AsyncSession, call_id: uuid.UUID, tags: Sequence[str]) -> None:
+    """The call's tags become ``tags``."""
+    await session.execute(sa.delete(CallTag).where(CallTag.call_id == call_id))
+    session.add_all(CallTag(call_id=call_id, tag=tag) for tag in dict.fromkeys(tags))

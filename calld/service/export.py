@@ -26,7 +26,7 @@ from typing import Any
 from calld.domain.call_filter import CallFilter
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.views import EXPORT_FIELDS, REPORT_SERIES_FIELDS, call_export_json
-from calld.storage.call_export import Key, export_batch, key_of
+from calld.storage.call_export import Key, export_batch_tags, key_of
 from calld.storage.database import Database
 
 BATCH = 1000
@@ -64,7 +64,7 @@ def csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    text = str(value)
+    text = ";".join(str(item) for item in value) if isinstance(value, list) else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -101,8 +101,8 @@ async def export_chunks(
     after: Key | None = None
     first = True
     while True:
-        rows = await guarded_read(db, guard if first else None, export_batch, flt, ordering, after, batch)
-        shaped = [call_export_json(row) for row in rows]
+        rows, tags = await guarded_read(db, guard if first else None, export_batch_tags, flt, ordering, after, batch)
+        shaped = [call_export_json(row, tags.get(row.id, [])) for row in rows]
         text = csv_lines(shaped, header=first) if fmt is ExportFormat.CSV else ndjson_lines(shaped)
         if tally is not None:
             tally.calls += len(rows)

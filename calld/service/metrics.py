@@ -9,13 +9,13 @@ database the calls in progress and webhook deliveries by status.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,6 +102,21 @@ class Metrics:
             "Connections answered 503 and closed at once: server.max_connections were open",
             registry=self.registry,
         )
+        self.retention_runs = Counter(
+            "calld_retention_runs", "Retention runs, by outcome (ok, failed)", ["outcome"], registry=self.registry
+        )
+        self.retention_done = Counter(
+            "calld_retention_rows",
+            "What retention removed or changed, by kind (recordings, files_removed, calls, webhook_deliveries, "
+            "pseudonymised)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.retention_last_run = Gauge(
+            "calld_retention_last_run_timestamp_seconds",
+            "When the last retention run ended (Unix time)",
+            registry=self.registry,
+        )
         self.snapshot = Snapshot()
         self._live = _LiveCollector(self)
         self.registry.register(self._live)
@@ -109,6 +124,13 @@ class Metrics:
     def watch(self, switch: SwitchPort | None, ingest: IngestState | None) -> None:
         """Report this switch adapter's connection and this ingest queue when scraped."""
         self._live.switch, self._live.ingest = switch, ingest
+
+    def retention_run(self, done: Mapping[str, int] | None) -> None:
+        """A retention run ended: what it did, by kind, or None when it failed."""
+        self.retention_runs.labels("ok" if done is not None else "failed").inc()
+        for kind, count in (done or {}).items():
+            self.retention_done.labels(kind).inc(count)
+        self.retention_last_run.set_to_current_time()
 
     def log_line_suppressed(self, logger: str) -> None:
         self.log_lines_suppressed.labels(logger).inc()

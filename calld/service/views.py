@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -62,8 +62,10 @@ def _reader(obj: Any) -> Callable[[str], Any]:
     return getter
 
 
-def call_log_json(call: CallLike) -> dict[str, Any]:
+def call_log_json(call: CallLike, tags: Sequence[str] | None = None) -> dict[str, Any]:
+    """A call as lists show it; ``tags`` where the caller read them (lists and details), else no key."""
     c = _reader(call)
+    shown = {"tags": list(tags)} if tags is not None else {}
     return {
         "id": str(c("id")),
         "direction": c("direction").value,
@@ -104,6 +106,7 @@ def call_log_json(call: CallLike) -> dict[str, Any]:
         "switch": c("switch_name"),
         "created_at": iso(c("created_at")),
         "updated_at": iso(c("updated_at")),
+        **shown,
     }
 
 
@@ -158,15 +161,16 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "rtt_ms",
     "quality_source",
     "call_quality_score_by",
+    "tags",  # separated by ";" in CSV
 )
 
 
-def call_export_json(row: sa.Row[Any]) -> dict[str, Any]:
+def call_export_json(row: sa.Row[Any], tags: Sequence[str] = ()) -> dict[str, Any]:
     """A call as an export line shows it: the list's fields (same names, same values), then the
     client's and SIP configuration's names and a participants summary (``EXPORT_FIELDS``)."""
     c = _reader(row)
     line = {
-        **call_log_json(row),
+        **call_log_json(row, tags),
         "client_name": c("client_name"),
         "sip_configuration_name": c("sip_configuration_name"),
         "participants": participants(c("caller_number"), c("recipient_number"), c("transfer_target")),
@@ -212,8 +216,9 @@ def call_detail_json(
     events: Iterable[EventLike],
     recordings: Iterable[RecordingLike],
     participants: Iterable[Any] = (),
+    tags: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A call with its parties (see ``participants_json``), events (oldest first) and recordings
+    """A call with its tags, parties (see ``participants_json``), events (oldest first) and recordings
     (each with its paused spans); ``recording`` is the newest one, ``recording_paused`` whether it is
     paused now."""
     event_rows = list(events)
@@ -223,7 +228,7 @@ def call_detail_json(
     )
     per_recording = _spans_per_recording(recording_rows, spans)
     recs = [recording_json(r, per_recording[i]) for i, r in enumerate(recording_rows)]
-    detail = call_log_json(call)
+    detail = call_log_json(call, tags)
     return {
         **detail,
         "recording_paused": bool(detail["is_recording"]) and bool(spans) and spans[-1].resumed_at is None,

@@ -14,6 +14,7 @@ from calld.service.live_feed import LiveHub
 from calld.service.metrics import Metrics
 from calld.service.provider import ProviderDeliveries
 from calld.service.provider_events import ProviderEvents
+from calld.service.recording_files import RecordingFiles
 from calld.service.sip_configurations import SipConfigurationService
 from calld.service.subscriptions import SubscriptionService
 from calld.storage.calls import CallStore
@@ -41,6 +42,7 @@ class Services:
     clients: ClientService = field(init=False)
     sip_configurations: SipConfigurationService = field(init=False)
     subscriptions: SubscriptionService = field(init=False)
+    recordings: RecordingFiles = field(init=False)
 
     def __post_init__(self) -> None:
         self.call_log = CallService(self.db, self.calls, self.live, self.switch, self.config.calls.default_region)
@@ -52,3 +54,6 @@ class Services:
             self.db, self.config.sip_probe.timeout_seconds, self.config.egress.policy, lambda: self.config.turn
         )
         self.subscriptions = SubscriptionService(self.db, self.outbox)
+        self.recordings = RecordingFiles(
+            self.db, self.config.recording_directories, self.config.switch_recording_directory
+        )

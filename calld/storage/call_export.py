@@ -7,13 +7,14 @@ re-read every row before it) and no transaction or cursor stays open between bat
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from calld.domain.call_filter import CallFilter
-from calld.storage.call_queries import CALL_COLUMNS, conditions, order_by
+from calld.storage.call_queries import CALL_COLUMNS, conditions, order_by, tags_of
 from calld.storage.models import CallLog, Client, SipConfiguration
 
 # What an export adds to a call's columns: the names people read in a spreadsheet.
@@ -41,11 +42,19 @@ def _after(ordering: str, key: Key) -> sa.ColumnElement[bool]:
     return sa.or_(after, column.is_(None)) if name == "duration_seconds" else after
 
 
+def export_batch_tags(
+    conn: sa.Connection, flt: CallFilter, ordering: str, after: Key | None, limit: int
+) -> tuple[Sequence[sa.Row[Any]], dict[uuid.UUID, list[str]]]:
+    """``export_batch`` and the tags of its calls (one more indexed query)."""
+    rows = export_batch(conn, flt, ordering, after, limit)
+    return rows, tags_of(conn, [row.id for row in rows])
+
+
 def export_batch(
     conn: sa.Connection, flt: CallFilter, ordering: str, after: Key | None, limit: int
 ) -> Sequence[sa.Row[Any]]:
     """Up to ``limit`` calls matching ``flt`` in ``ordering``, after ``after`` (None: from the first)."""
-    conds = conditions(flt)
+    conds = conditions(flt, conn.dialect.name)
     if after is not None:
         conds.append(_after(ordering, after))
     stmt = (

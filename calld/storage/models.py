@@ -122,6 +122,14 @@ class CallLog(Timestamped, Base):
         sa.Index("ix_call_logs_caller_number", "caller_number"),
         sa.Index("ix_call_logs_recipient_number", "recipient_number"),
         sa.Index("ix_call_logs_answered_by", "answered_by", "started_at"),
+        sa.Index("ix_call_logs_duration_seconds", "duration_seconds"),
+        # The calls retention has still to pseudonymise, oldest first (migration 0016).
+        sa.Index(
+            "ix_call_logs_to_pseudonymise",
+            "started_at",
+            sqlite_where=sa.text("pseudonymised_at IS NULL"),
+            postgresql_where=sa.text("pseudonymised_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
@@ -175,9 +183,24 @@ class CallLog(Timestamped, Base):
     quality_score_by: Mapped[str | None] = mapped_column(sa.String(8))
     notes: Mapped[str] = mapped_column(sa.Text(), nullable=False, default="")
     seeded: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
+    # When retention replaced the call's numbers by their pseudonyms (calld.domain.privacy).
+    pseudonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by retention on the calls it deletes, in that transaction: the rollup's delete trigger then
+    # keeps their counts, so statistics outlive the calls (migration 0016).
+    purging: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False, server_default=sa.false())
 
     client: Mapped[Client | None] = relationship(lazy="raise")
     sip_configuration: Mapped[SipConfiguration | None] = relationship(lazy="raise")
+
+
+class CallTag(Base):
+    """A label a person put on a call (``PATCH tags``); the list filters by it (``tag``)."""
+
+    __tablename__ = "call_tags"
+    __table_args__ = (sa.Index("ix_call_tags_tag", "tag", "call_id"),)
+
+    call_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("call_logs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
 
 
 class CallEvent(Base):
@@ -206,6 +229,19 @@ class CallRecording(Timestamped, Base):
         ),
         sa.CheckConstraint("file_size IS NULL OR file_size >= 0", name="file_size_positive"),
         sa.Index("ix_call_recordings_call", "call_id", "created_at"),
+        # The list's has_recording and has_transcript filters (migration 0015).
+        sa.Index(
+            "ix_call_recordings_kept",
+            "call_id",
+            sqlite_where=sa.text("status <> 'deleted'"),
+            postgresql_where=sa.text("status <> 'deleted'"),
+        ),
+        sa.Index(
+            "ix_call_recordings_transcribed",
+            "call_id",
+            sqlite_where=sa.text("transcript IS NOT NULL"),
+            postgresql_where=sa.text("transcript IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)

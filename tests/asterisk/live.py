@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from calld.adapters.asterisk.adapter import AsteriskAdapter
 from calld.adapters.asterisk.settings import AsteriskConfig
 from calld.adapters.factory import make_switch
-from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig, TurnConfig
+from calld.config import CallsConfig, Config, DatabaseConfig, RecordingsConfig, ServerConfig, TurnConfig
 from calld.daemon import Daemon
 from calld.storage.database import Database
 from tests.support import api_session
@@ -287,13 +287,15 @@ async def live_daemon(
 ) -> AsyncIterator[Live]:
     """calld as ``calld run`` builds it (config -> ``make_switch`` -> ``Daemon``), on loopback.
     ``fresh``: hang up whatever is on the lab Asterisk first (False: a restarted calld's view);
-    ``turn``: its ``[turn]`` (the lab's coturn secret for the WebRTC tests)."""
+    ``turn``: its ``[turn]`` (the lab's coturn secret for the WebRTC tests). calld's recording
+    directory is the chroot's view of Asterisk's (calld runs beside it)."""
     config = Config(
         turn=turn or TurnConfig(),
         server=ServerConfig(host="127.0.0.1", port=0),
         database=DatabaseConfig(url=plain_url(db), pool_size=5),
         calls=calls if calls is not None else CallsConfig(timezone="UTC"),
         asterisk=lab_settings(**settings),
+        recordings=RecordingsConfig(directories=(str(LAB_DIR / "var/spool/asterisk/monitor"),)),
     )
     if fresh:
         await hang_up_everything()  # what an earlier failed test left would be adopted by the resync

@@ -32,6 +32,9 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("GET", "/api/call-logs/{id}/"): R,
     ("PATCH", "/api/call-logs/{id}/"): W,
     ("DELETE", "/api/call-logs/{id}/"): W,
+    ("DELETE", "/api/call-logs/recordings/"): A,
+    ("GET", "/api/call-logs/{id}/recordings/{recording_id}/media/"): R,
+    ("DELETE", "/api/call-logs/{id}/recordings/{recording_id}/"): W,
     ("PATCH", "/api/call-logs/{id}/update_status/"): W,
     ("POST", "/api/call-logs/{id}/end_call/"): W,
     ("POST", "/api/call-logs/{id}/add_event/"): W,
@@ -100,7 +103,9 @@ def app_routes(app: web.Application) -> set[tuple[str, str]]:
 
 def concrete(path: str) -> str:
     path = path.replace("{file}", "app.js")  # a file the console ships
-    return path.replace("{id}", str(uuid.uuid4())).replace("{delivery_id}", str(uuid.uuid4()))
+    for name in ("{id}", "{delivery_id}", "{recording_id}"):
+        path = path.replace(name, str(uuid.uuid4()))
+    return path
 
 
 async def test_every_route_is_in_the_table(services: Services) -> None:

@@ -88,6 +88,8 @@ async def listed(api: AppClient, params: dict[str, str]) -> list[dict[str, Any]]
 
 def typed(cell: str, like: Any) -> Any:
     """A CSV cell read back as the JSON value ``like`` is (the export's own rules, undone)."""
+    if isinstance(like, list):  # tags, joined by ";"
+        return cell.split(";") if cell else []
     if cell == "":
         return None if like is None else ""
     if isinstance(like, bool):

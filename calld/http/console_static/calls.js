@@ -69,7 +69,7 @@ function formParams(form, filters) {
   const out = new URLSearchParams();
   for (const param of filters) {
     const schema = param.schema || {};
-    if (schema.type === "array") {
+    if (schema.type === "array" && schema.items?.enum) {  // checkboxes; a free array (tag) is a text box
       const values = [...form.querySelectorAll(`input[name="${param.name}"]:checked`)].map((i) => i.value);
       if (values.length) out.set(param.name, values.join(","));
       continue;

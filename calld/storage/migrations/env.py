@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import context
 
 from calld.storage.models import Base
+from calld.storage.search import is_modelled
 
 target_metadata = Base.metadata
 
@@ -19,6 +20,7 @@ def _run(connection: sa.Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=lambda name, type_, _parent: is_modelled(name, type_),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,7 +1,7 @@
 """recording_paused / recording_resumed event types: a recording's paused spans (issue 17)
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-03 13:40:00
 
 ``call_events.event_type`` is a string column with a CHECK constraint, changed as 0007 changed it:
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """softphone tokens: the ``softphone`` scope, bound to one SIP configuration; no static TURN credentials
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-03 14:00:00
 
 ``api_tokens.scope`` gains ``softphone`` (a CHECK constraint, changed as 0006/0007 change theirs) and
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
