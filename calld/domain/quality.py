@@ -227,3 +227,28 @@ def quality_alert(event_type: EventType, metadata: Mapping[str, Any], threshold:
         "source": quality.source,
         "estimated": quality.estimated,
     }
+
+
+def leg_figures(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each leg's figures from an ending's metadata, by leg (the participants' ``leg``): the MOS the
+    switch gave or the E-model's estimate, jitter, loss, round trip and packets; ``measured`` false for a
+    leg that received no media (its figures are the switch's defaults)."""
+    quality = metadata.get(QUALITY)
+    raw_legs = quality.get("legs") if isinstance(quality, Mapping) else None
+    if not isinstance(raw_legs, Sequence) or isinstance(raw_legs, str):
+        return {}
+    figures: dict[str, dict[str, Any]] = {}
+    for raw in raw_legs:
+        if not isinstance(raw, Mapping):
+            continue
+        leg = leg_from_json(raw)
+        measured = leg.measured
+        figures[leg.leg] = {
+            "measured": measured,
+            "mos": round(leg.effective_mos(), 2) if measured else None,
+            "jitter_ms": _rounded(leg.jitter_ms) if measured else None,
+            "packet_loss_pct": _rounded(leg.packet_loss_pct) if measured else None,
+            "rtt_ms": _rounded(leg.rtt_ms) if measured else None,
+            "packets": leg.packets,
+        }
+    return figures

@@ -219,6 +219,20 @@ def _participant() -> Schema:
                     description="How its leg ended, as the switch said (LOSE_RACE: another phone of a ring group won)."
                 )
             ),
+            "quality": nullable(
+                response_object(
+                    {
+                        "measured": BOOLEAN,
+                        "mos": nullable(number(1, 5)),
+                        "jitter_ms": nullable(number(0)),
+                        "packet_loss_pct": nullable(number(0, 100)),
+                        "rtt_ms": nullable(number(0)),
+                        "packets": nullable(integer(0)),
+                    },
+                    description="What this party's leg received, as the switch reported it at hangup "
+                    "(measured false: no media reached it); null where the switch reported nothing.",
+                )
+            ),
         },
         description="One party of a call with its role.",
     )

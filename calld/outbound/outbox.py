@@ -58,7 +58,7 @@ class Outbox:
         if completes(event):
             # After the event itself, so a receiver that takes both gets the ending first.
             wanting = [sub for sub in subscriptions if CALL_COMPLETED in sub.event_types]
-            summary = await completed_summary(session, call) if wanting else None
+            summary = await completed_summary(session, call, event) if wanting else None
             for sub in wanting:
                 delivery_id = uuid.uuid4()
                 body = {

@@ -134,7 +134,7 @@ class LiveHub:
         kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
         self.after_commit(session, call_message(kind, call, event=call_event_json(event)))
         if completes(event):
-            summary = await completed_summary(session, call)
+            summary = await completed_summary(session, call, event)
             client = str(call.client_id) if call.client_id else None
             self.after_commit(session, LiveMessage(str(call.id), client, {"type": CALL_COMPLETED, **summary}))
 

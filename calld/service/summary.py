@@ -22,8 +22,9 @@ def completes(event: CallEvent) -> bool:
     return event.event_type in ENDINGS
 
 
-async def completed_summary(session: AsyncSession, call: CallLog) -> dict[str, Any]:
-    """The call as it ended, with its timings split out, its parties and its recordings."""
+async def completed_summary(session: AsyncSession, call: CallLog, ending: CallEvent) -> dict[str, Any]:
+    """The call as it ended (``ending``: its ended or failed event), with its timings split out, its
+    parties (with what each leg received) and its recordings."""
     participants = await session.run_sync(lambda sync: q.participants_of(sync.connection(), call.id))
     recordings = await q.recordings_of(session, call.id)
     log = call_log_json(call)
@@ -48,6 +49,6 @@ async def completed_summary(session: AsyncSession, call: CallLog) -> dict[str, A
             "missed_reason": log["missed_reason"],
         },
         "answered_by": log["answered_by"],
-        "participants": participants_json(call, participants),
+        "participants": participants_json(call, participants, ending.meta),
         "recordings": [recording_json(r) for r in recordings],
     }

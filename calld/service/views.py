@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -16,9 +16,11 @@ from calld.domain.call import TimedEvent
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
+from calld.domain.quality import leg_figures
 from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
 from calld.domain.statistics import METRICS, ReportRequest, metrics, zero_sums
 from calld.domain.turn import TurnCredential
+from calld.domain.vocabulary import EventType
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
@@ -232,16 +234,30 @@ def call_detail_json(
     return {
         **detail,
         "recording_paused": bool(detail["is_recording"]) and bool(spans) and spans[-1].resumed_at is None,
-        "participants": participants_json(call, participants),
+        "participants": participants_json(call, participants, _ending(event_rows)),
         "events": [call_event_json(e) for e in event_rows],
         "recordings": recs,
         "recording": recs[-1] if recs else None,
     }
 
 
-def participants_json(call: CallLike, rows: Iterable[Any]) -> list[dict[str, Any]]:
-    """The call's parties as the switch reported its legs; a call the switch did not carry (logged
-    through the API or a provider's webhook) has its two parties from its numbers, with no leg."""
+def _ending(events: Sequence[EventLike]) -> Mapping[str, Any] | None:
+    """The metadata of the call's ending (its last ended or failed event), if it has ended."""
+    for event in reversed(events):
+        if event.event_type in (EventType.ENDED, EventType.FAILED):
+            meta: Mapping[str, Any] = event.meta
+            return meta
+    return None
+
+
+def participants_json(
+    call: CallLike, rows: Iterable[Any], ending: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The call's parties as the switch reported its legs, each with what its leg received (``quality``,
+    from the call's ending's metadata, ``ending``; null where the switch reported none); a call the
+    switch did not carry (logged through the API or a provider's webhook) has its two parties from its
+    numbers, with no leg."""
+    figures = leg_figures(ending) if ending is not None else {}
     parties = [
         {
             "leg": row.leg,
@@ -253,6 +269,7 @@ def participants_json(call: CallLike, rows: Iterable[Any]) -> list[dict[str, Any
             "answered_at": iso(row.answered_at),
             "left_at": iso(row.left_at),
             "end_cause": row.end_cause,
+            "quality": figures.get(row.leg),
         }
         for row in rows
     ]
@@ -282,6 +299,7 @@ def _party_from_numbers(
         "answered_at": answered,
         "left_at": left,
         "end_cause": None,
+        "quality": None,
     }
 
 

@@ -108,3 +108,19 @@ def test_a_blind_transfer_into_a_park_completes_there() -> None:
         EventType.TRANSFER_COMPLETED,
     ]
     assert dict(events[4].metadata) == {"transfer_to": "6001", "application": "valet_park"}
+
+
+async def test_each_party_has_what_its_leg_received(db: Database, clock: SettableClock, api: AppClient) -> None:
+    """q2_rtp_loss: 5 % of RTP dropped on the lab's loopback; each party's figures are its leg's, as
+    FreeSWITCH's CDR recorded them (rtp_audio_in_mos, packets)."""
+    await ingest_all(db, mapped("q2_rtp_loss"), clock)
+    [call] = (await (await api.get("/api/call-logs/")).json())["results"]
+    detail = await (await api.get(f"/api/call-logs/{call['id']}/")).json()
+    rows = cdr_rows("q2_rtp_loss")
+    assert len(detail["participants"]) == 2
+    for party in detail["participants"]:
+        row = rows[party["leg"]]
+        assert party["quality"]["measured"] is True
+        assert party["quality"]["mos"] == round(float(row["rtp_audio_in_mos"]), 2)
+        assert party["quality"]["packets"] == int(row["rtp_audio_in_media_packet_count"])
+    assert detail["mos"] == min(p["quality"]["mos"] for p in detail["participants"])
