@@ -370,7 +370,9 @@ OUTCOMES = (
 )
 
 
-async def insert_call_sql(db: Database, started_at: datetime | None = None) -> uuid.UUID:
+async def insert_call_sql(
+    db: Database, started_at: datetime | None = None, caller: str = "+14155550100"
+) -> uuid.UUID:
     """An initiated inbound call stored in SQL with the columns every schema revision has (the models'
     inserts name today's columns, which a database migrated down to an old revision lacks)."""
     call_id = uuid.uuid4()
@@ -380,14 +382,14 @@ async def insert_call_sql(db: Database, started_at: datetime | None = None) -> u
             sa.text(
                 "INSERT INTO call_logs (id, direction, call_type, status, caller_number, recipient_number, "
                 "started_at, last_event_at, hold_seconds, recording, notes, seeded, created_at, updated_at) "
-                "VALUES (:id, 'inbound', 'voice', 'initiated', '+14155550100', '1001', :started, :started, 0, :no, "
+                "VALUES (:id, 'inbound', 'voice', 'initiated', :caller, '1001', :started, :started, 0, :no, "
                 "'', :no, :now, :now)"
             ).bindparams(
                 sa.bindparam("id", call_id, sa.Uuid()),
                 sa.bindparam("started", started_at or now, UTCDateTime()),
                 sa.bindparam("now", now, UTCDateTime()),
             ),
-            {"no": False},
+            {"no": False, "caller": caller},
         )
     return call_id
 

@@ -22,7 +22,8 @@ from calld.storage.models import ApiToken, Base, CallLog, CallParticipant, CallR
 from calld.storage.search import is_modelled
 from calld.storage.tokens import TokenStore
 from calld.storage.types import UTCDateTime
-from tests.storage.old_schema import insert_old_call, insert_old_event
+from tests.storage.old_schema import insert_old_event
+from tests.support import insert_call_sql
 
 
 def _diff(connection: sa.Connection) -> list[object]:
@@ -90,7 +91,7 @@ async def _sources(db: Database) -> list[str]:
 async def test_0006_lets_seeded_events_say_so_and_keeps_every_event(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0005", False)
-    call_id = await insert_old_call(db)  # stored by 0005's schema, which knows no 'seed'
+    call_id = await insert_call_sql(db)  # stored by 0005's schema, which knows no 'seed'
     await insert_old_event(db, call_id, "api", 1)
     await insert_old_event(db, call_id, "switch", 2)
     with pytest.raises(sa.exc.IntegrityError):
@@ -126,7 +127,7 @@ async def _event_types(db: Database) -> list[str]:
 async def test_0007_lets_providers_events_be_stored_and_its_downgrade_keeps_them(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0006", False)
-    call_id = await insert_old_call(db)  # 0006's schema knows no provider_event
+    call_id = await insert_call_sql(db)  # 0006's schema knows no provider_event
     await insert_old_event(db, call_id, "webhook", 0, "initiated")
     with pytest.raises(sa.exc.IntegrityError):
         await insert_old_event(db, call_id, "webhook", 1, "provider_event")
@@ -148,8 +149,8 @@ async def test_0007_lets_providers_events_be_stored_and_its_downgrade_keeps_them
 async def test_0008_keeps_each_calls_numbers_as_presented_and_marks_withheld_callers(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0007", False)
-    plain = await insert_old_call(db, "+14155550100")
-    withheld = await insert_old_call(db, "Anonymous")
+    plain = await insert_call_sql(db, caller="+14155550100")
+    withheld = await insert_call_sql(db, caller="Anonymous")
     await db.migrate()
     async with db.read() as s:
         calls = {c.id: c for c in (await s.execute(sa.select(CallLog))).scalars()}
@@ -167,7 +168,7 @@ async def test_0008_keeps_each_calls_numbers_as_presented_and_marks_withheld_cal
 
 
 async def test_0009_adds_recording_times_and_keeps_recordings(db: Database) -> None:
-    call_id = await insert_old_call(db)
+    call_id = await insert_call_sql(db)
     async with db.write() as s:
         s.add(CallRecording(call_id=call_id, status=RecordingStatus.COMPLETED, file_size=10))
     async with db.engine.begin() as conn:
@@ -183,7 +184,7 @@ async def test_0009_adds_recording_times_and_keeps_recordings(db: Database) -> N
 async def test_0010_backfills_what_the_status_says_of_unanswered_calls(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0009", False)
-    busy = await insert_old_call(db)
+    busy = await insert_call_sql(db)
     async with db.engine.begin() as conn:  # insert_old_call stores a ringing call: make it busy
         await conn.execute(sa.text("UPDATE call_logs SET status = 'busy'"))
     await db.migrate()
@@ -198,7 +199,7 @@ async def test_0011_adds_participants_and_answered_by_and_keeps_calls(db: Databa
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, "0010", False)
         assert not await conn.run_sync(lambda c: sa.inspect(c).has_table("call_participants"))
-    call_id = await insert_old_call(db)
+    call_id = await insert_call_sql(db)
     await db.migrate()
     async with db.write() as s:
         call = await s.get_one(CallLog, call_id)
@@ -224,7 +225,7 @@ def _before(revision: str) -> str:
 async def test_0017_lets_recording_pauses_be_stored_and_its_downgrade_keeps_them(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, _before("0017"), False)
-    call_id = await insert_old_call(db)  # the schema before 0017 knows no recording_paused
+    call_id = await insert_call_sql(db)  # the schema before 0017 knows no recording_paused
     await insert_old_event(db, call_id, "api", 0, "initiated")
     with pytest.raises(sa.exc.IntegrityError):
         await insert_old_event(db, call_id, "api", 1, "recording_paused")
@@ -332,7 +333,7 @@ async def test_0013_backfills_the_report_rollup_as_its_triggers_keep_it(db: Data
 async def test_0012_adds_quality_columns_and_keeps_a_stored_score_as_a_persons(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(_to, _before("0012"), False)
-    scored, unscored = await insert_old_call(db), await insert_old_call(db, "+14155550101")
+    scored, unscored = await insert_call_sql(db), await insert_call_sql(db, caller="+14155550101")
     async with db.engine.begin() as conn:  # a score stored before 0012 (PATCH or a provider's report)
         await conn.execute(
             sa.text("UPDATE call_logs SET call_quality_score = 4.2 WHERE caller_number = '+14155550100'")
