@@ -557,7 +557,7 @@ class AmiEventMapper:
             return []
         meta: dict[str, Any] = {"picked_up": event.get("ParkingSpace", ""), "lot": event.get("Parkinglot", "")}
         if event.get("Event") == "UnParkedCall":
-            meta["picked_up_by"] = event.get("RetrieverCallerIDNum", "")
+            meta["picked_up_by"] = _number_from_channel(event.get("RetrieverChannel", ""))
         else:
             meta["timed_out"] = True
         return self._emit_for(call, event, EventType.UNHOLD, ts, meta)
