@@ -20,7 +20,11 @@ def at(seconds: int, kind: EventType, **meta: str) -> TimedEvent:
 
 def test_a_hold_naming_a_slot_is_a_park_until_the_pickup() -> None:
     parked = [at(0, EventType.ANSWERED), at(5, EventType.HOLD, parked="701", lot="default")]
-    assert parked_now(CallStatus.ON_HOLD, parked) == {"slot": "701", "lot": "default", "since": T0 + timedelta(seconds=5)}
+    assert parked_now(CallStatus.ON_HOLD, parked) == {
+        "slot": "701",
+        "lot": "default",
+        "since": T0 + timedelta(seconds=5),
+    }
     picked = [*parked, at(9, EventType.UNHOLD, picked_up="701")]
     assert parked_now(CallStatus.ANSWERED, picked) is None
     # Parked again later: the newest park counts; a status that is no longer on hold ends it.
