@@ -789,10 +789,12 @@ class EventMapper:
         out: list[SwitchEvent] = []
         if action == "hold" and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
             self._emit(call, EventType.HOLD, event, out, {"parked": slot, "lot": lot})
-        elif action in ("bridge", "exit") and call.state.status is CallStatus.ON_HOLD:
+        elif action == "bridge" and call.state.status is CallStatus.ON_HOLD:
+            # "exit" alone is no pickup: the parked caller hung up (its hangup ends the call on hold)
+            # or was sent elsewhere (its transfer events say where).
             meta = {"picked_up": slot, "lot": lot}
             retriever = event.get("Bridge-To-UUID", "")
-            taker = self._call_for(retriever) if action == "bridge" and retriever else None
+            taker = self._call_for(retriever) if retriever else None
             if taker is not None and taker.leg_numbers.get(retriever):
                 meta["picked_up_by"] = taker.leg_numbers[retriever]
             self._emit(call, EventType.UNHOLD, event, out, meta)
