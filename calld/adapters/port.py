@@ -90,3 +90,10 @@ class SwitchPort(Protocol):
     async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
         """Pause (``paused``: the file goes on silent) or resume the recording started with ``path``
         (empty: the call's recording); the switch's report confirms it."""
+
+    async def park(self, call_ref: str, slot: str | None) -> None:
+        """Park the far party in ``slot`` (None: the switch's default); the switch's park event
+        confirms it (a ``hold`` naming the slot)."""
+
+    async def pickup(self, call_ref: str, slot: str, to: str) -> None:
+        """Ring ``to``; answered, it takes the call parked in ``slot`` (the switch's event confirms it)."""

@@ -36,6 +36,7 @@ from calld.domain.call_filter import (
 from calld.domain.controls import MAX_DTMF_MS, MIN_DTMF_MS, Party, validate_dtmf
 from calld.domain.errors import InvalidValue
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
+from calld.domain.parking import validate_slot
 from calld.domain.privacy import is_pseudonym
 from calld.domain.statistics import (
     DEFAULT_SERVICE_LEVEL,
@@ -969,3 +970,55 @@ async def cancel_transfer(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/transfer_call/cancel/ — cancel the attended transfer in progress."""
     await _empty_body(request)
     return web.json_response(await services(request).control.finish_transfer(_call_id(request), False))
+
+
+_PARK_NOTE = (
+    "The far party waits in a parking slot (music on hold) until someone dials the slot or `pickup/` is used; "
+    "the detail's `parked` names the slot. Asterisk: AMI `Park` (res_parking), confirmed by `ParkedCall`; "
+    "FreeSWITCH: `uuid_transfer <far leg> <slot> XML <context>` into an extension running `valet_park`, confirmed "
+    'by `valet_parking::info` (Action hold). Stored as a `hold` event with `{"parked": slot}`. '
+    "409 naming the status for a call that is not answered and off hold; 409 with the switch's reason when it refuses."
+)
+
+
+@routes.post(
+    BASE + "{id}/park/",
+    Op(CALLS, "Park the far party", {200: "CallDetail"}, "Park", False, errors=ON_SWITCH, description=_PARK_NOTE),
+)
+async def park(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/park/ — park the far party of an answered call in a slot."""
+    call_id = _call_id(request)
+    fields = _fields(await _optional_body(request), ("slot",))
+    slot = None
+    if fields.data.get("slot") is not None:
+        try:
+            slot = validate_slot(fields.data["slot"])
+        except InvalidValue as exc:
+            fields.fail("slot", exc.message)
+    fields.done()
+    return web.json_response(await services(request).control.park(call_id, slot))
+
+
+@routes.post(
+    BASE + "{id}/pickup/",
+    Op(
+        CALLS,
+        "Pick a parked call up",
+        {200: "CallDetail"},
+        "Pickup",
+        errors=ON_SWITCH,
+        description="The phone `to` rings; answered, it takes the parked caller out of the slot (Asterisk: "
+        "`Originate` of that phone into the slot's extension in the parking lot's context, confirmed by "
+        "`UnParkedCall`; FreeSWITCH: `originate user/<to> <slot> XML <context>`, confirmed by "
+        '`valet_parking::info` Action bridge). Stored as `unhold` with `{"picked_up": slot}`. '
+        "409 naming the status for a call that is not parked.",
+    ),
+)
+async def pickup(request: web.Request) -> web.Response:
+    """POST /api/call-logs/{id}/pickup/ — ring a phone that takes the parked call out of its slot."""
+    svc = services(request)
+    call_id = _call_id(request)
+    fields = _fields(await read_json_object(request), ("to",))
+    to = fields.phone("to", svc.config.calls.default_region, required=True)
+    fields.done()
+    return web.json_response(await svc.control.pickup(call_id, to))

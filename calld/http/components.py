@@ -12,6 +12,7 @@ from calld.domain.call_filter import Period
 from calld.domain.controls import MAX_DTMF_DIGITS, MAX_DTMF_MS, MIN_DTMF_MS, Party
 from calld.domain.delivery import SUBSCRIBABLE, DeliveryStatus
 from calld.domain.hangup import HangupBy, HangupCause, MissedReason
+from calld.domain.parking import MAX_SLOT_DIGITS
 from calld.domain.participants import PartyRole
 from calld.domain.scopes import Scope
 from calld.domain.statistics import SERVICE_LEVELS, GroupBy, Interval
@@ -189,12 +190,25 @@ def _call_detail() -> Schema:
             **_call_log(),
             "participants": array(ref("Participant")),
             "recording_paused": BOOLEAN,
+            "parked": nullable(ref("Parked")),
             "tags": TAGS,
             "events": array(ref("CallEvent")),
             "recordings": array(ref("Recording")),
             "recording": nullable(ref("Recording")),
         },
         description="A call with its parties, its events (oldest first) and recordings; `recording` is the newest one.",
+    )
+
+
+def _parked() -> Schema:
+    return response_object(
+        {
+            "slot": string(description="The parking slot (extension) the caller waits in: dial it to take the call."),
+            "lot": nullable(string(description="The switch's parking lot, when it names it.")),
+            "since": DATE_TIME,
+        },
+        description="Where a parked call waits: set by a `hold` event whose metadata names the slot "
+        '(`{"parked": slot}`), cleared by the pickup (`unhold` with `{"picked_up": slot}`) or the call leaving.',
     )
 
 
@@ -294,6 +308,30 @@ def _call_bodies() -> dict[str, Schema]:
             ["caller_number", "recipient_number", "sip_call_id"],
         ),
         "Transfer": obj({"transfer_to": PHONE, "attended": nullable(BOOLEAN)}, ["transfer_to"]),
+        "Park": obj(
+            {
+                "slot": nullable(
+                    string(
+                        MAX_SLOT_DIGITS,
+                        min_length=1,
+                        pattern=f"^[0-9]{{1,{MAX_SLOT_DIGITS}}}$",
+                        description="The parking slot (extension). Asterisk: default the lot's next free "
+                        "space; FreeSWITCH: default `[freeswitch] park_extension`.",
+                    )
+                )
+            },
+            description="Where to park the far party; no body or {} means the default slot.",
+        ),
+        "Pickup": obj(
+            {
+                "to": {
+                    **PHONE,
+                    "description": "The phone (extension) that takes the parked call: it rings and, answered, "
+                    "is joined to the parked caller.",
+                }
+            },
+            ["to"],
+        ),
         "PartyChoice": obj(
             {"party": nullable(choice(Party, "The caller or the callee; default the far party (not calld's user)."))},
             description="Which party of the call; no body or {} means the far party.",
@@ -790,6 +828,7 @@ def component_schemas() -> dict[str, Schema]:
         "Recording": _recording(),
         "CallDetail": _call_detail(),
         "Participant": _participant(),
+        "Parked": _parked(),
         "Statistics": _statistics(),
         **_statistics_report(),
         **_recording_deletion_schemas(),
@@ -902,6 +941,8 @@ BODY_EXAMPLES: Mapping[str, Any] = {
     "NewEvent": {"event_type": "dtmf", "metadata": {"digits": "1"}},
     "Transfer": {"transfer_to": "1002", "attended": False},
     "PartyChoice": {"party": "caller"},
+    "Park": {"slot": "701"},
+    "Pickup": {"to": "1002"},
     "Dtmf": {"digits": "1234#", "duration_ms": 100},
     "NoParameters": {},
     "ClientCreate": {

@@ -1,5 +1,5 @@
-"""Acting on a live call: answer or reject it, hang up, hold or resume, transfer, start, pause, resume and stop
-recording, mute or unmute a party, send DTMF.
+"""Acting on a live call: answer or reject it, hang up, hold or resume, park and pick up, transfer, start,
+pause, resume and stop recording, mute or unmute a party, send DTMF.
 
 THE SWITCH SEAM for live calls. A call the configured switch controls is acted on by asking the
 switch, whose own events later confirm the change through the call store; any other call is changed
@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.adapters.port import SwitchError, SwitchPort, SwitchUnavailable
 from calld.domain.call import apply_event, hold_toggle
 from calld.domain.controls import Party, near_party, party_of, require_connected, require_offered_inbound
-from calld.domain.errors import IllegalTransition
+from calld.domain.errors import IllegalTransition, InvalidValue
+from calld.domain.parking import PARK_EVENTS, check_park, check_pickup, parked_now
 from calld.domain.recording_pauses import SPAN_EVENTS, check_pause, is_paused
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
 from calld.service.calls import detail_of, locked_call, read_detail
@@ -111,6 +112,36 @@ class CallControl:
             await switch.send_dtmf(ref, near, metadata["digits"], metadata.get("duration_ms"))
         else:
             await switch.mute(ref, near, kind is EventType.MUTED)
+        return await read_detail(self.db, call_id)
+
+    async def park(self, call_id: uuid.UUID, slot: str | None) -> dict[str, Any]:
+        """Park the far party of an answered call in ``slot`` (None: the switch's default slot).
+
+        Without a switch the park is recorded (a ``hold`` naming the slot), so a slot is needed."""
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            check_park(CallStatus(call.status))
+            target = self._switch_ref(call)
+            if target is None:
+                if slot is None:
+                    raise InvalidValue("slot", "this field is required: no switch chooses a slot for this call")
+                return await self._stored(session, call, EventType.HOLD, {"parked": slot})
+            switch, ref = target
+        await switch.park(ref, slot)
+        return await read_detail(self.db, call_id)
+
+    async def pickup(self, call_id: uuid.UUID, to: str) -> dict[str, Any]:
+        """Ring ``to``, which takes the parked call out of its slot once answered."""
+        async with self.db.write() as session:
+            call = await locked_call(self.calls, session, call_id)
+            status = CallStatus(call.status)
+            holds = await q.events_of_types(session, call.id, tuple(PARK_EVENTS))
+            slot = check_pickup(status, parked_now(status, holds))
+            target = self._switch_ref(call)
+            if target is None:
+                return await self._stored(session, call, EventType.UNHOLD, {"picked_up": slot, "picked_up_by": to})
+            switch, ref = target
+        await switch.pickup(ref, slot, to)
         return await read_detail(self.db, call_id)
 
     async def finish_transfer(self, call_id: uuid.UUID, complete: bool) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from calld.domain.call import TimedEvent
 from calld.domain.call_filter import Period
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.errors import Conflict
+from calld.domain.parking import PARK_EVENTS, parked_now
 from calld.domain.quality import leg_figures
 from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
 from calld.domain.statistics import METRICS, ReportRequest, metrics, zero_sums
 from calld.domain.turn import TurnCredential
-from calld.domain.vocabulary import EventType
+from calld.domain.vocabulary import CallStatus, EventType
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
@@ -234,11 +235,21 @@ def call_detail_json(
     return {
         **detail,
         "recording_paused": bool(detail["is_recording"]) and bool(spans) and spans[-1].resumed_at is None,
+        "parked": parked_json(detail["status"], event_rows),
         "participants": participants_json(call, participants, _ending(event_rows)),
         "events": [call_event_json(e) for e in event_rows],
         "recordings": recs,
         "recording": recs[-1] if recs else None,
     }
+
+
+def parked_json(status: str, events: Iterable[EventLike]) -> dict[str, Any] | None:
+    """Where the call is parked now (``slot``, ``lot``, ``since``), or None."""
+    found = parked_now(
+        CallStatus(status),
+        (TimedEvent(e.event_type, e.timestamp, e.meta) for e in events if e.event_type in PARK_EVENTS),
+    )
+    return None if found is None else {**found, "since": iso(found["since"])}
 
 
 def _ending(events: Sequence[EventLike]) -> Mapping[str, Any] | None:

@@ -194,3 +194,44 @@ async def test_an_attended_transfer_is_cancelled(db: Database) -> None:
         done = await live.call_reaches(call["id"], "ended", within=15)
         assert "transfer_completed" not in event_types(done)
         assert await live.phones_done() == [0, 0, 0]
+
+
+async def test_a_call_is_parked_and_picked_up(db: Database) -> None:
+    """1001 calls 1002 (calld's user), who parks the caller in space 701 (AMI Park, res_parking's lot
+    in lab/asterisk/etc/res_parking.conf); calld has phone 1003 ring and take the caller out of it."""
+    async with live_daemon(db) as live:
+        await live.answers("1002", "answer")
+        await live.answers("1003", "answer")
+        await live.dials("1001", "1002", "wait_bye")
+        call = await live.call_from("1001")
+        await live.call_reaches(call["id"], "answered")
+        url = f"/api/call-logs/{call['id']}/"
+        refused = await live.post(url + "pickup/", {"to": "1003"}, status=409)  # not parked
+        assert refused["current_status"] == "answered"
+
+        await live.post(url + "park/", {"slot": "701"})  # Park of 1001's channel: ParkedCall
+
+        async def parked() -> dict[str, Any] | None:
+            detail = await live.call(call["id"])
+            return detail if detail["parked"] is not None else None
+
+        detail = await eventually(parked, 10, "the park stored")
+        assert detail["status"] == "on_hold"
+        assert (detail["parked"]["slot"], detail["parked"]["lot"]) == ("701", "default")
+        hold = _last(detail, "hold")
+        assert hold["source"] == "switch" and hold["metadata"]["parked"] == "701"
+        refused = await live.post(url + "park/", {"slot": "702"}, status=409)  # already parked
+        assert refused["current_status"] == "on_hold"
+
+        await live.post(url + "pickup/", {"to": "1003"})  # 1003 rings 1 s, answers, dials 701
+        picked = await _with_event(live, call["id"], "unhold")
+        assert picked["parked"] is None and picked["status"] == "answered"
+        unhold = _last(picked, "unhold")
+        assert unhold["metadata"]["picked_up"] == "701" and unhold["metadata"]["picked_up_by"] == "1003"
+        await live.post(url + "pickup/", {"to": "1003"}, status=409)  # no longer parked
+
+        await live.post(url + "end_call/")
+        done = await live.call_reaches(call["id"], "ended", within=15)
+        types = event_types(done)
+        assert types[:3] == ["initiated", "ringing", "answered"] and types[-1] == "ended", types
+        assert [t for t in types if t in ("hold", "unhold")] == ["hold", "unhold"], types

@@ -85,3 +85,9 @@ class FakeSwitch:
 
     async def pause_recording(self, call_ref: str, path: str, paused: bool) -> None:
         await self._record("pause_recording" if paused else "resume_recording", call_ref, path)
+
+    async def park(self, call_ref: str, slot: str | None) -> None:
+        await self._record("park", call_ref, slot)
+
+    async def pickup(self, call_ref: str, slot: str, to: str) -> None:
+        await self._record("pickup", call_ref, slot, to)

@@ -431,3 +431,68 @@ async def test_attended_transfer_through_the_api(db: Database, event_format: str
         "ended",
     ]
     assert detail["transfer_target"] == "1002" and detail["events"][3]["metadata"]["kind"] == "attended"
+
+
+@pytest.mark.parametrize("event_format", ["json", "plain"])
+async def test_park_and_pickup_through_the_api(db: Database, event_format: str) -> None:
+    """n5_valet_park: 1000 calls calld's user at 1001, who parks the caller in slot 6001 (uuid_transfer
+    into the extension running valet_park); phone 1002 dials 6001 and takes the call."""
+    capture = load_capture("n5_valet_park.json" if event_format == "json" else "n5_valet_park")
+    a_leg = uuid_in(capture, r"uuid_transfer ([0-9a-f-]{36})")
+    async with (
+        fake_switch(capture) as server,
+        calld(db, server, inbound_contexts=("default",), outbound_contexts=(), event_format=event_format) as (
+            _d,
+            adapter,
+            http,
+        ),
+    ):
+        answered = await only_call_in(http, "answered")
+        url = f"/api/call-logs/{answered['id']}/"
+        assert answered["parked"] is None
+        async with http.post(url + "pickup/", json={"to": "1002"}) as refused:  # not parked yet
+            assert refused.status == 409 and "answered" in await refused.text()
+        async with http.post(url + "park/", json={"slot": "60 01"}) as bad:
+            assert bad.status == 422 and "slot" in await bad.text()
+        await post(http, url + "park/", {"slot": "6001"})  # api uuid_transfer <A> 6001 XML default
+
+        async def parked() -> dict[str, Any] | None:
+            detail = await call(http, answered["id"])
+            return detail if detail["parked"] is not None else None
+
+        detail = await eventually(parked)
+        assert detail["status"] == "on_hold"
+        assert (detail["parked"]["slot"], detail["parked"]["lot"]) == ("6001", "valet_parking_lot")
+        async with http.post(url + "park/", json={"slot": "6001"}) as refused:
+            assert refused.status == 409 and "on_hold" in await refused.text()
+        # The recorder looked at the lot (calld never asks): the parked leg is in slot 6001.
+        assert f'<extension uuid="{a_leg}">6001</extension>' in await adapter._api("valet_info")
+
+        async def picked_up() -> dict[str, Any] | None:
+            detail = await call(http, answered["id"])
+            return detail if "unhold" in event_types(detail) else None
+
+        detail = await eventually(picked_up)  # phone 1002 dialled 6001
+        assert detail["parked"] is None
+        async with http.post(url + "pickup/", json={"to": "1002"}) as refused:
+            assert refused.status == 409 and "not parked" in await refused.text()
+        assert str(a_leg) not in await adapter._api("valet_info")  # the lot is empty again
+        detail = await reaches(http, answered["id"], "ended")
+    assert server.mismatches == []
+    assert server.received == sent_commands(capture)
+    assert event_types(detail) == [
+        "initiated",
+        "ringing",
+        "answered",
+        "transfer_initiated",
+        "transfer_completed",
+        "hold",
+        "unhold",
+        "transfer_initiated",
+        "transfer_completed",
+        "ended",
+    ]
+    hold, unhold = detail["events"][5], detail["events"][6]
+    assert hold["metadata"] == {"parked": "6001", "lot": "valet_parking_lot"} and hold["source"] == "switch"
+    assert unhold["metadata"] == {"picked_up": "6001", "lot": "valet_parking_lot", "picked_up_by": "1002"}
+    assert detail["transfer_target"] == "1002"

@@ -41,9 +41,10 @@ def test_subscribed_events_map_to_the_same_call_events(name: str) -> None:
 def test_wanted_follows_the_subscription() -> None:
     command = subscription_command().decode()
     assert command.startswith("event json CHANNEL_CREATE ")
-    assert command.endswith(" CUSTOM conference::maintenance\n\n")
+    assert command.endswith(" CUSTOM conference::maintenance valet_parking::info\n\n")
     assert wanted({"Event-Name": "CHANNEL_ANSWER"})
     assert wanted({"Event-Name": "CUSTOM", "Event-Subclass": "conference::maintenance"})
+    assert wanted({"Event-Name": "CUSTOM", "Event-Subclass": "valet_parking::info"})  # park/ and pickup/
     assert not wanted({"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register"})
     assert not wanted({"Event-Name": "HEARTBEAT"})
     assert not wanted({"Event-Name": "API"})

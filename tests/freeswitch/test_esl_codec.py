@@ -45,6 +45,7 @@ EXPECTED_EVENTS = {
     "o_ring_group": 108,
     "o2_hunt": 86,
     "n5_valet_park": 132,
+    "n5_valet_park.json": 131,
     "q_rtp_quality": 69,
     "q_rtp_quality.json": 69,
     "q2_rtp_loss": 71,
@@ -202,6 +203,12 @@ def test_plain_and_json_give_the_same_events_and_headers(name: str) -> None:
         )
         plain = [e for e in plain if e["Event-Name"] != "CUSTOM"]
         json_ = [e for e in json_ if e["Event-Name"] != "CUSTOM"]
+    if name == "n5_valet_park":
+        # A separate run's timing: one leg of the json run passed through CS_CONSUME_MEDIA once, not twice.
+        plain, json_ = (
+            [e for e in evs if e.get("Channel-State") != "CS_CONSUME_MEDIA" or e["Event-Name"] != "CHANNEL_STATE"]
+            for evs in (plain, json_)
+        )
     assert Counter(map(event_name, plain)) == Counter(map(event_name, json_))
 
     def shape(events: list[dict[str, str]]) -> dict[str, set[str]]:

@@ -45,6 +45,8 @@ EXPECTED: dict[tuple[str, str], Scope | str | None] = {
     ("POST", "/api/call-logs/{id}/mute/"): W,
     ("POST", "/api/call-logs/{id}/unmute/"): W,
     ("POST", "/api/call-logs/{id}/send_dtmf/"): W,
+    ("POST", "/api/call-logs/{id}/park/"): W,
+    ("POST", "/api/call-logs/{id}/pickup/"): W,
     ("POST", "/api/call-logs/{id}/pause_recording/"): W,
     ("POST", "/api/call-logs/{id}/answer/"): W,
     ("POST", "/api/call-logs/{id}/transfer_call/complete/"): W,

@@ -861,3 +861,51 @@ async def test_attended_transfer_complete_and_cancel(
     switch.refuse = True
     body = await expect_error(await api.post(f"{BASE}{placed['id']}/transfer_call/cancel/"), 409)
     assert "no such extension" in str(body)
+
+
+# --- park and pickup ---------------------------------------------------------------------------
+
+
+async def test_park_and_pickup_without_a_switch(api: AppClient, db: Database) -> None:
+    call = await new_call(api)
+    cid = call["id"]
+    body = await expect_error(await api.post(f"{BASE}{cid}/park/", json={"slot": "701"}), 409, "status")
+    assert body["current_status"] == "initiated"
+    await set_status(api, cid, "answered")
+    await expect_error(await api.post(f"{BASE}{cid}/park/"), 422, "slot")  # no switch picks a slot
+    body = await expect_error(await api.post(f"{BASE}{cid}/pickup/", json={"to": "1003"}), 409, "status")
+    assert body["current_status"] == "answered" and "not parked" in body["detail"]["status"]
+    parked = await ok(await api.post(f"{BASE}{cid}/park/", json={"slot": "701"}))
+    assert parked["status"] == "on_hold" and parked["parked"]["slot"] == "701" and parked["parked"]["lot"] is None
+    assert parked["parked"]["since"] == parked["events"][-1]["timestamp"]
+    assert (await ok(await api.get(f"{BASE}{cid}/")))["parked"] == parked["parked"]
+    body = await expect_error(await api.post(f"{BASE}{cid}/park/", json={"slot": "702"}), 409, "status")
+    assert body["current_status"] == "on_hold"
+    picked = await ok(await api.post(f"{BASE}{cid}/pickup/", json={"to": "1003"}))
+    assert picked["status"] == "answered" and picked["parked"] is None
+    assert picked["events"][-1]["metadata"] == {"picked_up": "701", "picked_up_by": "1003"}
+    assert await event_types(db, cid) == ["initiated", "answered", "hold", "unhold"]
+    # A plain hold is no park.
+    held = await ok(await api.post(f"{BASE}{cid}/toggle_hold/"))
+    assert held["status"] == "on_hold" and held["parked"] is None
+    await expect_error(await api.post(f"{BASE}{cid}/pickup/", json={"to": "1003"}), 409, "status")
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "field"),
+    [
+        ("park/", {"slot": "70 1"}, "slot"),
+        ("park/", {"slot": 701}, "slot"),
+        ("park/", {"slot": "1" * 17}, "slot"),
+        ("park/", {"lot": "default"}, "lot"),
+        ("pickup/", {}, "to"),
+        ("pickup/", {"to": "not a phone"}, "to"),
+    ],
+)
+async def test_park_and_pickup_refuse_bad_values_naming_them(
+    api: AppClient, db: Database, action: str, body: dict[str, Any], field: str
+) -> None:
+    call = await new_call(api)
+    await set_status(api, call["id"], "answered")
+    await expect_error(await api.post(f"{BASE}{call['id']}/{action}", json=body), 422, field)
+    assert await event_types(db, call["id"]) == ["initiated", "answered"]

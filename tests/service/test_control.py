@@ -14,7 +14,7 @@ from calld.config import Config
 from calld.domain.call import NewCall
 from calld.domain.controls import Party
 from calld.domain.errors import IllegalTransition, NotFound
-from calld.domain.vocabulary import CallDirection, CallStatus, CallType, RecordingStatus
+from calld.domain.vocabulary import CallDirection, CallStatus, CallType, EventSource, EventType, RecordingStatus
 from calld.ingest.switch_ingest import SwitchIngest
 from calld.service.calls import CallChanges
 from calld.service.wiring import Services
@@ -249,3 +249,27 @@ async def test_answer_and_reject_take_a_ringing_inbound_call_only(
         await svc.control.reject(first)
     rejected = await svc.control.reject(second)
     assert rejected["status"] == "busy" and rejected["events"][-1]["metadata"]["reason"] == "rejected"
+
+
+async def test_park_and_pickup_with_a_switch_ask_it_and_store_nothing(
+    db: Database, config: Config, clock: SettableClock
+) -> None:
+    switch = FakeSwitch()
+    svc = with_switch(db, config, clock, switch)
+    call_id = await answered_call(svc)
+    detail = await svc.control.park(call_id, None)  # the switch's default slot
+    assert detail["status"] == "answered" and detail["parked"] is None  # until the switch reports it
+    with pytest.raises(IllegalTransition, match="not parked"):
+        await svc.control.pickup(call_id, "1003")
+    # The switch's park report: a hold naming the slot (what both adapters map ParkedCall/valet hold to).
+    async with db.write() as session:
+        call = await session.get(CallLog, call_id)
+        assert call is not None
+        await svc.calls.apply(session, call, EventType.HOLD, EventSource.SWITCH, metadata={"parked": "701"})
+    await svc.control.pickup(call_id, "1003")
+    assert switch.requests[1:] == [("park", "ref-1", None), ("pickup", "ref-1", "701", "1003")]
+    with pytest.raises(IllegalTransition, match="on_hold"):
+        await svc.control.park(call_id, "702")
+    switch.refuse = True
+    with pytest.raises(SwitchError, match="no such extension"):
+        await svc.control.pickup(call_id, "1003")

@@ -57,6 +57,9 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "Unhold",
     "MusicOnHoldStart",
     "MusicOnHoldStop",
+    "ParkedCall",  # res_parking: park/ confirmed (a hold naming the slot)
+    "UnParkedCall",  # the slot dialled: picked up
+    "ParkedCallTimeOut",
     "BlindTransfer",
     "AttendedTransfer",
     "DTMFEnd",
@@ -516,6 +519,28 @@ class AsteriskAdapter:
         near, far = legs
         await self._action("Bridge", {"Channel1": near, "Channel2": far, "Tone": "no"})
         del self._held[call_ref]
+
+    async def park(self, call_ref: str, slot: str | None) -> None:
+        """AMI ``Park`` (res_parking) of the far party into ``parking_lot`` (``slot``, or the lot's
+        next free space); its ``ParkedCall`` confirms it with the space."""
+        headers = {"Channel": self._far(call_ref), "Parkinglot": self.settings.parking_lot}
+        if slot:
+            headers["ParkingSpace"] = slot
+        await self._action("Park", headers)
+
+    async def pickup(self, call_ref: str, slot: str, to: str) -> None:
+        """Ring ``to`` and, answered, send it to the slot's extension in ``parking_context`` (res_parking
+        registers one per space): it takes the call; ``UnParkedCall`` confirms it."""
+        headers = {
+            "Channel": self.settings.originate_channel.format(caller=to, recipient=slot),
+            "Context": self.settings.parking_context,
+            "Exten": slot,
+            "Priority": "1",
+            "Async": "true",
+            "CallerID": slot,
+            "Timeout": str(int(self.settings.originate_timeout_seconds * 1000)),
+        }
+        await self._action("Originate", headers)
 
     async def _end_held(self, ref: str) -> None:
         """A leg of a call calld holds hung up: the other one waits in the dialplan; hang it up."""

@@ -42,7 +42,7 @@ _SETUP_EVENTS = frozenset({"VarSet", "Newexten", "NewCallerid", "NewConnectedLin
 
 # Where an event names the channel it is about: its own, or (events about two channels) the one
 # that belongs to the call: the dialled leg of an originate's DialBegin, a transfer's transferee.
-_UID_HEADERS = ("Uniqueid", "DestUniqueid", "TransfereeUniqueid", "OrigTransfererUniqueid")
+_UID_HEADERS = ("Uniqueid", "DestUniqueid", "TransfereeUniqueid", "OrigTransfererUniqueid", "ParkeeUniqueid")
 
 _CHANNEL_STATE_DOWN = "0"
 _CHANNEL_STATE_RINGING = "5"
@@ -542,6 +542,26 @@ class AmiEventMapper:
         call.held_by_music = False
         return self._emit_for(call, event, EventType.UNHOLD, ts)
 
+    def _on_parked(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # res_parking parked the far party (AMI Park, or a phone's park feature): a hold naming the
+        # slot. Its music follows (MusicOnHoldStart on an on_hold call adds nothing).
+        if call.state.status not in (CallStatus.ANSWERED, CallStatus.RECORDING):
+            return []
+        meta = {"parked": event.get("ParkingSpace", ""), "lot": event.get("Parkinglot", "")}
+        return self._emit_for(call, event, EventType.HOLD, ts, meta)
+
+    def _on_unparked(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # UnParkedCall: someone dialled the slot and took the call; ParkedCallTimeOut: nobody did in
+        # time and it went back to the parker. ParkedCallGiveUp (the parkee hung up) ends the call.
+        if call.state.status is not CallStatus.ON_HOLD:
+            return []
+        meta: dict[str, Any] = {"picked_up": event.get("ParkingSpace", ""), "lot": event.get("Parkinglot", "")}
+        if event.get("Event") == "UnParkedCall":
+            meta["picked_up_by"] = _number_from_channel(event.get("RetrieverChannel", ""))
+        else:
+            meta["timed_out"] = True
+        return self._emit_for(call, event, EventType.UNHOLD, ts, meta)
+
     def _on_moh_start(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         # calld's own hold (AsteriskAdapter.hold) takes both legs out of their bridge and plays music
         # to the far one: no Hold event, only this. A phone's hold already sent Hold (then this on
@@ -719,6 +739,9 @@ _HANDLERS: Mapping[str, _Handler] = {
     "HangupRequest": AmiEventMapper._on_hangup_request,
     "SoftHangupRequest": AmiEventMapper._on_hangup_request,
     "MusicOnHoldStart": AmiEventMapper._on_moh_start,
+    "ParkedCall": AmiEventMapper._on_parked,
+    "UnParkedCall": AmiEventMapper._on_unparked,
+    "ParkedCallTimeOut": AmiEventMapper._on_unparked,
     "MusicOnHoldStop": AmiEventMapper._on_moh_stop,
     "BlindTransfer": AmiEventMapper._on_blind_transfer,
     "AttendedTransfer": AmiEventMapper._on_attended_transfer,

@@ -30,6 +30,9 @@ class AsteriskConfig:
     # Dialplan context for calld's hold: extension "hold" plays music to the far party, "wait" keeps
     # calld's user waiting (see config.example.toml).
     hold_context: str = "calld-hold"
+    # res_parking's lot park/ uses, and the context its spaces are dialled in (pickup/).
+    parking_lot: str = "default"
+    parking_context: str = "parkedcalls"
     # Asterisk's own call records, read after every (re)connect to recover what calld missed:
     # the cel_custom CSV file and/or the cel_sqlite3_custom database (README: "After a fault").
     cel_csv: str = ""

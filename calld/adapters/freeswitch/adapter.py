@@ -73,7 +73,7 @@ SUBSCRIBED_EVENTS: Final = (
     "MEDIA_BUG_STOP",
     "BACKGROUND_JOB",
 )
-SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance",)
+SUBSCRIBED_SUBCLASSES: Final = ("conference::maintenance", "valet_parking::info")
 _WANTED: Final = frozenset(SUBSCRIBED_EVENTS)
 _WANTED_OR_CUSTOM: Final = _WANTED | {"CUSTOM"}  # a CUSTOM event's subclass is known once decoded
 
@@ -471,6 +471,32 @@ class FreeswitchAdapter:
         for leg in consultation:
             await self._api(f"uuid_kill {leg}")
         self._consulting.pop(call_ref, None)
+
+    async def park(self, call_ref: str, slot: str | None) -> None:
+        # The far leg is sent to a slot's extension, whose dialplan runs valet_park (n5_valet_park:
+        # "answer, valet_park valet_parking_lot 6001"); valet_parking::info Action hold confirms it.
+        extension = slot or self.settings.park_extension
+        if not extension:
+            raise SwitchError(
+                "FreeSWITCH parks by sending the call to a slot's extension: give slot, or set "
+                "[freeswitch] park_extension"
+            )
+        far = self._leg(call_ref, near=False)
+        context = self.settings.transfer_context or self.settings.originate_context
+        await self._api(f"uuid_transfer {far} {extension} XML {context}")
+
+    async def pickup(self, call_ref: str, slot: str, to: str) -> None:
+        # As a phone takes a parked call (n5_valet_park: 1002 dials 6001): ``to`` is rung and, answered,
+        # dials the slot; valet_park bridges it (valet_parking::info Action bridge confirms it).
+        # No capture holds calld's own originate for this (the lab's phone dialled): see the README.
+        _check_word(to)
+        _check_word(slot)
+        endpoint = self.settings.transfer_endpoint.format(target=to)
+        context = self.settings.transfer_context or self.settings.originate_context
+        variables = f"origination_caller_id_number={slot},origination_caller_id_name='parked call'"
+        reply = await self._send(encode_bgapi(f"originate {{{variables}}}{endpoint} {slot} XML {context}"))
+        if not reply.reply_text.startswith("+OK"):
+            raise SwitchError(f"FreeSWITCH refused originate: {reply.reply_text.removeprefix('-ERR').strip()}")
 
     async def answer(self, call_ref: str) -> None:
         # The switch answers the caller's leg (n2_uuid_answer): its CHANNEL_ANSWER confirms it.

@@ -346,8 +346,11 @@ class EventMapper:
         """The call events caused by one ESL event (``[]`` for the many that change nothing)."""
         name = event.get("Event-Name")
         if name == "CUSTOM":
-            if event.get("Event-Subclass") == "conference::maintenance":
+            subclass = event.get("Event-Subclass")
+            if subclass == "conference::maintenance":
                 return self._conference(event)
+            if subclass == "valet_parking::info":
+                return self._valet(event)
             return []
         uuid = event.get("Unique-ID")
         if not uuid or not name:
@@ -770,6 +773,31 @@ class EventMapper:
             self._emit(call, EventType.MUTED, event, out, meta)
         elif action == "unmute-member":
             self._emit(call, EventType.UNMUTED, event, out, meta)
+        return out
+
+    def _valet(self, event: Event) -> list[SwitchEvent]:
+        # mod_valet_parking (n5_valet_park): "hold" when the leg enters a lot's slot, "bridge" when
+        # someone dialling the slot takes it (Bridge-To-UUID), "exit" when it leaves either way.
+        # A park is a hold with {"parked": slot}; the pickup ends it (unhold with {"picked_up": slot}).
+        uuid = event.get("Unique-ID")
+        call = None if not uuid else self._call_for(uuid)
+        if call is None:
+            return []
+        slot = event.get("Valet-Extension", "")
+        lot = event.get("Valet-Lot-Name", "")
+        action = event.get("Action", "")
+        out: list[SwitchEvent] = []
+        if action == "hold" and call.state.status in (CallStatus.ANSWERED, CallStatus.RECORDING):
+            self._emit(call, EventType.HOLD, event, out, {"parked": slot, "lot": lot})
+        elif action == "bridge" and call.state.status is CallStatus.ON_HOLD:
+            # "exit" alone is no pickup: the parked caller hung up (its hangup ends the call on hold)
+            # or was sent elsewhere (its transfer events say where).
+            meta = {"picked_up": slot, "lot": lot}
+            retriever = event.get("Bridge-To-UUID", "")
+            taker = self._call_for(retriever) if retriever else None
+            if taker is not None and taker.leg_numbers.get(retriever):
+                meta["picked_up_by"] = taker.leg_numbers[retriever]
+            self._emit(call, EventType.UNHOLD, event, out, meta)
         return out
 
     # ------------------------------------------------------------------ transfers

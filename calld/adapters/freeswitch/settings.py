@@ -27,6 +27,8 @@ class FreeswitchConfig:
     transfer_context: str = ""
     # What an attended transfer's consultation dials (att_xfer), {target} filled in.
     transfer_endpoint: str = "user/{target}"
+    # The extension park/ dials when no slot is given (one running valet_park; empty: a slot is needed).
+    park_extension: str = ""
     recording_directory: str = "/var/lib/freeswitch/recordings"
     # How events come: "json" decodes faster (bench/esl_parse.py); "plain" is FreeSWITCH's default.
     event_format: str = "json"
