@@ -6,14 +6,14 @@ from dataclasses import replace
 
 from calld.domain.events import SwitchEvent
 from calld.domain.vanished import VanishedWhile
-from calld.domain.vocabulary import EventType
+from calld.domain.vocabulary import ENDING_EVENTS, EventType
 
 
 def recovered(event: SwitchEvent, source: str, key: str | None = None) -> SwitchEvent:
     """``event``, mapped from the switch's records (``source``: "cel" or "cdr"), marked as such; its
     ending also says so in the metadata stored with it."""
     meta = dict(event.metadata)
-    if event.event_type in (EventType.ENDED, EventType.FAILED):
+    if event.event_type in ENDING_EVENTS:
         meta["recovered_from"] = source
     return replace(event, key=key or event.key, metadata=meta, recovered_from=source)
 

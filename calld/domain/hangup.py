@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from calld.domain.vocabulary import CallStatus, EventType
+from calld.domain.vocabulary import ENDING_EVENTS, CallStatus, EventType
 
 
 class HangupCause(StrEnum):
@@ -184,7 +184,7 @@ def missed_reason(status: CallStatus, cause: HangupCause | None, hangup_by: Hang
 
 def end_columns(event_type: EventType, metadata: Mapping[str, Any], status: CallStatus) -> dict[str, Any]:
     """The ``call_logs`` columns an ``ended`` or ``failed`` event sets (nothing for other events)."""
-    if event_type not in (EventType.ENDED, EventType.FAILED):
+    if event_type not in ENDING_EVENTS:
         return {}
     cause, q850 = cause_of(metadata)
     by = hangup_by_of(metadata)

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from calld.domain.vocabulary import EventType
+from calld.domain.vocabulary import ENDING_EVENTS, EventType
 
 # Metadata keys the call tracker sets (see module docstring).
 ANSWERED_BY = "answered_by"
@@ -170,7 +170,7 @@ class ParticipantBook:
         if event_type in (EventType.TRANSFER_INITIATED, EventType.TRANSFER_COMPLETED):
             self._mark_transfer_target(metadata.get("transfer_to"))
             return
-        final = event_type in (EventType.ENDED, EventType.FAILED)
+        final = event_type in ENDING_EVENTS
         if event_type is not EventType.ANSWERED and not final:
             return
         winner = self.answered_by(final=final)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from calld.domain.call import CallState
-from calld.domain.vocabulary import EventType
+from calld.domain.vocabulary import ENDING_EVENTS, EventType
 
 DEFAULT_MOS_THRESHOLD = 3.5
 # The ``call_logs`` columns a call's quality fills (``quality_columns``).
@@ -212,7 +212,7 @@ def apply_quality(
 def quality_alert(event_type: EventType, metadata: Mapping[str, Any], threshold: float) -> dict[str, Any] | None:
     """The metadata of the ``quality_change`` event to store after an ended / failed event whose call
     sounded worse than ``threshold`` (its MOS below it); None otherwise."""
-    if event_type not in (EventType.ENDED, EventType.FAILED):
+    if event_type not in ENDING_EVENTS:
         return None
     quality = call_quality(metadata)
     if quality is None or quality.mos >= threshold:

@@ -103,3 +103,7 @@ class SipTransport(StrEnum):
     TLS = "tls"
     WS = "ws"
     WSS = "wss"
+
+
+# The events that end a call: after one of them the call is over (its story is complete).
+ENDING_EVENTS: frozenset[EventType] = frozenset({EventType.ENDED, EventType.FAILED})

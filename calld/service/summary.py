@@ -8,18 +8,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calld.domain.vocabulary import EventType
+from calld.domain.vocabulary import ENDING_EVENTS
 from calld.service.views import call_log_json, participants_json, recording_json
 from calld.storage import call_queries as q
 from calld.storage.models import CallEvent, CallLog
 
-# The events after which a call is over.
-ENDINGS = frozenset({EventType.ENDED, EventType.FAILED})
-
 
 def completes(event: CallEvent) -> bool:
     """Whether ``event`` ends its call (and so calls for a ``call.completed`` summary)."""
-    return event.event_type in ENDINGS
+    return event.event_type in ENDING_EVENTS
 
 
 async def completed_summary(session: AsyncSession, call: CallLog, ending: CallEvent) -> dict[str, Any]:

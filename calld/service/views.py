@@ -21,7 +21,7 @@ from calld.domain.quality import leg_figures
 from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
 from calld.domain.statistics import METRICS, ReportRequest, metrics, zero_sums
 from calld.domain.turn import TurnCredential
-from calld.domain.vocabulary import CallStatus, EventType
+from calld.domain.vocabulary import ENDING_EVENTS, CallStatus
 from calld.storage.call_queries import CallStatistics
 from calld.storage.models import (
     CallEvent,
@@ -255,7 +255,7 @@ def parked_json(status: str, events: Iterable[EventLike]) -> dict[str, Any] | No
 def _ending(events: Sequence[EventLike]) -> Mapping[str, Any] | None:
     """The metadata of the call's ending (its last ended or failed event), if it has ended."""
     for event in reversed(events):
-        if event.event_type in (EventType.ENDED, EventType.FAILED):
+        if event.event_type in ENDING_EVENTS:
             meta: Mapping[str, Any] = event.meta
             return meta
     return None
