@@ -121,6 +121,7 @@ class Daemon:
             retention,
             clock,
             pseudonym_key(retention) if retention.pseudonymise_days else None,
+            self.services.live,
         )
         self._retention_task: asyncio.Task[None] | None = None
 

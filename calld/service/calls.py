@@ -28,6 +28,7 @@ from calld.domain.statistics import ReportRequest
 from calld.domain.vocabulary import TERMINAL_STATUSES, CallDirection, CallStatus, CallType, EventSource, EventType
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.live_feed import LiveHub, call_message
+from calld.service.recording_files import RecordingFiles
 from calld.service.views import (
     call_detail_json,
     call_event_json,
@@ -108,12 +109,14 @@ class CallService:
         live: LiveHub,
         switch: SwitchPort | None,
         default_region: str | None,
+        recordings: RecordingFiles,
     ) -> None:
         self.db = db
         self.calls = calls
         self.live = live
         self.switch = switch
         self.default_region = default_region
+        self.recordings = recordings
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -301,9 +304,11 @@ class CallService:
             return call_event_json(event)
 
     async def delete(self, call_id: uuid.UUID) -> None:
-        """Delete the call with its events and recordings."""
+        """Delete the call with its events and recordings, the recordings' files included (the
+        rows' cascade alone would leave them on disk with nothing pointing at them)."""
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
+            await self.recordings.delete_of_call(session, call.id)
             self.live.after_commit(session, call_message("call.deleted", call))
             await session.delete(call)
 

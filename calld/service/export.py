@@ -26,7 +26,7 @@ from typing import Any
 from calld.domain.call_filter import CallFilter
 from calld.service.access import AccessCheck, guarded_read
 from calld.service.views import EXPORT_FIELDS, REPORT_SERIES_FIELDS, call_export_json
-from calld.storage.call_export import Key, export_batch_tags, key_of
+from calld.storage.call_export import Key, export_batch_full, key_of
 from calld.storage.database import Database
 
 BATCH = 1000
@@ -69,8 +69,25 @@ def csv_cell(value: Any) -> str:
 
 
 def csv_lines(rows: Iterable[dict[str, Any]], *, header: bool) -> str:
-    """RFC 4180 lines (CRLF) for exported calls (the header row first if asked)."""
-    return csv_rows(EXPORT_FIELDS, rows, header=header)
+    """RFC 4180 lines (CRLF) for exported calls (the header row first if asked); ``parties`` as text."""
+    return csv_rows(EXPORT_FIELDS, ({**row, "parties": parties_text(row["parties"])} for row in rows), header=header)
+
+
+def parties_text(parties: Iterable[dict[str, Any]]) -> str:
+    """The parties in one cell, in the order they joined: ``caller 1000 (Alice) answered
+    NORMAL_CLEARING; callee 1002 LOSE_RACE`` (role, number, name where it says more than the number,
+    whether the party answered, how its leg ended)."""
+    out = []
+    for party in parties:
+        words = [party["role"], party["number"]]
+        if party["name"] and party["name"] != party["number"]:
+            words.append(f"({party['name']})")
+        if party["answered_at"]:
+            words.append("answered")
+        if party["end_cause"]:
+            words.append(party["end_cause"])
+        out.append(" ".join(words))
+    return "; ".join(out)
 
 
 def csv_rows(fields: Sequence[str], rows: Iterable[dict[str, Any]], *, header: bool = True) -> str:
@@ -101,8 +118,10 @@ async def export_chunks(
     after: Key | None = None
     first = True
     while True:
-        rows, tags = await guarded_read(db, guard if first else None, export_batch_tags, flt, ordering, after, batch)
-        shaped = [call_export_json(row, tags.get(row.id, [])) for row in rows]
+        rows, tags, parties = await guarded_read(
+            db, guard if first else None, export_batch_full, flt, ordering, after, batch
+        )
+        shaped = [call_export_json(row, tags.get(row.id, []), parties.get(row.id, [])) for row in rows]
         text = csv_lines(shaped, header=first) if fmt is ExportFormat.CSV else ndjson_lines(shaped)
         if tally is not None:
             tally.calls += len(rows)

@@ -133,6 +133,18 @@ class RecordingFiles:
             await session.flush()
             return {**recording_json(rec), "file": outcome}
 
+    async def delete_of_call(self, session: AsyncSession, call_id: uuid.UUID) -> dict[str, int]:
+        """In ``session``'s transaction (the call's deletion): remove the files of every recording of
+        the call, one still being written included (the call is going: nothing will serve it), and
+        mark the rows deleted. Counts by what became of each file; a file that cannot be removed
+        raises, so the call stays as it was."""
+        counts = dict.fromkeys(("recordings", "removed", "missing", "outside", "none", "already_deleted"), 0)
+        stmt = sa.select(CallRecording).where(CallRecording.call_id == call_id).with_for_update()
+        for rec in (await session.execute(stmt)).scalars():
+            counts[self._remove(rec)] += 1
+            counts["recordings"] += 1
+        return counts
+
     def _remove(self, rec: CallRecording) -> str:
         """Delete ``rec``'s file (if it is ours) and mark the row deleted. What became of the file:
         ``removed``, ``missing`` (no file here), ``outside`` (not in a recording directory: kept) or

@@ -33,6 +33,7 @@ from calld.config import RetentionConfig
 from calld.domain.call_filter import CallFilter
 from calld.domain.delivery import DeliveryStatus
 from calld.domain.privacy import pseudonym
+from calld.service.live_feed import LiveHub, call_message
 from calld.service.recording_files import RecordingFiles
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery
@@ -80,8 +81,10 @@ class Retention:
         settings: RetentionConfig,
         clock: Callable[[], datetime],
         key: bytes | None = None,
+        live: LiveHub | None = None,
     ) -> None:
         self.db = db
+        self.live = live
         self.files = files
         self.settings = settings
         self.clock = clock
@@ -139,6 +142,7 @@ class Retention:
     async def _purge_calls(self, session: AsyncSession, cutoff: datetime) -> int:
         ids = await self._ids(session, sa.select(CallLog.id).where(*_ended_before(cutoff)).order_by(CallLog.started_at))
         if ids:
+            self._announce_deleted(session, await session.execute(sa.select(CallLog).where(CallLog.id.in_(ids))))
             # Marked first: the rollup's delete trigger then keeps their counts (migration 0016).
             await session.execute(
                 sa.update(CallLog).where(CallLog.id.in_(ids)).values(purging=True),
@@ -148,6 +152,13 @@ class Retention:
                 sa.delete(CallLog).where(CallLog.id.in_(ids)), execution_options={"synchronize_session": False}
             )
         return len(ids)
+
+    def _announce_deleted(self, session: AsyncSession, found: sa.Result[Any]) -> None:
+        """Live clients hear of each purged call as of one deleted through the API (once it commits)."""
+        if self.live is None or not self.live.subscribers:
+            return
+        for call in found.scalars():
+            self.live.after_commit(session, call_message("call.deleted", call))
 
     async def _purge_deliveries(self, session: AsyncSession, cutoff: datetime) -> int:
         stmt = (

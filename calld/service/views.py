@@ -165,18 +165,23 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "quality_source",
     "call_quality_score_by",
     "tags",  # separated by ";" in CSV
+    "parties",  # every party as the detail's participants show it (CSV: calld.service.export.parties_text)
 )
 
 
-def call_export_json(row: sa.Row[Any], tags: Sequence[str] = ()) -> dict[str, Any]:
+def call_export_json(row: sa.Row[Any], tags: Sequence[str] = (), parties: Iterable[Any] = ()) -> dict[str, Any]:
     """A call as an export line shows it: the list's fields (same names, same values), then the
-    client's and SIP configuration's names and a participants summary (``EXPORT_FIELDS``)."""
+    client's and SIP configuration's names, a participants summary and the parties as the detail
+    shows them without their quality (``EXPORT_FIELDS``)."""
     c = _reader(row)
     line = {
         **call_log_json(row, tags),
         "client_name": c("client_name"),
         "sip_configuration_name": c("sip_configuration_name"),
         "participants": participants(c("caller_number"), c("recipient_number"), c("transfer_target")),
+        "parties": [
+            {k: v for k, v in party.items() if k != "quality"} for party in participants_json(row, parties)
+        ],
     }
     return {name: line[name] for name in EXPORT_FIELDS}
 

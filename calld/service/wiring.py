@@ -45,7 +45,6 @@ class Services:
     recordings: RecordingFiles = field(init=False)
 
     def __post_init__(self) -> None:
-        self.call_log = CallService(self.db, self.calls, self.live, self.switch, self.config.calls.default_region)
         self.control = CallControl(self.db, self.calls, self.switch)
         self.provider = ProviderDeliveries(self.db, self.calls)
         self.provider_events = ProviderEvents(self.db, self.calls, self.provider)
@@ -56,4 +55,7 @@ class Services:
         self.subscriptions = SubscriptionService(self.db, self.outbox)
         self.recordings = RecordingFiles(
             self.db, self.config.recording_directories, self.config.switch_recording_directory
+        )
+        self.call_log = CallService(
+            self.db, self.calls, self.live, self.switch, self.config.calls.default_region, self.recordings
         )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from calld.domain.call_filter import CallFilter
-from calld.storage.call_queries import CALL_COLUMNS, conditions, order_by, tags_of
+from calld.storage.call_queries import CALL_COLUMNS, conditions, order_by, participants_of_calls, tags_of
 from calld.storage.models import CallLog, Client, SipConfiguration
 
 # What an export adds to a call's columns: the names people read in a spreadsheet.
@@ -42,12 +42,21 @@ def _after(ordering: str, key: Key) -> sa.ColumnElement[bool]:
     return sa.or_(after, column.is_(None)) if name == "duration_seconds" else after
 
 
-def export_batch_tags(
+class ExportBatch(NamedTuple):
+    """One batch of exported calls with what each carries beside its columns."""
+
+    rows: Sequence[sa.Row[Any]]
+    tags: dict[uuid.UUID, list[str]]
+    parties: dict[uuid.UUID, list[sa.Row[Any]]]
+
+
+def export_batch_full(
     conn: sa.Connection, flt: CallFilter, ordering: str, after: Key | None, limit: int
-) -> tuple[Sequence[sa.Row[Any]], dict[uuid.UUID, list[str]]]:
-    """``export_batch`` and the tags of its calls (one more indexed query)."""
+) -> ExportBatch:
+    """``export_batch`` with the tags and the parties of its calls (two more indexed queries)."""
     rows = export_batch(conn, flt, ordering, after, limit)
-    return rows, tags_of(conn, [row.id for row in rows])
+    ids = [row.id for row in rows]
+    return ExportBatch(rows, tags_of(conn, ids), participants_of_calls(conn, ids))
 
 
 def export_batch(

@@ -199,6 +199,21 @@ def participants_of(conn: sa.Connection, call_id: uuid.UUID) -> list[sa.Row[Any]
     return list(conn.execute(_PARTICIPANTS_OF, {"call_id": call_id}))
 
 
+def participants_of_calls(conn: sa.Connection, call_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[sa.Row[Any]]]:
+    """The parties of each of ``call_ids``, each call's in the order they joined (calls the switch
+    reported no legs of are absent)."""
+    found: dict[uuid.UUID, list[sa.Row[Any]]] = {}
+    if call_ids:
+        stmt = (
+            sa.select(*PARTICIPANT_COLUMNS)
+            .where(CallParticipant.call_id.in_(call_ids))
+            .order_by(CallParticipant.call_id, CallParticipant.joined_at, CallParticipant.id)
+        )
+        for row in conn.execute(stmt):
+            found.setdefault(row.call_id, []).append(row)
+    return found
+
+
 def call_detail(conn: sa.Connection, call_id: uuid.UUID) -> CallDetail | None:
     """A call, its events, recordings and participants (four indexed queries), or None."""
     params = {"call_id": call_id}

@@ -16,10 +16,13 @@ import pytest
 
 from calld.cli.main import main
 from calld.domain.call_filter import ORDERINGS, CallFilter
-from calld.service.export import ExportFormat, export_chunks
+from calld.ingest.switch_ingest import SwitchIngest
+from calld.service.export import ExportFormat, export_chunks, parties_text
 from calld.service.views import EXPORT_FIELDS
+from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallLog, Client
+from tests.fakes.esl_capture import mapped
 from tests.support import AppClient, fresh_database
 
 BASE = "/api/call-logs/"
@@ -206,3 +209,38 @@ def test_calld_export_writes_what_the_api_streams(tmp_path: Path, capsys: pytest
         main(["export", "--format", "xml", "-o", str(out)], env)
     assert main(["export", "--started-after", "yesterday", "-o", str(out)], env) == 2
     assert "calld: export: --started-after: must be an ISO 8601" in capsys.readouterr().err
+
+
+async def test_the_parties_are_exported_as_the_detail_shows_them(api: AppClient, db: Database) -> None:
+    """A ring group from real FreeSWITCH traffic (three phones ring, 1001 answers, the others lose the
+    race): each exported call carries its stored parties, in both formats."""
+    await SwitchIngest(db, CallStore(), "freeswitch").store_batch(mapped("o_ring_group"))
+    logged = await listed(api, {})
+    assert logged
+    resp = await api.get(EXPORT, params={"format": "ndjson"})
+    lines = {line["id"]: line for line in map(json.loads, (await resp.text()).splitlines())}
+    resp = await api.get(EXPORT)
+    table = list(csv.DictReader(io.StringIO(await resp.text(), newline="")))
+    cells = {row["id"]: row["parties"] for row in table}
+    for call in logged:
+        detail = await (await api.get(f"{BASE}{call['id']}/")).json()
+        shown = [{k: v for k, v in party.items() if k != "quality"} for party in detail["participants"]]
+        assert lines[call["id"]]["parties"] == shown
+        assert cells[call["id"]] == parties_text(shown)
+    ring_group = max(lines.values(), key=lambda line: len(line["parties"]))
+    assert [p["role"] for p in ring_group["parties"]] == ["caller", "callee", "callee", "callee"]
+    # 1002 answered too but lost the race to 1001; 1004 never answered.
+    assert cells[ring_group["id"]] == (
+        "caller 1000 answered NORMAL_CLEARING; callee 1004 LOSE_RACE; callee 1001 answered NORMAL_CLEARING; "
+        "callee 1002 answered LOSE_RACE"
+    )
+
+
+async def test_a_call_logged_through_the_api_exports_its_two_parties(api: AppClient) -> None:
+    body = {"direction": "inbound", "caller_number": "+14155550100", "recipient_number": "1001"}
+    created = await (await api.post(BASE, json=body)).json()
+    [line] = [json.loads(x) for x in (await (await api.get(EXPORT, params={"format": "ndjson"})).text()).splitlines()]
+    assert line["id"] == created["id"]
+    assert [(p["role"], p["number"]) for p in line["parties"]] == [("caller", "+14155550100"), ("callee", "1001")]
+    [row] = list(csv.DictReader(io.StringIO(await (await api.get(EXPORT)).text(), newline="")))
+    assert row["parties"] == "caller +14155550100 answered; callee 1001"  # the caller is on the line from the start

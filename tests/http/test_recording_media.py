@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import uuid
 import wave
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 
 from calld.config import CallsConfig, Config, RecordingsConfig
+from calld.domain.vocabulary import RecordingStatus
 from calld.service.recording_files import RecordingFiles
 from calld.storage.database import Database
+from calld.storage.models import CallRecording
 from tests.support import AppClient, SettableClock, webhooks_config
 
 BASE = "/api/call-logs/"
@@ -213,6 +216,38 @@ async def test_delete_removes_the_file_and_marks_the_recording(
     rec = await _json(await api.post(RECORDING, json={"call_id": live, "status": "recording"}), 200)
     refused = await _json(await api.delete(f"{BASE}{live}/recordings/{rec['id']}/"), 409)
     assert "recording_id" in refused["detail"]
+
+
+async def test_deleting_a_call_removes_its_recordings_files(
+    api: AppClient, db: Database, clock: SettableClock, rec_dir: Path, tmp_path: Path
+) -> None:
+    done, written = rec_dir / "done.wav", rec_dir / "written.wav"
+    outside = tmp_path / "outside.wav"
+    for path in (done, written, outside):
+        path.write_bytes(wav_bytes(0.05))
+    call_id, _ = await recorded_call(api, clock, local_path=str(done))
+    # A second recording still being written, and one whose file lies outside the directories.
+    async with db.write() as session:
+        for status, path in ((RecordingStatus.RECORDING, "written.wav"), (RecordingStatus.COMPLETED, str(outside))):
+            session.add(CallRecording(call_id=uuid.UUID(call_id), status=status, local_path=path))
+    kept_id, _ = await recorded_call(api, clock, local_path=str(rec_dir / "other.wav"))
+    (rec_dir / "other.wav").write_bytes(b"other call")
+
+    assert (await api.delete(f"{BASE}{call_id}/")).status == 204
+    assert not done.exists() and not written.exists()
+    assert outside.exists()  # never touched: not calld's to remove
+    assert (await api.get(f"{BASE}{call_id}/")).status == 404
+    assert (rec_dir / "other.wav").read_bytes() == b"other call"
+    assert (await _json(await api.get(f"{BASE}{kept_id}/"), 200))["recording"]["status"] == "completed"
+
+    # A file that cannot be removed keeps the call as it was: nothing is lost half-way.
+    stuck = rec_dir / "stuck.wav"
+    stuck.mkdir()  # unlink() of a directory fails, whoever runs the test
+    stuck_call, _ = await recorded_call(api, clock, local_path=str(stuck))
+    refused = await _json(await api.delete(f"{BASE}{stuck_call}/"), 409)
+    assert "recording_id" in refused["detail"]
+    detail = await _json(await api.get(f"{BASE}{stuck_call}/"), 200)
+    assert detail["recording"]["status"] == "completed"
 
 
 async def test_bulk_delete_by_filter(api: AppClient, clock: SettableClock, rec_dir: Path) -> None:
