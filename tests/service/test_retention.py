@@ -4,6 +4,7 @@ the daemon runs it with a log line and metrics; ``calld purge --dry-run`` says w
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,15 @@ from calld.storage.call_queries import call_statistics
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, CallRecording, WebhookDelivery, WebhookSubscription
-from tests.support import LogCapture, SettableClock, metric_sample, plain_url, rollup_rows, running_daemon
+from tests.support import (
+    LogCapture,
+    SettableClock,
+    api_session,
+    metric_sample,
+    plain_url,
+    rollup_rows,
+    running_daemon,
+)
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 KEY = b"a key of sixteen+ characters"
@@ -195,7 +204,7 @@ async def test_the_daemon_runs_retention_and_counts_it(
         for _ in range(200):
             if d.metrics.retention_runs.labels("ok")._value.get():
                 break
-            await __import__("asyncio").sleep(0.02)
+            await asyncio.sleep(0.02)
         text = d.metrics.render().decode()
     assert metric_sample(text, "calld_retention_runs_total", outcome="ok") == 1
     assert metric_sample(text, "calld_retention_rows_total", kind="calls") == 1
@@ -224,3 +233,22 @@ async def _report_rollup(db: Database) -> list[tuple[object, ...]]:
     async with db.engine.connect() as conn:
         rows = await conn.execute(sa.text("SELECT * FROM call_stats_groups WHERE total_calls <> 0 ORDER BY 1, 2, 3"))
         return [tuple(row) for row in rows]
+
+
+async def test_live_clients_hear_of_each_purged_call(db: Database, clock: SettableClock, tmp_path: Path) -> None:
+    settings = RetentionConfig(calls_days=365, interval_seconds=3600, batch_size=1)
+    async with running_daemon(db, retention=settings, recordings=RecordingsConfig(directories=(str(tmp_path),))) as d:
+        for _ in range(200):  # the run at start is over (it found nothing)
+            if d.metrics.retention_runs.labels("ok")._value.get():
+                break
+            await asyncio.sleep(0.02)
+        old = [await _call(db, clock, 400, caller) for caller in ("+14155550101", "+14155550102")]
+        kept = await _call(db, clock, 10, "+14155550103")
+        async with api_session(d) as http:
+            ws = await http.ws_connect("/api/ws")
+            assert (await ws.receive_json(timeout=2))["type"] == "ready"
+            assert (await d.retention.run()).calls == 2  # the next scheduled run, now
+            heard = [await ws.receive_json(timeout=2) for _ in old]
+            await ws.close()
+    assert sorted((m["type"], m["call"]["id"]) for m in heard) == sorted(("call.deleted", str(i)) for i in old)
+    assert set(await _calls(db)) == {kept}
