@@ -32,6 +32,7 @@ class Compare(StrEnum):
     """How a column criterion compares the call's column with the value asked for."""
 
     ANY_OF = "any_of"  # the column is one of the values (repeatable or comma-separated)
+    EQUALS = "equals"  # the column is this text
     AT_LEAST = "at_least"  # column >= value
     AT_MOST = "at_most"  # column <= value
 
@@ -40,26 +41,22 @@ class Compare(StrEnum):
 class ColumnCriterion:
     """A list filter that compares one column of the call with the query parameter ``param``.
 
-    ``values`` is what the parameter takes: an enum (its values) or ``float`` (a number from
-    ``minimum`` to ``maximum``). The HTTP layer parses and documents it, storage turns it into SQL;
-    the column needs an index (tests/storage/test_search.py EXPLAINs every entry on both databases).
+    ``values`` is what the parameter takes: an enum (its values), ``str`` (text of at most
+    ``maximum`` characters) or ``float`` (a number from ``minimum`` to ``maximum``). The HTTP layer
+    parses and documents it, storage turns it into SQL; the column needs an index
+    (tests/storage/test_search_plans.py EXPLAINs every entry on both databases).
     """
 
     param: str
     column: str
     compare: Compare
-    values: type[StrEnum] | type[float]
+    values: type[StrEnum] | type[float] | type[str]
     description: str
     minimum: float | None = None
     maximum: float | None = None
 
 
-# The list's column filters. Issue 16's columns become filters by one entry each here (plus the
-# column's index), e.g.:
-#   ColumnCriterion("hangup_cause", "hangup_cause", Compare.ANY_OF, HangupCause, "Any of these causes"),
-#   ColumnCriterion("answered_by", "answered_by", Compare.ANY_OF, ..., "Answered by this party"),
-#   ColumnCriterion("min_mos", "mos", Compare.AT_LEAST, float, "MOS at least this", 1.0, 5.0),
-#   ColumnCriterion("max_mos", "mos", Compare.AT_MOST, float, "MOS at most this", 1.0, 5.0),
+# The list's column filters: one entry each (plus the column's index, named ix_call_logs_<column>).
 COLUMN_CRITERIA: tuple[ColumnCriterion, ...] = (
     ColumnCriterion(
         "min_duration",
@@ -77,6 +74,43 @@ COLUMN_CRITERIA: tuple[ColumnCriterion, ...] = (
         "Calls that talked at most this many seconds (answer to end); unanswered calls have no duration.",
         0.0,
     ),
+    ColumnCriterion(
+        "hangup_cause", "hangup_cause", Compare.ANY_OF, HangupCause, "Calls that ended for any of these causes"
+    ),
+    ColumnCriterion("hangup_by", "hangup_by", Compare.ANY_OF, HangupBy, "Calls ended by any of these parties"),
+    ColumnCriterion(
+        "missed_reason",
+        "missed_reason",
+        Compare.ANY_OF,
+        MissedReason,
+        "Unanswered calls missed for any of these reasons",
+    ),
+    ColumnCriterion(
+        "answered_by",
+        "answered_by",
+        Compare.EQUALS,
+        str,
+        "Calls this party answered (its number or endpoint, as in answered_by).",
+        maximum=255,
+    ),
+    ColumnCriterion(
+        "min_mos",
+        "mos",
+        Compare.AT_LEAST,
+        float,
+        "Calls whose MOS (worst leg) is at least this; unmeasured calls are left out.",
+        1.0,
+        5.0,
+    ),
+    ColumnCriterion(
+        "max_mos",
+        "mos",
+        Compare.AT_MOST,
+        float,
+        "Calls whose MOS (worst leg) is at most this; unmeasured calls are left out.",
+        1.0,
+        5.0,
+    ),
 )
 CRITERIA_BY_PARAM: Mapping[str, ColumnCriterion] = {c.param: c for c in COLUMN_CRITERIA}
 
@@ -92,13 +126,6 @@ class CallFilter:
     client_id: uuid.UUID | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
-    hangup_causes: Sequence[HangupCause] = ()
-    hangup_by: Sequence[HangupBy] = ()
-    missed_reasons: Sequence[MissedReason] = ()
-    answered_by: str | None = None
-    # Calls whose (worst leg's) MOS is within [min_mos, max_mos]; either bound excludes unmeasured calls.
-    min_mos: float | None = None
-    max_mos: float | None = None
     # A number pattern (``+4930*``): calls from or to numbers it matches (see ``NumberPattern``).
     number_pattern: NumberPattern | None = None
     has_recording: bool | None = None
@@ -107,7 +134,7 @@ class CallFilter:
     text: SearchText | None = None
     # Calls carrying any of these tags.
     tags: Sequence[str] = ()
-    # ``COLUMN_CRITERIA`` values by parameter name (a tuple for ANY_OF, a number otherwise).
+    # ``COLUMN_CRITERIA`` values by parameter name (a tuple for ANY_OF, text for EQUALS, a number otherwise).
     criteria: Mapping[str, object] = field(default_factory=dict)
 
 

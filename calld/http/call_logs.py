@@ -35,7 +35,6 @@ from calld.domain.call_filter import (
 )
 from calld.domain.controls import MAX_DTMF_MS, MIN_DTMF_MS, Party, validate_dtmf
 from calld.domain.errors import InvalidValue
-from calld.domain.hangup import HangupBy, HangupCause, MissedReason
 from calld.domain.parking import validate_slot
 from calld.domain.privacy import is_pseudonym
 from calld.domain.statistics import (
@@ -154,18 +153,14 @@ def call_filter_params() -> tuple[Schema, ...]:
         query("q", string(MAX_QUERY_TEXT, min_length=1), _Q_DESCRIPTION),
         several("tag", string(64, min_length=1), "Calls with any of these tags (case does not matter)"),
         *(_criterion_param(c) for c in COLUMN_CRITERIA),
-        several("hangup_cause", choice(HangupCause), "Calls that ended for any of these causes"),
-        several("hangup_by", choice(HangupBy), "Calls ended by any of these parties"),
-        several("missed_reason", choice(MissedReason), "Unanswered calls missed for any of these reasons"),
-        query("answered_by", string(255), "Calls this party answered (its number or endpoint, as in answered_by)."),
-        query("min_mos", number(1, 5), "Calls whose MOS (worst leg) is at least this; unmeasured calls are left out."),
-        query("max_mos", number(1, 5), "Calls whose MOS (worst leg) is at most this; unmeasured calls are left out."),
     )
 
 
 def _criterion_param(criterion: ColumnCriterion) -> Schema:
     if criterion.values is float:
         return query(criterion.param, number(criterion.minimum, criterion.maximum), criterion.description)
+    if criterion.values is str:
+        return query(criterion.param, string(int(criterion.maximum or 255)), criterion.description)
     return several(criterion.param, choice(criterion.values), criterion.description)  # type: ignore[arg-type]
 
 
@@ -232,12 +227,6 @@ FILTER_PARAMS = (
     "client",
     "started_after",
     "started_before",
-    "hangup_cause",
-    "hangup_by",
-    "missed_reason",
-    "answered_by",
-    "min_mos",
-    "max_mos",
     "has_recording",
     "has_transcript",
     "q",
@@ -248,9 +237,6 @@ _MULTI_PARAMS: dict[str, type[StrEnum]] = {
     "status": CallStatus,
     "direction": CallDirection,
     "call_type": CallType,
-    "hangup_cause": HangupCause,
-    "hangup_by": HangupBy,
-    "missed_reason": MissedReason,
 }
 # A "+" in a query string decodes to a space, so "…T10:00:00+02:00" or "+14155550100" sent
 # unencoded arrives as "…T10:00:00 02:00" or " 14155550100"; put the sign back rather than refuse
@@ -339,6 +325,11 @@ def _criteria(fields: Fields, query: MultiMapping[str]) -> dict[str, object]:
             if value is not None:
                 found[criterion.param] = value
             continue
+        if criterion.values is str:
+            text = fields.string(criterion.param, max_length=int(criterion.maximum or 255))
+            if text is not None:
+                found[criterion.param] = text
+            continue
         values = _choices(fields, query, criterion.param, criterion.values)  # type: ignore[arg-type]
         if values:
             found[criterion.param] = tuple(values)
@@ -358,9 +349,7 @@ def _call_filter(
     fields: Fields, query: MultiMapping[str], region: str | None, zone: ZoneInfo
 ) -> tuple[CallFilter, str]:
     """The list's filters and ordering, read from ``query`` (errors left in ``fields``)."""
-    statuses, directions, call_types, causes, ended_by, missed = (
-        _enum_values(fields, query, name) for name in _MULTI_PARAMS
-    )
+    statuses, directions, call_types = (_enum_values(fields, query, name) for name in _MULTI_PARAMS)
     flt = CallFilter(
         statuses=statuses,
         directions=directions,
@@ -368,12 +357,6 @@ def _call_filter(
         client_id=fields.uuid("client"),
         started_after=fields.timestamp("started_after", zone=zone),
         started_before=fields.timestamp("started_before", zone=zone),
-        hangup_causes=causes,
-        hangup_by=ended_by,
-        missed_reasons=missed,
-        answered_by=fields.string("answered_by", max_length=255),
-        min_mos=fields.number("min_mos", minimum=1, maximum=5),
-        max_mos=fields.number("max_mos", minimum=1, maximum=5),
         has_recording=fields.boolean("has_recording"),
         has_transcript=fields.boolean("has_transcript"),
         criteria=_criteria(fields, query),

@@ -46,22 +46,10 @@ def conditions(flt: CallFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
         conds.append(sa.or_(CallLog.caller_number == flt.number, CallLog.recipient_number == flt.number))
     if flt.client_id is not None:
         conds.append(CallLog.client_id == flt.client_id)
-    if flt.answered_by is not None:
-        conds.append(CallLog.answered_by == flt.answered_by)
     if flt.started_after is not None:
         conds.append(CallLog.started_at >= flt.started_after)
     if flt.started_before is not None:
         conds.append(CallLog.started_at < flt.started_before)
-    if flt.hangup_causes:
-        conds.append(CallLog.hangup_cause.in_([str(value) for value in flt.hangup_causes]))
-    if flt.hangup_by:
-        conds.append(CallLog.hangup_by.in_([str(value) for value in flt.hangup_by]))
-    if flt.missed_reasons:
-        conds.append(CallLog.missed_reason.in_([str(value) for value in flt.missed_reasons]))
-    if flt.min_mos is not None:
-        conds.append(CallLog.mos >= flt.min_mos)
-    if flt.max_mos is not None:
-        conds.append(CallLog.mos <= flt.max_mos)
     if flt.number_pattern is not None:
         conds.append(search.number_pattern_condition(flt.number_pattern, dialect))
     if flt.has_recording is not None:
@@ -81,7 +69,9 @@ def _criterion(criterion: ColumnCriterion, value: object) -> sa.ColumnElement[bo
     column = getattr(CallLog, criterion.column)
     if criterion.compare is Compare.ANY_OF:
         assert isinstance(value, tuple)
-        return column.in_(value)  # type: ignore[no-any-return]
+        return column.in_([str(v) for v in value])  # type: ignore[no-any-return]
+    if criterion.compare is Compare.EQUALS:
+        return column == value  # type: ignore[no-any-return]
     if criterion.compare is Compare.AT_LEAST:
         return column >= value  # type: ignore[no-any-return]
     return column <= value  # type: ignore[no-any-return]

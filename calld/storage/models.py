@@ -123,6 +123,16 @@ class CallLog(Timestamped, Base):
         sa.Index("ix_call_logs_recipient_number", "recipient_number"),
         sa.Index("ix_call_logs_answered_by", "answered_by", "started_at"),
         sa.Index("ix_call_logs_duration_seconds", "duration_seconds"),
+        # The call story's filters (migration 0024); only measured calls have a MOS.
+        sa.Index("ix_call_logs_hangup_cause", "hangup_cause", "started_at"),
+        sa.Index("ix_call_logs_hangup_by", "hangup_by", "started_at"),
+        sa.Index("ix_call_logs_missed_reason", "missed_reason", "started_at"),
+        sa.Index(
+            "ix_call_logs_mos",
+            "mos",
+            sqlite_where=sa.text("mos IS NOT NULL"),
+            postgresql_where=sa.text("mos IS NOT NULL"),
+        ),
         # The calls retention has still to pseudonymise, oldest first (migration 0016).
         sa.Index(
             "ix_call_logs_to_pseudonymise",

@@ -157,7 +157,7 @@ async def test_quality_is_stored_listed_filtered_and_alerted(
     assert await listed("min_mos=4") == [4.5]
     assert await listed("min_mos=3.5&max_mos=4.5") == [3.86, 4.5]
     assert await listed("min_mos=4.6") == []
-    for bad in ("min_mos=abc", "max_mos=9", "min_mos=nan", "min_mos=1e1"):
+    for bad in ("min_mos=abc", "max_mos=9", "min_mos=nan", "min_mos=1e1", "min_mos=4.5&max_mos=4"):
         response = await api.get(f"/api/call-logs/?{bad}")
         assert response.status == 422, bad
         assert bad.split("=")[0] in (await response.json())["detail"]

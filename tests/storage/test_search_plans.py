@@ -12,11 +12,27 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from calld.domain.call_filter import COLUMN_CRITERIA, ORDERINGS, CallFilter, Compare, number_pattern, search_text
+from calld.domain.call_filter import (
+    COLUMN_CRITERIA,
+    ORDERINGS,
+    CallFilter,
+    ColumnCriterion,
+    Compare,
+    number_pattern,
+    search_text,
+)
 from calld.storage import call_queries
 from calld.storage.call_queries import call_page, conditions
 from calld.storage.database import Database
 from calld.storage.models import CallLog
+
+
+def _sample(criterion: ColumnCriterion) -> object:
+    """A value the criterion's parameter takes."""
+    if criterion.compare is Compare.ANY_OF:
+        return (next(iter(criterion.values)),)  # type: ignore[call-overload]
+    return "1001" if criterion.compare is Compare.EQUALS else 3.0
+
 
 PG_TEXT = ("ix_call_logs_notes_fts", "ix_clients_name_fts", "ix_call_recordings_transcript_fts")
 # (filter, the indexes its plan must use on PostgreSQL, on SQLite)
@@ -52,7 +68,7 @@ CASES: list[tuple[str, CallFilter, tuple[str, ...], tuple[str, ...]]] = [
     *(
         (
             c.param,
-            CallFilter(criteria={c.param: 1.0 if c.compare is not Compare.ANY_OF else (next(iter(c.values)),)}),  # type: ignore[call-overload]
+            CallFilter(criteria={c.param: _sample(c)}),
             (f"ix_call_logs_{c.column}",),
             (f"ix_call_logs_{c.column}",),
         )
