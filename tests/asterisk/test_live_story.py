@@ -137,6 +137,35 @@ async def test_a_ring_group_says_which_phone_answered(db: Database) -> None:
     assert rang == {"PJSIP/1001", "PJSIP/1002", "PJSIP/1004", "PJSIP/1006"}
 
 
+async def test_a_queue_says_which_agent_answered(db: Database) -> None:
+    """Extension 9011 puts the caller in queue calld-support, whose members 1002 and 1004 ring
+    together; 1002 answers. Both members take part as queue agents, answered_by is 1002, and Asterisk's
+    CEL agrees: of the members' channels only 1002's answered."""
+    async with live_daemon(db) as live:
+        await live.answers("1002", "answer")
+        await live.answers("1004", "noanswer")
+        await live.dials("1001", "9011", "call", talk_ms=1000)
+        call = await live.call_from("1001")
+        done = await live.call_reaches(call["id"], "ended", within=20)
+        assert done["answered_by"] == "1002"
+        parties = {p["number"]: p for p in done["participants"]}
+        assert {n: p["role"] for n, p in parties.items()} == {
+            "1001": "caller",
+            "1002": "queue_agent",
+            "1004": "queue_agent",
+        }
+        assert [n for n, p in parties.items() if p["answered_at"] and p["role"] == "queue_agent"] == ["1002"]
+        listed = await live.get("/api/call-logs/?answered_by=1002")
+        assert [c["id"] for c in listed["results"]] == [call["id"]]
+        assert await live.phones_done() == [0, 0, 0]
+    rows = _cel_rows()
+    [*_, caller_start] = [row for row in rows if row[0] == "CHAN_START" and row[7].startswith("PJSIP/1001-")]
+    this_call = [row for row in rows if row[11] == caller_start[11]]  # by linkedid
+    members = {"PJSIP/1002", "PJSIP/1004"}
+    assert {row[7].split("-")[0] for row in this_call if row[0] == "ANSWER"} & members == {"PJSIP/1002"}
+    assert {row[7].split("-")[0] for row in this_call if row[0] == "CHAN_START"} >= members
+
+
 async def test_a_blind_transfer_into_a_conference_completes_there(db: Database) -> None:
     """The caller is sent to 9005 (Answer, ConfBridge): no phone answers, no two-party bridge forms,
     yet the transfer reached where it was sent: transfer_completed when the caller joins the

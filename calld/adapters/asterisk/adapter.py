@@ -67,6 +67,7 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "MixMonitorStop",
     "MixMonitorMute",
     "ConfbridgeJoin",
+    "AgentCalled",  # app_queue rings a member: that leg is a queue agent
     "HangupRequest",
     "SoftHangupRequest",
     "Hangup",

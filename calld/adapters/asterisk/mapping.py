@@ -659,6 +659,13 @@ class AmiEventMapper:
         meta = {**self._recording_meta(call, event), "direction": event.get("Direction", "")}
         return self._emit_for(call, event, kind, ts, meta)
 
+    def _on_agent_called(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
+        # app_queue rang a member for the caller (the event's Channel); the member's leg (Dest*) takes
+        # part as a queue agent rather than as a dialled callee. Which agent answered follows from the
+        # bridge, as with a ring group.
+        call.participants.set_role(event.get("DestUniqueid", ""), PartyRole.QUEUE_AGENT)
+        return []
+
     def _on_confbridge_join(self, call: _Call, event: Mapping[str, str], ts: datetime) -> list[SwitchEvent]:
         # No domain event for joining a conference: remembered and reported on ``ended``.
         call.conference = event.get("Conference") or call.conference
@@ -751,5 +758,6 @@ _HANDLERS: Mapping[str, _Handler] = {
     "MixMonitorStop": AmiEventMapper._on_mixmonitor_stop,
     "MixMonitorMute": AmiEventMapper._on_mixmonitor_mute,
     "ConfbridgeJoin": AmiEventMapper._on_confbridge_join,
+    "AgentCalled": AmiEventMapper._on_agent_called,
     "Hangup": AmiEventMapper._on_hangup,
 }
