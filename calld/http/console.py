@@ -5,7 +5,8 @@ The files are read once, when the routes are added, into a fixed table: only tho
 served (no path from a request ever reaches the file system). Every answer carries the console's
 security headers: a Content-Security-Policy that allows no inline script or style and nothing from
 another origin but recordings (``media-src``: a recording's ``file_url`` may live on a recording
-server) and WebSockets (the Phone panel's SIP user agent reaches the PBX), no framing, no MIME
+server; ``blob:`` plays a file on calld's host, fetched with the token from its media endpoint) and
+WebSockets (the Phone panel's SIP user agent reaches the PBX), no framing, no MIME
 sniffing, no referrer. The console signs in with an API token kept in
 ``sessionStorage`` and talks only to the public API (``/api/...``, ``/api/ws``).
 """
@@ -37,7 +38,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         # The Phone panel's SIP user agent talks to the PBX's WebSocket (webrtc_config's ws_servers),
         # which is another origin; nothing else may be fetched from elsewhere.
         "connect-src 'self' ws: wss:",
-        "media-src 'self' http: https:",
+        "media-src 'self' blob: http: https:",
         "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",

@@ -25,6 +25,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Page
 
 from calld.cli.seed import seed_calls
+from calld.config import RecordingsConfig
 from calld.daemon import Daemon
 from calld.domain.scopes import Scope
 from calld.storage.calls import CallStore
@@ -427,6 +428,40 @@ async def test_call_detail_plays_its_recording_and_edits_notes(
     assert problems.errors == []
 
 
+async def test_a_recording_on_calld_s_host_plays_through_its_media_endpoint(
+    browser: Browser, db: Database, tmp_path: Path
+) -> None:
+    """No file_url, only a file in the recording directory: the page fetches it with its token from
+    the media endpoint and plays it; one whose file is not on this host says so."""
+    rec_dir = tmp_path / "recordings"
+    rec_dir.mkdir()
+    wav = write_wav(rec_dir / "here.wav")
+    settings = RecordingsConfig(directories=(str(rec_dir),))
+    async with running_daemon(db, egress=LOOPBACK_EGRESS, recordings=settings) as daemon:
+        async with aiohttp.ClientSession(
+            base_url=base_url(daemon),
+            headers=bearer(await mint_token(db, Scope.ADMIN)),
+            middlewares=(webhook_signer(lambda: datetime.now(UTC)),),
+        ) as http:
+            calls = {}
+            for name, path in (("here", str(wav)), ("elsewhere", "/srv/other-host/gone.wav")):
+                calls[name] = await sip_event(http, "call_initiated", f"{name}@provider")
+                done = {"call_id": calls[name], "status": "completed", "local_path": path, "format": "wav"}
+                async with http.post("/api/webhooks/recording/", json=done) as resp:
+                    await ok(resp)
+        page = await open_console(browser, daemon, await mint_token(db, Scope.READ))
+        problems = PageProblems(page)
+        await show(page, f"#/calls/{calls['here']}")
+        await page.wait_for_selector("#view audio[src^='blob:']")
+        await page.evaluate("() => document.querySelector('#view audio').play()")
+        await page.wait_for_function("() => document.querySelector('#view audio').currentTime > 0.3")
+        await page.evaluate("() => document.querySelector('#view audio').pause()")
+        await show(page, f"#/calls/{calls['elsewhere']}")
+        await page.wait_for_selector("#view .recording p.muted")
+        assert "not on this calld's host (404)" in (await page.text_content("#view .recording") or "")
+        assert problems.errors == []
+
+
 # --- statistics ---------------------------------------------------------------------------------
 
 
@@ -449,6 +484,25 @@ async def test_charts_render_with_seeded_calls(browser: Browser, daemon: Daemon,
         ".map(svg => [...svg.querySelectorAll('rect.bar')].length)[0]"
     )
     assert drawn > 5  # per-day bars of the last 30 days
+    # The charts come from the statistics report over the same 30 days, in the browser's zone.
+    zone, since, until = await page.evaluate(
+        """() => {
+            const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-`
+                + String(d.getDate()).padStart(2, "0");
+            const now = new Date();
+            return [Intl.DateTimeFormat().resolvedOptions().timeZone,
+                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 29)),
+                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1))];
+        }"""
+    )
+    async with api_session(daemon, Scope.READ) as http:
+        query = {"from": since, "until": until, "interval": "day", "timezone": zone}
+        async with http.get(f"{CALLS}statistics/", params=query) as resp:
+            report = await ok(resp)
+    assert report["totals"]["total_calls"] > 0
+    assert (await page.text_content("#view .message") or "").startswith(
+        f"{report['totals']['total_calls']} calls since"
+    )
     await screenshot(page, "stats")
     assert problems.errors == []
 

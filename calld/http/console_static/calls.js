@@ -299,12 +299,28 @@ function playable(url) {
 
 function recording(rec) {
   const source = rec.external_url ? playable(rec.external_url) : null;
+  const here = !source && rec.local_path && rec.status === "completed";
   return h("div", { class: "recording", "data-recording": rec.id },
     h("p", null, badge(rec.status), " ",
       [rec.format, rec.duration_seconds ? duration(rec.duration_seconds) : null,
         rec.file_size ? `${Math.round(rec.file_size / 1024)} KB` : null].filter(Boolean).join(" · ")),
     source
       ? h("audio", { controls: true, preload: "metadata", src: source, "aria-label": "Recording" })
-      : h("p", { class: "muted", text: rec.local_path ? `Stored at ${rec.local_path} on the calld host (no URL to play it from).` : "No file yet." }),
+      : here ? localPlayer(rec)
+        : h("p", { class: "muted", text: rec.local_path ? `Stored at ${rec.local_path} on the calld host.` : "No file yet." }),
     rec.transcript ? h("blockquote", { class: "transcript", text: rec.transcript }) : null);
+}
+
+/** A recording whose file lies on calld's host: its media endpoint needs the token, which an
+ * <audio src> cannot send, so the file is fetched with it and played from memory. */
+function localPlayer(rec) {
+  const audio = h("audio", { controls: true, preload: "metadata", "aria-label": "Recording" });
+  const box = h("div", { class: "local-recording" }, audio);
+  (async () => {
+    const path = `${CALLS}${rec.call}/recordings/${rec.id}/media/`;
+    const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
+    if (!response.ok) throw new Error(`Stored at ${rec.local_path}: not on this calld's host (${response.status}).`);
+    audio.src = URL.createObjectURL(await response.blob());
+  })().catch((error) => box.replaceChildren(h("p", { class: "muted", text: error.message })));
+  return box;
 }

@@ -1,9 +1,11 @@
 // Statistics: today/week/month cards (GET /api/call-logs/statistics/) and charts of calls per hour
-// and per day with answer rate and average talk time, bucketed here from the call list.
-import { allPages, get } from "./api.js";
+// and per day with answer rate and average talk time, from the statistics reports (interval=hour|day in
+// this browser's time zone): the server's rollup, whatever the number of calls.
+import { get } from "./api.js";
 import { barChart, lineChart } from "./chart.js";
 import { duration, h, messageLine, say } from "./dom.js";
 
+const STATISTICS = "/api/call-logs/statistics/";
 const PERIODS = [["today", "Today"], ["week", "This week"], ["month", "This month"]];
 const DAYS = 30;
 
@@ -20,44 +22,23 @@ function card(title, stats) {
     h("dl", { class: "facts" }, rows.slice(1).map(([k, v]) => [h("dt", { text: k }), h("dd", { text: String(v) })])));
 }
 
+/** A local calendar date as the reports read it (YYYY-MM-DD: that day's midnight in ``timezone``). */
 function dayKey(date) {
   return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`;
 }
 
-/** Calls grouped into buckets: per hour of ``day`` (24) or per day of the ``days`` days ending today. */
-export function buckets(calls, { mode, now = new Date(), days = DAYS }) {
-  const labels = [];
-  const index = new Map();
-  if (mode === "hour") {
-    for (let hour = 0; hour < 24; hour++) { labels.push(String(hour).padStart(2, "0")); }
-  } else {
-    for (let back = days - 1; back >= 0; back--) {
-      const d = new Date(now.getFullYear(), now.getMonth(), now.getDate() - back);
-      index.set(dayKey(d), labels.length);
-      labels.push(`${d.getMonth() + 1}/${d.getDate()}`);
-    }
-  }
-  const total = labels.map(() => 0);
-  const answered = labels.map(() => 0);
-  const talk = labels.map(() => 0);
-  for (const call of calls) {
-    const started = new Date(call.started_at);
-    let i;
-    if (mode === "hour") i = dayKey(started) === dayKey(now) ? started.getHours() : undefined;
-    else i = index.get(dayKey(started));
-    if (i === undefined) continue;
-    total[i] += 1;
-    if (call.answered_at) {
-      answered[i] += 1;
-      talk[i] += call.duration_seconds || 0;
-    }
-  }
+/** A report's series as chart data: one label per bucket (its local hour, or month/day). */
+export function seriesData(series, mode) {
+  const label = (row) => {
+    const start = new Date(row.start);
+    return mode === "hour" ? String(start.getHours()).padStart(2, "0") : `${start.getMonth() + 1}/${start.getDate()}`;
+  };
   return {
-    labels,
-    answered,
-    unanswered: total.map((t, i) => t - answered[i]),
-    answerRate: total.map((t, i) => (t ? (100 * answered[i]) / t : null)),
-    averageTalk: answered.map((a, i) => (a ? talk[i] / a : null)),
+    labels: series.map(label),
+    answered: series.map((row) => row.answered_calls),
+    unanswered: series.map((row) => row.total_calls - row.answered_calls),
+    answerRate: series.map((row) => (row.total_calls ? row.answer_rate : null)),
+    averageTalk: series.map((row) => row.average_talk_seconds ?? null),
   };
 }
 
@@ -78,16 +59,20 @@ export function render(root) {
   const chartArea = h("div", { class: "chart-area" });
   root.append(h("h1", { text: "Statistics" }), status, cards, chartArea);
   (async () => {
-    const periods = await Promise.all(PERIODS.map(([period]) => get("/api/call-logs/statistics/", { period })));
+    const periods = await Promise.all(PERIODS.map(([period]) => get(STATISTICS, { period })));
     cards.replaceChildren(...periods.map((stats, i) => card(PERIODS[i][1], stats)));
     const now = new Date();
+    const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const tomorrow = dayKey(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1));
     const since = new Date(now.getFullYear(), now.getMonth(), now.getDate() - (DAYS - 1));
-    const { rows, count } = await allPages("/api/call-logs/", { started_after: since.toISOString(), ordering: "started_at" });
+    const [hourly, daily] = await Promise.all([
+      get(STATISTICS, { from: dayKey(now), until: tomorrow, interval: "hour", timezone }),
+      get(STATISTICS, { from: dayKey(since), until: tomorrow, interval: "day", timezone }),
+    ]);
     chartArea.replaceChildren(
-      h("h2", { text: "Today, per hour" }), charts("Today per hour", buckets(rows, { mode: "hour", now }), 2),
-      h("h2", { text: `The last ${DAYS} days, per day` }), charts("Per day", buckets(rows, { mode: "day", now }), 3));
-    const note = rows.length < count ? ` (charts from the first ${rows.length} of ${count} calls)` : "";
-    say(status, `Charts from ${rows.length} calls since ${since.toLocaleDateString()}, in this browser's time zone${note}.`);
+      h("h2", { text: "Today, per hour" }), charts("Today per hour", seriesData(hourly.series, "hour"), 2),
+      h("h2", { text: `The last ${DAYS} days, per day` }), charts("Per day", seriesData(daily.series, "day"), 3));
+    say(status, `${daily.totals.total_calls} calls since ${since.toLocaleDateString()}, in ${timezone} time.`);
   })().catch((error) => say(status, error.message, false));
   return null;
 }
