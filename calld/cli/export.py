@@ -19,35 +19,44 @@ from calld.domain.call_filter import CallFilter
 from calld.service.export import ExportFormat, Tally, export_chunks
 from calld.storage.database import Database
 
-# (option, API parameter, help); options that may repeat collect every value, as the API does.
-_FILTERS = (
-    ("--status", "status", "only calls in this status (repeat, or separate with commas)"),
-    ("--direction", "direction", "only inbound or outbound calls (repeat, or separate with commas)"),
-    ("--call-type", "call_type", "only calls of this type (repeat, or separate with commas)"),
-    ("--number", "number", "only calls from or to this number"),
-    ("--client", "client", "only calls of this client (its id)"),
-    ("--started-after", "started_after", "calls started at or after this instant or date (calls.timezone)"),
-    ("--started-before", "started_before", "calls started before this instant or date (calls.timezone)"),
-    ("--ordering", "ordering", "the list's ordering (default -started_at)"),
-)
-_REPEATABLE = {"status", "direction", "call_type"}
+
+def _filters() -> list[tuple[str, str, bool, str]]:
+    """(option, API parameter, repeatable, help) of every filter the list documents, and the ordering:
+    read from the API's own parameter list, so a filter the list gains is an option here too."""
+    # Imported here: the other commands need not load the HTTP layer.
+    from calld.http.call_logs import call_filter_params
+
+    found = [
+        (
+            "--" + param["name"].replace("_", "-"),
+            param["name"],
+            param["schema"].get("type") == "array",
+            str(param.get("description", "")).replace("%", "%%"),
+        )
+        for param in call_filter_params()
+    ]
+    return [*found, ("--ordering", "ordering", False, "the list's ordering (default -started_at)")]
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``export`` command to ``sub`` (the main parser's sub-parsers)."""
-    export = sub.add_parser("export", parents=[common], help="export calls as CSV or NDJSON (the API's export)")
+    export = sub.add_parser(
+        "export",
+        parents=[common],
+        help="export calls as CSV or NDJSON (the API's export)",
+        description="Every option is the list's query parameter of the same name (GET /api/call-logs/export/).",
+    )
     export.add_argument("--format", choices=[f.value for f in ExportFormat], default="csv", help="default csv")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
-    for option, param, text in _FILTERS:
-        if param in _REPEATABLE:
-            export.add_argument(option, dest=param, action="append", help=text)
-        else:
-            export.add_argument(option, dest=param, help=text)
+    filters = export.add_argument_group("filters")
+    for option, param, repeatable, text in _filters():
+        filters.add_argument(option, dest=param, action="append" if repeatable else "store", help=text)
+    export.set_defaults(export_params=[param for _, param, _, _ in _filters()])
 
 
 def _query(args: argparse.Namespace) -> MultiDict[str]:
     query: MultiDict[str] = MultiDict(format=args.format)
-    for _, param, _ in _FILTERS:
+    for param in args.export_params:
         value = getattr(args, param)
         for one in value if isinstance(value, list) else [value]:
             if one is not None:

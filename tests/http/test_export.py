@@ -186,17 +186,19 @@ async def test_an_export_needs_a_token(api: AppClient) -> None:
 
 
 def test_calld_export_writes_what_the_api_streams(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    async def prepare() -> tuple[str, bytes]:
+    async def prepare() -> tuple[str, bytes, bytes]:
         db = await fresh_database("sqlite", tmp_path)
         try:
             await load_calls(db, 1_200)
             flt = CallFilter(directions=["inbound"])  # type: ignore[list-item]
             chunks = [c async for c in export_chunks(db, flt, "started_at", ExportFormat.CSV)]
-            return db.url.replace("+aiosqlite", ""), b"".join(chunks)
+            longer = CallFilter(statuses=["ended", "missed"], criteria={"min_duration": 15.0})  # type: ignore[list-item]
+            ndjson = [c async for c in export_chunks(db, longer, "-started_at", ExportFormat.NDJSON)]
+            return db.url.replace("+aiosqlite", ""), b"".join(chunks), b"".join(ndjson)
         finally:
             await db.close()
 
-    url, expected = asyncio.run(prepare())
+    url, expected, longer = asyncio.run(prepare())
     out = tmp_path / "calls.csv"
     env = {"CALLD_DATABASE_URL": url, "CALLD_LOG_FORMAT": "json"}
     argv = ["export", "--direction", "inbound", "--ordering", "started_at", "-o", str(out)]
@@ -209,6 +211,12 @@ def test_calld_export_writes_what_the_api_streams(tmp_path: Path, capsys: pytest
         main(["export", "--format", "xml", "-o", str(out)], env)
     assert main(["export", "--started-after", "yesterday", "-o", str(out)], env) == 2
     assert "calld: export: --started-after: must be an ISO 8601" in capsys.readouterr().err
+    # Every filter of the list is an option, the story's and the search's included.
+    argv = ["export", "--format", "ndjson", "--status", "ended", "--status", "missed", "--min-duration", "15"]
+    assert main([*argv, "-o", str(out)], env) == 0
+    assert out.read_bytes() == longer and longer
+    assert main(["export", "--hangup-cause", "teapot", "-o", str(out)], env) == 2
+    assert "calld: export: --hangup-cause: 'teapot' is not one of" in capsys.readouterr().err
 
 
 async def test_the_parties_are_exported_as_the_detail_shows_them(api: AppClient, db: Database) -> None:
