@@ -57,6 +57,11 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _URI = re.compile(r"^(?:[^<]*<)?(?P<scheme>sips?|tel):(?P<user>[^@;>?]*)(?:@(?P<host>[^;>?]*))?", re.IGNORECASE)
 
 
+def is_extension(value: str) -> bool:
+    """Whether ``value`` is a PBX extension as calld stores them (2 to 6 digits)."""
+    return bool(_EXTENSION.match(value))
+
+
 class NumberKind(StrEnum):
     """What a presented number turned out to be."""
 

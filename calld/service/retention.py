@@ -9,10 +9,11 @@ most one batch on SQLite's single writer):
    calls with their events and recordings. Each is marked ``purging`` first, so the statistics
    rollup keeps their counts (migration 0016): statistics over purged periods answer as before;
 3. webhook deliveries created more than ``webhook_deliveries_days`` ago that are delivered or dead;
-4. numbers of calls started more than ``pseudonymise_days`` ago that have ended: caller, recipient and
-   transfer target replaced by their keyed hash (``calld.domain.privacy``; the same number is the
-   same token, so per-number reports still group), and every event metadata value equal to one of
-   them likewise.
+4. numbers of calls started more than ``pseudonymise_days`` ago that have ended: caller, recipient,
+   transfer target, the numbers as presented, who answered, and the parties' numbers and caller ID
+   names replaced by their keyed hash (``calld.domain.privacy``; the same number is the same token, so
+   per-number reports still group; the PBX's extensions stay), and every event metadata value equal to
+   one of them likewise.
 
 0 days keeps that kind for ever. ``dry_run`` counts what a run would remove and changes nothing.
 """
@@ -32,11 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calld.config import RetentionConfig
 from calld.domain.call_filter import CallFilter
 from calld.domain.delivery import DeliveryStatus
-from calld.domain.privacy import pseudonym
+from calld.domain.privacy import pseudonyms
 from calld.service.live_feed import LiveHub, call_message
 from calld.service.recording_files import RecordingFiles
 from calld.storage.database import Database
-from calld.storage.models import CallEvent, CallLog, WebhookDelivery
+from calld.storage.models import CallEvent, CallLog, CallParticipant, WebhookDelivery
 
 KINDS = ("recordings", "calls", "webhook_deliveries", "pseudonymised")
 
@@ -185,15 +186,37 @@ class Retention:
         )
         calls: Sequence[CallLog] = (await session.execute(stmt)).scalars().all()
         now = self.clock()
+        ids = [call.id for call in calls]
+        parties: dict[uuid.UUID, list[CallParticipant]] = {}
+        if ids:
+            found = await session.execute(sa.select(CallParticipant).where(CallParticipant.call_id.in_(ids)))
+            for party in found.scalars():
+                parties.setdefault(party.call_id, []).append(party)
         tokens_of: dict[uuid.UUID, dict[str, str]] = {}
         for call in calls:
-            numbers = [n for n in (call.caller_number, call.recipient_number, call.transfer_target) if n]
-            tokens = {n: pseudonym(self.key, n) for n in numbers}
+            own = parties.get(call.id, [])
+            tokens = pseudonyms(
+                self.key,
+                [
+                    call.caller_number,
+                    call.recipient_number,
+                    call.transfer_target,
+                    call.caller_number_raw,
+                    call.recipient_number_raw,
+                    *(party.number for party in own),
+                    *(party.name for party in own),
+                ],
+            )
             tokens_of[call.id] = tokens
             call.caller_number = tokens.get(call.caller_number, call.caller_number)
             call.recipient_number = tokens.get(call.recipient_number, call.recipient_number)
-            if call.transfer_target:
-                call.transfer_target = tokens[call.transfer_target]
+            for name in ("transfer_target", "caller_number_raw", "recipient_number_raw", "answered_by"):
+                value = getattr(call, name)
+                if value:
+                    setattr(call, name, tokens.get(value, value))
+            for party in own:
+                party.number = tokens.get(party.number, party.number)
+                party.name = tokens.get(party.name, party.name)
             call.pseudonymised_at = now
         if tokens_of:
             events = await session.execute(sa.select(CallEvent).where(CallEvent.call_id.in_(list(tokens_of))))

@@ -23,7 +23,14 @@ from calld.service.retention import Retention, RetentionReport
 from calld.storage.call_queries import call_statistics
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
-from calld.storage.models import CallEvent, CallLog, CallRecording, WebhookDelivery, WebhookSubscription
+from calld.storage.models import (
+    CallEvent,
+    CallLog,
+    CallParticipant,
+    CallRecording,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from tests.support import (
     LogCapture,
     SettableClock,
@@ -163,7 +170,7 @@ async def test_retention_over_calls_of_known_ages(db: Database, clock: SettableC
     token = pseudonym(KEY, "+14155550103")
     assert is_pseudonym(token)
     assert calls[ids["anon1"]].caller_number == calls[ids["anon2"]].caller_number == token
-    assert calls[ids["anon1"]].recipient_number == pseudonym(KEY, "1001")
+    assert calls[ids["anon1"]].recipient_number == "1001"  # the PBX's extension, not a person's number
     assert calls[ids["anon1"]].pseudonymised_at == NOW
     assert calls[ids["rec"]].caller_number == "+14155550104" and calls[ids["rec"]].pseudonymised_at is None
     assert calls[open_old].caller_number == "+14155550106"
@@ -184,11 +191,9 @@ async def test_retention_over_calls_of_known_ages(db: Database, clock: SettableC
     async with db.engine.connect() as conn:
         assert await conn.run_sync(lambda c: call_statistics(c, *stats_range)) == stats_before
     assert await rollup_rows(db) == rollup_before
-    # The statistics reports' rollup keeps the purged calls too (0018); pseudonymised numbers are no
-    # longer extensions, so only the extension grouping of those calls moves.
-    assert [r for r in await _report_rollup(db) if r[0] != "extension"] == [
-        r for r in groups_before if r[0] != "extension"
-    ]
+    # The statistics reports' rollup keeps the purged calls too (0018), and extensions are kept, so even
+    # the per-extension grouping of the pseudonymised calls stays where it was.
+    assert await _report_rollup(db) == groups_before
     assert stats_before.total_calls == 8 and stats_before.answered_calls == 8
 
     # Nothing more is due: a second run changes nothing.
@@ -252,3 +257,63 @@ async def test_live_clients_hear_of_each_purged_call(db: Database, clock: Settab
             await ws.close()
     assert sorted((m["type"], m["call"]["id"]) for m in heard) == sorted(("call.deleted", str(i)) for i in old)
     assert set(await _calls(db)) == {kept}
+
+
+async def test_every_personal_value_of_a_call_is_pseudonymised_but_extensions(
+    db: Database, clock: SettableClock
+) -> None:
+    """The numbers as presented, the parties' numbers and caller ID names, who answered, and those values
+    in the events' metadata (the participants snapshot) become tokens; the PBX's extensions stay."""
+    call_id = await _call(db, clock, 100, "+14155550111")
+    async with db.write() as s:
+        call = await s.get(CallLog, call_id)
+        assert call is not None
+        call.caller_number_raw, call.answered_by = "(415) 555-0111", "+14155550199"
+        s.add_all(
+            [
+                CallParticipant(call_id=call_id, leg="a", role="caller", number="+14155550111", name="Alice Smith"),
+                CallParticipant(call_id=call_id, leg="b", role="callee", number="1001", name="1001"),
+                CallParticipant(call_id=call_id, leg="c", role="callee", number="+14155550199", name="Bob Mobile"),
+            ]
+        )
+        s.add(
+            CallEvent(
+                call_id=call_id,
+                event_type=EventType.QUALITY_CHANGE,
+                timestamp=NOW - timedelta(days=100),
+                source=EventSource.SWITCH,
+                meta={"participants": [{"number": "+14155550111", "name": "Alice Smith"}, {"number": "1001"}]},
+            )
+        )
+    settings = RetentionConfig(pseudonymise_days=60, pseudonym_key=KEY.decode())
+    clock.now = NOW
+    assert (await Retention(db, RecordingFiles(db, ()), settings, clock, KEY).run()).pseudonymised == 1
+
+    def token(value: str) -> str:
+        return pseudonym(KEY, value)
+
+    async with db.read() as s:
+        call = await s.get(CallLog, call_id)
+        assert call is not None
+        parties = {
+            p.leg: (p.number, p.name)
+            for p in (await s.execute(sa.select(CallParticipant).where(CallParticipant.call_id == call_id))).scalars()
+        }
+        metas = [
+            e.meta
+            for e in (await s.execute(sa.select(CallEvent).where(CallEvent.call_id == call_id))).scalars()
+            if e.event_type is EventType.QUALITY_CHANGE
+        ]
+    assert (call.caller_number, call.caller_number_raw, call.answered_by, call.recipient_number) == (
+        token("+14155550111"),
+        token("(415) 555-0111"),
+        token("+14155550199"),
+        "1001",
+    )
+    assert parties == {
+        "a": (token("+14155550111"), token("Alice Smith")),
+        "b": ("1001", "1001"),
+        "c": (token("+14155550199"), token("Bob Mobile")),
+    }
+    alice = {"number": token("+14155550111"), "name": token("Alice Smith")}
+    assert metas == [{"participants": [alice, {"number": "1001"}]}]
