@@ -507,6 +507,69 @@ async def test_charts_render_with_seeded_calls(browser: Browser, daemon: Daemon,
     assert problems.errors == []
 
 
+async def test_a_report_by_day_and_direction_shows_and_downloads_what_the_api_answers(
+    browser: Browser, daemon: Daemon, db: Database
+) -> None:
+    await seed_calls(db, CallStore(), 120, random.Random(23), datetime.now(UTC))
+    page = await open_console(browser, daemon, await mint_token(db, Scope.READ))
+    problems = PageProblems(page)
+    zone, since, until = await page.evaluate(
+        """() => {
+            const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-`
+                + String(d.getDate()).padStart(2, "0");
+            const now = new Date();
+            return [Intl.DateTimeFormat().resolvedOptions().timeZone,
+                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 29)),
+                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1))];
+        }"""
+    )
+    await show(page, "#/stats")
+    await page.fill("form.report-form input[name=from]", since)
+    await page.fill("form.report-form input[name=until]", until)
+    await page.select_option("form.report-form select[name=interval]", "day")
+    await page.select_option("form.report-form select[name=group_by]", "direction")
+    await page.click("form.report-form button[type=submit]")
+    await page.wait_for_selector("table.report-table tfoot td")
+    query = {"from": since, "until": until, "interval": "day", "group_by": "direction", "timezone": zone}
+    async with api_session(daemon, Scope.READ) as http:
+        async with http.get(f"{CALLS}statistics/", params={**query, "service_level_seconds": "20"}) as resp:
+            report = await ok(resp)
+        async with http.get(f"{CALLS}statistics/", params={**query, "format": "csv"}) as resp:
+            csv_text = await resp.text()
+    assert report["totals"]["total_calls"] > 0
+    totals = await page.locator("table.report-table tfoot td").all_text_contents()
+    assert totals[:5] == ["Total", "", str(report["totals"]["total_calls"]), str(report["totals"]["answered_calls"]),
+                          str(report["totals"]["missed_calls"])]
+    assert await page.locator("table.report-table tbody tr").count() == len(report["series"])
+    assert "from=" in page.url and "group_by=direction" in page.url  # the report is in the page's address
+    async with page.expect_download() as download_info:
+        await page.click("button.csv")
+    download = await download_info.value
+    assert download.suggested_filename == "calld-report.csv"
+    assert await asyncio.to_thread(Path(await download.path()).read_bytes) == csv_text.encode()
+    await screenshot(page, "report")
+    assert problems.errors == []
+
+
+async def test_the_call_log_downloads_its_selection_as_csv(browser: Browser, daemon: Daemon, db: Database) -> None:
+    await seed_calls(db, CallStore(), 40, random.Random(29), datetime.now(UTC))
+    page = await open_console(browser, daemon, await mint_token(db, Scope.READ))
+    problems = PageProblems(page)
+    await show(page, "#/calls?status=ended")
+    await page.wait_for_selector("button.csv")
+    async with page.expect_download() as download_info:
+        await page.click("button.csv")
+    download = await download_info.value
+    async with (
+        api_session(daemon, Scope.READ) as http,
+        http.get(f"{CALLS}export/", params={"status": "ended", "format": "csv"}) as resp,
+    ):
+        expected = await resp.text()
+    assert await asyncio.to_thread(Path(await download.path()).read_bytes) == expected.encode()
+    assert expected.count("\r\n") > 1
+    assert problems.errors == []
+
+
 # --- hostile names, clients, admin pages ----------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 // The call log (every filter the API documents, sortable, paged) and a call's detail page.
-import { get, openapi, patch, queryString, token } from "./api.js";
+import { get, openapi, patch, token } from "./api.js";
+import { downloadButton } from "./download.js";
 import { callControls } from "./actions.js";
 import { badge, duration, field, h, messageLine, say, when, words } from "./dom.js";
 import { actionsAllowed } from "./session.js";
@@ -90,22 +91,7 @@ async function csvExportPath() {
   return found ? found[0] : null;
 }
 
-/** A button that downloads the same selection as CSV (fetched with the token, saved from a blob). */
-function csvButton(path, query, status) {
-  return h("button", { type: "button", class: "secondary csv", onclick: async () => {
-    try {
-      const response = await fetch(path + queryString(query), { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
-      if (!response.ok) throw new Error(`${response.status}: the export failed`);
-      const link = h("a", { href: URL.createObjectURL(await response.blob()), download: "calls.csv" });
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
-    } catch (error) {
-      say(status, error.message, false);
-    }
-  } }, "Download CSV");
-}
-
-async function clientDirectory() {
+export async function clientDirectory() {
   const page = await get("/api/clients/", { limit: 200 });
   return new Map(page.results.map((c) => [c.id, c.name]));
 }
@@ -146,7 +132,7 @@ async function renderList(root, ctx) {
     const selection = { ...query };
     delete selection.limit;
     delete selection.offset;
-    root.append(csvButton(csvPath, selection, status));
+    root.append(downloadButton("Download CSV", csvPath, selection, status, "calls.csv"));
   }
   root.append(callTable(page.results, clientNames, ordering, params), pager(page, limit, offset, params));
   say(status, page.count ? `${page.count} call${page.count === 1 ? "" : "s"} match.` : "No calls match.");
