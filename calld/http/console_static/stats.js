@@ -40,7 +40,7 @@ export function seriesData(series, mode) {
     answered: series.map((row) => row.answered_calls),
     unanswered: series.map((row) => row.total_calls - row.answered_calls),
     answerRate: series.map((row) => (row.total_calls ? row.answer_rate : null)),
-    averageTalk: series.map((row) => row.average_talk_seconds ?? null),
+    averageTalk: series.map((row) => (row.answered_calls ? row.average_talk_seconds : null)),
   };
 }
 
