@@ -210,6 +210,8 @@ def metrics(cell: Sequence[float]) -> dict[str, float | int]:
         "missed_calls": int(missed),
         "inbound_calls": int(inbound),
         "outbound_calls": int(outbound),
+        # Every call is inbound, outbound or internal: the rollup keeps the first two and the total.
+        "internal_calls": int(total - inbound - outbound),
         "abandoned_calls": int(abandoned),
         "answer_rate": round(answered * 100 / total, 2) if total else 0.0,
         "abandon_rate": round(abandoned * 100 / inbound, 2) if inbound else 0.0,
@@ -261,7 +263,7 @@ def contribution(call: CallFacts) -> list[float]:
 
 
 def extension_of(direction: str, caller: str, recipient: str) -> str:
-    """The call's own extension (recipient of an inbound call, caller of an outbound one) if it is
+    """The call's own extension (recipient of an inbound call, caller of an outbound or internal one) if it is
     one (2 to 6 digits), else '' — as the rollup keys it."""
     party = recipient if direction == "inbound" else caller
     return party if 2 <= len(party) <= 6 and party.isascii() and party.isdigit() else ""

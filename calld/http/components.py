@@ -417,6 +417,7 @@ def _statistics_report() -> dict[str, Schema]:
         "missed_calls": count,
         "inbound_calls": count,
         "outbound_calls": count,
+        "internal_calls": count,
         "abandoned_calls": count,
         "answer_rate": pct,
         "abandon_rate": pct,

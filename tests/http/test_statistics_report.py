@@ -223,8 +223,51 @@ async def test_local_days_and_hours_across_dst(
 STATUSES = ("ended", "ended", "ended", "missed", "no_answer", "busy", "cancelled", "failed", "answered")
 
 
+async def test_internal_calls_are_counted_grouped_and_filtered(api: AppClient, clock: SettableClock) -> None:
+    await call_at(api, clock, "2026-11-24T09:00:00Z", ((3, "ringing"), (5, "answered"), (60, "ended")))
+    internal = ((2, "ringing"), (4, "answered"), (30, "ended"))
+    await call_at(api, clock, "2026-11-24T09:20:00Z", internal, "internal", "1001", "1002")
+    # phone 1003 rang 1001, then gave up: the phone it rang missed it (not cancelled, as an outbound call)
+    missed = await call_at(api, clock, "2026-11-24T09:40:00Z", ((2, "ringing"),), "internal", "1003", "1001")
+    clock.advance(10)
+    resp = await api.post(f"{BASE}{missed}/end_call/")
+    assert resp.status == 200 and (await resp.json())["status"] == "missed"
+    await call_at(api, clock, "2026-11-24T10:10:00Z", ((2, "ringing"),), "outbound", "1001", "+14155550199")
+    clock.now = utc("2026-11-24T12:00:00Z")
+    body = await report(api, **{"from": "2026-11-24", "interval": "hour"})
+    totals = body["totals"]
+    assert (totals["total_calls"], totals["inbound_calls"], totals["outbound_calls"], totals["internal_calls"]) == (
+        4,
+        1,
+        1,
+        2,
+    )
+    assert totals["missed_calls"] == 1 and totals["abandoned_calls"] == 0  # abandoned: inbound callers only
+    nine = next(row for row in body["series"] if row["start"].startswith("2026-11-24T09:00"))
+    assert nine["internal_calls"] == 2
+    by_direction = await report(api, **{"from": "2026-11-24", "group_by": "direction"})
+    assert sorted((r["group"], r["total_calls"]) for r in by_direction["series"]) == [
+        ("inbound", 1),
+        ("internal", 2),
+        ("outbound", 1),
+    ]
+    # an internal call's extension is the phone that placed it, as for an outbound call
+    by_extension = await report(api, **{"from": "2026-11-24", "group_by": "extension"})
+    assert sorted((r["group"], r["total_calls"]) for r in by_extension["series"]) == [("1001", 3), ("1003", 1)]
+    listed = await (await api.get(BASE, params={"direction": "internal"})).json()
+    assert sorted(c["recipient_number"] for c in listed["results"]) == ["1001", "1002"]
+    period = await (await api.get(STATS, params={"period": "today"})).json()
+    assert "internal_calls" not in period  # the period answer is the seed's, unchanged
+    assert period["total_calls"] - period["inbound_calls"] - period["outbound_calls"] == 2
+
+
 def random_calls(
-    rng: random.Random, count: int, start: datetime, days: int, configs: list[uuid.UUID]
+    rng: random.Random,
+    count: int,
+    start: datetime,
+    days: int,
+    configs: list[uuid.UUID],
+    directions: tuple[str, ...] = ("inbound", "outbound", "internal"),
 ) -> list[dict[str, Any]]:
     rows = []
     for _ in range(count):
@@ -233,9 +276,9 @@ def random_calls(
         answered = status in ("ended", "answered")
         ended = status != "answered"
         ring = round(rng.uniform(1, 40), 1)
-        direction = rng.choice(("inbound", "outbound"))
+        direction = rng.choice(directions)
         extension = rng.choice(("1001", "1002", "1003", "+14155550100"))
-        far = rng.choice(("+14155550101", "+442079460123"))
+        far = rng.choice(("1004", "1005") if direction == "internal" else ("+14155550101", "+442079460123"))
         rows.append(
             {
                 "id": uuid.uuid4(),

@@ -309,7 +309,8 @@ async def test_0013_backfills_the_report_rollup_as_its_triggers_keep_it(db: Data
 
     from tests.http.test_statistics_report import random_calls
 
-    rows = random_calls(random.Random(13), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [])
+    # No internal calls: going down to 0012 passes 0020's downgrade, which makes them outbound.
+    rows = random_calls(random.Random(13), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [], ("inbound", "outbound"))
     async with db.write() as s:
         await s.execute(CallLog.__table__.insert(), rows)
         await s.execute(sa.update(CallLog).where(CallLog.status == "busy").values(status="missed"))
