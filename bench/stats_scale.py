@@ -61,6 +61,12 @@ def url_for(kind: str, size: int) -> str:
     return f"{PG_BASE}_{size}"
 
 
+def use_databases(data_dir: str, pg_base: str) -> None:
+    """Where this run's databases are (a session of its own keeps them apart from others')."""
+    global DATA_DIR, PG_BASE
+    DATA_DIR, PG_BASE = Path(data_dir), pg_base
+
+
 async def loaded(url: str, size: int, reuse: bool) -> None:
     await ensure_pg(url)
     if reuse:
@@ -186,13 +192,22 @@ async def measure(kind: str, size: int, requests: int) -> list[tuple[str, float,
     return figures
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
+    """The command line; the databases' place is set from it (and made) before the run starts."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,3000000")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--data-dir", default=str(DATA_DIR), help="where the SQLite databases are")
+    parser.add_argument("--pg-base", default=PG_BASE, help="PostgreSQL URL the database names are <base>_<size> of")
     args = parser.parse_args()
+    use_databases(args.data_dir, args.pg_base)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+async def main(args: argparse.Namespace) -> None:
     configure_logging("warning", "json")
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
     print(f"{'database':<11} {'calls':>11} {'request':<26} {'calld ms':>9} {'baseline ms':>12} {'ratio':>6}  <100 ms")
@@ -207,5 +222,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main())
+    asyncio.run(main(arguments()))
