@@ -350,7 +350,9 @@ def approx_metrics(sums: list[float], level: int) -> Any:
     return pytest.approx(metrics(report_cell(sums, level)), abs=0.011)
 
 
-@pytest.mark.parametrize("config", ["Europe/Paris", "America/New_York"], indirect=True)
+# Paris and New York (whole-hour offsets, a DST change in the range) read whole hours from the hourly
+# rollup and the quarter hours around them from the 15-minute one; Kolkata (+05:30) quarter hours only.
+@pytest.mark.parametrize("config", ["Europe/Paris", "America/New_York", "Asia/Kolkata"], indirect=True)
 async def test_every_interval_and_grouping_agrees_with_a_count_of_the_calls(
     api: AppClient, db: Database, clock: SettableClock, config: Config
 ) -> None:
@@ -450,3 +452,33 @@ async def test_bad_parameters_are_422_naming_them(api: AppClient, params: dict[s
     resp = await api.get(STATS, params=params)
     assert resp.status == 422
     assert named in (await resp.json())["detail"]
+
+
+def test_whole_hour_zones_read_the_hourly_rollup_between_quarter_hours() -> None:
+    from zoneinfo import ZoneInfo
+
+    from calld.domain.statistics import offset_segments
+    from calld.storage.stats_report import levels
+
+    def spans(zone: str, start: str, end: str) -> list[tuple[str, int, int]]:
+        lo, hi = utc(start), utc(end)
+        first, last = -(-int(lo.timestamp()) // 900) * 900, int(hi.timestamp()) // 900 * 900
+        return levels(first, last, offset_segments(ZoneInfo(zone), lo, hi))
+
+    at = lambda text: int(utc(text).timestamp())  # noqa: E731
+    # Paris over its autumn change (01:00 UTC): quarter hours to 07:00, hours to 17:00, quarter hours after
+    assert spans("Europe/Paris", "2026-10-19T06:13:20Z", "2026-11-06T17:48:10Z") == [
+        ("call_stats_groups", at("2026-10-19T06:15:00Z"), at("2026-10-19T07:00:00Z")),
+        ("call_stats_hours", at("2026-10-19T07:00:00Z"), at("2026-11-06T17:00:00Z")),
+        ("call_stats_groups", at("2026-11-06T17:00:00Z"), at("2026-11-06T17:45:00Z")),
+    ]
+    assert spans("America/New_York", "2026-01-01T05:00:00Z", "2027-01-01T05:00:00Z") == [
+        ("call_stats_hours", at("2026-01-01T05:00:00Z"), at("2027-01-01T05:00:00Z"))
+    ]
+    # +05:30 (Kolkata), +05:45 (Kathmandu): no UTC hour is one of their hours
+    for zone in ("Asia/Kolkata", "Asia/Kathmandu"):
+        assert [s[0] for s in spans(zone, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")] == ["call_stats_groups"]
+    # Lord Howe's DST moves its clock by half an hour (+10:30 / +11:00): a range over the change reads quarters
+    assert [s[0] for s in spans("Australia/Lord_Howe", "2026-09-01T00:00:00Z", "2026-11-01T00:00:00Z")] == [
+        "call_stats_groups"
+    ]

@@ -387,10 +387,9 @@ async def test_0020_allows_internal_calls_and_keeps_every_trigger_index_and_casc
     await insert_old_event(db, call_id, "api", 0, "initiated")
     with pytest.raises(sa.exc.IntegrityError):  # the schema before 0020 knows no internal call
         await _internal_call(db, call_id)
-    await db.migrate()
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0020", True)
     assert await _schema(db) == before  # triggers, indexes and foreign keys as they were
-    async with db.engine.connect() as conn:
-        assert await conn.run_sync(_diff) == []
     await _internal_call(db, call_id)
     async with db.engine.connect() as conn:  # the rollup's triggers still run: the call moved group
         keys = await conn.execute(
@@ -413,3 +412,40 @@ async def test_0020_allows_internal_calls_and_keeps_every_trigger_index_and_casc
     with pytest.raises(sa.exc.IntegrityError):
         await _internal_call(db, call_id)
     await db.migrate()
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_0023_backfills_the_hourly_rollup_as_its_triggers_keep_it(db: Database) -> None:
+    import random
+
+    from tests.http.test_statistics_report import random_calls
+
+    rows = random_calls(random.Random(23), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [])
+    async with db.write() as s:
+        await s.execute(CallLog.__table__.insert(), rows)
+        await s.execute(sa.update(CallLog).where(CallLog.status == "busy").values(status="missed"))
+        await s.execute(sa.delete(CallLog).where(CallLog.status == "failed"))
+
+    async def hours(sql: str) -> set[tuple[object, ...]]:
+        async with db.engine.connect() as conn:
+            found = await conn.execute(sa.text(sql))
+            return {tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in found}
+
+    kept = await hours("SELECT * FROM call_stats_hours WHERE total_calls <> 0")  # by the triggers
+    sums = ", ".join(
+        f"sum({c.name})"
+        for c in CallLog.metadata.tables["call_stats_hours"].columns
+        if c.name not in ("dimension", "bucket", "key")
+    )
+    summed = await hours(
+        f"SELECT dimension, bucket / 3600 * 3600, key, {sums} FROM call_stats_groups "
+        "GROUP BY 1, 2, 3 HAVING sum(total_calls) <> 0"
+    )
+    assert kept == summed and len({row[0] for row in kept}) == 5  # the quarter hours, summed per hour
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0023"), False)
+    await db.migrate()  # 0023 again: its backfill from the quarter hours
+    assert await hours("SELECT * FROM call_stats_hours WHERE total_calls <> 0") == kept
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
