@@ -39,6 +39,7 @@ from calld.domain.statistics import (
 from calld.storage.models import CallLog
 from calld.storage.rollup import HOUR_SECONDS
 
+QUARTERS, HOURS = "call_stats_groups", "call_stats_hours"  # the rollup's two levels
 Key = str | None  # a group's key (None: the calls with no value, or no grouping)
 _UUID_KEYED = (GroupBy.CLIENT, GroupBy.SIP_CONFIGURATION)
 
@@ -92,12 +93,8 @@ def levels(first: int, last: int, segments: Sequence[tuple[int, int]]) -> list[t
     hour_first = -(-first // HOUR_SECONDS) * HOUR_SECONDS
     hour_last = last // HOUR_SECONDS * HOUR_SECONDS
     if not whole_hours or hour_first >= hour_last:
-        return [("call_stats_groups", first, last)]
-    spans = [
-        ("call_stats_groups", first, hour_first),
-        ("call_stats_hours", hour_first, hour_last),
-        ("call_stats_groups", hour_last, last),
-    ]
+        return [(QUARTERS, first, last)]
+    spans = [(QUARTERS, first, hour_first), (HOURS, hour_first, hour_last), (QUARTERS, hour_last, last)]
     return [span for span in spans if span[1] < span[2]]
 
 
@@ -127,11 +124,14 @@ def report_sums(conn: sa.Connection, request: ReportRequest) -> ReportSums:
         # Only the service level asked for: 12 sums a row instead of 19.
         sums = ", ".join(f"sum({column})" for column in cell_columns(request.service_level_seconds))
         for table, low, high in levels(first, last, segments):
+            # An hourly row is one local hour (of a whole-hour zone): grouped by the key's own order
+            # (dimension, bucket, key), with no sort, when the report is by the hour.
+            by_row = table == HOURS and request.interval is Interval.HOUR
             rows = conn.execute(
                 sa.text(
                     f"SELECT min(bucket), key, {sums} FROM {table} "
                     "WHERE dimension = :dimension AND bucket >= :first AND bucket < :last "
-                    f"GROUP BY {', '.join([*terms, 'key'])}"
+                    f"GROUP BY {'bucket, key' if by_row else ', '.join([*terms, 'key'])}"
                 ),
                 {"dimension": dimension, "first": low, "last": high},
             ).fetchall()  # one call for every row: ~9,000 for a year of hours
