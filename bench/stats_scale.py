@@ -53,18 +53,19 @@ REPORTS: tuple[tuple[str, int, dict[str, str]], ...] = (
     ("report 30d by day+ext", 30, {"interval": "day", "group_by": "extension"}),
 )
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/calld_bench_scale"
+PG_URL: str | None = None  # one database used as it is (one size only), instead of PG_BASE_<size>
 
 
 def url_for(kind: str, size: int) -> str:
     if kind == "sqlite":
         return f"sqlite:///{DATA_DIR / f'scale-{size}.db'}"
-    return f"{PG_BASE}_{size}"
+    return PG_URL or f"{PG_BASE}_{size}"
 
 
-def use_databases(data_dir: str, pg_base: str) -> None:
+def use_databases(data_dir: str, pg_base: str, pg_url: str | None) -> None:
     """Where this run's databases are (a session of its own keeps them apart from others')."""
-    global DATA_DIR, PG_BASE
-    DATA_DIR, PG_BASE = Path(data_dir), pg_base
+    global DATA_DIR, PG_BASE, PG_URL
+    DATA_DIR, PG_BASE, PG_URL = Path(data_dir), pg_base, pg_url
 
 
 async def loaded(url: str, size: int, reuse: bool) -> None:
@@ -201,8 +202,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--data-dir", default=str(DATA_DIR), help="where the SQLite databases are")
     parser.add_argument("--pg-base", default=PG_BASE, help="PostgreSQL URL the database names are <base>_<size> of")
+    parser.add_argument("--pg-url", help="one PostgreSQL database, used as it is (with a single size)")
     args = parser.parse_args()
-    use_databases(args.data_dir, args.pg_base)
+    use_databases(args.data_dir, args.pg_base, args.pg_url)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     return args
 
