@@ -48,6 +48,7 @@ DATA_DIR = Path("/var/tmp/calld-bench")
 # (name, days back from now, parameters) of the statistics reports timed.
 REPORTS: tuple[tuple[str, int, dict[str, str]], ...] = (
     ("report year by hour", 365, {"interval": "hour"}),
+    ("report year by hour compact", 365, {"interval": "hour", "format": "compact"}),
     ("report year by month+dir", 365, {"interval": "month", "group_by": "direction"}),
     ("report 30d by day+client", 30, {"interval": "day", "group_by": "client"}),
     ("report 30d by day+ext", 30, {"interval": "day", "group_by": "extension"}),

@@ -482,3 +482,18 @@ def test_whole_hour_zones_read_the_hourly_rollup_between_quarter_hours() -> None
     assert [s[0] for s in spans("Australia/Lord_Howe", "2026-09-01T00:00:00Z", "2026-11-01T00:00:00Z")] == [
         "call_stats_groups"
     ]
+
+
+async def test_the_compact_series_holds_the_same_rows(api: AppClient, clock: SettableClock) -> None:
+    await call_at(api, clock, "2026-11-24T09:00:00Z", ((3, "ringing"), (5, "answered"), (60, "ended")))
+    await call_at(api, clock, "2026-11-24T11:20:00Z", ((2, "missed"),), "internal", "1001", "1002")
+    clock.now = utc("2026-11-24T12:30:00Z")
+    for group_by in ({}, {"group_by": "direction"}):
+        params = {"from": "2026-11-24T08:30:00Z", "interval": "hour", **group_by}
+        full = await report(api, **params)
+        compact = await report(api, **params, format="compact")
+        series = full.pop("series")
+        fields, rows = compact.pop("fields"), compact.pop("rows")
+        assert compact == full
+        assert fields[:3] == ["start", "end", "group"] and len(rows) == len(series) > 1
+        assert [dict(zip(fields, row, strict=True)) for row in rows] == series
