@@ -215,8 +215,6 @@ def metric_values(cell: Sequence[float]) -> tuple[float | int, ...]:
         int(missed),
         int(inbound),
         int(outbound),
-        # Every call is inbound, outbound or internal: the rollup keeps the first two and the total.
-        int(total - inbound - outbound),
         int(abandoned),
         round(answered * 100 / total, 2) if total else 0.0,
         round(abandoned * 100 / inbound, 2) if inbound else 0.0,
@@ -226,6 +224,9 @@ def metric_values(cell: Sequence[float]) -> tuple[float | int, ...]:
         round(talk / talked, 2) if talked else 0.0,
         round(ring / rung, 2) if rung else 0.0,
         round(hold / talked, 2) if talked else 0.0,
+        # Every call is inbound, outbound or internal: the rollup keeps the first two and the total. Last,
+        # so the CSV's earlier columns keep their places.
+        int(total - inbound - outbound),
     )
 
 
@@ -235,7 +236,6 @@ METRICS: tuple[str, ...] = (
     "missed_calls",
     "inbound_calls",
     "outbound_calls",
-    "internal_calls",
     "abandoned_calls",
     "answer_rate",
     "abandon_rate",
@@ -245,6 +245,7 @@ METRICS: tuple[str, ...] = (
     "average_talk_seconds",
     "average_ring_seconds",
     "average_hold_seconds",
+    "internal_calls",
 )
 
 

@@ -417,7 +417,6 @@ def _statistics_report() -> dict[str, Schema]:
         "missed_calls": count,
         "inbound_calls": count,
         "outbound_calls": count,
-        "internal_calls": count,
         "abandoned_calls": count,
         "answer_rate": pct,
         "abandon_rate": pct,
@@ -427,6 +426,7 @@ def _statistics_report() -> dict[str, Schema]:
         "average_talk_seconds": seconds,
         "average_ring_seconds": seconds,
         "average_hold_seconds": seconds,
+        "internal_calls": count,  # last: the series CSV's earlier columns keep their places
     }
     row = response_object(
         {"start": DATE_TIME, "end": DATE_TIME, "group": nullable(string()), **metrics},
