@@ -61,14 +61,21 @@ def _upserts(g: ModuleType, row: str, dialect: str, sign: str) -> str:
     return "\n".join(statements)
 
 
-def rebuild_sql(sums: Sequence[str]) -> str:
-    """The hours summed from ``call_stats_groups`` (into an empty table); the same on both databases."""
+def rebuild_sql(sums: Sequence[str], where: str = "true") -> str:
+    """The hours summed from ``call_stats_groups`` (into an empty table; the quarter hours ``where``
+    selects, whole hours of them); the same on both databases."""
     listed = ", ".join(sums)
     summed = ", ".join(f"sum({c})" for c in sums)
     return (
         f"INSERT INTO {TABLE} (dimension, bucket, key, {listed}) "
-        f"SELECT dimension, bucket / 3600 * 3600, key, {summed} FROM call_stats_groups GROUP BY 1, 2, 3"
+        f"SELECT dimension, bucket / 3600 * 3600, key, {summed} FROM call_stats_groups WHERE {where} "
+        "GROUP BY 1, 2, 3"
     )
+
+
+# The backfill a week at a time: calld bounds every PostgreSQL statement (10 s by default), a year of a
+# busy PBX's quarter hours in one INSERT may take longer.
+_BACKFILL_STEP = 7 * 86400
 
 
 def _sqlite_triggers(g: ModuleType) -> list[str]:
@@ -124,7 +131,10 @@ def upgrade() -> None:
     # lands between the two and is missed (SQLite's single writer is waiting already).
     if dialect == "postgresql":
         op.execute("LOCK TABLE call_logs IN SHARE ROW EXCLUSIVE MODE")
-    op.execute(rebuild_sql(g.SUMS))
+    low, high = op.get_bind().execute(sa.text("SELECT min(bucket), max(bucket) FROM call_stats_groups")).one()
+    if low is not None:
+        for start in range(low // _BACKFILL_STEP * _BACKFILL_STEP, high + 1, _BACKFILL_STEP):
+            op.execute(rebuild_sql(g.SUMS, f"bucket >= {start} AND bucket < {start + _BACKFILL_STEP}"))
     for statement in _pg_statements(g) if dialect == "postgresql" else _sqlite_triggers(g):
         op.execute(statement)
     if dialect == "postgresql":
