@@ -160,6 +160,11 @@ def _rebuild_rollup_sqlite(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM call_stats_groups")
         for statement in groups_rebuild_sql("sqlite"):
             conn.execute(statement)
+    if "call_stats_hours" in names:
+        from calld.storage.rollup import hours_rebuild_sql
+
+        conn.execute("DELETE FROM call_stats_hours")
+        conn.execute(hours_rebuild_sql())
     conn.commit()
 
 
@@ -201,6 +206,12 @@ async def load_postgres(url: str, count: int, clients: list[uuid.UUID], now: dat
             await conn.execute("DELETE FROM call_stats_groups")
             for statement in groups_rebuild_sql("postgresql"):
                 await conn.execute(statement)
+        if await conn.fetchval("SELECT to_regclass('call_stats_hours') IS NOT NULL"):
+            from calld.storage.rollup import hours_rebuild_sql
+
+            await conn.execute("DELETE FROM call_stats_hours")
+            await conn.execute(hours_rebuild_sql())
+            await conn.execute("VACUUM ANALYZE call_stats_hours")
         await conn.execute("VACUUM ANALYZE call_logs")
         if await conn.fetchval("SELECT to_regclass('call_stats_groups') IS NOT NULL"):
             # Filled in one go: without statistics the planner scans the whole table for a range.

@@ -48,17 +48,25 @@ DATA_DIR = Path("/var/tmp/calld-bench")
 # (name, days back from now, parameters) of the statistics reports timed.
 REPORTS: tuple[tuple[str, int, dict[str, str]], ...] = (
     ("report year by hour", 365, {"interval": "hour"}),
+    ("report year by hour compact", 365, {"interval": "hour", "format": "compact"}),
     ("report year by month+dir", 365, {"interval": "month", "group_by": "direction"}),
     ("report 30d by day+client", 30, {"interval": "day", "group_by": "client"}),
     ("report 30d by day+ext", 30, {"interval": "day", "group_by": "extension"}),
 )
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/calld_bench_scale"
+PG_URL: str | None = None  # one database used as it is (one size only), instead of PG_BASE_<size>
 
 
 def url_for(kind: str, size: int) -> str:
     if kind == "sqlite":
         return f"sqlite:///{DATA_DIR / f'scale-{size}.db'}"
-    return f"{PG_BASE}_{size}"
+    return PG_URL or f"{PG_BASE}_{size}"
+
+
+def use_databases(data_dir: str, pg_base: str, pg_url: str | None) -> None:
+    """Where this run's databases are (a session of its own keeps them apart from others')."""
+    global DATA_DIR, PG_BASE, PG_URL
+    DATA_DIR, PG_BASE, PG_URL = Path(data_dir), pg_base, pg_url
 
 
 async def loaded(url: str, size: int, reuse: bool) -> None:
@@ -186,13 +194,23 @@ async def measure(kind: str, size: int, requests: int) -> list[tuple[str, float,
     return figures
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
+    """The command line; the databases' place is set from it (and made) before the run starts."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,3000000")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--data-dir", default=str(DATA_DIR), help="where the SQLite databases are")
+    parser.add_argument("--pg-base", default=PG_BASE, help="PostgreSQL URL the database names are <base>_<size> of")
+    parser.add_argument("--pg-url", help="one PostgreSQL database, used as it is (with a single size)")
     args = parser.parse_args()
+    use_databases(args.data_dir, args.pg_base, args.pg_url)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+async def main(args: argparse.Namespace) -> None:
     configure_logging("warning", "json")
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
     print(f"{'database':<11} {'calls':>11} {'request':<26} {'calld ms':>9} {'baseline ms':>12} {'ratio':>6}  <100 ms")
@@ -207,5 +225,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main())
+    asyncio.run(main(arguments()))

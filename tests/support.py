@@ -164,7 +164,7 @@ async def fresh_database(kind: str, tmp_path: Path, sqlite_template: Path | None
 
 
 # Kept by call_logs' triggers, some deferred to commit: emptied after call_logs' delete has committed.
-_TRIGGER_KEPT = ("call_totals", "call_stats_buckets", "call_stats_groups")
+_TRIGGER_KEPT = ("call_totals", "call_stats_buckets", "call_stats_groups", "call_stats_hours")
 
 
 async def empty_pg(url: str) -> None:

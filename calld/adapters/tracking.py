@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from calld.domain.call import CallState, apply_event
+from calld.domain.direction import user_is_caller
 from calld.domain.errors import DomainError
 from calld.domain.events import SwitchEvent
 from calld.domain.participants import ParticipantBook
@@ -136,14 +137,14 @@ def control_leg(first: str | None, others: Sequence[str], direction: CallDirecti
     """The leg of a call a control command acts on.
 
     ``first`` is the call's first leg if it is still up, ``others`` its other live legs, oldest
-    first. The near party is calld's user: the first leg of an outbound call (the phone that
+    first. The near party is calld's user: the first leg of an outbound or internal call (the phone that
     dialled, or that calld rang first), the latest other leg of an inbound call (the phone that took
     it, also after a transfer to it). The far party is the other one: the latest other leg of an
     outbound call, the first leg of an inbound one, else the oldest leg that is not the near party's.
     When the wanted party's leg is gone, whichever is left; None when no leg is up.
     """
     latest_other = others[-1] if others else None
-    user_first = direction is CallDirection.OUTBOUND
+    user_first = user_is_caller(direction)
     near_leg = first if user_first else latest_other
     if near_leg is None:
         near_leg = first if first is not None else latest_other

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from calld.domain.direction import unanswered
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.vocabulary import (
     END_OUTCOMES,
@@ -199,8 +200,7 @@ def _why_not(status: CallStatus) -> str:
 def _default_outcome(state: CallState) -> CallStatus:
     if state.answered_at is not None:
         return CallStatus.ENDED
-    # Unanswered: the far end never picked up an inbound call (missed); we gave up on an outbound one.
-    return CallStatus.MISSED if state.direction is CallDirection.INBOUND else CallStatus.CANCELLED
+    return unanswered(state.direction)
 
 
 def _target_status(state: CallState, event_type: EventType, metadata: Mapping[str, Any]) -> CallStatus:

@@ -2,8 +2,8 @@
 
 A party is named from the call's point of view (``caller`` dialled, ``callee`` was dialled); the
 switch adapters act on legs as calld's user (near) or the other party (far). ``near_party`` maps
-one to the other by the call's direction: calld's user placed an outbound call and took an
-inbound one.
+one to the other by the call's direction: calld's user placed an outbound or internal call and
+took an inbound one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from calld.domain.direction import user_is_caller
 from calld.domain.errors import IllegalTransition, InvalidValue
 from calld.domain.vocabulary import CONNECTED_STATUSES, CallDirection, CallStatus, EventType
 
@@ -32,13 +33,13 @@ def near_party(direction: CallDirection, party: Party | None) -> bool:
     """Whether ``party`` is calld's user's leg; no party means the far one (the usual target)."""
     if party is None:
         return False
-    user = Party.CALLER if direction is CallDirection.OUTBOUND else Party.CALLEE
+    user = Party.CALLER if user_is_caller(direction) else Party.CALLEE
     return party is user
 
 
 def party_of(direction: CallDirection, near: bool) -> Party:
     """The party a near/far leg is."""
-    user = Party.CALLER if direction is CallDirection.OUTBOUND else Party.CALLEE
+    user = Party.CALLER if user_is_caller(direction) else Party.CALLEE
     other = Party.CALLEE if user is Party.CALLER else Party.CALLER
     return user if near else other
 
@@ -74,10 +75,10 @@ _OFFERED = frozenset({CallStatus.INITIATED, CallStatus.RINGING})
 
 
 def require_offered_inbound(status: CallStatus, direction: CallDirection, action: EventType) -> None:
-    """Refuse (409, naming the state) answering or rejecting a call that is not an inbound call
-    still ringing."""
-    if direction is not CallDirection.INBOUND:
-        raise IllegalTransition(status, action, "only an inbound call can be answered or rejected here")
+    """Refuse (409, naming the state) answering or rejecting a call that is not an inbound (or
+    internal: a phone of the PBX rings for it too) call still ringing."""
+    if direction is CallDirection.OUTBOUND:
+        raise IllegalTransition(status, action, "only an inbound or internal call can be answered or rejected here")
     if status not in _OFFERED:
         raise IllegalTransition(
             status, action, f"only a ringing call can be answered or rejected; it is {status.value}"

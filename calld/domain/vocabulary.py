@@ -46,8 +46,12 @@ END_OUTCOMES: frozenset[CallStatus] = frozenset(
 
 
 class CallDirection(StrEnum):
+    """Inbound: from outside the PBX to it; outbound: from the PBX out; internal: one of the PBX's own
+    phones to another (decided by the adapters from the PBX's configured contexts and extensions)."""
+
     INBOUND = "inbound"
     OUTBOUND = "outbound"
+    INTERNAL = "internal"
 
 
 class CallType(StrEnum):

@@ -426,6 +426,7 @@ def _statistics_report() -> dict[str, Schema]:
         "average_talk_seconds": seconds,
         "average_ring_seconds": seconds,
         "average_hold_seconds": seconds,
+        "internal_calls": count,  # last: the series CSV's earlier columns keep their places
     }
     row = response_object(
         {"start": DATE_TIME, "end": DATE_TIME, "group": nullable(string()), **metrics},
@@ -455,7 +456,22 @@ def _statistics_report() -> dict[str, Schema]:
             description="Calls started in [from, until): totals, and the series in time order (groups sorted, "
             "no group last). Without group_by every bucket is listed, empty ones too.",
         ),
-        "StatisticsAnswer": {"anyOf": [ref("Statistics"), ref("StatisticsReport")]},
+        "StatisticsReportCompact": response_object(
+            {
+                "from": DATE_TIME,
+                "until": DATE_TIME,
+                "timezone": string(),
+                "interval": nullable(choice(Interval)),
+                "group_by": nullable(choice(GroupBy)),
+                "service_level_seconds": integer(enum=list(SERVICE_LEVELS)),
+                "totals": ref("StatisticsMetrics"),
+                "fields": array(string()),
+                "rows": array(array({})),  # mixed: text, null and numbers
+            },
+            description="format=compact: a StatisticsReport whose series is `rows`, each an array of the "
+            "values of `fields` (start, end, group and the metrics of StatisticsRow, in that order).",
+        ),
+        "StatisticsAnswer": {"anyOf": [ref("Statistics"), ref("StatisticsReport"), ref("StatisticsReportCompact")]},
     }
 
 

@@ -140,10 +140,13 @@ class CallService:
         stats = await guarded_read(self.db, guard, q.call_statistics, period_start(period, now, zone), now)
         return statistics_json(period, stats)
 
-    async def statistics_report(self, request: ReportRequest, guard: AccessCheck | None = None) -> dict[str, Any]:
-        """The report over [request.start, request.end): totals and the series by interval and group."""
+    async def statistics_report(
+        self, request: ReportRequest, guard: AccessCheck | None = None, *, compact: bool = False
+    ) -> dict[str, Any]:
+        """The report over [request.start, request.end): totals and the series by interval and group
+        (``compact``: as field names and rows of values)."""
         sums = await guarded_read(self.db, guard, report_sums, request)
-        return statistics_report_json(request, sums)
+        return statistics_report_json(request, sums, compact=compact)
 
     # --- logging calls ---------------------------------------------------------------------
 

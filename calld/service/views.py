@@ -19,7 +19,7 @@ from calld.domain.errors import Conflict
 from calld.domain.parking import PARK_EVENTS, parked_now
 from calld.domain.quality import leg_figures
 from calld.domain.recording_pauses import SPAN_EVENTS, PausedSpan, paused_spans
-from calld.domain.statistics import METRICS, ReportRequest, metrics, zero_sums
+from calld.domain.statistics import METRICS, ReportRequest, metric_values, metrics, zero_sums
 from calld.domain.turn import TurnCredential
 from calld.domain.vocabulary import ENDING_EVENTS, CallStatus
 from calld.storage.call_queries import CallStatistics
@@ -453,10 +453,11 @@ def statistics_json(period: Period, stats: CallStatistics) -> dict[str, Any]:
     return {"period": period.value, **asdict(stats)}
 
 
-def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str, Any]:
+def statistics_report_json(request: ReportRequest, sums: ReportSums, *, compact: bool = False) -> dict[str, Any]:
     """A statistics report as ``GET /api/call-logs/statistics/`` shows it with from/until, interval or
     group_by: the range, its totals, and the series (one row per bucket, or per bucket and group;
-    without a grouping every bucket is there, empty ones too; with one, only groups that had calls)."""
+    without a grouping every bucket is there, empty ones too; with one, only groups that had calls).
+    ``compact``: the series as ``fields`` (named once) and ``rows`` (arrays in that order) instead."""
     level = request.service_level_seconds
     kept = [(index, key, cell) for (index, key), cell in sums.cells.items() if cell[0]]
     # (A group whose calls all moved away, changed or deleted, leaves zeros behind: not shown.)
@@ -468,14 +469,18 @@ def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str
     edges.append(_utc_text(sums.buckets[-1].end) if sums.buckets else "")
     empty = zero_sums()
     series: list[dict[str, Any]] = []
+    rows: list[list[Any]] = []
     for index in range(len(sums.buckets)):
         start, end = edges[index], edges[index + 1]
         if request.group_by is None:
             cells = by_bucket.get(index) or [(None, empty)]
         else:
             cells = sorted(by_bucket.get(index, []), key=lambda kc: (kc[0] is None, kc[0] or ""))
-        series.extend({"start": start, "end": end, "group": key, **metrics(cell)} for key, cell in cells)
-    return {
+        if compact:
+            rows.extend([start, end, key, *metric_values(cell)] for key, cell in cells)
+        else:
+            series.extend({"start": start, "end": end, "group": key, **metrics(cell)} for key, cell in cells)
+    answer: dict[str, Any] = {
         "from": iso(request.start),
         "until": iso(request.end),
         "timezone": request.zone.key,
@@ -483,8 +488,10 @@ def statistics_report_json(request: ReportRequest, sums: ReportSums) -> dict[str
         "group_by": request.group_by.value if request.group_by is not None else None,
         "service_level_seconds": level,
         "totals": metrics(totals),
-        "series": series,
     }
+    if compact:
+        return {**answer, "fields": list(REPORT_SERIES_FIELDS), "rows": rows}
+    return {**answer, "series": series}
 
 
 REPORT_SERIES_FIELDS: tuple[str, ...] = ("start", "end", "group", *METRICS)

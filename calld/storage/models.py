@@ -369,12 +369,10 @@ class CallStatsBucket(Base):
     duration_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False, default=0)
 
 
-class CallStatsGroup(Base):
-    """The report's rollup: per dimension (``all``, ``direction``, ``extension``, ``client``,
-    ``sip_configuration``), 15-minute ``bucket`` (epoch UTC) and ``key`` ('' for none), the sums every
-    statistic is computed from. Kept by database triggers on ``call_logs`` (migration 0013)."""
-
-    __tablename__ = "call_stats_groups"
+class _StatsSums:
+    """The columns of a report rollup level: per dimension (``all``, ``direction``, ``extension``,
+    ``client``, ``sip_configuration``), ``bucket`` (epoch UTC) and ``key`` ('' for none), the sums every
+    statistic is computed from."""
 
     dimension: Mapped[str] = mapped_column(sa.String(24), primary_key=True)
     bucket: Mapped[int] = mapped_column(sa.BigInteger(), primary_key=True, autoincrement=False)
@@ -399,6 +397,20 @@ class CallStatsGroup(Base):
     answered_within_60: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
     answered_within_90: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
     answered_within_120: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+
+
+class CallStatsGroup(_StatsSums, Base):
+    """The report's rollup per 15-minute bucket. Kept by database triggers on ``call_logs`` (migration
+    0013)."""
+
+    __tablename__ = "call_stats_groups"
+
+
+class CallStatsHour(_StatsSums, Base):
+    """The report's rollup per UTC hour (``bucket`` a whole hour): what zones with whole-hour offsets
+    read for their whole hours. Kept by database triggers on ``call_logs`` (migration 0023)."""
+
+    __tablename__ = "call_stats_hours"
 
 
 class CallTotal(Base):

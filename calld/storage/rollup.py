@@ -17,8 +17,10 @@ from __future__ import annotations
 import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BUCKET_SECONDS = 900
+HOUR_SECONDS = 3600
 
 # The rollup recomputed from ``call_logs`` (into an empty table), per dialect.
 REBUILD_SQL = {
@@ -62,17 +64,29 @@ REBUILD_TOTAL_SQL = dict.fromkeys(
 )
 
 
+def _revision(name: str) -> Any:
+    """A revision's module, loaded from its file (a revision imports nothing of calld)."""
+    path = Path(__file__).resolve().parent / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"calld_migration_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def hours_rebuild_sql() -> str:
+    """``call_stats_hours`` recomputed from ``call_stats_groups`` (into an empty table; both databases),
+    as migration 0023 backfills it: run it after ``groups_rebuild_sql``."""
+    statement: str = _revision("0023_call_stats_hours").rebuild_sql(_revision("0013_call_stats_groups").SUMS)
+    return statement
+
+
 def groups_rebuild_sql(dialect: str) -> list[str]:
     """``call_stats_groups`` recomputed from ``call_logs`` (into an empty table): one INSERT per dimension.
 
     Read from migration 0013 itself, the one definition of what each call contributes (a revision
     imports nothing of calld, so calld reads the revision rather than the other way round)."""
-    path = Path(__file__).resolve().parent / "migrations" / "versions" / "0013_call_stats_groups.py"
-    spec = importlib.util.spec_from_file_location("calld_migration_0013", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    statements: list[str] = module.rebuild_sql(dialect)
+    statements: list[str] = _revision("0013_call_stats_groups").rebuild_sql(dialect)
     return statements
 
 

@@ -1,4 +1,7 @@
-"""The statistics report read from the rollup ``call_stats_groups`` (migration 0013).
+"""The statistics report read from the rollups ``call_stats_hours`` and ``call_stats_groups`` (0023, 0013).
+
+Whole UTC hours come from the hourly level when the zone's offset is whole hours (``levels``), the
+quarter hours around them and every quarter hour of other zones from the 15-minute level.
 
 Whole 15-minute buckets inside the range are summed in SQL, grouped by the calendar unit of the
 report's interval in its zone: the bucket's local time is ``bucket + offset``, with the offset a CASE
@@ -34,7 +37,9 @@ from calld.domain.statistics import (
     report_cell,
 )
 from calld.storage.models import CallLog
+from calld.storage.rollup import HOUR_SECONDS
 
+QUARTERS, HOURS = "call_stats_groups", "call_stats_hours"  # the rollup's two levels
 Key = str | None  # a group's key (None: the calls with no value, or no grouping)
 _UUID_KEYED = (GroupBy.CLIENT, GroupBy.SIP_CONFIGURATION)
 
@@ -75,6 +80,24 @@ def _unit_sql(interval: Interval | None, offset: str) -> str:
     return f"(bucket + {offset}) / 86400"  # days; a month is summed from its days
 
 
+def levels(first: int, last: int, segments: Sequence[tuple[int, int]]) -> list[tuple[str, int, int]]:
+    """The rollup tables that cover the whole quarter hours [first, last), as (table, from, until).
+
+    When the zone's offset is whole hours all over the range and changes only on a whole UTC hour, each
+    UTC hour lies in one local hour (and day, week, month): the whole hours come from ``call_stats_hours``
+    and only the quarter hours before the first and after the last from ``call_stats_groups``. Other
+    zones (India's +05:30, Nepal's +05:45, Lord Howe's half-hour DST) read quarter hours throughout."""
+    whole_hours = all(offset % HOUR_SECONDS == 0 for _, offset in segments) and all(
+        start % HOUR_SECONDS == 0 for start, _ in segments[1:]
+    )
+    hour_first = -(-first // HOUR_SECONDS) * HOUR_SECONDS
+    hour_last = last // HOUR_SECONDS * HOUR_SECONDS
+    if not whole_hours or hour_first >= hour_last:
+        return [(QUARTERS, first, last)]
+    spans = [(QUARTERS, first, hour_first), (HOURS, hour_first, hour_last), (QUARTERS, hour_last, last)]
+    return [span for span in spans if span[1] < span[2]]
+
+
 def _normal_key(group_by: GroupBy | None, raw: Any) -> Key:
     if group_by is None or raw is None or raw == "":
         return None
@@ -100,16 +123,20 @@ def report_sums(conn: sa.Connection, request: ReportRequest) -> ReportSums:
         terms = [term for term in (unit, offset if unit and len(segments) > 1 else "") if term]
         # Only the service level asked for: 12 sums a row instead of 19.
         sums = ", ".join(f"sum({column})" for column in cell_columns(request.service_level_seconds))
-        rows = conn.execute(
-            sa.text(
-                f"SELECT min(bucket), key, {sums} FROM call_stats_groups "
-                "WHERE dimension = :dimension AND bucket >= :first AND bucket < :last "
-                f"GROUP BY {', '.join([*terms, 'key'])}"
-            ),
-            {"dimension": dimension, "first": first, "last": last},
-        ).fetchall()  # one call for every row: ~9,000 for a year of hours
-        for row in rows:
-            result.add(binner.index(row[0]), _normal_key(request.group_by, row[1]), row[2:])
+        for table, low, high in levels(first, last, segments):
+            # An hourly row is one local hour (of a whole-hour zone): grouped by the key's own order
+            # (dimension, bucket, key), with no sort, when the report is by the hour.
+            by_row = table == HOURS and request.interval is Interval.HOUR
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT min(bucket), key, {sums} FROM {table} "
+                    "WHERE dimension = :dimension AND bucket >= :first AND bucket < :last "
+                    f"GROUP BY {'bucket, key' if by_row else ', '.join([*terms, 'key'])}"
+                ),
+                {"dimension": dimension, "first": low, "last": high},
+            ).fetchall()  # one call for every row: ~9,000 for a year of hours
+            for row in rows:
+                result.add(binner.index(row[0]), _normal_key(request.group_by, row[1]), row[2:])
     edges = [(request.start, datetime.fromtimestamp(first, UTC)), (datetime.fromtimestamp(last, UTC), request.end)]
     if first >= last:
         edges = [(request.start, request.end)]

@@ -107,8 +107,9 @@ async def test_hold_unhold_and_hangup_through_the_api(db: Database) -> None:
     async with fake_switch(capture) as server, calld(db, server) as (_daemon, adapter, http):
         answered = await only_call_in(http, "answered")
         call_id = answered["id"]
+        # Phone 1000 dialled phone 1001 from context default: extension to extension.
         assert (answered["direction"], answered["caller_number"], answered["recipient_number"]) == (
-            "outbound",
+            "internal",
             "1000",
             "1001",
         )
@@ -291,7 +292,7 @@ async def _ended_own_call(http: aiohttp.ClientSession, others: set[str]) -> dict
 
 @pytest.mark.parametrize("event_format", ["json", "plain"])
 async def test_mute_dtmf_and_recording_pause_through_the_api(db: Database, event_format: str) -> None:
-    """n_controls: phone 1000 (calld's user: the call is outbound here) talks to 1001; every
+    """n_controls: phone 1000 (calld's user: the call is internal here, placed by that phone) talks to 1001; every
     command acts on 1000's leg, A, as the recorder's did."""
     capture = load_capture("n_controls.json" if event_format == "json" else "n_controls")
     a_leg = uuid_in(capture, r"uuid_audio ([0-9a-f-]{36})")
@@ -306,7 +307,7 @@ async def test_mute_dtmf_and_recording_pause_through_the_api(db: Database, event
     ):
         answered = await only_call_in(http, "answered")
         call_id = answered["id"]
-        assert (answered["direction"], call_id) == ("outbound", str(a_leg))
+        assert (answered["direction"], call_id) == ("internal", str(a_leg))
         # The recorder first tried "mute" without a level: FreeSWITCH's refusal, word for word.
         with pytest.raises(SwitchError, match=r"refused uuid_audio: -USAGE: <uuid> \[start \[read\|write\]"):
             await adapter._api(f"uuid_audio {a_leg} start read mute")

@@ -223,8 +223,51 @@ async def test_local_days_and_hours_across_dst(
 STATUSES = ("ended", "ended", "ended", "missed", "no_answer", "busy", "cancelled", "failed", "answered")
 
 
+async def test_internal_calls_are_counted_grouped_and_filtered(api: AppClient, clock: SettableClock) -> None:
+    await call_at(api, clock, "2026-11-24T09:00:00Z", ((3, "ringing"), (5, "answered"), (60, "ended")))
+    internal = ((2, "ringing"), (4, "answered"), (30, "ended"))
+    await call_at(api, clock, "2026-11-24T09:20:00Z", internal, "internal", "1001", "1002")
+    # phone 1003 rang 1001, then gave up: the phone it rang missed it (not cancelled, as an outbound call)
+    missed = await call_at(api, clock, "2026-11-24T09:40:00Z", ((2, "ringing"),), "internal", "1003", "1001")
+    clock.advance(10)
+    resp = await api.post(f"{BASE}{missed}/end_call/")
+    assert resp.status == 200 and (await resp.json())["status"] == "missed"
+    await call_at(api, clock, "2026-11-24T10:10:00Z", ((2, "ringing"),), "outbound", "1001", "+14155550199")
+    clock.now = utc("2026-11-24T12:00:00Z")
+    body = await report(api, **{"from": "2026-11-24", "interval": "hour"})
+    totals = body["totals"]
+    assert (totals["total_calls"], totals["inbound_calls"], totals["outbound_calls"], totals["internal_calls"]) == (
+        4,
+        1,
+        1,
+        2,
+    )
+    assert totals["missed_calls"] == 1 and totals["abandoned_calls"] == 0  # abandoned: inbound callers only
+    nine = next(row for row in body["series"] if row["start"].startswith("2026-11-24T09:00"))
+    assert nine["internal_calls"] == 2
+    by_direction = await report(api, **{"from": "2026-11-24", "group_by": "direction"})
+    assert sorted((r["group"], r["total_calls"]) for r in by_direction["series"]) == [
+        ("inbound", 1),
+        ("internal", 2),
+        ("outbound", 1),
+    ]
+    # an internal call's extension is the phone that placed it, as for an outbound call
+    by_extension = await report(api, **{"from": "2026-11-24", "group_by": "extension"})
+    assert sorted((r["group"], r["total_calls"]) for r in by_extension["series"]) == [("1001", 3), ("1003", 1)]
+    listed = await (await api.get(BASE, params={"direction": "internal"})).json()
+    assert sorted(c["recipient_number"] for c in listed["results"]) == ["1001", "1002"]
+    period = await (await api.get(STATS, params={"period": "today"})).json()
+    assert "internal_calls" not in period  # the period answer is the seed's, unchanged
+    assert period["total_calls"] - period["inbound_calls"] - period["outbound_calls"] == 2
+
+
 def random_calls(
-    rng: random.Random, count: int, start: datetime, days: int, configs: list[uuid.UUID]
+    rng: random.Random,
+    count: int,
+    start: datetime,
+    days: int,
+    configs: list[uuid.UUID],
+    directions: tuple[str, ...] = ("inbound", "outbound", "internal"),
 ) -> list[dict[str, Any]]:
     rows = []
     for _ in range(count):
@@ -233,9 +276,9 @@ def random_calls(
         answered = status in ("ended", "answered")
         ended = status != "answered"
         ring = round(rng.uniform(1, 40), 1)
-        direction = rng.choice(("inbound", "outbound"))
+        direction = rng.choice(directions)
         extension = rng.choice(("1001", "1002", "1003", "+14155550100"))
-        far = rng.choice(("+14155550101", "+442079460123"))
+        far = rng.choice(("1004", "1005") if direction == "internal" else ("+14155550101", "+442079460123"))
         rows.append(
             {
                 "id": uuid.uuid4(),
@@ -307,7 +350,9 @@ def approx_metrics(sums: list[float], level: int) -> Any:
     return pytest.approx(metrics(report_cell(sums, level)), abs=0.011)
 
 
-@pytest.mark.parametrize("config", ["Europe/Paris", "America/New_York"], indirect=True)
+# Paris and New York (whole-hour offsets, a DST change in the range) read whole hours from the hourly
+# rollup and the quarter hours around them from the 15-minute one; Kolkata (+05:30) quarter hours only.
+@pytest.mark.parametrize("config", ["Europe/Paris", "America/New_York", "Asia/Kolkata"], indirect=True)
 async def test_every_interval_and_grouping_agrees_with_a_count_of_the_calls(
     api: AppClient, db: Database, clock: SettableClock, config: Config
 ) -> None:
@@ -407,3 +452,48 @@ async def test_bad_parameters_are_422_naming_them(api: AppClient, params: dict[s
     resp = await api.get(STATS, params=params)
     assert resp.status == 422
     assert named in (await resp.json())["detail"]
+
+
+def test_whole_hour_zones_read_the_hourly_rollup_between_quarter_hours() -> None:
+    from zoneinfo import ZoneInfo
+
+    from calld.domain.statistics import offset_segments
+    from calld.storage.stats_report import levels
+
+    def spans(zone: str, start: str, end: str) -> list[tuple[str, int, int]]:
+        lo, hi = utc(start), utc(end)
+        first, last = -(-int(lo.timestamp()) // 900) * 900, int(hi.timestamp()) // 900 * 900
+        return levels(first, last, offset_segments(ZoneInfo(zone), lo, hi))
+
+    at = lambda text: int(utc(text).timestamp())  # noqa: E731
+    # Paris over its autumn change (01:00 UTC): quarter hours to 07:00, hours to 17:00, quarter hours after
+    assert spans("Europe/Paris", "2026-10-19T06:13:20Z", "2026-11-06T17:48:10Z") == [
+        ("call_stats_groups", at("2026-10-19T06:15:00Z"), at("2026-10-19T07:00:00Z")),
+        ("call_stats_hours", at("2026-10-19T07:00:00Z"), at("2026-11-06T17:00:00Z")),
+        ("call_stats_groups", at("2026-11-06T17:00:00Z"), at("2026-11-06T17:45:00Z")),
+    ]
+    assert spans("America/New_York", "2026-01-01T05:00:00Z", "2027-01-01T05:00:00Z") == [
+        ("call_stats_hours", at("2026-01-01T05:00:00Z"), at("2027-01-01T05:00:00Z"))
+    ]
+    # +05:30 (Kolkata), +05:45 (Kathmandu): no UTC hour is one of their hours
+    for zone in ("Asia/Kolkata", "Asia/Kathmandu"):
+        assert [s[0] for s in spans(zone, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")] == ["call_stats_groups"]
+    # Lord Howe's DST moves its clock by half an hour (+10:30 / +11:00): a range over the change reads quarters
+    assert [s[0] for s in spans("Australia/Lord_Howe", "2026-09-01T00:00:00Z", "2026-11-01T00:00:00Z")] == [
+        "call_stats_groups"
+    ]
+
+
+async def test_the_compact_series_holds_the_same_rows(api: AppClient, clock: SettableClock) -> None:
+    await call_at(api, clock, "2026-11-24T09:00:00Z", ((3, "ringing"), (5, "answered"), (60, "ended")))
+    await call_at(api, clock, "2026-11-24T11:20:00Z", ((2, "missed"),), "internal", "1001", "1002")
+    clock.now = utc("2026-11-24T12:30:00Z")
+    for group_by in ({}, {"group_by": "direction"}):
+        params = {"from": "2026-11-24T08:30:00Z", "interval": "hour", **group_by}
+        full = await report(api, **params)
+        compact = await report(api, **params, format="compact")
+        series = full.pop("series")
+        fields, rows = compact.pop("fields"), compact.pop("rows")
+        assert compact == full
+        assert fields[:3] == ["start", "end", "group"] and len(rows) == len(series) > 1
+        assert [dict(zip(fields, row, strict=True)) for row in rows] == series

@@ -240,7 +240,7 @@ async def test_answer_and_reject_take_a_ringing_inbound_call_only(
 ) -> None:
     svc = with_switch(db, config, clock, None)
     outbound = await svc.call_log.initiate("1002", CallType.VOICE, None, "1001")
-    with pytest.raises(IllegalTransition, match="only an inbound call"):
+    with pytest.raises(IllegalTransition, match="only an inbound or internal call"):
         await svc.control.answer(uuid.UUID(outbound["id"]))
     first, second = await incoming(svc, "+14155550100"), await incoming(svc, "+14155550101")
     answered = await svc.control.answer(first)

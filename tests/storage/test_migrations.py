@@ -309,7 +309,8 @@ async def test_0013_backfills_the_report_rollup_as_its_triggers_keep_it(db: Data
 
     from tests.http.test_statistics_report import random_calls
 
-    rows = random_calls(random.Random(13), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [])
+    # No internal calls: going down to 0012 passes 0020's downgrade, which makes them outbound.
+    rows = random_calls(random.Random(13), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [], ("inbound", "outbound"))
     async with db.write() as s:
         await s.execute(CallLog.__table__.insert(), rows)
         await s.execute(sa.update(CallLog).where(CallLog.status == "busy").values(status="missed"))
@@ -348,3 +349,103 @@ async def test_0012_adds_quality_columns_and_keeps_a_stored_score_as_a_persons(d
     async with db.engine.connect() as conn:
         columns = await conn.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns("call_logs")})
     assert "mos" not in columns and "call_quality_score" in columns
+
+
+async def _schema(db: Database) -> dict[tuple[str, str], str | None]:
+    """Every schema object but call_logs' own definition: what 0020 must keep as it is (SQLite), or the
+    triggers and constraints of call_logs (PostgreSQL)."""
+    async with db.engine.connect() as conn:
+        if db.url.startswith("sqlite"):
+            rows = await conn.execute(sa.text("SELECT type, name, sql FROM sqlite_master"))
+            return {(kind, name): sql for kind, name, sql in rows if (kind, name) != ("table", "call_logs")}
+        rows = await conn.execute(
+            sa.text(
+                "SELECT 'trigger', tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                "WHERE tgrelid = 'call_logs'::regclass AND NOT tgisinternal "
+                "UNION ALL SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'call_logs'::regclass AND conname <> 'ck_call_logs_call_direction'"
+            )
+        )
+        return {(kind, name): sql for kind, name, sql in rows}
+
+
+async def _internal_call(db: Database, call_id: uuid.UUID) -> None:
+    async with db.engine.begin() as s:
+        await s.execute(
+            sa.text("UPDATE call_logs SET direction = 'internal' WHERE id = :id").bindparams(
+                sa.bindparam("id", call_id, sa.Uuid())
+            )
+        )
+
+
+async def test_0020_allows_internal_calls_and_keeps_every_trigger_index_and_cascade(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0020"), False)
+    before = await _schema(db)
+    assert len([key for key in before if key[0] == "trigger"]) >= (11 if db.url.startswith("sqlite") else 7)
+    call_id = await insert_call_sql(db)
+    await insert_old_event(db, call_id, "api", 0, "initiated")
+    with pytest.raises(sa.exc.IntegrityError):  # the schema before 0020 knows no internal call
+        await _internal_call(db, call_id)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, "0020", True)
+    assert await _schema(db) == before  # triggers, indexes and foreign keys as they were
+    await _internal_call(db, call_id)
+    async with db.engine.connect() as conn:  # the rollup's triggers still run: the call moved group
+        keys = await conn.execute(
+            sa.text("SELECT key FROM call_stats_groups WHERE dimension = 'direction' AND total_calls <> 0")
+        )
+        assert list(keys.scalars()) == ["internal"]
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE call_logs SET direction = 'sideways'"))
+    async with db.write() as s:  # the events' cascade still holds
+        await s.execute(sa.text("DELETE FROM call_logs"))
+    assert await _event_types(db) == []
+    call_id = await insert_call_sql(db)
+    await _internal_call(db, call_id)
+    async with db.engine.begin() as conn:  # down: internal calls become outbound, the constraint as it was
+        await conn.run_sync(_to, _before("0020"), False)
+    assert await _schema(db) == before
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT direction FROM call_logs"))).scalar_one() == "outbound"
+    with pytest.raises(sa.exc.IntegrityError):
+        await _internal_call(db, call_id)
+    await db.migrate()
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_0023_backfills_the_hourly_rollup_as_its_triggers_keep_it(db: Database) -> None:
+    import random
+
+    from tests.http.test_statistics_report import random_calls
+
+    rows = random_calls(random.Random(23), 400, datetime(2026, 10, 20, tzinfo=UTC), 10, [])
+    async with db.write() as s:
+        await s.execute(CallLog.__table__.insert(), rows)
+        await s.execute(sa.update(CallLog).where(CallLog.status == "busy").values(status="missed"))
+        await s.execute(sa.delete(CallLog).where(CallLog.status == "failed"))
+
+    async def hours(sql: str) -> set[tuple[object, ...]]:
+        async with db.engine.connect() as conn:
+            found = await conn.execute(sa.text(sql))
+            return {tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in found}
+
+    kept = await hours("SELECT * FROM call_stats_hours WHERE total_calls <> 0")  # by the triggers
+    sums = ", ".join(
+        f"sum({c.name})"
+        for c in CallLog.metadata.tables["call_stats_hours"].columns
+        if c.name not in ("dimension", "bucket", "key")
+    )
+    summed = await hours(
+        f"SELECT dimension, bucket / 3600 * 3600, key, {sums} FROM call_stats_groups "
+        "GROUP BY 1, 2, 3 HAVING sum(total_calls) <> 0"
+    )
+    assert kept == summed and len({row[0] for row in kept}) == 5  # the quarter hours, summed per hour
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_to, _before("0023"), False)
+    await db.migrate()  # 0023 again: its backfill from the quarter hours
+    assert await hours("SELECT * FROM call_stats_hours WHERE total_calls <> 0") == kept
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []

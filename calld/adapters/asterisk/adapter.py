@@ -40,6 +40,7 @@ from calld.adapters.asterisk.story import QOS_VARIABLE
 from calld.adapters.backoff import Backoff
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
 from calld.adapters.records import marked_missed, missed_marker
+from calld.domain.direction import extensions_pattern
 from calld.domain.events import SwitchEvent
 from calld.domain.vanished import vanished_end
 from calld.domain.vocabulary import EventType
@@ -106,9 +107,7 @@ class AsteriskAdapter:
     def __init__(self, settings: AsteriskConfig) -> None:
         self.settings = settings
         self.log = structlog.get_logger("calld.asterisk")
-        self.mapper = AmiEventMapper(
-            settings.inbound_contexts, settings.outbound_contexts, hold_context=settings.hold_context
-        )
+        self.mapper = self._new_mapper()
         self._manager: AmiClient | None = None
         self._recording_channel: dict[str, str] = {}
         # Calls originated here that have no channel yet: if the originate fails before creating one,
@@ -241,8 +240,7 @@ class AsteriskAdapter:
                 rows.extend(await source.rows(since))
             except (OSError, sqlite3.Error, ValueError) as exc:
                 self.log.error("asterisk CEL records unreadable; missed calls not recovered", error=str(exc))
-        s = self.settings
-        mapper = AmiEventMapper(s.inbound_contexts, s.outbound_contexts, hold_context=s.hold_context)
+        mapper = self._new_mapper()
         events = [event for event in cel_events(rows, mapper) if only is None or event.call_ref in only]
         for event in events:
             await self._emit(sink, marked_missed(event, first_session=self.sessions == 1))
@@ -359,6 +357,15 @@ class AsteriskAdapter:
         }
         await self._emit(
             sink, SwitchEvent(ref, EventType.FAILED, when, f"{ref}:OriginateResponse:failed", meta, None, ref)
+        )
+
+    def _new_mapper(self) -> AmiEventMapper:
+        s = self.settings
+        return AmiEventMapper(
+            s.inbound_contexts,
+            s.outbound_contexts,
+            hold_context=s.hold_context,
+            internal_extensions=extensions_pattern(s.internal_extensions),
         )
 
     def open_calls(self) -> list[str]:

@@ -17,6 +17,7 @@ until the call's first significant event.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from calld.adapters.asterisk.ami_codec import AmiMessage
 from calld.adapters.asterisk.story import QOS_VARIABLE, hangup_by, leg_quality
 from calld.adapters.tracking import CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
+from calld.domain.direction import placed_direction
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.participants import PartyRole
 from calld.domain.quality import LegQuality, quality_metadata
@@ -162,7 +164,9 @@ class AmiEventMapper:
 
     ``inbound_contexts``/``outbound_contexts`` name the dialplan contexts whose incoming calls are
     inbound or outbound for calld; other incoming calls get ``default_direction``. A call whose
-    first channel Asterisk itself created (AMI ``Originate``, call files) is outbound.
+    first channel Asterisk itself created (AMI ``Originate``, call files) is outbound. A call from an
+    outbound context whose first channel dialled (``Exten``) an extension matching
+    ``internal_extensions`` is internal (``calld.domain.direction``).
     """
 
     def __init__(
@@ -172,8 +176,10 @@ class AmiEventMapper:
         default_direction: CallDirection = CallDirection.INBOUND,
         ignored_channels: Iterable[str] = DEFAULT_IGNORED_CHANNELS,
         hold_context: str | None = None,
+        internal_extensions: re.Pattern[str] | None = None,
     ) -> None:
         self.inbound_contexts = frozenset(inbound_contexts)
+        self.internal_extensions = internal_extensions
         # Where calld's hold parks the far party (extension "hold"): an adopted leg there is held.
         self.hold_context = hold_context
         self.outbound_contexts = frozenset(outbound_contexts)
@@ -303,7 +309,7 @@ class AmiEventMapper:
             direction = CallDirection.OUTBOUND
             parties = CallParties(direction, event.get("CallerIDNum", ""), _number_from_channel(channel))
         else:
-            direction = self._direction_for(event.get("Context", ""))
+            direction = self._direction_for(event.get("Context", ""), event.get("Exten", ""))
             parties = CallParties(direction, event.get("CallerIDNum", ""), event.get("Exten", ""))
         call = self.tracker.add(_Call(ref=ref, state=new_call(direction, ts), parties=parties))
         self._add_leg(call, event, ts)
@@ -314,9 +320,9 @@ class AmiEventMapper:
             return []
         return self._flush_initiated(call)
 
-    def _direction_for(self, context: str) -> CallDirection:
+    def _direction_for(self, context: str, dialled: str) -> CallDirection:
         if context in self.outbound_contexts:
-            return CallDirection.OUTBOUND
+            return placed_direction(CallDirection.OUTBOUND, dialled, self.internal_extensions)
         if context in self.inbound_contexts:
             return CallDirection.INBOUND
         return self.default_direction
@@ -382,7 +388,9 @@ class AmiEventMapper:
         call = self.tracker.get(ref)
         out: list[SwitchEvent] = []
         if call is None:
-            direction = self._direction_for(first.get("Context", ""))
+            # An adopted call's first channel may have moved on in the dialplan (its Exten is where it
+            # is now); a Dial()ed phone keeps the number dialled in Exten, as on Newchannel.
+            direction = self._direction_for(first.get("Context", ""), first.get("Exten", ""))
             parties = CallParties(direction, first.get("CallerIDNum", ""), first.get("Exten", ""))
             if first.get("Context") == self.hold_context:
                 # Parked by calld's hold: the dialplan place no longer says whom the caller dialled.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from calld.domain.direction import DEFAULT_INTERNAL_EXTENSIONS, extensions_pattern
+from calld.domain.errors import InvalidValue
+
 
 @dataclass(frozen=True, slots=True)
 class AsteriskConfig:
@@ -18,6 +21,9 @@ class AsteriskConfig:
     # Dialplan contexts whose channels are calls coming in from outside / going out.
     inbound_contexts: tuple[str, ...] = ("from-external",)
     outbound_contexts: tuple[str, ...] = ("from-internal",)
+    # A call from an outbound context to an extension matching this (a regular expression, whole number)
+    # is internal: one of the PBX's own phones. Empty: every such call is outbound.
+    internal_extensions: str = DEFAULT_INTERNAL_EXTENSIONS
     # Where calls placed by calld start: the channel dialled first and the context the far party is sent to.
     originate_channel: str = "PJSIP/{caller}"
     originate_context: str = "from-internal"
@@ -53,6 +59,10 @@ class AsteriskConfig:
             found.append("asterisk.name: 1 to 64 letters, digits, '-' or '_'")
         if not self.secret and not self.secret_file:
             found.append("asterisk.secret: set secret or secret_file")
+        try:
+            extensions_pattern(self.internal_extensions)
+        except InvalidValue as exc:
+            found.append(f"asterisk.internal_extensions: {exc.message}")
         if not self.cel_sqlite_table.replace("_", "").isalnum():
             found.append("asterisk.cel_sqlite_table: letters, digits and '_' only")
         timings = (

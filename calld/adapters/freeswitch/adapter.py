@@ -47,6 +47,7 @@ from calld.adapters.freeswitch.mapping import EventMapper, event_time
 from calld.adapters.freeswitch.settings import FreeswitchConfig
 from calld.adapters.port import EventSink, SwitchError, SwitchUnavailable
 from calld.adapters.records import marked_missed
+from calld.domain.direction import extensions_pattern
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import CallDirection, EventType
 
@@ -120,7 +121,7 @@ class FreeswitchAdapter:
         self.log = structlog.get_logger("calld.freeswitch")
         directions = {context: CallDirection.INBOUND for context in settings.inbound_contexts}
         directions.update({context: CallDirection.OUTBOUND for context in settings.outbound_contexts})
-        self.mapper = EventMapper(directions)
+        self.mapper = EventMapper(directions, internal_extensions=extensions_pattern(settings.internal_extensions))
         self._queue_reads = queue_reads
         self._conn: EslConnection | None = None
         self.name = settings.name
@@ -263,7 +264,8 @@ class FreeswitchAdapter:
                 legs.extend(await source.legs(since - timedelta(seconds=self.settings.records_lookback_seconds)))
             except OSError as exc:
                 self.log.error("freeswitch CDR records unreadable; missed calls not recovered", error=str(exc))
-        events = cdr_events(legs, EventMapper(self.mapper.context_directions))
+        mapper = EventMapper(self.mapper.context_directions, internal_extensions=self.mapper.internal_extensions)
+        events = cdr_events(legs, mapper)
         # Only calls with something in the window: older ones were stored when they happened.
         recent = {event.call_ref for event in events if event.timestamp >= since}
         events = [event for event in events if event.call_ref in recent]

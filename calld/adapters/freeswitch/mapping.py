@@ -12,6 +12,7 @@ listed in ``EventMapper.dropped``), so the sequence per call is always one the d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from calld.adapters.freeswitch.story import (
 )
 from calld.adapters.tracking import LANDING_APPLICATIONS, CallTracker, TrackedCall, control_leg, party_label
 from calld.domain.call import new_call
+from calld.domain.direction import placed_direction, unanswered
 from calld.domain.events import CallParties, SwitchEvent
 from calld.domain.participants import PartyRole
 from calld.domain.vocabulary import CallDirection, CallStatus, EventType
@@ -305,16 +307,20 @@ class EventMapper:
     ``context_directions`` maps a dialplan context (``Caller-Context`` of an inbound A leg) to the
     call direction calld should record, e.g. ``{"public": INBOUND, "default": OUTBOUND}`` when
     trunks land in ``public`` and the office phones dial out from ``default``. Inbound legs in
-    other contexts get ``default_inbound``; a leg the switch itself originated is outbound.
+    other contexts get ``default_inbound``; a leg the switch itself originated is outbound. A call
+    from an outbound context whose ``Caller-Destination-Number`` (what the phone dialled, in the A
+    leg's CHANNEL_CREATE) matches ``internal_extensions`` is internal (``calld.domain.direction``).
     """
 
     def __init__(
         self,
         context_directions: Mapping[str, CallDirection] | None = None,
         default_inbound: CallDirection = CallDirection.INBOUND,
+        internal_extensions: re.Pattern[str] | None = None,
     ) -> None:
         self.correlator = LegCorrelator()
         self._contexts = dict(context_directions or {})
+        self.internal_extensions = internal_extensions
         self._default_inbound = default_inbound
         self.tracker = CallTracker[_Call]()
         self._next_seq = 0
@@ -340,7 +346,8 @@ class EventMapper:
     def direction_of(self, event: Event) -> CallDirection:
         if event.get("Call-Direction") == "outbound":
             return CallDirection.OUTBOUND
-        return self._contexts.get(event.get("Caller-Context", ""), self._default_inbound)
+        by_context = self._contexts.get(event.get("Caller-Context", ""), self._default_inbound)
+        return placed_direction(by_context, event.get("Caller-Destination-Number", ""), self.internal_extensions)
 
     def map(self, event: Event) -> list[SwitchEvent]:
         """The call events caused by one ESL event (``[]`` for the many that change nothing)."""
@@ -713,11 +720,9 @@ class EventMapper:
         failure = next((c for c in causes if c in FAILURE_CAUSES), None)
         if failure is not None:
             return CallStatus.FAILED, failure
-        # Someone hung up before it was answered: the far end missed an inbound call; on an
-        # outbound call we gave up (cancelled).
-        if call.state.direction is CallDirection.INBOUND:
-            return CallStatus.MISSED, cause or "ORIGINATOR_CANCEL"
-        return CallStatus.CANCELLED, cause or "ORIGINATOR_CANCEL"
+        # Someone hung up before it was answered: the far end missed an inbound (or internal) call; on
+        # an outbound call we gave up (cancelled).
+        return unanswered(call.state.direction), cause or "ORIGINATOR_CANCEL"
 
     # ------------------------------------------------------------------ hold, recording, conference
 

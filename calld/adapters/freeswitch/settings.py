@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from calld.domain.direction import DEFAULT_INTERNAL_EXTENSIONS, extensions_pattern
+from calld.domain.errors import InvalidValue
+
 
 @dataclass(frozen=True, slots=True)
 class FreeswitchConfig:
@@ -17,6 +20,9 @@ class FreeswitchConfig:
     # Dialplan contexts whose channels are calls coming in from outside / going out.
     inbound_contexts: tuple[str, ...] = ("public",)
     outbound_contexts: tuple[str, ...] = ("default",)
+    # A call from an outbound context to a number matching this (a regular expression, whole number) is
+    # internal: one of the PBX's own extensions. Empty: every such call is outbound.
+    internal_extensions: str = DEFAULT_INTERNAL_EXTENSIONS
     # Where calls placed by calld start: the endpoint dialled first, then the far party in this context.
     originate_endpoint: str = "user/{caller}"
     originate_context: str = "default"
@@ -54,6 +60,10 @@ class FreeswitchConfig:
             found.append("freeswitch.name: 1 to 64 letters, digits, '-' or '_'")
         if not self.password and not self.password_file:
             found.append("freeswitch.password: set password or password_file")
+        try:
+            extensions_pattern(self.internal_extensions)
+        except InvalidValue as exc:
+            found.append(f"freeswitch.internal_extensions: {exc.message}")
         if bool(self.cdr_receiver_credentials) != bool(self.cdr_receiver_directory):
             found.append("freeswitch.cdr_receiver_credentials: give both it and cdr_receiver_directory, or neither")
         elif self.cdr_receiver_credentials and ":" not in self.cdr_receiver_credentials:

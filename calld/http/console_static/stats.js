@@ -11,11 +11,12 @@ const STATISTICS = "/api/call-logs/statistics/";
 const PERIODS = [["today", "Today"], ["week", "This week"], ["month", "This month"]];
 const DAYS = 30;
 
+// The period answer is the seed's, unchanged: every call is inbound, outbound or internal.
 function card(title, stats) {
   const rate = stats.total_calls ? `${Math.round(stats.answer_rate)} %` : "—";
   const rows = [
     ["Calls", stats.total_calls], ["Answered", stats.answered_calls], ["Missed", stats.missed_calls],
-    ["Inbound", stats.inbound_calls], ["Outbound", stats.outbound_calls], ["Answer rate", rate],
+    ["Inbound", stats.inbound_calls], ["Outbound", stats.outbound_calls], ["Internal", stats.total_calls - stats.inbound_calls - stats.outbound_calls], ["Answer rate", rate],
     ["Average talk time", duration(stats.average_duration_seconds) || "—"],
   ];
   return h("section", { class: "card stat", "data-period": stats.period },
