@@ -22,7 +22,7 @@ from calld.storage.database import Database
 # (option, API parameter, help); options that may repeat collect every value, as the API does.
 _FILTERS = (
     ("--status", "status", "only calls in this status (repeat, or separate with commas)"),
-    ("--direction", "direction", "only inbound, outbound or internal calls (repeat, or separate with commas)"),
+    ("--direction", "direction", "only inbound or outbound calls (repeat, or separate with commas)"),
     ("--call-type", "call_type", "only calls of this type (repeat, or separate with commas)"),
     ("--number", "number", "only calls from or to this number"),
     ("--client", "client", "only calls of this client (its id)"),
