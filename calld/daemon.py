@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.leadership import Elector, default_instance_id
 from calld.config import Config, ConfigError, pseudonym_key
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
@@ -31,6 +32,7 @@ from calld.service.metrics import Metrics
 from calld.service.retention import Retention
 from calld.service.wiring import Services
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
+from calld.storage.cluster import driver_dsn
 from calld.storage.database import Database
 from calld.storage.recording_files import RecordingFiles
 from calld.storage.tokens import TokenStore
@@ -46,6 +48,7 @@ _RESTART_SECTIONS = (
     "ingest",
     "recordings",
     "retention",
+    "cluster",
 )
 # How long READY=1 waits for the switch to connect before saying it is retrying.
 _READY_WAIT_SECONDS = 3.0
@@ -100,15 +103,37 @@ class Daemon:
         )
         self._first_token_out = first_token_out
         self.switch = switch
+        # On PostgreSQL several instances may serve one PBX: they elect its leader (SQLite: one instance).
+        self.clustered = config.cluster.enabled and self.db.dialect == "postgresql"
+        self.instance_id = config.cluster.instance_id or default_instance_id()
+        self.elector = (
+            Elector(
+                driver_dsn(self.db.url),
+                switch.name,
+                self.instance_id,
+                poll=config.cluster.lock_poll_seconds,
+                timeout=config.database.timeout_seconds,
+            )
+            if self.clustered and switch is not None
+            else None
+        )
+        self.services.elector = self.elector
         self.ingest = (
-            SwitchIngest(self.db, calls, switch.name, on_committed=self.metrics.switch_batch)
+            SwitchIngest(
+                self.db,
+                calls,
+                switch.name,
+                on_committed=self.metrics.switch_batch,
+                fence=self.elector.fence if self.elector is not None else None,
+            )
             if switch is not None
             else None
         )
         self.ingest_queue = self._ingest_queue(self.ingest) if self.ingest is not None else None
-        self.metrics.watch(switch, self.ingest_queue)
+        self.metrics.watch(switch, self.ingest_queue, self.elector)
         self._runner: web.AppRunner | None = None
         self._switch_task: asyncio.Task[None] | None = None
+        self._election_task: asyncio.Task[None] | None = None
         self._deliveries_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.notifier = notifier if notifier is not None else SystemdNotifier()
@@ -163,18 +188,15 @@ class Daemon:
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.retention.enabled:
             self._retention_task = asyncio.create_task(self._retain(), name="retention")
-        if self.switch is not None and self.ingest is not None and self.ingest_queue is not None:
-            # The switch's own records are read from the last call this switch's calld stored.
-            self.switch.recover_since = await self.ingest.recovery_start()
-            self.ingest_queue.start()  # events a killed calld left on disk are stored first
-            self._left_open_task = asyncio.create_task(
-                self._close_left_open(self.switch, self.ingest, self.ingest_queue, self.services.calls.clock()),
-                name="close-left-open",
+        if self.elector is not None:
+            self._election_task = asyncio.create_task(
+                self.elector.run(self._lead, self._stand_by), name=f"election-{self.elector.pbx}"
             )
-            self._switch_task = asyncio.create_task(
-                self.switch.run(self.ingest_queue), name=f"switch-{self.switch.name}"
-            )
-            self._switch_task.add_done_callback(self._switch_stopped)
+            # Alone, it leads (and has started its adapter) before it says it started.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.elector.tried.wait(), self.config.database.timeout_seconds)
+        elif self.switch is not None:
+            await self._lead()
         self.log.info(
             "calld started",
             host=self.config.server.host,
@@ -184,6 +206,32 @@ class Daemon:
             docs=f"http://{self.config.server.host}:{self.port}/api/docs",
         )
         await self._announce_ready()
+
+    async def _lead(self) -> None:
+        """Connect to the switch and store its events (at start, or when elected its PBX's leader).
+
+        The adapter's connect resyncs from the switch (the calls live now, and its own records since
+        the last call stored), so a new leader picks up what the old one left."""
+        switch, ingest, queue = self.switch, self.ingest, self.ingest_queue
+        assert switch is not None and ingest is not None and queue is not None
+        # The switch's own records are read from the last call this switch's calld stored.
+        switch.recover_since = await ingest.recovery_start()
+        switch.resynced.clear()  # a second term waits for its own resync
+        queue.start()  # events a killed calld left on disk are stored first
+        self._left_open_task = asyncio.create_task(
+            self._close_left_open(switch, ingest, queue, self.services.calls.clock()), name="close-left-open"
+        )
+        self._switch_task = asyncio.create_task(switch.run(queue), name=f"switch-{switch.name}")
+        self._switch_task.add_done_callback(self._switch_stopped)
+
+    async def _stand_by(self) -> None:
+        """Deposed (or stopping): disconnect from the switch; the new leader connects."""
+        for task in (self._switch_task, self._left_open_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._switch_task = self._left_open_task = None
 
     async def _ensure_a_token(self) -> None:
         """On first start nobody could use the API: make an admin token for the person at the terminal."""
@@ -241,6 +289,8 @@ class Daemon:
         serving = f"serving on {self.config.server.host}:{self.port}"
         if self.switch is None:
             return f"{serving}; no switch configured"
+        if self.elector is not None and not self.elector.leading:
+            return f"{serving}; {self.switch.name} standby (leader: {self.elector.leader or 'none'})"
         state = "connected" if self.switch.connected.is_set() else "not connected, retrying"
         return f"{serving}; {self.switch.name} {state}"
 
@@ -308,11 +358,7 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._switch_task is not None:
-            self._switch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._switch_task
-            self._switch_task = None
+        await self._stand_by()
         # Storing queued switch events and finishing webhook sends share one grace period, so that
         # the whole stop stays within systemd's TimeoutStopSec (requests in flight had theirs).
         loop = asyncio.get_running_loop()
@@ -320,6 +366,12 @@ class Daemon:
         if self.ingest_queue is not None:
             # What the switch already sent is stored before we exit (unless the database is gone).
             await self.ingest_queue.close(max(0.0, deadline - loop.time()))
+        if self._election_task is not None:
+            # Released only once what the switch sent is stored: the next leader's epoch would fence it out.
+            self._election_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._election_task
+            self._election_task = None
         if self._deliveries_task is not None:
             # Nothing new is sent; sends under way may still be answered, the rest are handed back
             # and sent by the next start.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.leadership import Elector
 from calld.config import Config
 from calld.outbound.outbox import Outbox
 from calld.service.calls import CallService
@@ -35,6 +36,8 @@ class Services:
     outbox: Outbox = field(default_factory=Outbox)
     live: LiveHub = field(default_factory=LiveHub)
     metrics: Metrics = field(default_factory=Metrics)
+    # The election of this instance's PBX leader (None: SQLite, no switch, or [cluster] enabled = false).
+    elector: Elector | None = None
     call_log: CallService = field(init=False)
     control: CallControl = field(init=False)
     provider: ProviderDeliveries = field(init=False)

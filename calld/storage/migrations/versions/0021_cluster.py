@@ -25,6 +25,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
 def upgrade() -> None:
     op.create_table(
         "pbx_leaders",
@@ -40,9 +43,9 @@ def upgrade() -> None:
         sa.Column("pbx", sa.String(length=64), nullable=False),
         sa.Column("call_id", sa.Uuid(), nullable=True),
         sa.Column("action", sa.String(length=32), nullable=False),
-        sa.Column("args", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
+        sa.Column("args", JSON, nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("result", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
+        sa.Column("result", JSON, nullable=True),
         sa.Column("requested_by", sa.String(length=200), nullable=False),
         sa.Column("claimed_by", sa.String(length=200), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
