@@ -17,7 +17,9 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.feed import ClusterFeed, run_all
 from calld.cluster.leadership import Elector, default_instance_id
+from calld.cluster.listener import Listener
 from calld.config import Config, ConfigError, pseudonym_key
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
@@ -118,6 +120,13 @@ class Daemon:
             else None
         )
         self.services.elector = self.elector
+        # Call changes reach the live clients of every instance (LISTEN/NOTIFY).
+        self.listener = (
+            Listener(driver_dsn(self.db.url), timeout=config.database.timeout_seconds) if self.clustered else None
+        )
+        self.feed = ClusterFeed(self.db, self.live, self.instance_id, self.listener) if self.listener else None
+        self.live.relay = self.feed
+        self._cluster_task: asyncio.Task[None] | None = None
         self.ingest = (
             SwitchIngest(
                 self.db,
@@ -188,6 +197,10 @@ class Daemon:
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.retention.enabled:
             self._retention_task = asyncio.create_task(self._retain(), name="retention")
+        if self.feed is not None and self.listener is not None:
+            self._cluster_task = asyncio.create_task(run_all(self.feed, self.listener), name="cluster-feed")
+            with contextlib.suppress(TimeoutError):  # the database may be away: it listens once it is back
+                await asyncio.wait_for(self.listener.listening.wait(), self.config.database.timeout_seconds)
         if self.elector is not None:
             self._election_task = asyncio.create_task(
                 self.elector.run(self._lead, self._stand_by), name=f"election-{self.elector.pbx}"
@@ -358,6 +371,11 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._cluster_task is not None:
+            self._cluster_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cluster_task
+            self._cluster_task = None
         await self._stand_by()
         # Storing queued switch events and finishing webhook sends share one grace period, so that
         # the whole stop stays within systemd's TimeoutStopSec (requests in flight had theirs).

@@ -16,6 +16,10 @@ from typing import Any
 
 import aiohttp
 
+from calld.domain.scopes import Scope
+from calld.storage.database import Database
+from calld.storage.tokens import TokenStore
+
 
 @dataclass
 class Instance:
@@ -131,3 +135,10 @@ async def until(check: Callable[[], Awaitable[Any]], within: float = 30.0, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not met within {within} s (last: {result!r})")
         await asyncio.sleep(0.02)
+
+
+async def admin_token(db: Database) -> str:
+    """An admin API token, stored in the instances' shared database."""
+    async with db.write() as session:
+        _row, issued = await TokenStore().create(session, "cluster-test", Scope.ADMIN)
+    return issued.plaintext

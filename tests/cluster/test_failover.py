@@ -6,41 +6,22 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import asyncpg
-import pytest
 import sqlalchemy as sa
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
-from calld.domain.scopes import Scope
 from calld.storage.cluster import LOCK_CLASS, driver_dsn
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, PbxLeader
-from calld.storage.tokens import TokenStore
 from tests.cluster.processes import Instance, instance, until
 from tests.fakes.esl_capture import connect_answers, idle_session, load_capture, mapped
 from tests.fakes.esl_server import FakeEslServer
-from tests.support import PG_URL, fresh_database
+from tests.support import PG_URL
 
 PORT_A, PORT_B = 19111, 19112
-
-
-@pytest.fixture
-async def pg(tmp_path: Path, pg_database: None) -> AsyncIterator[Database]:
-    db = await fresh_database("postgres", tmp_path)
-    try:
-        yield db
-    finally:
-        await db.close()
-
-
-async def admin_token(db: Database) -> str:
-    async with db.write() as session:
-        _row, issued = await TokenStore().create(session, "cluster-test", Scope.ADMIN)
-    return issued.plaintext
 
 
 async def event_keys(db: Database) -> list[str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,16 +12,6 @@ from calld.storage.cluster import NotLeader, check_fence
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, PbxLeader
 from tests.fakes.esl_capture import mapped
-from tests.support import fresh_database
-
-
-@pytest.fixture
-async def pg(tmp_path: Path, pg_database: None) -> AsyncIterator[Database]:
-    db = await fresh_database("postgres", tmp_path)
-    try:
-        yield db
-    finally:
-        await db.close()
 
 
 async def elect(db: Database, epoch: int, holder: str) -> None:
