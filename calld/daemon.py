@@ -17,9 +17,11 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.commands import CommandQueue
 from calld.cluster.feed import ClusterFeed, run_all
 from calld.cluster.leadership import Elector, default_instance_id
 from calld.cluster.listener import Listener
+from calld.cluster.routing import RoutedSwitch
 from calld.config import Config, ConfigError, pseudonym_key
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
@@ -93,16 +95,6 @@ class Daemon:
             files=RecordingFiles(config.calls.recordings_root),
             mos_threshold=config.calls.mos_threshold,
         )
-        self.services = Services(
-            config=config,
-            db=self.db,
-            calls=calls,
-            switch=switch,
-            tokens=self.tokens,
-            outbox=self.outbox,
-            live=self.live,
-            metrics=self.metrics,
-        )
         self._first_token_out = first_token_out
         self.switch = switch
         # On PostgreSQL several instances may serve one PBX: they elect its leader (SQLite: one instance).
@@ -119,7 +111,6 @@ class Daemon:
             if self.clustered and switch is not None
             else None
         )
-        self.services.elector = self.elector
         # Call changes reach the live clients of every instance (LISTEN/NOTIFY).
         self.listener = (
             Listener(driver_dsn(self.db.url), timeout=config.database.timeout_seconds) if self.clustered else None
@@ -127,6 +118,28 @@ class Daemon:
         self.feed = ClusterFeed(self.db, self.live, self.instance_id, self.listener) if self.listener else None
         self.live.relay = self.feed
         self._cluster_task: asyncio.Task[None] | None = None
+        self.commands = (
+            CommandQueue(self.db, self.instance_id, self.listener, config.cluster.command_timeout_seconds)
+            if self.listener is not None
+            else None
+        )
+        self._commands_task: asyncio.Task[None] | None = None
+        # The services act on this PBX through its leader, wherever that is.
+        routed: SwitchPort | None = switch
+        if switch is not None and self.elector is not None and self.commands is not None:
+            routed = RoutedSwitch(switch.name, self.commands, switch, self.elector)
+        self.services = Services(
+            config=config,
+            db=self.db,
+            calls=calls,
+            switch=routed,
+            tokens=self.tokens,
+            outbox=self.outbox,
+            live=self.live,
+            metrics=self.metrics,
+            elector=self.elector,
+            remote=self._remote_switch if self.commands is not None else None,
+        )
         self.ingest = (
             SwitchIngest(
                 self.db,
@@ -157,6 +170,11 @@ class Daemon:
             pseudonym_key(retention) if retention.pseudonymise_days else None,
         )
         self._retention_task: asyncio.Task[None] | None = None
+
+    def _remote_switch(self, pbx: str) -> SwitchPort:
+        """Another PBX, reached through its leader (the call's PBX is not this instance's)."""
+        assert self.commands is not None
+        return RoutedSwitch(pbx, self.commands)
 
     def _ingest_queue(self, ingest: SwitchIngest) -> BatchedIngest:
         settings = self.config.ingest
@@ -236,15 +254,18 @@ class Daemon:
         )
         self._switch_task = asyncio.create_task(switch.run(queue), name=f"switch-{switch.name}")
         self._switch_task.add_done_callback(self._switch_stopped)
+        if self.commands is not None and self.elector is not None:
+            # Control actions other instances received for this PBX's calls.
+            self._commands_task = asyncio.create_task(self.commands.serve(switch), name="cluster-commands")
 
     async def _stand_by(self) -> None:
         """Deposed (or stopping): disconnect from the switch; the new leader connects."""
-        for task in (self._switch_task, self._left_open_task):
+        for task in (self._commands_task, self._switch_task, self._left_open_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._switch_task = self._left_open_task = None
+        self._commands_task = self._switch_task = self._left_open_task = None
 
     async def _ensure_a_token(self) -> None:
         """On first start nobody could use the API: make an admin token for the person at the terminal."""

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from calld.adapters.port import SwitchError, SwitchUnavailable
+from calld.adapters.port import CommandTimedOut, NoLeader, SwitchError, SwitchUnavailable
 from calld.domain.errors import (
     AlreadyExists,
     BreaksARule,
@@ -119,6 +119,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _conflict(exc).response()
     except SwitchError as exc:
         return ApiError(409, "the switch refused the request", {"switch": str(exc)}, code="switch_refused").response()
+    except NoLeader as exc:
+        return ApiError(
+            503, "no calld instance leads this call's switch", {"switch": str(exc)}, code="no_leader"
+        ).response()
+    except CommandTimedOut as exc:
+        return ApiError(
+            504,
+            "the calld instance connected to this call's switch did not answer in time",
+            {"switch": str(exc)},
+            code="command_timeout",
+        ).response()
     except SwitchUnavailable as exc:
         return ApiError(502, "the switch is unavailable", {"switch": str(exc)}).response()
     except web.HTTPException as exc:

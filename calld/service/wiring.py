@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from calld.adapters.port import SwitchPort
@@ -38,6 +39,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # The election of this instance's PBX leader (None: SQLite, no switch, or [cluster] enabled = false).
     elector: Elector | None = None
+    # Another PBX's switch, reached through its leader (None: SQLite, or [cluster] enabled = false).
+    remote: Callable[[str], SwitchPort] | None = None
     call_log: CallService = field(init=False)
     control: CallControl = field(init=False)
     provider: ProviderDeliveries = field(init=False)
@@ -49,7 +52,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.call_log = CallService(self.db, self.calls, self.live, self.switch, self.config.calls.default_region)
-        self.control = CallControl(self.db, self.calls, self.switch)
+        self.control = CallControl(self.db, self.calls, self.switch, self.remote)
         self.provider = ProviderDeliveries(self.db, self.calls)
         self.provider_events = ProviderEvents(self.db, self.calls, self.provider)
         self.clients = ClientService(self.db)

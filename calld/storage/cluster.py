@@ -55,3 +55,9 @@ async def check_fence(session: AsyncSession, pbx: str, epoch: int) -> None:
     row: Any = (await session.execute(_FENCE, {"pbx": pbx, "idle": str(FENCED_IDLE_TIMEOUT_MS)})).first()
     if row is None or row.epoch != epoch:
         raise NotLeader(f"{pbx}: elected with epoch {epoch}, now {row.epoch if row is not None else None}")
+
+
+async def has_leader(session: AsyncSession, pbx: str) -> bool:
+    """Whether a calld instance has ever led ``pbx`` here (its calls' actions go to its leader)."""
+    found = await session.execute(sa.text("SELECT 1 FROM pbx_leaders WHERE pbx = :pbx"), {"pbx": pbx})
+    return found.first() is not None
