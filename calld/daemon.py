@@ -17,11 +17,7 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
-from calld.cluster.commands import CommandQueue
-from calld.cluster.feed import ClusterFeed, run_all
-from calld.cluster.leadership import Elector, default_instance_id
-from calld.cluster.listener import Listener
-from calld.cluster.routing import RoutedSwitch
+from calld.cluster.wiring import Cluster
 from calld.config import Config, ConfigError, pseudonym_key
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
@@ -36,7 +32,6 @@ from calld.service.metrics import Metrics
 from calld.service.retention import Retention
 from calld.service.wiring import Services
 from calld.storage.calls import CallIds, CallStore, Clock, system_clock
-from calld.storage.cluster import driver_dsn
 from calld.storage.database import Database
 from calld.storage.recording_files import RecordingFiles
 from calld.storage.tokens import TokenStore
@@ -97,48 +92,24 @@ class Daemon:
         )
         self._first_token_out = first_token_out
         self.switch = switch
-        # On PostgreSQL several instances may serve one PBX: they elect its leader (SQLite: one instance).
-        self.clustered = config.cluster.enabled and self.db.dialect == "postgresql"
-        self.instance_id = config.cluster.instance_id or default_instance_id()
-        self.elector = (
-            Elector(
-                driver_dsn(self.db.url),
-                switch.name,
-                self.instance_id,
-                poll=config.cluster.lock_poll_seconds,
-                timeout=config.database.timeout_seconds,
-            )
-            if self.clustered and switch is not None
-            else None
+        # On PostgreSQL several instances may serve one PBX (one leads it) and share one live feed.
+        clustered = config.cluster.enabled and self.db.dialect == "postgresql"
+        self.cluster = (
+            Cluster(self.db, self.live, config.cluster, switch, config.database.timeout_seconds) if clustered else None
         )
-        # Call changes reach the live clients of every instance (LISTEN/NOTIFY).
-        self.listener = (
-            Listener(driver_dsn(self.db.url), timeout=config.database.timeout_seconds) if self.clustered else None
-        )
-        self.feed = ClusterFeed(self.db, self.live, self.instance_id, self.listener) if self.listener else None
-        self.live.relay = self.feed
-        self._cluster_task: asyncio.Task[None] | None = None
-        self.commands = (
-            CommandQueue(self.db, self.instance_id, self.listener, config.cluster.command_timeout_seconds)
-            if self.listener is not None
-            else None
-        )
+        self.elector = self.cluster.elector if self.cluster is not None else None
         self._commands_task: asyncio.Task[None] | None = None
-        # The services act on this PBX through its leader, wherever that is.
-        routed: SwitchPort | None = switch
-        if switch is not None and self.elector is not None and self.commands is not None:
-            routed = RoutedSwitch(switch.name, self.commands, switch, self.elector)
         self.services = Services(
             config=config,
             db=self.db,
             calls=calls,
-            switch=routed,
+            switch=self.cluster.routed(switch) if self.cluster is not None and switch is not None else switch,
             tokens=self.tokens,
             outbox=self.outbox,
             live=self.live,
             metrics=self.metrics,
             elector=self.elector,
-            remote=self._remote_switch if self.commands is not None else None,
+            remote=self.cluster.remote if self.cluster is not None else None,
         )
         self.ingest = (
             SwitchIngest(
@@ -170,11 +141,6 @@ class Daemon:
             pseudonym_key(retention) if retention.pseudonymise_days else None,
         )
         self._retention_task: asyncio.Task[None] | None = None
-
-    def _remote_switch(self, pbx: str) -> SwitchPort:
-        """Another PBX, reached through its leader (the call's PBX is not this instance's)."""
-        assert self.commands is not None
-        return RoutedSwitch(pbx, self.commands)
 
     def _ingest_queue(self, ingest: SwitchIngest) -> BatchedIngest:
         settings = self.config.ingest
@@ -215,10 +181,8 @@ class Daemon:
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.retention.enabled:
             self._retention_task = asyncio.create_task(self._retain(), name="retention")
-        if self.feed is not None and self.listener is not None:
-            self._cluster_task = asyncio.create_task(run_all(self.feed, self.listener), name="cluster-feed")
-            with contextlib.suppress(TimeoutError):  # the database may be away: it listens once it is back
-                await asyncio.wait_for(self.listener.listening.wait(), self.config.database.timeout_seconds)
+        if self.cluster is not None:
+            await self.cluster.start()
         if self.elector is not None:
             self._election_task = asyncio.create_task(
                 self.elector.run(self._lead, self._stand_by), name=f"election-{self.elector.pbx}"
@@ -254,9 +218,9 @@ class Daemon:
         )
         self._switch_task = asyncio.create_task(switch.run(queue), name=f"switch-{switch.name}")
         self._switch_task.add_done_callback(self._switch_stopped)
-        if self.commands is not None and self.elector is not None:
+        if self.cluster is not None:
             # Control actions other instances received for this PBX's calls.
-            self._commands_task = asyncio.create_task(self.commands.serve(switch), name="cluster-commands")
+            self._commands_task = asyncio.create_task(self.cluster.commands.serve(switch), name="cluster-commands")
 
     async def _stand_by(self) -> None:
         """Deposed (or stopping): disconnect from the switch; the new leader connects."""
@@ -392,11 +356,8 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._cluster_task is not None:
-            self._cluster_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cluster_task
-            self._cluster_task = None
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self._stand_by()
         # Storing queued switch events and finishing webhook sends share one grace period, so that
         # the whole stop stays within systemd's TimeoutStopSec (requests in flight had theirs).

@@ -52,6 +52,9 @@ ACTIONS = frozenset(
     }
 )
 _POLL_SECONDS = 0.5  # a missed notification costs at most this much
+# Answered and expired commands are kept this long (to look into), then deleted by the PBX's leader.
+KEEP = timedelta(hours=1)
+_PURGE_EVERY_SECONDS = 60.0
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -143,11 +146,16 @@ class CommandQueue:
     async def serve(self, switch: SwitchPort) -> None:
         """While this instance leads ``switch``'s PBX: run the commands asked of it, oldest first."""
         self._serving = switch.name
+        loop = asyncio.get_running_loop()
+        purged = 0.0
         try:
             while True:
                 self._wake.clear()
                 while await self._serve_one(switch):
                     pass
+                if loop.time() - purged > _PURGE_EVERY_SECONDS:
+                    await self._purge(switch.name)
+                    purged = loop.time()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _POLL_SECONDS * 2)
         finally:
@@ -178,6 +186,17 @@ class CommandQueue:
         self.served += 1
         self.log.info("command run for another instance", command=command_id, action=action, status=status)
         return True
+
+    async def _purge(self, pbx: str) -> None:
+        try:
+            async with self.db.write() as session:
+                await session.execute(
+                    sa.delete(CalldCommand).where(
+                        CalldCommand.pbx == pbx, CalldCommand.deadline < datetime.now(UTC) - KEEP
+                    )
+                )
+        except Exception as exc:  # the database is away: the next turn tries again
+            self.log.warning("old commands not deleted", error=repr(exc))
 
     async def _claim(self, pbx: str) -> tuple[int, str, list[Any]] | None:
         async with self.db.write() as session:

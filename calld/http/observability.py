@@ -56,6 +56,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["leader"] = "this instance" if elector.leading else (elector.leader or "none yet")
     if svc.switch is None:
         checks["switch"] = "not configured"
+    elif elector is not None and not elector.tried.is_set():
+        checks["switch"] = f"{svc.switch.name} electing its leader, not connected"
     elif elector is not None and not elector.leading:
         checks["switch"] = f"{svc.switch.name} standby"
     else:

@@ -91,9 +91,12 @@ class Instance:
             return None
 
     async def leader(self) -> str | None:
-        """Who this instance says leads its PBX (``/readyz``'s ``checks.leader``)."""
+        """Who this instance says leads its PBX (``/readyz``'s ``checks.leader``), once it has tried for the lead."""
         body = await self.ready()
-        return None if body is None else body["checks"].get("leader")
+        if body is None or "electing" in body["checks"].get("switch", ""):
+            return None
+        leader: str | None = body["checks"].get("leader")
+        return leader
 
 
 def instance(

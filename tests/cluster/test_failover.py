@@ -13,6 +13,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
+from calld.domain.vocabulary import TERMINAL_STATUSES
 from calld.storage.cluster import LOCK_CLASS, driver_dsn
 from calld.storage.database import Database
 from calld.storage.models import CallEvent, CallLog, PbxLeader
@@ -66,6 +67,8 @@ async def test_kill_9_the_leader_mid_burst_the_standby_takes_over_and_every_call
             await until(b.leader, what="b answers")
             assert await b.leader() == "a"  # b stands by and serves the API
             assert (await b.ready() or {}).get("status") == "ready"
+            assert await _metric(b, 'calld_leader{pbx="freeswitch"}') == 0
+            assert await _metric(a, 'calld_leader{pbx="freeswitch"}') == 1
             await until(lambda: _queued(a), what="a has switch events waiting")
             await tx.rollback()
             await until(lambda: event_keys(pg), within=60, what="a's first commit")
@@ -79,12 +82,20 @@ async def test_kill_9_the_leader_mid_burst_the_standby_takes_over_and_every_call
             print(f"\ntakeover after kill -9: {takeover:.3f} s")
             assert takeover < 10  # generous: the lock is polled every 0.5 s
             assert await b.leader() == "this instance"
-            stored = await until(lambda: _all(pg, len(expected)), within=180, what="every event stored")
+            assert await _metric(b, 'calld_leader{pbx="freeswitch"}') == 1
+            await until(lambda: _all_ended(pg, calls_expected), within=180, what="every call ended")
+            await until(lambda: _drained(b), what="b's ingest queue empty")
+            stored = await event_keys(pg)
         finally:
             await a.stop()
             assert await b.stop() == 0
     assert len(stored) == len(set(stored))  # nothing twice
-    assert expected <= set(stored) and stored_by_a <= set(stored)
+    assert stored_by_a <= set(stored)
+    # What b did not store as the switch sent it is the end of calls b found gone when it resynced
+    # (the switch no longer listed them): closed as ended while calld was down, each call once.
+    ref_of = {f"freeswitch:{event.key}": event.call_ref for event in mapped("j_load.json")}
+    closed_by_resync = await _left_open_refs(pg)
+    assert {ref_of[key] for key in expected - set(stored)} <= closed_by_resync
     async with pg.read() as session:
         calls = (await session.execute(sa.select(sa.func.count()).select_from(CallLog))).scalar_one()
         refs = (await session.execute(sa.select(sa.func.count(sa.distinct(CallLog.switch_call_ref))))).scalar_one()
@@ -99,9 +110,22 @@ async def _queued(inst: Instance) -> bool:
     return depth is not None and depth > 100
 
 
-async def _all(db: Database, count: int) -> list[str] | None:
-    keys = await event_keys(db)
-    return keys if len(set(keys)) >= count else None
+async def _all_ended(db: Database, count: int) -> bool:
+    async with db.read() as session:
+        ended = await session.execute(
+            sa.select(sa.func.count()).select_from(CallLog).where(CallLog.status.in_(TERMINAL_STATUSES))
+        )
+        return ended.scalar_one() == count
+
+
+async def _left_open_refs(db: Database) -> set[str]:
+    async with db.read() as session:
+        rows = await session.execute(
+            sa.select(CallLog.switch_call_ref)
+            .join(CallEvent, CallEvent.call_id == CallLog.id)
+            .where(CallEvent.dedup_key.like("%:left-open:%"))
+        )
+        return {ref for (ref,) in rows}
 
 
 async def _led_by(db: Database, name: str) -> bool:
