@@ -296,8 +296,9 @@ class Daemon:
         """READY=1 once migrated and listening, and once the switch is connected or is retrying."""
         if not self.notifier.enabled:
             return
-        if self.switch is not None:
+        if self.switch is not None and (self.elector is None or self.elector.leading):
             # A reachable switch answers at once; one that is down must not hold up the API.
+            # (A standby has no connection to wait for.)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.switch.connected.wait(), _READY_WAIT_SECONDS)
         self.notifier.ready(self.status_line())
