@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ _NOTIFY = sa.text(f"SELECT pg_notify('{CHANNEL}', note) FROM unnest(CAST(:notes 
 # Payloads waiting to be read and pushed; beyond this (a database too slow to read them) the oldest
 # wait and new ones are dropped with a log line, as a local client that falls behind is dropped.
 MAX_WAITING = 100_000
+_READ_TOGETHER = 500  # changes read with one query each for calls and events
 
 
 class ClusterFeed:
@@ -73,36 +75,70 @@ class ClusterFeed:
             self.log.warning("live change from another instance dropped: too many waiting", waiting=MAX_WAITING)
 
     async def run(self) -> None:
-        """Read and push what the other instances changed, one at a time (so in commit order)."""
+        """Read and push what the other instances changed, in the order it was committed: whatever
+        waits is read together (one query for the calls, one for the events), then pushed in order."""
         while True:
-            payload = await self._waiting.get()
+            payloads = [await self._waiting.get()]
+            while len(payloads) < _READ_TOGETHER and not self._waiting.empty():
+                payloads.append(self._waiting.get_nowait())
             try:
-                for message in await self._messages(payload):
+                for message in await self._messages([_Change.parse(p) for p in payloads]):
                     self.hub.publish(message)
-                self.relayed += 1
+                self.relayed += len(payloads)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database is away: this change is skipped, not the feed
-                self.log.warning("live change from another instance not pushed", payload=payload, error=repr(exc))
+            except Exception as exc:  # the database is away: these changes are skipped, not the feed
+                self.log.warning(
+                    "live changes from another instance not pushed", changes=len(payloads), error=repr(exc)
+                )
 
-    async def _messages(self, payload: str) -> list[LiveMessage]:
-        kind, call_id, event_id, client, _instance = payload.split("|")
-        if kind == "call.deleted":
-            return [LiveMessage(call_id, client or None, {"type": kind, "call": {"id": call_id}})]
+    async def _messages(self, changes: list[_Change]) -> list[LiveMessage]:
+        call_ids = {uuid.UUID(c.call_id) for c in changes if c.kind != "call.deleted"}
+        event_ids = {c.event_id for c in changes if c.event_id is not None}
+        messages: list[LiveMessage] = []
         async with self.db.read() as session:
-            call = await session.get(CallLog, uuid.UUID(call_id))
-            if call is None:
-                return []  # deleted since
-            if not event_id:
-                return [call_message(kind, call)]
-            event = await session.get(CallEvent, int(event_id))
-            if event is None:
-                return []
-            messages = [call_message(kind, call, event=call_event_json(event))]
-            if completes(event):
-                summary = await completed_summary(session, call, event)
-                messages.append(LiveMessage(call_id, client or None, {"type": CALL_COMPLETED, **summary}))
-            return messages
+            calls: dict[str, CallLog] = {}
+            events: dict[int, CallEvent] = {}
+            if call_ids:
+                found = await session.execute(sa.select(CallLog).where(CallLog.id.in_(call_ids)))
+                calls = {str(call.id): call for call in found.scalars()}
+            if event_ids:
+                found_events = await session.execute(sa.select(CallEvent).where(CallEvent.id.in_(event_ids)))
+                events = {event.id: event for event in found_events.scalars()}
+            for change in changes:
+                if change.kind == "call.deleted":
+                    body = {"type": change.kind, "call": {"id": change.call_id}}
+                    messages.append(LiveMessage(change.call_id, change.client, body))
+                    continue
+                call = calls.get(change.call_id)
+                if call is None:
+                    continue  # deleted since
+                if change.event_id is None:
+                    messages.append(call_message(change.kind, call))
+                    continue
+                event = events.get(change.event_id)
+                if event is None:
+                    continue
+                messages.append(call_message(change.kind, call, event=call_event_json(event)))
+                if completes(event):
+                    summary = await completed_summary(session, call, event)
+                    messages.append(LiveMessage(change.call_id, change.client, {"type": CALL_COMPLETED, **summary}))
+        return messages
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One notification: ``kind|call id|event id|client id|instance``."""
+
+    kind: str
+    call_id: str
+    event_id: int | None
+    client: str | None
+
+    @classmethod
+    def parse(cls, payload: str) -> _Change:
+        kind, call_id, event_id, client, _instance = payload.split("|")
+        return cls(kind, call_id, int(event_id) if event_id else None, client or None)
 
 
 def _send(session: Any) -> None:

@@ -3,6 +3,7 @@ every change, once, whichever instance made it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,12 @@ async def test_a_client_on_b_sees_a_call_created_through_a_and_nobody_sees_it_tw
             from_b["id"],
             second["id"],
         ]
+        # A burst: every change relayed once (read together on b).
+        burst = await asyncio.gather(*(create_call(a, token, f"burst-{n}@pbx") for n in range(30)))
+        relayed = [await on_b.receive_json(timeout=10) for _ in burst]
+        local_burst = [await on_a.receive_json(timeout=10) for _ in burst]
+        assert sorted(m["call"]["id"] for m in relayed) == sorted(c["id"] for c in burst)
+        assert sorted(m["call"]["id"] for m in local_burst) == sorted(c["id"] for c in burst)
         # A client's filter applies to relayed changes as to local ones.
         only = await socket(b, token, f"&call={created['id']}")
         async with a.client(token).post(f"/api/call-logs/{created['id']}/end_call/") as response:
