@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from calld.adapters.freeswitch.adapter import LIST_CHANNELS, VERSION
 from calld.domain.vocabulary import TERMINAL_STATUSES
@@ -20,6 +21,7 @@ from calld.storage.models import CallEvent, CallLog, PbxLeader
 from tests.cluster.processes import Instance, instance, until
 from tests.fakes.esl_capture import connect_answers, idle_session, load_capture, mapped
 from tests.fakes.esl_server import FakeEslServer
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.support import PG_URL
 
 PORT_A, PORT_B = 19111, 19112
@@ -205,3 +207,35 @@ async def _metric(inst: Instance, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
+
+
+async def test_a_leader_cut_off_from_the_database_is_replaced_and_stands_by_when_it_is_back(
+    tmp_path: Path, pg: Database
+) -> None:
+    capture = load_capture("d_hold.json")
+    parsed = make_url(PG_URL)
+    proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
+    proxy_port = await proxy.start()
+    via_proxy = parsed.set(port=proxy_port).render_as_string(hide_password=False)
+    async with FakeEslServer(
+        idle_session(capture), after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers()
+    ) as switch:
+        a = instance(tmp_path, "a", PORT_A, via_proxy, switch.port, database={"timeout_seconds": 2.0})
+        b = instance(tmp_path, "b", PORT_B, PG_URL, switch.port)
+        try:
+            a.start()
+            await until(lambda: _led_by(pg, "a"), what="a leads")
+            b.start()
+            await until(lambda: _says(b, "a"), what="b stands by")
+            proxy.cut()  # a's network to the database is cut (its sessions are reset)
+            await until(lambda: _led_by(pg, "b"), what="b takes over")
+            assert await b.leader() == "this instance"
+            proxy.restore()
+            await until(lambda: _says(a, "b"), what="a, reconnected, stands by")
+            assert await leadership(pg) == (2, "b")
+        finally:
+            await a.stop()
+            await b.stop()
+            await proxy.close()
+    messages = [line["event"] for line in a.log_lines()]
+    assert "lost leadership" in messages
