@@ -212,6 +212,22 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Several calld for one PBX on one PostgreSQL database: one leads (connects to the switch and
+    stores its events), the others stand by and serve the API (see README "Running more than one calld")."""
+
+    # On PostgreSQL instances elect a leader per PBX; false: this instance always connects (as before).
+    # Ignored on SQLite (one instance, no election).
+    enabled: bool = True
+    # This instance's name in pbx_leaders and calld_commands (empty: host name, process id, random suffix).
+    instance_id: str = ""
+    # How often a standby tries to take the lead, and a leader checks it still holds it.
+    lock_poll_seconds: float = 0.5
+    # How long a control action carried to another instance's switch waits for its answer.
+    command_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -226,6 +242,7 @@ class Config:
     egress: EgressConfig = field(default_factory=EgressConfig)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     # The switch this calld instance sits beside (one per PBX); neither means API-only.
     asterisk: AsteriskConfig | None = None
     freeswitch: FreeswitchConfig | None = None
@@ -268,6 +285,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "egress": EgressConfig,
     "recordings": RecordingsConfig,
     "retention": RetentionConfig,
+    "cluster": ClusterConfig,
     "asterisk": AsteriskConfig,
     "freeswitch": FreeswitchConfig,
 }
@@ -416,6 +434,7 @@ def _validate(config: Config) -> None:
         except ValueError as exc:
             raise ConfigError(f"egress.allow_networks: {net!r} is not an IP address or network") from exc
     _validate_retention(config.retention)
+    _validate_cluster(config.cluster)
     if config.asterisk is not None and config.freeswitch is not None:
         raise ConfigError("[asterisk] and [freeswitch]: configure one switch per calld instance")
     for switch in (config.asterisk, config.freeswitch):
@@ -425,6 +444,15 @@ def _validate(config: Config) -> None:
 
 
 MIN_PSEUDONYM_KEY = 16
+
+
+def _validate_cluster(cluster: ClusterConfig) -> None:
+    if not 0.05 <= cluster.lock_poll_seconds <= 60:
+        raise ConfigError("cluster.lock_poll_seconds: must be 0.05..60")
+    if not 0.1 <= cluster.command_timeout_seconds <= 300:
+        raise ConfigError("cluster.command_timeout_seconds: must be 0.1..300")
+    if len(cluster.instance_id) > 200:
+        raise ConfigError("cluster.instance_id: at most 200 characters")
 
 
 def _validate_retention(retention: RetentionConfig) -> None:

@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.wiring import Cluster
 from calld.config import Config, ConfigError, pseudonym_key
 from calld.domain.scopes import Scope
 from calld.http.app import create_app
@@ -46,6 +47,7 @@ _RESTART_SECTIONS = (
     "ingest",
     "recordings",
     "retention",
+    "cluster",
 )
 # How long READY=1 waits for the switch to connect before saying it is retrying.
 _READY_WAIT_SECONDS = 3.0
@@ -88,27 +90,43 @@ class Daemon:
             files=RecordingFiles(config.calls.recordings_root),
             mos_threshold=config.calls.mos_threshold,
         )
+        self._first_token_out = first_token_out
+        self.switch = switch
+        # On PostgreSQL several instances may serve one PBX (one leads it) and share one live feed.
+        clustered = config.cluster.enabled and self.db.dialect == "postgresql"
+        self.cluster = (
+            Cluster(self.db, self.live, config.cluster, switch, config.database.timeout_seconds) if clustered else None
+        )
+        self.elector = self.cluster.elector if self.cluster is not None else None
+        self._commands_task: asyncio.Task[None] | None = None
         self.services = Services(
             config=config,
             db=self.db,
             calls=calls,
-            switch=switch,
+            switch=self.cluster.routed(switch) if self.cluster is not None and switch is not None else switch,
             tokens=self.tokens,
             outbox=self.outbox,
             live=self.live,
             metrics=self.metrics,
+            elector=self.elector,
+            remote=self.cluster.remote if self.cluster is not None else None,
         )
-        self._first_token_out = first_token_out
-        self.switch = switch
         self.ingest = (
-            SwitchIngest(self.db, calls, switch.name, on_committed=self.metrics.switch_batch)
+            SwitchIngest(
+                self.db,
+                calls,
+                switch.name,
+                on_committed=self.metrics.switch_batch,
+                fence=self.elector.fence if self.elector is not None else None,
+            )
             if switch is not None
             else None
         )
         self.ingest_queue = self._ingest_queue(self.ingest) if self.ingest is not None else None
-        self.metrics.watch(switch, self.ingest_queue)
+        self.metrics.watch(switch, self.ingest_queue, self.elector)
         self._runner: web.AppRunner | None = None
         self._switch_task: asyncio.Task[None] | None = None
+        self._election_task: asyncio.Task[None] | None = None
         self._deliveries_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.notifier = notifier if notifier is not None else SystemdNotifier()
@@ -164,18 +182,17 @@ class Daemon:
         self._deliveries_task = asyncio.create_task(self.deliveries.run(), name="webhook-deliveries")
         if self.retention.enabled:
             self._retention_task = asyncio.create_task(self._retain(), name="retention")
-        if self.switch is not None and self.ingest is not None and self.ingest_queue is not None:
-            # The switch's own records are read from the last call this switch's calld stored.
-            self.switch.recover_since = await self.ingest.recovery_start()
-            self.ingest_queue.start()  # events a killed calld left on disk are stored first
-            self._left_open_task = asyncio.create_task(
-                self._close_left_open(self.switch, self.ingest, self.ingest_queue, self.services.calls.clock()),
-                name="close-left-open",
+        if self.cluster is not None:
+            await self.cluster.start()
+        if self.elector is not None:
+            self._election_task = asyncio.create_task(
+                self.elector.run(self._lead, self._stand_by), name=f"election-{self.elector.pbx}"
             )
-            self._switch_task = asyncio.create_task(
-                self.switch.run(self.ingest_queue), name=f"switch-{self.switch.name}"
-            )
-            self._switch_task.add_done_callback(self._switch_stopped)
+            # Alone, it leads (and has started its adapter) before it says it started.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.elector.tried.wait(), self.config.database.timeout_seconds)
+        elif self.switch is not None:
+            await self._lead()
         self.log.info(
             "calld started",
             host=self.config.server.host,
@@ -185,6 +202,35 @@ class Daemon:
             docs=f"http://{self.config.server.host}:{self.port}/api/docs",
         )
         await self._announce_ready()
+
+    async def _lead(self) -> None:
+        """Connect to the switch and store its events (at start, or when elected its PBX's leader).
+
+        The adapter's connect resyncs from the switch (the calls live now, and its own records since
+        the last call stored), so a new leader picks up what the old one left."""
+        switch, ingest, queue = self.switch, self.ingest, self.ingest_queue
+        assert switch is not None and ingest is not None and queue is not None
+        # The switch's own records are read from the last call this switch's calld stored.
+        switch.recover_since = await ingest.recovery_start()
+        switch.resynced.clear()  # a second term waits for its own resync
+        queue.start()  # events a killed calld left on disk are stored first
+        self._left_open_task = asyncio.create_task(
+            self._close_left_open(switch, ingest, queue, self.services.calls.clock()), name="close-left-open"
+        )
+        self._switch_task = asyncio.create_task(switch.run(queue), name=f"switch-{switch.name}")
+        self._switch_task.add_done_callback(self._switch_stopped)
+        if self.cluster is not None:
+            # Control actions other instances received for this PBX's calls.
+            self._commands_task = asyncio.create_task(self.cluster.commands.serve(switch), name="cluster-commands")
+
+    async def _stand_by(self) -> None:
+        """Deposed (or stopping): disconnect from the switch; the new leader connects."""
+        for task in (self._commands_task, self._switch_task, self._left_open_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._commands_task = self._switch_task = self._left_open_task = None
 
     async def _ensure_a_token(self) -> None:
         """On first start nobody could use the API: make an admin token for the person at the terminal."""
@@ -242,6 +288,8 @@ class Daemon:
         serving = f"serving on {self.config.server.host}:{self.port}"
         if self.switch is None:
             return f"{serving}; no switch configured"
+        if self.elector is not None and not self.elector.leading:
+            return f"{serving}; {self.switch.name} standby (leader: {self.elector.leader or 'none'})"
         state = "connected" if self.switch.connected.is_set() else "not connected, retrying"
         return f"{serving}; {self.switch.name} {state}"
 
@@ -249,8 +297,9 @@ class Daemon:
         """READY=1 once migrated and listening, and once the switch is connected or is retrying."""
         if not self.notifier.enabled:
             return
-        if self.switch is not None:
+        if self.switch is not None and (self.elector is None or self.elector.leading):
             # A reachable switch answers at once; one that is down must not hold up the API.
+            # (A standby has no connection to wait for.)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.switch.connected.wait(), _READY_WAIT_SECONDS)
         self.notifier.ready(self.status_line())
@@ -309,11 +358,9 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._switch_task is not None:
-            self._switch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._switch_task
-            self._switch_task = None
+        if self.cluster is not None:
+            await self.cluster.stop()
+        await self._stand_by()
         # Storing queued switch events and finishing webhook sends share one grace period, so that
         # the whole stop stays within systemd's TimeoutStopSec (requests in flight had theirs).
         loop = asyncio.get_running_loop()
@@ -321,6 +368,12 @@ class Daemon:
         if self.ingest_queue is not None:
             # What the switch already sent is stored before we exit (unless the database is gone).
             await self.ingest_queue.close(max(0.0, deadline - loop.time()))
+        if self._election_task is not None:
+            # Released only once what the switch sent is stored: the next leader's epoch would fence it out.
+            self._election_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._election_task
+            self._election_task = None
         if self._deliveries_task is not None:
             # Nothing new is sent; sends under way may still be answered, the rest are handed back
             # and sent by the next start.

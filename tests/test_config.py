@@ -71,6 +71,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[retention]\nbatch_size = 0\n", {}, "retention.batch_size"),
         ("[retention]\ninterval_seconds = 0\n", {}, "retention.interval_seconds"),
         ('[recordings]\ndirectories = "/var/spool"\n', {}, "recordings.directories: must be a list of strings"),
+        ("[cluster]\nlock_poll_seconds = 0\n", {}, "cluster.lock_poll_seconds: must be 0.05..60"),
+        ("[cluster]\ncommand_timeout_seconds = 0\n", {}, "cluster.command_timeout_seconds: must be 0.1..300"),
+        ('[cluster]\nenabled = "yes"\n', {}, "cluster.enabled: must be bool"),
     ],
 )
 def test_invalid_configuration_names_the_option(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

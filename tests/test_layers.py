@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, ("calld", "calld.files", "calld.journal", "calld.logging", "calld.signing", "calld.egress")),
     (2, ("calld.config", "calld.adapters.asterisk.settings", "calld.adapters.freeswitch.settings", "calld.providers")),
     (3, ("calld.adapters", "calld.storage")),
-    (4, ("calld.service", "calld.ingest", "calld.outbound", "calld.sip_probe")),
+    (4, ("calld.service", "calld.cluster", "calld.ingest", "calld.outbound", "calld.sip_probe")),
     (5, ("calld.http",)),
     (6, ("calld.daemon", "calld.cli")),
 )

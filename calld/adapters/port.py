@@ -25,6 +25,14 @@ class SwitchUnavailable(Exception):
     """The switch cannot be reached or did not answer in time. Maps to HTTP 502/503."""
 
 
+class NoLeader(SwitchUnavailable):
+    """No calld instance connected to the call's switch took up the request in time (HTTP 503)."""
+
+
+class CommandTimedOut(SwitchUnavailable):
+    """The instance connected to the call's switch took up the request but did not answer in time (HTTP 504)."""
+
+
 class SwitchPort(Protocol):
     """A connected switch that reports call events and carries out call control."""
 

@@ -53,7 +53,18 @@ from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
-from calld.http.routing import CALLS, ILLEGAL, ON_SWITCH, SWITCH_DOWN, SWITCH_REFUSED, Op, Routes, action_op
+from calld.http.routing import (
+    CALLS,
+    ILLEGAL,
+    LEADER_SILENT,
+    NO_LEADER,
+    ON_SWITCH,
+    SWITCH_DOWN,
+    SWITCH_REFUSED,
+    Op,
+    Routes,
+    action_op,
+)
 from calld.http.schema import (
     BOOLEAN,
     DATE_OR_TIME,
@@ -649,7 +660,7 @@ async def statistics(request: web.Request) -> web.StreamResponse:
         "Place an outbound call",
         {201: "CallDetail"},
         "OutboundCall",
-        errors={409: SWITCH_REFUSED, 502: SWITCH_DOWN},
+        errors={409: SWITCH_REFUSED, 502: SWITCH_DOWN, 503: NO_LEADER, 504: LEADER_SILENT},
         description="Through the switch when one is configured; a refused call is kept as failed.",
     ),
 )

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from calld.adapters.port import SwitchError, SwitchUnavailable
+from calld.adapters.port import CommandTimedOut, NoLeader, SwitchError, SwitchUnavailable
 from calld.domain.errors import (
     AlreadyExists,
     BreaksARule,
@@ -90,6 +90,25 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     return ApiError(exc.status, exc.reason or "error", {})
 
 
+# What a switch's failure answers (status, error, code), the most specific class first.
+_SWITCH_FAILURES: tuple[tuple[type[Exception], int, str, str | None], ...] = (
+    (SwitchError, 409, "the switch refused the request", "switch_refused"),
+    (NoLeader, 503, "no calld instance leads this call's switch", "no_leader"),
+    (
+        CommandTimedOut,
+        504,
+        "the calld instance connected to this call's switch did not answer in time",
+        "command_timeout",
+    ),
+    (SwitchUnavailable, 502, "the switch is unavailable", None),
+)
+
+
+def _switch_failure(exc: SwitchError | SwitchUnavailable) -> ApiError:
+    status, error, code = next((s, e, c) for kind, s, e, c in _SWITCH_FAILURES if isinstance(exc, kind))
+    return ApiError(status, error, {"switch": str(exc)}, code=code)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a JSON answer; only a bug in calld is a 500, and it is logged."""
@@ -117,10 +136,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _conflict(exc).response()
     except Conflict as exc:
         return _conflict(exc).response()
-    except SwitchError as exc:
-        return ApiError(409, "the switch refused the request", {"switch": str(exc)}, code="switch_refused").response()
-    except SwitchUnavailable as exc:
-        return ApiError(502, "the switch is unavailable", {"switch": str(exc)}).response()
+    except (SwitchError, SwitchUnavailable) as exc:
+        return _switch_failure(exc).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -34,7 +34,7 @@ async def healthz(request: web.Request) -> web.Response:
     "/readyz",
     Op(
         OPS,
-        "Ready: the database answers and the switch (if any) is connected",
+        "Ready: the database answers and the switch (if any) is connected (or this instance stands by)",
         {200: "Readiness", 503: "Readiness"},
         public=True,
     ),
@@ -50,8 +50,16 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = f"unreachable: {exc!s}"[:200] or "unreachable"
     if svc.db.damage is not None:  # it answers, but what it answers from is broken
         checks["database"] = f"damaged: {svc.db.damage}"[:200]
+    elector = svc.elector
+    if elector is not None:
+        # A standby is ready: it serves the API, and takes the switch over if the leader goes.
+        checks["leader"] = "this instance" if elector.leading else (elector.leader or "none yet")
     if svc.switch is None:
         checks["switch"] = "not configured"
+    elif elector is not None and not elector.tried.is_set():
+        checks["switch"] = f"{svc.switch.name} electing its leader, not connected"
+    elif elector is not None and not elector.leading:
+        checks["switch"] = f"{svc.switch.name} standby"
     else:
         state = "connected" if svc.switch.connected.is_set() else "not connected"
         checks["switch"] = f"{svc.switch.name} {state}"

@@ -55,7 +55,10 @@ SWITCH_REFUSED = "the switch refused the request"
 SWITCH_DOWN = "the switch is unavailable"
 
 
-ON_SWITCH = {409: f"{ILLEGAL}, or {SWITCH_REFUSED}", 502: SWITCH_DOWN}
+# Several calld on PostgreSQL: the action was carried to the instance connected to the call's switch.
+NO_LEADER = "no calld instance leads the call's switch (code no_leader)"
+LEADER_SILENT = "the calld instance connected to the call's switch did not answer in time (code command_timeout)"
+ON_SWITCH = {409: f"{ILLEGAL}, or {SWITCH_REFUSED}", 502: SWITCH_DOWN, 503: NO_LEADER, 504: LEADER_SILENT}
 
 
 def action_op(summary: str, description: str = "") -> Op:

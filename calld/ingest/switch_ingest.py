@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import enum
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
@@ -32,6 +33,7 @@ from calld.ingest.spill import SpillFile
 from calld.storage.call_batch import BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore
+from calld.storage.cluster import NotLeader
 from calld.storage.database import Database
 from calld.storage.models import CallLog
 
@@ -46,6 +48,9 @@ class Outcome(enum.Enum):
 
 # Told of each committed batch: the switch, its events and what storing each did (for metrics).
 Committed = Callable[[str, Sequence[SwitchEvent], Sequence["Outcome"]], None]
+# Run first in each ingest transaction: raises ``NotLeader`` when this instance no longer leads the
+# PBX (``calld.cluster.leadership.Elector.fence``), so a deposed leader writes nothing.
+Fence = Callable[[AsyncSession], Awaitable[None]]
 
 
 class SwitchIngest:
@@ -61,8 +66,10 @@ class SwitchIngest:
         switch_name: str,
         logger: Any = None,
         on_committed: Committed | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.db = db
+        self.fence = fence
         self.calls = calls
         self.switch_name = switch_name
         self.on_committed = on_committed
@@ -77,6 +84,8 @@ class SwitchIngest:
     async def store_batch(self, events: Sequence[SwitchEvent]) -> None:
         """Store ``events`` in one transaction (all or nothing), in order."""
         async with self.db.write() as session:
+            if self.fence is not None:
+                await self.fence(session)
             batch = CallBatch(self.calls, session)
             ids = {call_id for event in events for call_id in _ids_named(event)}
             await batch.load(ids, self.switch_name, {event.call_ref for event in events})
@@ -188,6 +197,8 @@ class SwitchIngest:
         live = set(live_refs)
         closed = 0
         async with self.db.write() as session:
+            if self.fence is not None:
+                await self.fence(session)
             stmt = (
                 sa.select(CallLog)
                 .where(
@@ -275,6 +286,7 @@ class BatchedIngest:
         self._worker: asyncio.Task[None] | None = None
         self.batches = 0
         self.failed = 0  # events dropped because the database refused them on their own
+        self.fenced = 0  # events not stored because this instance no longer leads the PBX
         self.memory_full = 0  # times the memory bound was reached
         self.spill_full = 0  # times the disk bound was reached (the adapter then waited)
         self._bound: str | None = None  # the bound reached now, if any
@@ -395,6 +407,11 @@ class BatchedIngest:
             try:
                 await self.ingest.store_batch(batch)
                 self.batches += 1
+                return
+            except NotLeader as exc:
+                # Deposed: the new leader reads the switch now (and resyncs); these are not ours to write.
+                self.fenced += len(batch)
+                self.log.warning("switch events not stored: no longer the leader", events=len(batch), reason=str(exc))
                 return
             except Exception as exc:
                 if not _unreachable(exc):

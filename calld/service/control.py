@@ -12,6 +12,7 @@ failed in a second short transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, Even
 from calld.service.calls import detail_of, locked_call, read_detail
 from calld.storage import call_queries as q
 from calld.storage.calls import CallStore, state_of
+from calld.storage.cluster import has_leader
 from calld.storage.database import Database
 from calld.storage.models import CallLog, CallRecording
 
@@ -57,10 +59,19 @@ class SwitchRequest:
 class CallControl:
     """Actions on live calls, through ``switch`` for the calls it controls."""
 
-    def __init__(self, db: Database, calls: CallStore, switch: SwitchPort | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        calls: CallStore,
+        switch: SwitchPort | None,
+        remote: Callable[[str], SwitchPort] | None = None,
+    ) -> None:
+        """``remote``: another PBX's switch by name, reached through the calld instance that leads it
+        (several calld on PostgreSQL); None: calls of other PBXs are changed in storage."""
         self.db = db
         self.calls = calls
         self.switch = switch
+        self.remote = remote
 
     async def end(self, call_id: uuid.UUID) -> dict[str, Any]:
         """Hang up (the outcome per the domain: ended, missed or cancelled)."""
@@ -104,7 +115,7 @@ class CallControl:
             require_connected(CallStatus(call.status), kind)
             near = near_party(CallDirection(call.direction), party)
             metadata = {**metadata, "party": party_of(CallDirection(call.direction), near).value}
-            target = self._switch_ref(call)
+            target = await self._switch_ref(session, call)
             if target is None:
                 return await self._stored(session, call, kind, metadata)
             switch, ref = target
@@ -121,7 +132,7 @@ class CallControl:
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             check_park(CallStatus(call.status))
-            target = self._switch_ref(call)
+            target = await self._switch_ref(session, call)
             if target is None:
                 if slot is None:
                     raise InvalidValue("slot", "this field is required: no switch chooses a slot for this call")
@@ -137,7 +148,7 @@ class CallControl:
             status = CallStatus(call.status)
             holds = await q.events_of_types(session, call.id, tuple(PARK_EVENTS))
             slot = check_pickup(status, parked_now(status, holds))
-            target = self._switch_ref(call)
+            target = await self._switch_ref(session, call)
             if target is None:
                 return await self._stored(session, call, EventType.UNHOLD, {"picked_up": slot, "picked_up_by": to})
             switch, ref = target
@@ -152,7 +163,7 @@ class CallControl:
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             status = CallStatus(call.status)
-            target = self._switch_ref(call)
+            target = await self._switch_ref(session, call)
             if target is None:
                 if not complete:
                     raise IllegalTransition(
@@ -176,7 +187,7 @@ class CallControl:
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             require_offered_inbound(CallStatus(call.status), CallDirection(call.direction), kind)
-            target = self._switch_ref(call)
+            target = await self._switch_ref(session, call)
             if target is None:
                 return await self._stored(session, call, kind, metadata)
             switch, ref = target
@@ -192,16 +203,16 @@ class CallControl:
             check_pause(CallStatus(call.status), call.recording, paused, pausing)
             active = await q.active_recording(session, call.id)
             path = active.local_path if active is not None and active.local_path else ""
-            target = self._switch_ref(call)
+            target = await self._switch_ref(session, call)
             if target is None:
                 return await self._stored(session, call, kind, {"path": path} if path else {})
             switch, ref = target
         await switch.pause_recording(ref, path, pausing)
         return await read_detail(self.db, call_id)
 
-    def _switch_ref(self, call: CallLog) -> tuple[SwitchPort, str] | None:
+    async def _switch_ref(self, session: AsyncSession, call: CallLog) -> tuple[SwitchPort, str] | None:
         """The switch controlling ``call`` and the call's reference on it, or None."""
-        switch = self.switch_for(call)
+        switch = await self.switch_for(session, call)
         if switch is None:
             return None
         assert call.switch_call_ref is not None  # switch_for checked it
@@ -214,18 +225,23 @@ class CallControl:
         await self.calls.apply(session, call, kind, EventSource.API, metadata=metadata)
         return await detail_of(session, call)
 
-    def switch_for(self, call: CallLog) -> SwitchPort | None:
-        """The switch that controls ``call``, or None (then actions change storage)."""
-        switch = self.switch
-        if switch is None or call.switch_call_ref is None or call.switch_name != switch.name:
+    async def switch_for(self, session: AsyncSession, call: CallLog) -> SwitchPort | None:
+        """The switch that controls ``call``, or None (then actions change storage): this instance's,
+        or another PBX's that a calld instance leads (reached through it)."""
+        if call.switch_call_ref is None or call.switch_name is None:
             return None
-        return switch
+        switch = self.switch
+        if switch is not None and call.switch_name == switch.name:
+            return switch
+        if self.remote is not None and await has_leader(session, call.switch_name):
+            return self.remote(call.switch_name)
+        return None
 
     async def _act(self, call_id: uuid.UUID, kind: EventType | None, metadata: dict[str, Any]) -> dict[str, Any]:
         async with self.db.write() as session:
             call = await locked_call(self.calls, session, call_id)
             event_type = kind if kind is not None else hold_toggle(CallStatus(call.status))
-            switch = self.switch_for(call)
+            switch = await self.switch_for(session, call)
             if switch is None:
                 if event_type is EventType.RECORDING_STARTED:
                     metadata.setdefault("completed_by", RECORDING_WITHOUT_SWITCH)

@@ -2,8 +2,9 @@
 
 ``LiveHub`` is a ``CallStore`` event hook: it notes each stored event's message in the session and
 publishes them when (and only if) the transaction commits. Each subscriber has a bounded queue; a
-client that cannot keep up is dropped rather than buffered without bound. Messages reach the
-clients of this calld instance only (instances sharing a database do not relay to each other).
+client that cannot keep up is dropped rather than buffered without bound. On PostgreSQL a ``relay``
+(``calld.cluster.feed``) also tells the other calld instances sharing the database of each change,
+and publishes theirs here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -70,11 +71,19 @@ class Subscriber:
             self.on_close()
 
 
+class Relay(Protocol):
+    """Tells the other calld instances of a change when its transaction commits."""
+
+    def note(self, session: AsyncSession, kind: str, call_id: str, event_id: int | None, client: str | None) -> None:
+        """Note the change in ``session``'s transaction."""
+
+
 class LiveHub:
-    """Fans committed call changes out to subscribers."""
+    """Fans committed call changes out to subscribers (and, with a ``relay``, to other instances)."""
 
     def __init__(self, max_queued: int = 256, logger: Any = None) -> None:
         self.max_queued = max_queued
+        self.relay: Relay | None = None
         self.log = logger if logger is not None else structlog.get_logger("calld.service.live_feed")
         self._subscribers: set[Subscriber] = set()
 
@@ -129,17 +138,26 @@ class LiveHub:
 
     async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
         """``CallStore`` hook: keep the event's message until its transaction commits."""
+        kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
+        if self.relay is not None:
+            client = str(call.client_id) if call.client_id else None
+            self.relay.note(session, kind, str(call.id), event.id, client)
         if not self._subscribers:
             return  # nobody is listening: spare the ingest path the serialising
-        kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
-        self.after_commit(session, call_message(kind, call, event=call_event_json(event)))
+        self._after_commit(session, call_message(kind, call, event=call_event_json(event)))
         if completes(event):
             summary = await completed_summary(session, call, event)
             client = str(call.client_id) if call.client_id else None
-            self.after_commit(session, LiveMessage(str(call.id), client, {"type": CALL_COMPLETED, **summary}))
+            self._after_commit(session, LiveMessage(str(call.id), client, {"type": CALL_COMPLETED, **summary}))
 
     def after_commit(self, session: AsyncSession, message: LiveMessage) -> None:
-        """Publish ``message`` once ``session``'s transaction commits; drop it if it rolls back."""
+        """Publish ``message`` (a call.updated or call.deleted) once ``session``'s transaction commits,
+        here and through the relay; drop it if it rolls back."""
+        if self.relay is not None:
+            self.relay.note(session, message.body["type"], message.call_id, None, message.client_id)
+        self._after_commit(session, message)
+
+    def _after_commit(self, session: AsyncSession, message: LiveMessage) -> None:
         pending: list[LiveMessage] | None = session.info.get(_PENDING)
         if pending is None:
             pending = session.info[_PENDING] = []

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.leadership import Elector
 from calld.domain.events import SwitchEvent
 from calld.domain.quality import BELOW_THRESHOLD
 from calld.domain.vocabulary import TERMINAL_STATUSES, EventType
@@ -44,6 +45,7 @@ class IngestState(Protocol):
 
     batches: int
     failed: int
+    fenced: int
     memory_full: int
     spill_full: int
 
@@ -121,9 +123,10 @@ class Metrics:
         self._live = _LiveCollector(self)
         self.registry.register(self._live)
 
-    def watch(self, switch: SwitchPort | None, ingest: IngestState | None) -> None:
-        """Report this switch adapter's connection and this ingest queue when scraped."""
-        self._live.switch, self._live.ingest = switch, ingest
+    def watch(self, switch: SwitchPort | None, ingest: IngestState | None, elector: Elector | None = None) -> None:
+        """Report this switch adapter's connection, this ingest queue and whether this instance
+        leads its PBX when scraped."""
+        self._live.switch, self._live.ingest, self._live.elector = switch, ingest, elector
 
     def retention_run(self, done: Mapping[str, int] | None) -> None:
         """A retention run ended: what it did, by kind, or None when it failed."""
@@ -160,6 +163,7 @@ class _LiveCollector(Collector):
         self.metrics = metrics
         self.switch: SwitchPort | None = None
         self.ingest: IngestState | None = None
+        self.elector: Elector | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # unchecked: the families depend on what is configured
@@ -194,6 +198,16 @@ class _LiveCollector(Collector):
         )
         sessions.add_metric([name], float(getattr(switch, "sessions", 0)))
         yield sessions
+        leader = GaugeMetricFamily(
+            "calld_leader",
+            "1 while this instance leads its PBX (connects to the switch and stores its events); "
+            "0 while it stands by. Without an election (SQLite) an instance with a switch always leads",
+            labels=["pbx"],
+        )
+        elector = self.elector
+        leads = switch is not None and (elector is None or elector.leading)
+        leader.add_metric([name], 1.0 if leads else 0.0)
+        yield leader
 
     def _ingest(self) -> Iterator[Metric]:
         ingest = self.ingest  # None when API-only: every figure 0
@@ -207,6 +221,11 @@ class _LiveCollector(Collector):
             "calld_ingest_failed",
             "Switch events the database refused (logged, not stored)",
             value=ingest.failed if ingest else 0,
+        )
+        yield CounterMetricFamily(
+            "calld_ingest_fenced",
+            "Switch events not stored because this instance no longer led its PBX (the new leader resyncs)",
+            value=ingest.fenced if ingest else 0,
         )
         bounds = CounterMetricFamily(
             "calld_ingest_bound_reached",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from calld.adapters.port import SwitchPort
+from calld.cluster.leadership import Elector
 from calld.config import Config
 from calld.outbound.outbox import Outbox
 from calld.service.calls import CallService
@@ -35,6 +37,10 @@ class Services:
     outbox: Outbox = field(default_factory=Outbox)
     live: LiveHub = field(default_factory=LiveHub)
     metrics: Metrics = field(default_factory=Metrics)
+    # The election of this instance's PBX leader (None: SQLite, no switch, or [cluster] enabled = false).
+    elector: Elector | None = None
+    # Another PBX's switch, reached through its leader (None: SQLite, or [cluster] enabled = false).
+    remote: Callable[[str], SwitchPort] | None = None
     call_log: CallService = field(init=False)
     control: CallControl = field(init=False)
     provider: ProviderDeliveries = field(init=False)
@@ -45,7 +51,7 @@ class Services:
     recordings: RecordingFiles = field(init=False)
 
     def __post_init__(self) -> None:
-        self.control = CallControl(self.db, self.calls, self.switch)
+        self.control = CallControl(self.db, self.calls, self.switch, self.remote)
         self.provider = ProviderDeliveries(self.db, self.calls)
         self.provider_events = ProviderEvents(self.db, self.calls, self.provider)
         self.clients = ClientService(self.db)

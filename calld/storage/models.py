@@ -421,3 +421,37 @@ class CallTotal(Base):
 
     id: Mapped[int] = mapped_column(sa.SmallInteger(), primary_key=True, autoincrement=False)
     calls: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False, default=0)
+
+
+class PbxLeader(Base):
+    """Who leads each PBX's calld instances, and since which takeover (``epoch``, bumped by each new
+    leader): an ingest transaction checks the epoch it was elected with, so a deposed leader writes nothing."""
+
+    __tablename__ = "pbx_leaders"
+
+    pbx: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    epoch: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False)
+    holder: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    elected_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class CalldCommand(Base):
+    """A control action asked of the leader of ``pbx`` by an instance that is not connected to it:
+    pending, claimed (running) by the leader, then done or failed with its ``result``."""
+
+    __tablename__ = "calld_commands"
+    __table_args__ = (sa.Index("ix_calld_commands_due", "pbx", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    pbx: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid())
+    action: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    args: Mapped[list[Any]] = mapped_column(JSONType(), nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType())
+    requested_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -1,7 +1,7 @@
 """statistics by the hour: call_stats_hours, a second rollup level beside the 15-minute one
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-03 17:30:00
 
 ``call_stats_hours`` is ``call_stats_groups`` (0013) per UTC hour instead of per quarter hour: the same
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """story filter indexes: the list's hangup_cause, hangup_by, missed_reason and min_mos/max_mos filters
 
 Revision ID: 0024
-Revises: 0019
+Revises: 0023
 Create Date: 2026-12-03 17:00:00
 
 Each column filter of the list is served by an index (tests/storage/test_search_plans.py). The three
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024"
-down_revision: str | None = "0019"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
