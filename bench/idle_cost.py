@@ -19,6 +19,8 @@ calld CPU.
 
 Targets (issue 21): ≤ 2 % of a core at 40/s, ≤ 10 % at 400/s, p99 ≤ 10 ms at 40/s, idle ≈ 0.
 
+``CALLD_BENCH_PROFILE=FILE`` writes a cProfile of calld's event-loop thread (idle and busy) to FILE.
+
 Usage: .venv/bin/python bench/idle_cost.py [--rates 40,400] [--seconds 60] [--idle 10] 2>/dev/null
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import math
 import os
@@ -203,9 +206,16 @@ async def calld_process(port: int, folder: str, out: str) -> None:
     await daemon.start()
     await adapter.connected.wait()
     print("connected", flush=True)
+    profile = os.environ.get("CALLD_BENCH_PROFILE")  # a file: cProfile of calld's event loop thread
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     while (await asyncio.to_thread(sys.stdin.readline)).strip() == "dump":
         _write(out, committed)
         print("dumped", daemon.ingest.stored, daemon.ingest.refused, flush=True)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     await daemon.stop()
 
 

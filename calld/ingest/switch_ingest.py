@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
@@ -75,17 +76,30 @@ class SwitchIngest:
         await self.store_batch([event])
 
     async def store_batch(self, events: Sequence[SwitchEvent]) -> None:
-        """Store ``events`` in one transaction (all or nothing), in order."""
-        async with self.db.write() as session:
-            batch = CallBatch(self.calls, session)
-            ids = {call_id for event in events for call_id in _ids_named(event)}
-            await batch.load(ids, self.switch_name, {event.call_ref for event in events})
-            seen = await existing_dedup_keys(session, [self._key(event) for event in events])
-            outcomes = [self._apply(batch, event, seen) for event in events]
-            await batch.write()
+        """Store ``events`` in one transaction (all or nothing), in order: one ``Database.transact``
+        (on SQLite one hop to the writer thread), then one log line for the batch."""
+        outcomes = await self.db.transact(self._store, events)
         self.count(outcomes)
+        stored = outcomes.count(Outcome.STORED)
+        self.log.info(
+            "switch events stored",
+            switch=self.switch_name,
+            stored=stored,
+            duplicates=outcomes.count(Outcome.DUPLICATE),
+            refused=len(outcomes) - stored - outcomes.count(Outcome.DUPLICATE),
+        )
         if self.on_committed is not None:
             self.on_committed(self.switch_name, events, outcomes)
+
+    def _store(self, session: Session, events: Sequence[SwitchEvent]) -> list[Outcome]:
+        """The batch's transaction: load its calls, skip what is stored already, apply, write."""
+        batch = CallBatch(self.calls, session)
+        ids = {call_id for event in events for call_id in _ids_named(event)}
+        batch.load(ids, self.switch_name, {event.call_ref for event in events})
+        seen = existing_dedup_keys(session, [self._key(event) for event in events])
+        outcomes = [self._apply(batch, event, seen) for event in events]
+        batch.write()
+        return outcomes
 
     def _key(self, event: SwitchEvent) -> str:
         return f"{self.switch_name}:{event.key}"

@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.delivery import CALL_COMPLETED, DeliveryStatus
 from calld.service.summary import completed_summary, completes
 from calld.service.views import call_event_json, call_log_json, iso
 from calld.storage.calls import Clock, system_clock
+from calld.storage.database import on_commit
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
 
 _WAKE_REGISTERED = "calld.outbox.wake"
@@ -44,8 +45,8 @@ class Outbox:
         self.clock = clock
         self.wake = wake
 
-    async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
-        subscriptions = await self._active(session)
+    def __call__(self, session: Session, call: CallLog, event: CallEvent) -> None:
+        subscriptions = self._active(session)
         kind = event.event_type.value
         added = False
         now = self.clock()
@@ -58,7 +59,7 @@ class Outbox:
         if completes(event):
             # After the event itself, so a receiver that takes both gets the ending first.
             wanting = [sub for sub in subscriptions if CALL_COMPLETED in sub.event_types]
-            summary = await completed_summary(session, call, event) if wanting else None
+            summary = completed_summary(session, call, event) if wanting else None
             for sub in wanting:
                 delivery_id = uuid.uuid4()
                 body = {
@@ -71,7 +72,7 @@ class Outbox:
                 added = True
         if added and not session.info.get(_WAKE_REGISTERED):
             session.info[_WAKE_REGISTERED] = True
-            sa.event.listen(session.sync_session, "after_commit", self._committed, once=True)
+            on_commit(session, self.wake)
 
     @staticmethod
     def _delivery(
@@ -96,14 +97,10 @@ class Outbox:
             created_at=now,
         )
 
-    async def _active(self, session: AsyncSession) -> list[WebhookSubscription]:
+    def _active(self, session: Session) -> list[WebhookSubscription]:
         """The active subscriptions, read once per transaction (a batch of switch events is one)."""
         cached: list[WebhookSubscription] | None = session.info.get(_ACTIVE)
         if cached is None:
             stmt = sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-            cached = session.info[_ACTIVE] = list((await session.execute(stmt)).scalars())
+            cached = session.info[_ACTIVE] = list(session.execute(stmt).scalars())
         return cached
-
-    def _committed(self, session: Any) -> None:
-        session.info.pop(_WAKE_REGISTERED, None)
-        self.wake()
