@@ -30,7 +30,7 @@ from calld.domain.events import SwitchEvent
 from calld.domain.vanished import VanishedWhile, as_stored, vanished_end
 from calld.domain.vocabulary import TERMINAL_STATUSES, EventSource, EventType
 from calld.ingest.spill import SpillFile
-from calld.storage.call_batch import BatchCall, CallBatch
+from calld.storage.call_batch import AlreadyStored, BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore
 from calld.storage.database import Database
@@ -78,7 +78,10 @@ class SwitchIngest:
     async def store_batch(self, events: Sequence[SwitchEvent]) -> None:
         """Store ``events`` in one transaction (all or nothing), in order: one ``Database.transact``
         (on SQLite one hop to the writer thread), then one log line for the batch."""
-        outcomes = await self.db.transact(self._store, events)
+        try:
+            outcomes = await self.db.transact(self._store, events, checked=False)
+        except AlreadyStored:  # a replay (after a reconnect, a restart): skip what is stored
+            outcomes = await self.db.transact(self._store, events, checked=True)
         self.count(outcomes)
         stored = outcomes.count(Outcome.STORED)
         self.log.info(
@@ -91,14 +94,15 @@ class SwitchIngest:
         if self.on_committed is not None:
             self.on_committed(self.switch_name, events, outcomes)
 
-    def _store(self, session: Session, events: Sequence[SwitchEvent]) -> list[Outcome]:
-        """The batch's transaction: load its calls, skip what is stored already, apply, write."""
+    def _store(self, session: Session, events: Sequence[SwitchEvent], *, checked: bool) -> list[Outcome]:
+        """The batch's transaction: load its calls, apply, write. ``checked``: skip the events already
+        stored (one look-up); else an event already stored raises ``AlreadyStored`` (see ``CallBatch.write``)."""
         batch = CallBatch(self.calls, session)
         ids = {call_id for event in events for call_id in _ids_named(event)}
         batch.load(ids, self.switch_name, {event.call_ref for event in events})
-        seen = existing_dedup_keys(session, [self._key(event) for event in events])
-        outcomes = [self._apply(batch, event, seen) for event in events]
-        batch.write()
+        seen = existing_dedup_keys(session, [self._key(event) for event in events]) if checked else set()
+        outcomes = [self._apply(batch, event, seen, checked) for event in events]
+        batch.write(checked=checked)
         return outcomes
 
     def _key(self, event: SwitchEvent) -> str:
@@ -114,8 +118,11 @@ class SwitchIngest:
             else:
                 self.refused += 1
 
-    def _apply(self, batch: CallBatch, event: SwitchEvent, seen: set[str]) -> Outcome:
-        """Add ``event`` to ``batch``; ``seen`` holds the keys already stored or in this batch."""
+    def _apply(self, batch: CallBatch, event: SwitchEvent, seen: set[str], checked: bool) -> Outcome:
+        """Add ``event`` to ``batch``; ``seen`` holds the keys already stored (if ``checked``) or in this
+        batch. Unchecked, an event that would not be stored raises ``AlreadyStored``: it may be a
+        replay, which only the look-up tells (a replayed event for an ended call is refused by the
+        state machine, where it is a duplicate)."""
         key = self._key(event)
         if key in seen:
             return Outcome.DUPLICATE
@@ -123,6 +130,8 @@ class SwitchIngest:
         call = self._find(batch, event)
         if call is None:
             if event.event_type is not EventType.INITIATED or event.parties is None:
+                if not checked:
+                    raise AlreadyStored
                 if event.recovered_from is not None:
                     # A record of a call that began before what the records cover: nothing to add to.
                     return Outcome.DUPLICATE
@@ -166,6 +175,8 @@ class SwitchIngest:
                 dedup_key=key,
             )
         except (IllegalTransition, InvalidValue) as exc:
+            if not checked:
+                raise AlreadyStored from exc
             if event.recovered_from is not None:
                 # Recovered events restate the call as the switch saw it; where calld already has
                 # that (answered, ended...), the live event it stored is the record.

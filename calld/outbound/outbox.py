@@ -3,8 +3,10 @@ event's own transaction, so an event is never stored without its deliveries or t
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,18 @@ from calld.storage.database import on_commit
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
 
 _WAKE_REGISTERED = "calld.outbox.wake"
-_ACTIVE = "calld.outbox.active"
+# How long the active subscriptions are kept in memory. A change through this process's API
+# invalidates them at once; one made through another instance (PostgreSQL, several calld) is seen
+# by this one's events within this many seconds.
+SUBSCRIPTIONS_TTL_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSubscription:
+    """What the outbox needs of an active subscription."""
+
+    id: uuid.UUID
+    event_types: tuple[str, ...]
 
 
 def _nothing() -> None:
@@ -44,6 +57,15 @@ class Outbox:
     def __init__(self, clock: Clock = system_clock, wake: Callable[[], None] = _nothing) -> None:
         self.clock = clock
         self.wake = wake
+        # (read at, monotonic; the active subscriptions) and a count of invalidations, so a read
+        # that overlapped a change is not kept (the ingest reads in its writer thread).
+        self._cached: tuple[float, list[ActiveSubscription]] | None = None
+        self._generation = 0
+
+    def subscriptions_changed(self) -> None:
+        """A subscription was created, changed or deleted (and committed): read them again."""
+        self._generation += 1
+        self._cached = None
 
     def __call__(self, session: Session, call: CallLog, event: CallEvent) -> None:
         subscriptions = self._active(session)
@@ -77,7 +99,7 @@ class Outbox:
     @staticmethod
     def _delivery(
         delivery_id: uuid.UUID,
-        sub: WebhookSubscription,
+        sub: ActiveSubscription,
         call: CallLog,
         event: CallEvent,
         kind: str,
@@ -97,10 +119,16 @@ class Outbox:
             created_at=now,
         )
 
-    def _active(self, session: Session) -> list[WebhookSubscription]:
-        """The active subscriptions, read once per transaction (a batch of switch events is one)."""
-        cached: list[WebhookSubscription] | None = session.info.get(_ACTIVE)
-        if cached is None:
-            stmt = sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-            cached = session.info[_ACTIVE] = list(session.execute(stmt).scalars())
-        return cached
+    def _active(self, session: Session) -> list[ActiveSubscription]:
+        """The active subscriptions, from memory (see ``SUBSCRIPTIONS_TTL_SECONDS``)."""
+        cached, now = self._cached, time.monotonic()
+        if cached is not None and now - cached[0] < SUBSCRIPTIONS_TTL_SECONDS:
+            return cached[1]
+        generation = self._generation
+        stmt = sa.select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+            WebhookSubscription.active.is_(True)
+        )
+        active = [ActiveSubscription(sub_id, tuple(types or ())) for sub_id, types in session.execute(stmt)]
+        if generation == self._generation:
+            self._cached = (now, active)
+        return active

@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from calld.domain.call import CallState, NewCall, apply_event, new_call
@@ -54,6 +56,32 @@ _UPDATE = (
     .where(_CALLS.c.id == sa.bindparam("call_id"))
     .values({name: sa.bindparam(f"new_{name}") for name in _UPDATED})
 )
+# The calls a batch names, by calld id or switch reference (built once: a statement built per
+# batch costs more to construct and look up in the cache than to run).
+_LOAD = (
+    sa.select(_CALLS)
+    .where(
+        sa.or_(
+            _CALLS.c.id.in_(sa.bindparam("ids", expanding=True)),
+            sa.and_(
+                _CALLS.c.switch_name == sa.bindparam("switch"),
+                _CALLS.c.switch_call_ref.in_(sa.bindparam("refs", expanding=True)),
+            ),
+        )
+    )
+    .with_for_update()
+)
+_INSERT_EVENTS = {
+    dialect: insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    .returning(_EVENTS.c.dedup_key, _EVENTS.c.id)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
+class AlreadyStored(Exception):
+    """An event of the batch was stored before (its de-duplication key is taken): nothing of the
+    batch is written; run it again, asking first which keys are stored (``existing_dedup_keys``)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -106,6 +134,7 @@ class CallBatch:
     def __init__(self, store: CallStore, session: Session) -> None:
         self.store = store
         self.session = session
+        self.conn = session.connection()  # Core statements skip the ORM session's execute path
         self._loaded = _Loaded()
         self._calls: list[BatchCall] = []
         self._events: list[_Event] = []
@@ -114,18 +143,12 @@ class CallBatch:
         """Read (and on PostgreSQL lock) the stored calls with these ids or switch references."""
         id_list, ref_list = list(set(ids)), list(set(refs))
         for start in range(0, max(len(id_list), len(ref_list)), _IN_LIST):
-            wanted_ids, wanted_refs = id_list[start : start + _IN_LIST], ref_list[start : start + _IN_LIST]
-            stmt = (
-                sa.select(_CALLS)
-                .where(
-                    sa.or_(
-                        _CALLS.c.id.in_(wanted_ids),
-                        sa.and_(_CALLS.c.switch_name == switch_name, _CALLS.c.switch_call_ref.in_(wanted_refs)),
-                    )
-                )
-                .with_for_update()
-            )
-            for row in self.session.execute(stmt).all():
+            wanted = {
+                "ids": id_list[start : start + _IN_LIST],
+                "switch": switch_name,
+                "refs": ref_list[start : start + _IN_LIST],
+            }
+            for row in self.conn.execute(_LOAD, wanted).all():
                 self._adopt(row)
 
     def _adopt(self, row: sa.Row[Any]) -> None:
@@ -230,8 +253,13 @@ class CallBatch:
         self._events.append(event)
         return event
 
-    def write(self) -> None:
-        """Write everything in the session's transaction, then run the hooks on each event."""
+    def write(self, *, checked: bool = True) -> None:
+        """Write everything in the session's transaction, then run the hooks on each event.
+
+        ``checked``: the events' de-duplication keys were looked up before they were applied. If not,
+        an event whose key is taken raises ``AlreadyStored`` before any hook ran (the caller rolls
+        back and runs the batch again, checked): a stream with no replays costs no look-up.
+        """
         if not self._events and not self._calls:
             return
         now = utcnow()
@@ -243,7 +271,7 @@ class CallBatch:
             for call in new:
                 call.values.update(state_values(call.state), created_at=now, updated_at=now)
                 rows.append(call.values)
-            self.session.execute(sa.insert(_CALLS), rows)
+            self.conn.execute(sa.insert(_CALLS), rows)
         if changed:
             rows = []
             for call in changed:
@@ -252,16 +280,21 @@ class CallBatch:
                     {f"new_{name}": value for name, value in call.values.items() if name in _UPDATED}
                     | {"call_id": call.id}
                 )
-            self.session.execute(_UPDATE, rows)
+            self.conn.execute(_UPDATE, rows)
         if not self._events:
             return
         for event in self._events:
             event.values["created_at"] = now
         # Ids are matched to events by their (unique) key: asking for RETURNING in parameter
         # order makes SQLAlchemy insert one row at a time on SQLite (4x slower here).
-        insert = sa.insert(_EVENTS).returning(_EVENTS.c.dedup_key, _EVENTS.c.id)
-        returned = self.session.execute(insert, [event.values for event in self._events])
+        if checked:
+            insert = sa.insert(_EVENTS).returning(_EVENTS.c.dedup_key, _EVENTS.c.id)
+        else:
+            insert = _INSERT_EVENTS[self.conn.dialect.name]
+        returned = self.conn.execute(insert, [event.values for event in self._events])
         ids: dict[str, int] = {key: event_id for key, event_id in returned}
+        if len(ids) < len(self._events):
+            raise AlreadyStored
         for event in self._events:
             parties = participants_of(event.values["metadata"])
             if parties is not None:
