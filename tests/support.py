@@ -370,9 +370,7 @@ OUTCOMES = (
 )
 
 
-async def insert_call_sql(
-    db: Database, started_at: datetime | None = None, caller: str = "+14155550100"
-) -> uuid.UUID:
+async def insert_call_sql(db: Database, started_at: datetime | None = None, caller: str = "+14155550100") -> uuid.UUID:
     """An initiated inbound call stored in SQL with the columns every schema revision has (the models'
     inserts name today's columns, which a database migrated down to an old revision lacks)."""
     call_id = uuid.uuid4()

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.cluster.listener import Listener
 from calld.domain.delivery import CALL_COMPLETED
@@ -52,12 +53,15 @@ class ClusterFeed:
 
     # --- sending ------------------------------------------------------------------------------
 
-    def note(self, session: AsyncSession, kind: str, call_id: str, event_id: int | None, client: str | None) -> None:
-        """Notify the other instances of this change when ``session``'s transaction commits."""
-        notes: list[str] | None = session.info.get(_NOTES)
+    def note(
+        self, session: Session | AsyncSession, kind: str, call_id: str, event_id: int | None, client: str | None
+    ) -> None:
+        """Notify the other instances of this change when ``session``'s transaction commits (an API
+        request's async session, or the switch ingest's sync one: ``Database.transact``)."""
+        sync = session.sync_session if isinstance(session, AsyncSession) else session
+        notes: list[str] | None = sync.info.get(_NOTES)
         if notes is None:
-            notes = session.info[_NOTES] = []
-            sync = session.sync_session
+            notes = sync.info[_NOTES] = []
             sa.event.listen(sync, "before_commit", _send, once=True)
             sa.event.listen(sync, "after_rollback", lambda s: s.info.pop(_NOTES, None), once=True)
         notes.append(f"{kind}|{call_id}|{event_id or ''}|{client or ''}|{self.instance}")
@@ -121,7 +125,7 @@ class ClusterFeed:
                     continue
                 messages.append(call_message(change.kind, call, event=call_event_json(event)))
                 if completes(event):
-                    summary = await completed_summary(session, call, event)
+                    summary = await session.run_sync(completed_summary, call, event)
                     messages.append(LiveMessage(change.call_id, change.client, {"type": CALL_COMPLETED, **summary}))
         return messages
 

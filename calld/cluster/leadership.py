@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.storage.cluster import LAST_LEADER, LOCK_CLASS, TAKE_OFFICE, TRY_LOCK, NotLeader, check_fence
 
@@ -72,12 +72,12 @@ class Elector:
     def leading(self) -> bool:
         return self.epoch is not None
 
-    async def fence(self, session: AsyncSession) -> None:
+    def fence(self, session: Session) -> None:
         """Inside an ingest transaction: raise ``NotLeader`` unless this instance still leads."""
         epoch = self.epoch
         if epoch is None:
             raise NotLeader(f"{self.pbx}: this instance stands by")
-        await check_fence(session, self.pbx, epoch)
+        check_fence(session, self.pbx, epoch)
 
     async def run(self, on_elected: Hook, on_deposed: Hook) -> None:
         """Stand by, lead, stand by again... until cancelled (which releases the lock)."""

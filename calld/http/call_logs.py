@@ -53,6 +53,7 @@ from calld.http.auth import bundles_token_check, pending_check
 from calld.http.context import services
 from calld.http.errors import read_json_object
 from calld.http.pagination import page_json, page_window
+from calld.http.responses import json_response
 from calld.http.routing import (
     CALLS,
     ILLEGAL,
@@ -227,7 +228,7 @@ def _tags(fields: Fields, raw: list[str], name: str = "tags") -> list[str]:
 
 
 def _logged(logged: Logged) -> web.Response:
-    return web.json_response(logged.detail, status=201 if logged.created else 200)
+    return json_response(logged.detail, status=201 if logged.created else 200)
 
 
 FILTER_PARAMS = (
@@ -445,7 +446,7 @@ async def list_calls(request: web.Request) -> web.Response:
     total, calls = await svc.call_log.page(
         flt, ordering=ordering, limit=limit, offset=offset, guard=pending_check(request)
     )
-    return web.json_response(page_json(request, total, calls, limit, offset))
+    return json_response(page_json(request, total, calls, limit, offset))
 
 
 @routes.get(
@@ -639,7 +640,7 @@ async def statistics(request: web.Request) -> web.StreamResponse:
         stats = await svc.call_log.statistics(
             period, svc.calls.clock(), svc.config.calls.zone, guard=pending_check(request)
         )
-        return web.json_response(stats)
+        return json_response(stats)
     report_request, fmt = parse_report_query(request.query, svc.calls.clock(), svc.config.calls.zone)
     compact = fmt is StatisticsFormat.COMPACT
     report = await svc.call_log.statistics_report(report_request, guard=pending_check(request), compact=compact)
@@ -650,7 +651,7 @@ async def statistics(request: web.Request) -> web.StreamResponse:
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return web.json_response(report)
+    return json_response(report)
 
 
 @routes.post(
@@ -676,7 +677,7 @@ async def initiate_call(request: web.Request) -> web.Response:
     config_id = fields.uuid("sip_configuration")
     caller = fields.phone("caller_number", region)
     fields.done()
-    return web.json_response(await svc.call_log.initiate(recipient, call_type, config_id, caller), status=201)
+    return json_response(await svc.call_log.initiate(recipient, call_type, config_id, caller), status=201)
 
 
 @routes.post(
@@ -713,7 +714,7 @@ async def log_incoming_call(request: web.Request) -> web.Response:
 async def get_call(request: web.Request) -> web.Response:
     """GET /api/call-logs/{id}/ — a call with its events and recordings."""
     call_id = _call_id(request)
-    return web.json_response(await services(request).call_log.detail(call_id, guard=pending_check(request)))
+    return json_response(await services(request).call_log.detail(call_id, guard=pending_check(request)))
 
 
 @routes.patch(
@@ -727,7 +728,7 @@ async def patch_call(request: web.Request) -> web.Response:
     fields = _fields(body, PATCH_FIELDS)
     changes = _changes(fields, body)
     fields.done()
-    return web.json_response(await services(request).call_log.change(call_id, changes))
+    return json_response(await services(request).call_log.change(call_id, changes))
 
 
 @routes.delete(BASE + "{id}/", Op(CALLS, "Delete a call with its events and recordings", {204: None}))
@@ -749,14 +750,14 @@ async def update_status(request: web.Request) -> web.Response:
     requested = fields.choice("status", CallStatus, required=True)
     changes = _changes(fields, body)
     fields.done()
-    return web.json_response(await services(request).call_log.set_status(call_id, requested, changes))
+    return json_response(await services(request).call_log.set_status(call_id, requested, changes))
 
 
 @routes.post(BASE + "{id}/end_call/", action_op("Hang up", "The outcome follows the call: ended, missed or cancelled."))
 async def end_call(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/end_call/ — hang up (outcome per the domain: ended, missed or cancelled)."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.end(_call_id(request)))
+    return json_response(await services(request).control.end(_call_id(request)))
 
 
 @routes.post(
@@ -774,21 +775,21 @@ async def add_event(request: web.Request) -> web.Response:
     metadata = fields.mapping("metadata", default={})
     _check_metadata(fields, event_type, metadata)
     fields.done()
-    return web.json_response(await services(request).call_log.add_event(call_id, event_type, metadata), status=201)
+    return json_response(await services(request).call_log.add_event(call_id, event_type, metadata), status=201)
 
 
 @routes.post(BASE + "{id}/start_recording/", action_op("Start recording"))
 async def start_recording(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/start_recording/ — start a recording (409 if already recording)."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.start_recording(_call_id(request)))
+    return json_response(await services(request).control.start_recording(_call_id(request)))
 
 
 @routes.post(BASE + "{id}/stop_recording/", action_op("Stop recording"))
 async def stop_recording(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/stop_recording/ — stop the recording (409 if not recording)."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.stop_recording(_call_id(request)))
+    return json_response(await services(request).control.stop_recording(_call_id(request)))
 
 
 @routes.post(
@@ -803,14 +804,14 @@ async def transfer_call(request: web.Request) -> web.Response:
     target = fields.phone("transfer_to", svc.config.calls.default_region, required=True)
     attended = fields.boolean("attended", default=False)
     fields.done()
-    return web.json_response(await svc.control.transfer(call_id, target, attended))
+    return json_response(await svc.control.transfer(call_id, target, attended))
 
 
 @routes.post(BASE + "{id}/toggle_hold/", action_op("Hold an answered call, or resume a held one"))
 async def toggle_hold(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/toggle_hold/ — hold an answered/recording call, or resume a held one."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.toggle_hold(_call_id(request)))
+    return json_response(await services(request).control.toggle_hold(_call_id(request)))
 
 
 def _party(fields: Fields) -> Party | None:
@@ -847,7 +848,7 @@ async def mute(request: web.Request) -> web.Response:
     fields = _fields(await _optional_body(request), ("party",))
     party = _party(fields)
     fields.done()
-    return web.json_response(await services(request).control.mute(call_id, party, True))
+    return json_response(await services(request).control.mute(call_id, party, True))
 
 
 @routes.post(
@@ -860,7 +861,7 @@ async def unmute(request: web.Request) -> web.Response:
     fields = _fields(await _optional_body(request), ("party",))
     party = _party(fields)
     fields.done()
-    return web.json_response(await services(request).control.mute(call_id, party, False))
+    return json_response(await services(request).control.mute(call_id, party, False))
 
 
 @routes.post(
@@ -889,7 +890,7 @@ async def send_dtmf(request: web.Request) -> web.Response:
     party = _party(fields)
     fields.done()
     assert digits is not None  # done() raised otherwise
-    return web.json_response(await services(request).control.send_dtmf(call_id, digits, duration, party))
+    return json_response(await services(request).control.send_dtmf(call_id, digits, duration, party))
 
 
 @routes.post(
@@ -904,7 +905,7 @@ async def send_dtmf(request: web.Request) -> web.Response:
 async def pause_recording(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/pause_recording/ — pause the running recording (409 if none, or paused)."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.pause_recording(_call_id(request), True))
+    return json_response(await services(request).control.pause_recording(_call_id(request), True))
 
 
 @routes.post(
@@ -914,7 +915,7 @@ async def pause_recording(request: web.Request) -> web.Response:
 async def resume_recording(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/resume_recording/ — resume a paused recording (409 if not paused)."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.pause_recording(_call_id(request), False))
+    return json_response(await services(request).control.pause_recording(_call_id(request), False))
 
 
 @routes.post(
@@ -928,7 +929,7 @@ async def resume_recording(request: web.Request) -> web.Response:
 async def answer(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/answer/ — answer a ringing inbound call."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.answer(_call_id(request)))
+    return json_response(await services(request).control.answer(_call_id(request)))
 
 
 @routes.post(
@@ -943,7 +944,7 @@ async def answer(request: web.Request) -> web.Response:
 async def reject(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/reject/ — decline a ringing inbound call."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.reject(_call_id(request)))
+    return json_response(await services(request).control.reject(_call_id(request)))
 
 
 @routes.post(
@@ -958,7 +959,7 @@ async def reject(request: web.Request) -> web.Response:
 async def complete_transfer(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/transfer_call/complete/ — complete the attended transfer in progress."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.finish_transfer(_call_id(request), True))
+    return json_response(await services(request).control.finish_transfer(_call_id(request), True))
 
 
 @routes.post(
@@ -972,7 +973,7 @@ async def complete_transfer(request: web.Request) -> web.Response:
 async def cancel_transfer(request: web.Request) -> web.Response:
     """POST /api/call-logs/{id}/transfer_call/cancel/ — cancel the attended transfer in progress."""
     await _empty_body(request)
-    return web.json_response(await services(request).control.finish_transfer(_call_id(request), False))
+    return json_response(await services(request).control.finish_transfer(_call_id(request), False))
 
 
 _PARK_NOTE = (
@@ -999,7 +1000,7 @@ async def park(request: web.Request) -> web.Response:
         except InvalidValue as exc:
             fields.fail("slot", exc.message)
     fields.done()
-    return web.json_response(await services(request).control.park(call_id, slot))
+    return json_response(await services(request).control.park(call_id, slot))
 
 
 @routes.post(
@@ -1024,4 +1025,4 @@ async def pickup(request: web.Request) -> web.Response:
     fields = _fields(await read_json_object(request), ("to",))
     to = fields.phone("to", svc.config.calls.default_region, required=True)
     fields.done()
-    return web.json_response(await svc.control.pickup(call_id, to))
+    return json_response(await svc.control.pickup(call_id, to))

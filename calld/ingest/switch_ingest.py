@@ -15,14 +15,14 @@ import asyncio
 import contextlib
 import enum
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.call import NewCall
 from calld.domain.errors import IllegalTransition, InvalidValue
@@ -30,7 +30,7 @@ from calld.domain.events import SwitchEvent
 from calld.domain.vanished import VanishedWhile, as_stored, vanished_end
 from calld.domain.vocabulary import TERMINAL_STATUSES, EventSource, EventType
 from calld.ingest.spill import SpillFile
-from calld.storage.call_batch import BatchCall, CallBatch
+from calld.storage.call_batch import AlreadyStored, BatchCall, CallBatch
 from calld.storage.call_queries import existing_dedup_keys
 from calld.storage.calls import CallStore
 from calld.storage.cluster import NotLeader
@@ -50,7 +50,8 @@ class Outcome(enum.Enum):
 Committed = Callable[[str, Sequence[SwitchEvent], Sequence["Outcome"]], None]
 # Run first in each ingest transaction: raises ``NotLeader`` when this instance no longer leads the
 # PBX (``calld.cluster.leadership.Elector.fence``), so a deposed leader writes nothing.
-Fence = Callable[[AsyncSession], Awaitable[None]]
+# Synchronous: it runs inside ``Database.transact``'s batch function.
+Fence = Callable[[Session], None]
 
 
 class SwitchIngest:
@@ -82,19 +83,36 @@ class SwitchIngest:
         await self.store_batch([event])
 
     async def store_batch(self, events: Sequence[SwitchEvent]) -> None:
-        """Store ``events`` in one transaction (all or nothing), in order."""
-        async with self.db.write() as session:
-            if self.fence is not None:
-                await self.fence(session)
-            batch = CallBatch(self.calls, session)
-            ids = {call_id for event in events for call_id in _ids_named(event)}
-            await batch.load(ids, self.switch_name, {event.call_ref for event in events})
-            seen = await existing_dedup_keys(session, [self._key(event) for event in events])
-            outcomes = [self._apply(batch, event, seen) for event in events]
-            await batch.write()
+        """Store ``events`` in one transaction (all or nothing), in order: one ``Database.transact``
+        (on SQLite one hop to the writer thread), then one log line for the batch."""
+        try:
+            outcomes = await self.db.transact(self._store, events, checked=False)
+        except AlreadyStored:  # a replay (after a reconnect, a restart): skip what is stored
+            outcomes = await self.db.transact(self._store, events, checked=True)
         self.count(outcomes)
+        stored = outcomes.count(Outcome.STORED)
+        self.log.info(
+            "switch events stored",
+            switch=self.switch_name,
+            stored=stored,
+            duplicates=outcomes.count(Outcome.DUPLICATE),
+            refused=len(outcomes) - stored - outcomes.count(Outcome.DUPLICATE),
+        )
         if self.on_committed is not None:
             self.on_committed(self.switch_name, events, outcomes)
+
+    def _store(self, session: Session, events: Sequence[SwitchEvent], *, checked: bool) -> list[Outcome]:
+        """The batch's transaction: load its calls, apply, write. ``checked``: skip the events already
+        stored (one look-up); else an event already stored raises ``AlreadyStored`` (see ``CallBatch.write``)."""
+        if self.fence is not None:
+            self.fence(session)
+        batch = CallBatch(self.calls, session)
+        ids = {call_id for event in events for call_id in _ids_named(event)}
+        batch.load(ids, self.switch_name, {event.call_ref for event in events})
+        seen = existing_dedup_keys(session, [self._key(event) for event in events]) if checked else set()
+        outcomes = [self._apply(batch, event, seen, checked) for event in events]
+        batch.write(checked=checked)
+        return outcomes
 
     def _key(self, event: SwitchEvent) -> str:
         return f"{self.switch_name}:{event.key}"
@@ -109,8 +127,11 @@ class SwitchIngest:
             else:
                 self.refused += 1
 
-    def _apply(self, batch: CallBatch, event: SwitchEvent, seen: set[str]) -> Outcome:
-        """Add ``event`` to ``batch``; ``seen`` holds the keys already stored or in this batch."""
+    def _apply(self, batch: CallBatch, event: SwitchEvent, seen: set[str], checked: bool) -> Outcome:
+        """Add ``event`` to ``batch``; ``seen`` holds the keys already stored (if ``checked``) or in this
+        batch. Unchecked, an event that would not be stored raises ``AlreadyStored``: it may be a
+        replay, which only the look-up tells (a replayed event for an ended call is refused by the
+        state machine, where it is a duplicate)."""
         key = self._key(event)
         if key in seen:
             return Outcome.DUPLICATE
@@ -118,6 +139,8 @@ class SwitchIngest:
         call = self._find(batch, event)
         if call is None:
             if event.event_type is not EventType.INITIATED or event.parties is None:
+                if not checked:
+                    raise AlreadyStored
                 if event.recovered_from is not None:
                     # A record of a call that began before what the records cover: nothing to add to.
                     return Outcome.DUPLICATE
@@ -161,6 +184,8 @@ class SwitchIngest:
                 dedup_key=key,
             )
         except (IllegalTransition, InvalidValue) as exc:
+            if not checked:
+                raise AlreadyStored from exc
             if event.recovered_from is not None:
                 # Recovered events restate the call as the switch saw it; where calld already has
                 # that (answered, ended...), the live event it stored is the record.
@@ -198,7 +223,7 @@ class SwitchIngest:
         closed = 0
         async with self.db.write() as session:
             if self.fence is not None:
-                await self.fence(session)
+                await session.run_sync(self.fence)
             stmt = (
                 sa.select(CallLog)
                 .where(

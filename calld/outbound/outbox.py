@@ -3,22 +3,36 @@ event's own transaction, so an event is never stored without its deliveries or t
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.delivery import CALL_COMPLETED, DeliveryStatus
 from calld.service.summary import completed_summary, completes
 from calld.service.views import call_event_json, call_log_json, iso
 from calld.storage.calls import Clock, system_clock
+from calld.storage.database import on_commit
 from calld.storage.models import CallEvent, CallLog, WebhookDelivery, WebhookSubscription
 
 _WAKE_REGISTERED = "calld.outbox.wake"
-_ACTIVE = "calld.outbox.active"
+# How long the active subscriptions are kept in memory. A change through this process's API
+# invalidates them at once; one made through another instance (PostgreSQL, several calld) is seen
+# by this one's events within this many seconds.
+SUBSCRIPTIONS_TTL_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSubscription:
+    """What the outbox needs of an active subscription."""
+
+    id: uuid.UUID
+    event_types: tuple[str, ...]
 
 
 def _nothing() -> None:
@@ -43,9 +57,18 @@ class Outbox:
     def __init__(self, clock: Clock = system_clock, wake: Callable[[], None] = _nothing) -> None:
         self.clock = clock
         self.wake = wake
+        # (read at, monotonic; the active subscriptions) and a count of invalidations, so a read
+        # that overlapped a change is not kept (the ingest reads in its writer thread).
+        self._cached: tuple[float, list[ActiveSubscription]] | None = None
+        self._generation = 0
 
-    async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
-        subscriptions = await self._active(session)
+    def subscriptions_changed(self) -> None:
+        """A subscription was created, changed or deleted (and committed): read them again."""
+        self._generation += 1
+        self._cached = None
+
+    def __call__(self, session: Session, call: CallLog, event: CallEvent) -> None:
+        subscriptions = self._active(session)
         kind = event.event_type.value
         added = False
         now = self.clock()
@@ -58,7 +81,7 @@ class Outbox:
         if completes(event):
             # After the event itself, so a receiver that takes both gets the ending first.
             wanting = [sub for sub in subscriptions if CALL_COMPLETED in sub.event_types]
-            summary = await completed_summary(session, call, event) if wanting else None
+            summary = completed_summary(session, call, event) if wanting else None
             for sub in wanting:
                 delivery_id = uuid.uuid4()
                 body = {
@@ -71,12 +94,12 @@ class Outbox:
                 added = True
         if added and not session.info.get(_WAKE_REGISTERED):
             session.info[_WAKE_REGISTERED] = True
-            sa.event.listen(session.sync_session, "after_commit", self._committed, once=True)
+            on_commit(session, self.wake)
 
     @staticmethod
     def _delivery(
         delivery_id: uuid.UUID,
-        sub: WebhookSubscription,
+        sub: ActiveSubscription,
         call: CallLog,
         event: CallEvent,
         kind: str,
@@ -96,14 +119,16 @@ class Outbox:
             created_at=now,
         )
 
-    async def _active(self, session: AsyncSession) -> list[WebhookSubscription]:
-        """The active subscriptions, read once per transaction (a batch of switch events is one)."""
-        cached: list[WebhookSubscription] | None = session.info.get(_ACTIVE)
-        if cached is None:
-            stmt = sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-            cached = session.info[_ACTIVE] = list((await session.execute(stmt)).scalars())
-        return cached
-
-    def _committed(self, session: Any) -> None:
-        session.info.pop(_WAKE_REGISTERED, None)
-        self.wake()
+    def _active(self, session: Session) -> list[ActiveSubscription]:
+        """The active subscriptions, from memory (see ``SUBSCRIPTIONS_TTL_SECONDS``)."""
+        cached, now = self._cached, time.monotonic()
+        if cached is not None and now - cached[0] < SUBSCRIPTIONS_TTL_SECONDS:
+            return cached[1]
+        generation = self._generation
+        stmt = sa.select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+            WebhookSubscription.active.is_(True)
+        )
+        active = [ActiveSubscription(sub_id, tuple(types or ())) for sub_id, types in session.execute(stmt)]
+        if generation == self._generation:
+            self._cached = (now, active)
+        return active

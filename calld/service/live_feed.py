@@ -10,22 +10,23 @@ and publishes theirs here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.delivery import CALL_COMPLETED
 from calld.domain.vocabulary import EventType
 from calld.service.summary import completed_summary, completes
 from calld.service.views import call_event_json, call_log_json
+from calld.storage.database import on_commit
 from calld.storage.models import CallEvent, CallLog
 
-_PENDING = "calld.service.live_feed.pending"
 # WebSocket close codes: 1001 going away (shutdown), 1008 policy violation (too slow, token revoked).
 GOING_AWAY = 1001
 TOO_SLOW = 1008
@@ -74,7 +75,9 @@ class Subscriber:
 class Relay(Protocol):
     """Tells the other calld instances of a change when its transaction commits."""
 
-    def note(self, session: AsyncSession, kind: str, call_id: str, event_id: int | None, client: str | None) -> None:
+    def note(
+        self, session: Session | AsyncSession, kind: str, call_id: str, event_id: int | None, client: str | None
+    ) -> None:
         """Note the change in ``session``'s transaction."""
 
 
@@ -136,7 +139,7 @@ class LiveHub:
             sub.close(GOING_AWAY, "calld is shutting down")
         self._subscribers.clear()
 
-    async def __call__(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+    def __call__(self, session: Session, call: CallLog, event: CallEvent) -> None:
         """``CallStore`` hook: keep the event's message until its transaction commits."""
         kind = "call.created" if event.event_type is EventType.INITIATED else "call.event"
         if self.relay is not None:
@@ -146,27 +149,16 @@ class LiveHub:
             return  # nobody is listening: spare the ingest path the serialising
         self._after_commit(session, call_message(kind, call, event=call_event_json(event)))
         if completes(event):
-            summary = await completed_summary(session, call, event)
+            summary = completed_summary(session, call, event)
             client = str(call.client_id) if call.client_id else None
             self._after_commit(session, LiveMessage(str(call.id), client, {"type": CALL_COMPLETED, **summary}))
 
-    def after_commit(self, session: AsyncSession, message: LiveMessage) -> None:
+    def after_commit(self, session: Session | AsyncSession, message: LiveMessage) -> None:
         """Publish ``message`` (a call.updated or call.deleted) once ``session``'s transaction commits,
         here and through the relay; drop it if it rolls back."""
         if self.relay is not None:
             self.relay.note(session, message.body["type"], message.call_id, None, message.client_id)
         self._after_commit(session, message)
 
-    def _after_commit(self, session: AsyncSession, message: LiveMessage) -> None:
-        pending: list[LiveMessage] | None = session.info.get(_PENDING)
-        if pending is None:
-            pending = session.info[_PENDING] = []
-            sync = session.sync_session
-            sa.event.listen(sync, "after_commit", lambda s: self._flush(s, publish=True), once=True)
-            sa.event.listen(sync, "after_rollback", lambda s: self._flush(s, publish=False), once=True)
-        pending.append(message)
-
-    def _flush(self, session: Any, *, publish: bool) -> None:
-        for message in session.info.pop(_PENDING, None) or []:
-            if publish:
-                self.publish(message)
+    def _after_commit(self, session: Session | AsyncSession, message: LiveMessage) -> None:
+        on_commit(session, functools.partial(self.publish, message))

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.adapters.port import SwitchPort
 from calld.cluster.leadership import Elector
@@ -143,7 +143,7 @@ class Metrics:
         for event, outcome in zip(events, outcomes, strict=True):
             self.switch_events.labels(switch, event.event_type.value, str(outcome.value)).inc()
 
-    async def count_event(self, session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+    def count_event(self, session: Session, call: CallLog, event: CallEvent) -> None:
         """A ``CallStore`` hook: count each stored call event, and each call's end by its status."""
         event_type = str(getattr(event.event_type, "value", event.event_type))
         self.call_events.labels(str(getattr(event.source, "value", event.source)), event_type).inc()

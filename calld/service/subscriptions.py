@@ -55,7 +55,9 @@ class SubscriptionService:
             sub = WebhookSubscription(id=uuid.uuid4(), **values)
             session.add(sub)
             await session.flush()
-            return {**subscription_json(sub), "secret": sub.secret}
+            body = {**subscription_json(sub), "secret": sub.secret}
+        self.outbox.subscriptions_changed()
+        return body
 
     async def get(self, sub_id: uuid.UUID) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -69,6 +71,7 @@ class SubscriptionService:
                 setattr(sub, name, value)
             await session.flush()
             body = subscription_json(sub)
+        self.outbox.subscriptions_changed()
         if values.get("active"):
             self.outbox.wake()  # deliveries held while it was paused are due now
         return body
@@ -77,6 +80,7 @@ class SubscriptionService:
         """Delete it with its deliveries."""
         async with self.db.write() as session:
             await session.delete(await _load(session, sub_id))
+        self.outbox.subscriptions_changed()
 
     async def deliveries(
         self, sub_id: uuid.UUID, status: DeliveryStatus | None, *, limit: int, offset: int

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.vocabulary import ENDING_EVENTS
 from calld.service.views import call_log_json, participants_json, recording_json
@@ -19,11 +19,11 @@ def completes(event: CallEvent) -> bool:
     return event.event_type in ENDING_EVENTS
 
 
-async def completed_summary(session: AsyncSession, call: CallLog, ending: CallEvent) -> dict[str, Any]:
+def completed_summary(session: Session, call: CallLog, ending: CallEvent) -> dict[str, Any]:
     """The call as it ended (``ending``: its ended or failed event), with its timings split out, its
     parties (with what each leg received) and its recordings."""
-    participants = await session.run_sync(lambda sync: q.participants_of(sync.connection(), call.id))
-    recordings = await q.recordings_of(session, call.id)
+    participants = q.participants_of(session.connection(), call.id)
+    recordings = q.recordings_in(session, call.id)
     log = call_log_json(call)
     connected = call.duration_seconds or 0.0
     hold = call.hold_seconds or 0.0

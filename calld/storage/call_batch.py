@@ -5,8 +5,9 @@ look-up, a flush and a unit of work per event), which is right for an API reques
 busy switch at a few hundred events per second. A ``CallBatch`` loads every call a batch touches
 with one query, folds the events into in-memory state with the same domain reducer, then writes
 new calls, changed calls and events with one multi-row statement each. What is observable is the
-same as through ``CallStore``: the rows, the recordings, the log line and the hooks (each hook
-sees the call as it was right after its event).
+same as through ``CallStore``: the rows, the recordings and the hooks (each hook sees the call as
+it was right after its event); the per-event log line is at debug (the switch ingest logs one line
+per batch at info). It is synchronous: the whole batch runs in ``Database.transact``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from calld.domain.call import CallState, NewCall, apply_event, new_call
 from calld.domain.participants import participants_of
 from calld.domain.quality import apply_quality, quality_alert
 from calld.domain.recording import implied_events
-from calld.domain.vocabulary import EventSource, EventType
+from calld.domain.vocabulary import CallStatus, EventSource, EventType
 from calld.storage.calls import (
     STATE_FIELDS,
     STORY_COLUMNS,
@@ -53,6 +56,32 @@ _UPDATE = (
     .where(_CALLS.c.id == sa.bindparam("call_id"))
     .values({name: sa.bindparam(f"new_{name}") for name in _UPDATED})
 )
+# The calls a batch names, by calld id or switch reference (built once: a statement built per
+# batch costs more to construct and look up in the cache than to run).
+_LOAD = (
+    sa.select(_CALLS)
+    .where(
+        sa.or_(
+            _CALLS.c.id.in_(sa.bindparam("ids", expanding=True)),
+            sa.and_(
+                _CALLS.c.switch_name == sa.bindparam("switch"),
+                _CALLS.c.switch_call_ref.in_(sa.bindparam("refs", expanding=True)),
+            ),
+        )
+    )
+    .with_for_update()
+)
+_INSERT_EVENTS = {
+    dialect: insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    .returning(_EVENTS.c.dedup_key, _EVENTS.c.id)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
+class AlreadyStored(Exception):
+    """An event of the batch was stored before (its de-duplication key is taken): nothing of the
+    batch is written; run it again, asking first which keys are stored (``existing_dedup_keys``)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -102,29 +131,24 @@ class CallBatch:
     Every event has a de-duplication key (the switch's identity of it), unique in the database.
     """
 
-    def __init__(self, store: CallStore, session: AsyncSession) -> None:
+    def __init__(self, store: CallStore, session: Session) -> None:
         self.store = store
         self.session = session
+        self.conn = session.connection()  # Core statements skip the ORM session's execute path
         self._loaded = _Loaded()
         self._calls: list[BatchCall] = []
         self._events: list[_Event] = []
 
-    async def load(self, ids: Collection[uuid.UUID], switch_name: str, refs: Collection[str]) -> None:
+    def load(self, ids: Collection[uuid.UUID], switch_name: str, refs: Collection[str]) -> None:
         """Read (and on PostgreSQL lock) the stored calls with these ids or switch references."""
         id_list, ref_list = list(set(ids)), list(set(refs))
         for start in range(0, max(len(id_list), len(ref_list)), _IN_LIST):
-            wanted_ids, wanted_refs = id_list[start : start + _IN_LIST], ref_list[start : start + _IN_LIST]
-            stmt = (
-                sa.select(_CALLS)
-                .where(
-                    sa.or_(
-                        _CALLS.c.id.in_(wanted_ids),
-                        sa.and_(_CALLS.c.switch_name == switch_name, _CALLS.c.switch_call_ref.in_(wanted_refs)),
-                    )
-                )
-                .with_for_update()
-            )
-            for row in (await self.session.execute(stmt)).all():
+            wanted = {
+                "ids": id_list[start : start + _IN_LIST],
+                "switch": switch_name,
+                "refs": ref_list[start : start + _IN_LIST],
+            }
+            for row in self.conn.execute(_LOAD, wanted).all():
                 self._adopt(row)
 
     def _adopt(self, row: sa.Row[Any]) -> None:
@@ -229,12 +253,17 @@ class CallBatch:
         self._events.append(event)
         return event
 
-    async def write(self) -> None:
-        """Write everything in the session's transaction, then log each event and run the hooks."""
+    def write(self, *, checked: bool = True) -> None:
+        """Write everything in the session's transaction, then run the hooks on each event.
+
+        ``checked``: the events' de-duplication keys were looked up before they were applied. If not,
+        an event whose key is taken raises ``AlreadyStored`` before any hook ran (the caller rolls
+        back and runs the batch again, checked): a stream with no replays costs no look-up.
+        """
         if not self._events and not self._calls:
             return
         now = utcnow()
-        await self._match_clients()
+        self._match_clients()
         new = [call for call in self._calls if call.is_new]
         changed = [call for call in self._calls if not call.is_new]
         if new:
@@ -242,7 +271,7 @@ class CallBatch:
             for call in new:
                 call.values.update(state_values(call.state), created_at=now, updated_at=now)
                 rows.append(call.values)
-            await self.session.execute(sa.insert(_CALLS), rows)
+            self.conn.execute(sa.insert(_CALLS), rows)
         if changed:
             rows = []
             for call in changed:
@@ -251,36 +280,41 @@ class CallBatch:
                     {f"new_{name}": value for name, value in call.values.items() if name in _UPDATED}
                     | {"call_id": call.id}
                 )
-            await self.session.execute(_UPDATE, rows)
+            self.conn.execute(_UPDATE, rows)
         if not self._events:
             return
         for event in self._events:
             event.values["created_at"] = now
         # Ids are matched to events by their (unique) key: asking for RETURNING in parameter
         # order makes SQLAlchemy insert one row at a time on SQLite (4x slower here).
-        insert = sa.insert(_EVENTS).returning(_EVENTS.c.dedup_key, _EVENTS.c.id)
-        returned = await self.session.execute(insert, [event.values for event in self._events])
+        if checked:
+            insert = sa.insert(_EVENTS).returning(_EVENTS.c.dedup_key, _EVENTS.c.id)
+        else:
+            insert = _INSERT_EVENTS[self.conn.dialect.name]
+        returned = self.conn.execute(insert, [event.values for event in self._events])
         ids: dict[str, int] = {key: event_id for key, event_id in returned}
+        if len(ids) < len(self._events):
+            raise AlreadyStored
         for event in self._events:
             parties = participants_of(event.values["metadata"])
             if parties is not None:
-                await store_participants(self.session, event.call.id, parties)
+                store_participants(self.session, event.call.id, parties)
             if event.recording_change is not None:
                 change, meta, at = event.recording_change
                 seeded = event.call.values["seeded"]
-                await recording_changed(self.session, event.call.id, seeded, change, meta, at, self.store.files)
+                recording_changed(self.session, event.call.id, seeded, change, meta, at, self.store.files)
         for event in self._events:
-            await self._stored(event, ids[event.values["dedup_key"]])
+            self._stored(event, ids[event.values["dedup_key"]])
 
-    async def _match_clients(self) -> None:
+    def _match_clients(self) -> None:
         pending = [call for call in self._calls if call.client_from is not None]
         numbers = {number for call in pending if call.client_from for number in call.client_from}
-        owners = await number_owners(self.session, numbers)
+        owners = number_owners(self.session, numbers)
         for call in pending:
             assert call.client_from is not None
             call.values["client_id"] = first_owner(owners, call.client_from)
 
-    async def _stored(self, event: _Event, event_id: int) -> None:
+    def _stored(self, event: _Event, event_id: int) -> None:
         # The hooks take ORM objects: transient copies (never added to the session) of the call
         # as it was right after this event, and of the event with its id.
         values = event.values
@@ -298,7 +332,14 @@ class CallBatch:
                 "created_at": values["created_at"],
             },
         )
-        await self.store.stored(self.session, call, stored)
+        self.store.log.debug(
+            "call event stored",
+            call_id=str(call.id),
+            event_type=stored.event_type.value,
+            status=CallStatus(call.status).value,
+            source=stored.source.value,
+        )
+        self.store.run_hooks(self.session, call, stored)
 
 
 def _transient(cls: type[_Model], values: dict[str, Any]) -> _Model:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.call import TimedEvent
 from calld.domain.call_filter import CRITERIA_BY_PARAM, ORDERINGS, CallFilter, ColumnCriterion, Compare
@@ -221,16 +222,26 @@ def call_detail(conn: sa.Connection, call_id: uuid.UUID) -> CallDetail | None:
 
 async def recordings_of(session: AsyncSession, call_id: uuid.UUID) -> list[CallRecording]:
     """A call's recordings, oldest first."""
+    return await session.run_sync(recordings_in, call_id)
+
+
+def recordings_in(session: Session, call_id: uuid.UUID) -> list[CallRecording]:
+    """``recordings_of`` in a synchronous session."""
     stmt = (
         sa.select(CallRecording)
         .where(CallRecording.call_id == call_id)
         .order_by(CallRecording.created_at, CallRecording.id)
     )
-    return list((await session.execute(stmt)).scalars())
+    return list(session.execute(stmt).scalars())
 
 
 async def active_recording(session: AsyncSession, call_id: uuid.UUID) -> CallRecording | None:
     """The call's recording that is still being written, if any (the newest one)."""
+    return await session.run_sync(active_recording_in, call_id)
+
+
+def active_recording_in(session: Session, call_id: uuid.UUID) -> CallRecording | None:
+    """``active_recording`` in a synchronous session."""
     stmt = (
         sa.select(CallRecording)
         .where(
@@ -240,7 +251,7 @@ async def active_recording(session: AsyncSession, call_id: uuid.UUID) -> CallRec
         .order_by(CallRecording.created_at.desc(), CallRecording.id.desc())
         .limit(1)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return session.execute(stmt).scalar_one_or_none()
 
 
 async def events_of_types(session: AsyncSession, call_id: uuid.UUID, types: Sequence[EventType]) -> list[TimedEvent]:
@@ -354,11 +365,11 @@ def call_statistics(conn: sa.Connection, start: datetime, end: datetime) -> Call
     )
 
 
-async def existing_dedup_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+def existing_dedup_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` are already stored as call events' de-duplication keys."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):  # bounded IN lists
         chunk = keys[start : start + 500]
-        rows = await session.execute(sa.select(CallEvent.dedup_key).where(CallEvent.dedup_key.in_(chunk)))
+        rows = session.execute(sa.select(CallEvent.dedup_key).where(CallEvent.dedup_key.in_(chunk)))
         found.update(key for key in rows.scalars() if key is not None)
     return found

@@ -8,7 +8,7 @@ Methods take the caller's session so that one request's changes commit (or fail)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.call import CallState, NewCall, TimedEvent, apply_event, fold, new_call
 from calld.domain.errors import IllegalTransition
@@ -26,14 +27,16 @@ from calld.domain.participants import PARTY_COLUMNS, participants_of, party_colu
 from calld.domain.quality import DEFAULT_MOS_THRESHOLD, QUALITY_COLUMNS, apply_quality, quality_alert
 from calld.domain.recording import finished_recording, implied_events
 from calld.domain.vocabulary import CallDirection, CallStatus, EventSource, EventType, RecordingStatus
-from calld.storage.call_queries import active_recording
+from calld.storage.call_queries import active_recording_in
 from calld.storage.models import CallEvent, CallLog, CallRecording, ClientPhoneNumber
 from calld.storage.participants import store_participants
 from calld.storage.recording_files import RecordingFiles
 
 Clock = Callable[[], datetime]
-# Runs inside the transaction that stores each call event (the outbox is one).
-EventHook = Callable[[AsyncSession, CallLog, CallEvent], Awaitable[None]]
+# Runs inside the transaction that stores each call event (the outbox is one), synchronously: the
+# switch ingest's whole transaction runs in a thread (``Database.transact``); what must wait for the
+# commit registers with ``calld.storage.database.on_commit``.
+EventHook = Callable[[Session, CallLog, CallEvent], None]
 # Where new calls get their ids (uuid4); injectable so a test can give a call the id a switch
 # capture already uses.
 CallIds = Callable[[], uuid.UUID]
@@ -133,7 +136,7 @@ def story_columns(event_type: EventType, meta: Mapping[str, Any], status: CallSt
 async def _store_parties(session: AsyncSession, call_id: uuid.UUID, meta: Mapping[str, Any]) -> None:
     parties = participants_of(meta)
     if parties is not None:
-        await store_participants(session, call_id, parties)
+        await session.run_sync(store_participants, call_id, parties)
 
 
 def state_values(state: CallState) -> dict[str, Any]:
@@ -157,14 +160,14 @@ def presented(new: NewCall, numbers: NumberPolicy) -> NewCall:
     )
 
 
-async def number_owners(session: AsyncSession, numbers: Collection[str]) -> dict[str, uuid.UUID]:
+def number_owners(session: Session, numbers: Collection[str]) -> dict[str, uuid.UUID]:
     """The client each of ``numbers`` belongs to, for those that belong to one."""
     if not numbers:
         return {}
     stmt = sa.select(ClientPhoneNumber.number, ClientPhoneNumber.client_id).where(
         ClientPhoneNumber.number.in_(set(numbers))
     )
-    return {number: client_id for number, client_id in (await session.execute(stmt)).all()}
+    return {number: client_id for number, client_id in session.execute(stmt).all()}
 
 
 def first_owner(owners: Mapping[str, uuid.UUID], numbers: Iterable[str]) -> uuid.UUID | None:
@@ -172,8 +175,8 @@ def first_owner(owners: Mapping[str, uuid.UUID], numbers: Iterable[str]) -> uuid
     return next((owners[number] for number in numbers if number in owners), None)
 
 
-async def recording_changed(
-    session: AsyncSession,
+def recording_changed(
+    session: Session,
     call_id: uuid.UUID,
     seeded: bool,
     change: tuple[bool, bool],
@@ -193,7 +196,7 @@ async def recording_changed(
     was, now = change
     if now == was:
         return
-    active = await active_recording(session, call_id)
+    active = active_recording_in(session, call_id)
     path = meta.get("path")
     local_path = path if isinstance(path, str) and path else None
     if not now:
@@ -254,7 +257,7 @@ class CallStore:
 
     async def match_client(self, session: AsyncSession, *numbers: str) -> uuid.UUID | None:
         """The client one of ``numbers`` belongs to (first number wins)."""
-        return first_owner(await number_owners(session, numbers), numbers)
+        return first_owner(await session.run_sync(number_owners, numbers), numbers)
 
     async def create(
         self,
@@ -327,7 +330,8 @@ class CallStore:
         for name, value in (story_columns(event_type, meta, state.status) | quality).items():
             setattr(call, name, value)
         change = (was_recording, state.recording)
-        await recording_changed(session, call.id, call.seeded, change, meta, state.last_event_at, self._files(source))
+        at, files = state.last_event_at, self._files(source)
+        await session.run_sync(recording_changed, call.id, call.seeded, change, meta, at, files)
         await _store_parties(session, call.id, meta)
         return await self._add_event(session, call, event_type, state.last_event_at, meta, source, dedup_key)
 
@@ -387,7 +391,7 @@ class CallStore:
         for name, value in (story_columns(event_type, meta, state.status) | quality).items():
             setattr(call, name, value)
         change = (was_recording, state.recording)
-        await recording_changed(session, call.id, call.seeded, change, meta, timestamp, self._files(source))
+        await session.run_sync(recording_changed, call.id, call.seeded, change, meta, timestamp, self._files(source))
         await _store_parties(session, call.id, meta)
         initiated.timestamp = start
         if event_type is not EventType.INITIATED:
@@ -429,5 +433,9 @@ class CallStore:
             status=CallStatus(call.status).value,
             source=event.source.value,
         )
+        await session.run_sync(self.run_hooks, call, event)
+
+    def run_hooks(self, session: Session, call: CallLog, event: CallEvent) -> None:
+        """Run the hooks on a stored event, in its transaction (``call`` as it was right after it)."""
         for hook in self.hooks:
-            await hook(session, call, event)
+            hook(session, call, event)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 # The advisory lock's first key ("call" as a 32-bit integer): keeps calld's locks apart from any
 # other application's on the same database; the second key is hashtext(pbx name).
@@ -49,10 +50,11 @@ def driver_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def check_fence(session: AsyncSession, pbx: str, epoch: int) -> None:
+def check_fence(session: Session, pbx: str, epoch: int) -> None:
     """Raise ``NotLeader`` unless ``epoch`` is still ``pbx``'s newest; keeps the row locked (shared)
-    until ``session``'s transaction ends, so no takeover commits in between."""
-    row: Any = (await session.execute(_FENCE, {"pbx": pbx, "idle": str(FENCED_IDLE_TIMEOUT_MS)})).first()
+    until ``session``'s transaction ends, so no takeover commits in between. Synchronous: it runs in
+    the ingest's batch function (``Database.transact``), or through ``run_sync``."""
+    row: Any = session.execute(_FENCE, {"pbx": pbx, "idle": str(FENCED_IDLE_TIMEOUT_MS)}).first()
     if row is None or row.epoch != epoch:
         raise NotLeader(f"{pbx}: elected with epoch {epoch}, now {row.epoch if row is not None else None}")
 

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.participants import Participant
 from calld.storage.models import CallParticipant
 
 
-async def store_participants(session: AsyncSession, call_id: uuid.UUID, parties: Sequence[Participant]) -> None:
+def store_participants(session: Session, call_id: uuid.UUID, parties: Sequence[Participant]) -> None:
     """Replace the call's parties with ``parties``: the switch's snapshot is of every leg the call had."""
-    await session.execute(sa.delete(CallParticipant).where(CallParticipant.call_id == call_id))
+    session.execute(sa.delete(CallParticipant).where(CallParticipant.call_id == call_id))
     if parties:
-        await session.execute(sa.insert(CallParticipant), [_row(call_id, party) for party in parties])
+        session.execute(sa.insert(CallParticipant), [_row(call_id, party) for party in parties])
 
 
 def _row(call_id: uuid.UUID, party: Participant) -> dict[str, Any]:

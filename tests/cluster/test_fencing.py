@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.ingest.switch_ingest import BatchedIngest, SwitchIngest
 from calld.storage.calls import CallStore
@@ -19,9 +21,9 @@ async def elect(db: Database, epoch: int, holder: str) -> None:
         await session.merge(PbxLeader(pbx="freeswitch", epoch=epoch, holder=holder, elected_at=sa.func.now()))
 
 
-def fenced_at(epoch: int) -> object:
-    async def fence(session: AsyncSession) -> None:
-        await check_fence(session, "freeswitch", epoch)
+def fenced_at(epoch: int) -> Callable[[Session], None]:
+    def fence(session: Session) -> None:
+        check_fence(session, "freeswitch", epoch)
 
     return fence
 
@@ -34,7 +36,7 @@ async def stored(db: Database) -> int:
 async def test_the_current_leader_writes_and_a_deposed_one_writes_nothing(pg: Database) -> None:
     events = mapped("d_hold")
     await elect(pg, 1, "a")
-    old = SwitchIngest(pg, CallStore(), "freeswitch", fence=fenced_at(1))  # type: ignore[arg-type]
+    old = SwitchIngest(pg, CallStore(), "freeswitch", fence=fenced_at(1))
     await old.store_batch(events[:2])
     assert await stored(pg) == 2
     await elect(pg, 2, "b")  # b took over
@@ -46,12 +48,12 @@ async def test_the_current_leader_writes_and_a_deposed_one_writes_nothing(pg: Da
         await queue(event)
     await queue.close(10)
     assert queue.fenced == len(events) - 2 and queue.failed == 0
-    new = SwitchIngest(pg, CallStore(), "freeswitch", fence=fenced_at(2))  # type: ignore[arg-type]
+    new = SwitchIngest(pg, CallStore(), "freeswitch", fence=fenced_at(2))
     await new.store_batch(events[2:])
     assert await stored(pg) == len(events)
 
 
 async def test_no_leader_row_is_no_leadership(pg: Database) -> None:
-    ingest = SwitchIngest(pg, CallStore(), "freeswitch", fence=fenced_at(1))  # type: ignore[arg-type]
+    ingest = SwitchIngest(pg, CallStore(), "freeswitch", fence=fenced_at(1))
     with pytest.raises(NotLeader):
         await ingest.store_batch(mapped("d_hold")[:1])

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from calld.domain.call import NewCall
 from calld.domain.events import CallParties, SwitchEvent
@@ -117,7 +117,7 @@ async def test_a_whole_call_in_one_batch_shows_each_hook_the_call_right_after_it
     right after its own event, and each event with the id it was stored under."""
     seen: list[tuple[str, CallStatus, int]] = []
 
-    async def hook(session: AsyncSession, call: CallLog, event: CallEvent) -> None:
+    def hook(session: Session, call: CallLog, event: CallEvent) -> None:
         seen.append((event.event_type.value, call.status, event.id))
 
     events = mapped("d_hold")
