@@ -158,8 +158,11 @@ async def test_a_paused_leader_whose_lock_was_taken_writes_nothing_when_it_resum
             conn = await asyncpg.connect(driver_dsn(PG_URL))
             try:
                 terminated = await conn.fetchval(
+                    # This database's lock only: pg_locks lists the whole server's, and another suite
+                    # (another checkout's CI) may be running its own leaders beside this one.
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND classid = $1 AND granted",
+                    "WHERE locktype = 'advisory' AND classid = $1 AND granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                     LOCK_CLASS,
                 )
             finally:
