@@ -408,6 +408,16 @@ def _statistics() -> Schema:
 
 
 def _statistics_report() -> dict[str, Schema]:
+    # What a report says of itself, in both of its forms.
+    report_head: dict[str, Schema] = {
+        "from": DATE_TIME,
+        "until": DATE_TIME,
+        "timezone": string(),
+        "interval": nullable(choice(Interval)),
+        "group_by": nullable(choice(GroupBy)),
+        "service_level_seconds": integer(enum=list(SERVICE_LEVELS)),
+        "totals": ref("StatisticsMetrics"),
+    }
     count = integer(0)
     seconds = number(0)
     pct = number(0, 100)
@@ -444,13 +454,7 @@ def _statistics_report() -> dict[str, Schema]:
         "StatisticsRow": row,
         "StatisticsReport": response_object(
             {
-                "from": DATE_TIME,
-                "until": DATE_TIME,
-                "timezone": string(),
-                "interval": nullable(choice(Interval)),
-                "group_by": nullable(choice(GroupBy)),
-                "service_level_seconds": integer(enum=list(SERVICE_LEVELS)),
-                "totals": ref("StatisticsMetrics"),
+                **report_head,
                 "series": array(ref("StatisticsRow")),
             },
             description="Calls started in [from, until): totals, and the series in time order (groups sorted, "
@@ -458,13 +462,7 @@ def _statistics_report() -> dict[str, Schema]:
         ),
         "StatisticsReportCompact": response_object(
             {
-                "from": DATE_TIME,
-                "until": DATE_TIME,
-                "timezone": string(),
-                "interval": nullable(choice(Interval)),
-                "group_by": nullable(choice(GroupBy)),
-                "service_level_seconds": integer(enum=list(SERVICE_LEVELS)),
-                "totals": ref("StatisticsMetrics"),
+                **report_head,
                 "fields": array(string()),
                 "rows": array(array({})),  # mixed: text, null and numbers
             },

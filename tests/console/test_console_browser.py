@@ -465,6 +465,22 @@ async def test_a_recording_on_calld_s_host_plays_through_its_media_endpoint(
 # --- statistics ---------------------------------------------------------------------------------
 
 
+async def last_30_days(page: Page) -> tuple[str, str, str]:
+    """The browser's time zone and the dates the statistics page asks its 30 days by: from 29 days ago to
+    tomorrow (local midnights)."""
+    zone, since, until = await page.evaluate(
+        """() => {
+            const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-`
+                + String(d.getDate()).padStart(2, "0");
+            const now = new Date();
+            return [Intl.DateTimeFormat().resolvedOptions().timeZone,
+                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 29)),
+                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1))];
+        }"""
+    )
+    return str(zone), str(since), str(until)
+
+
 async def test_charts_render_with_seeded_calls(browser: Browser, daemon: Daemon, db: Database) -> None:
     await seed_calls(db, CallStore(), 150, random.Random(19), datetime.now(UTC))
     page = await open_console(browser, daemon, await mint_token(db, Scope.READ))
@@ -485,16 +501,7 @@ async def test_charts_render_with_seeded_calls(browser: Browser, daemon: Daemon,
     )
     assert drawn > 5  # per-day bars of the last 30 days
     # The charts come from the statistics report over the same 30 days, in the browser's zone.
-    zone, since, until = await page.evaluate(
-        """() => {
-            const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-`
-                + String(d.getDate()).padStart(2, "0");
-            const now = new Date();
-            return [Intl.DateTimeFormat().resolvedOptions().timeZone,
-                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 29)),
-                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1))];
-        }"""
-    )
+    zone, since, until = await last_30_days(page)
     async with api_session(daemon, Scope.READ) as http:
         query = {"from": since, "until": until, "interval": "day", "timezone": zone}
         async with http.get(f"{CALLS}statistics/", params=query) as resp:
@@ -513,16 +520,7 @@ async def test_a_report_by_day_and_direction_shows_and_downloads_what_the_api_an
     await seed_calls(db, CallStore(), 120, random.Random(23), datetime.now(UTC))
     page = await open_console(browser, daemon, await mint_token(db, Scope.READ))
     problems = PageProblems(page)
-    zone, since, until = await page.evaluate(
-        """() => {
-            const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-`
-                + String(d.getDate()).padStart(2, "0");
-            const now = new Date();
-            return [Intl.DateTimeFormat().resolvedOptions().timeZone,
-                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 29)),
-                day(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1))];
-        }"""
-    )
+    zone, since, until = await last_30_days(page)
     await show(page, "#/stats")
     await page.fill("form.report-form input[name=from]", since)
     await page.fill("form.report-form input[name=until]", until)
