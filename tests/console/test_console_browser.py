@@ -266,6 +266,45 @@ async def test_the_write_controls_reach_the_api_and_show_its_answer(
     assert problems.errors == []
 
 
+async def test_an_answer_older_than_a_calls_end_does_not_bring_it_back(
+    browser: Browser, daemon: Daemon, db: Database, http: aiohttp.ClientSession
+) -> None:
+    """Against a live Asterisk the hang-up button's own reply (the call still answered: the switch
+    confirms the hang-up a moment later) arrived after the push of the call's end and put the row
+    back on the board for good. Here the board's first snapshot is the late answer: the server's
+    real reply, taken while the call was live, is held until the call's end has been pushed."""
+    call_id = await sip_event(http, "call_initiated", "late-1@provider")
+    await sip_event(http, "call_answered", "late-1@provider")
+    taken = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_back(route: Any) -> None:
+        response = await route.fetch()
+        taken.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    page = await browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    problems = PageProblems(page)
+    await page.route(lambda url: "/api/call-logs/?" in url and "status=" in url, hold_back)
+    await page.goto(base_url(daemon) + "/")
+    await page.fill("#token", await mint_token(db, Scope.WRITE))
+    await page.click("#sign-in-form button[type=submit]")
+    await asyncio.wait_for(taken.wait(), UI_TIMEOUT_MS / 1000)
+
+    await sip_event(http, "call_ended", "late-1@provider")
+    # Pushes arrive in order on one socket: once the next call shows, the end before it was seen.
+    marker = await sip_event(http, "call_initiated", "late-2@provider")
+    await page.wait_for_selector(board_row(marker))
+    async with page.expect_event("requestfinished", lambda request: "status=" in request.url):
+        release.set()
+    await page.wait_for_timeout(500)  # the snapshot's rows are drawn in the task that read it
+    assert await page.locator(board_row(call_id)).count() == 0
+    assert await page.locator(board_row(marker)).count() == 1
+    assert problems.errors == []
+
+
 async def test_a_read_only_token_sees_no_control(
     browser: Browser, daemon: Daemon, db: Database, http: aiohttp.ClientSession
 ) -> None:

@@ -6,6 +6,7 @@ import { badge, duration, h, messageLine, say } from "./dom.js";
 import { LIVE_STATUSES, isLive } from "./vocabulary.js";
 
 const RECONNECT_MS = 2000;
+const FINISHED_KEPT = 2000;
 
 /** What a live call's timer shows: the phase it is in and since when. */
 export function phase(call) {
@@ -19,6 +20,9 @@ export function render(root, ctx) {
   const calls = new Map();
   const rows = new Map();
   const lines = new Map();
+  // Calls seen ending. An ended call never goes live again, so an older answer that arrives after
+  // the push of its end (the hang-up button's own reply, a snapshot in flight) must not bring it back.
+  const finished = new Set();
   const canControl = actionsAllowed(ctx.scope);
   const tbody = h("tbody");
   const empty = h("p", { class: "empty", text: "No calls in progress." });
@@ -34,6 +38,7 @@ export function render(root, ctx) {
     connection, table, empty);
 
   function update(call) {
+    if (finished.has(call.id)) return;
     const known = calls.get(call.id);
     if (known && Date.parse(known.updated_at) > Date.parse(call.updated_at)) return;
     if (!isLive(call.status)) return remove(call.id);
@@ -46,6 +51,8 @@ export function render(root, ctx) {
   }
 
   function remove(id) {
+    finished.add(id);
+    if (finished.size > FINISHED_KEPT) finished.delete(finished.values().next().value);
     calls.delete(id);
     rows.get(id)?.remove();
     rows.delete(id);
