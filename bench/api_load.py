@@ -45,7 +45,7 @@ from aiohttp import web
 from bench.bulkload import load
 from bench.common import DEFAULT_PG, percentile
 from calld.config import Config, DatabaseConfig, ServerConfig
-from calld.daemon import Daemon
+from calld.daemon import Daemon, keep_startup_heap_out_of_collections
 from calld.domain.scopes import Scope
 from calld.logging import configure_logging
 from calld.storage.models import CallEvent, CallLog
@@ -179,6 +179,7 @@ async def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, di
     ids = await prepare(url, args.calls)
     daemon = Daemon(Config(server=ServerConfig(port=0), database=DatabaseConfig(url=url)))
     await daemon.start()
+    keep_startup_heap_out_of_collections()  # as `calld run` does
     try:
         token = await mint_token(daemon.db, Scope.READ)
         base = f"http://127.0.0.1:{daemon.port}"

@@ -182,7 +182,7 @@ async def calld_process(port: int, folder: str, out: str) -> None:
     from calld.adapters.freeswitch.adapter import FreeswitchAdapter
     from calld.adapters.freeswitch.settings import FreeswitchConfig
     from calld.config import Config, DatabaseConfig, IngestConfig, ServerConfig
-    from calld.daemon import Daemon
+    from calld.daemon import Daemon, keep_startup_heap_out_of_collections
     from calld.logging import configure_logging
 
     configure_logging("info", "json")
@@ -204,6 +204,7 @@ async def calld_process(port: int, folder: str, out: str) -> None:
 
     daemon.ingest.on_committed = on_committed
     await daemon.start()
+    keep_startup_heap_out_of_collections()  # as `calld run` does
     await adapter.connected.wait()
     print("connected", flush=True)
     profile = os.environ.get("CALLD_BENCH_PROFILE")  # a file: cProfile of calld's event loop thread

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from bench.bulkload import client_ids, load
 from bench.common import ensure_pg
 from calld.config import CallsConfig, Config, DatabaseConfig, ServerConfig
-from calld.daemon import Daemon
+from calld.daemon import Daemon, keep_startup_heap_out_of_collections
 from calld.domain.call_filter import Period, period_start
 from calld.logging import configure_logging
 from calld.storage.models import CallLog
@@ -124,6 +124,7 @@ async def measure(kind: str, size: int, requests: int) -> list[tuple[str, float,
     )
     daemon = Daemon(config)
     await daemon.start()
+    keep_startup_heap_out_of_collections()  # as `calld run` does
     figures: list[tuple[str, float, float | None]] = []
     try:
         token = await mint_token(daemon.db)

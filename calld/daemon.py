@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import signal
 import uuid
 from collections.abc import Callable
@@ -51,6 +52,17 @@ _RESTART_SECTIONS = (
 )
 # How long READY=1 waits for the switch to connect before saying it is retrying.
 _READY_WAIT_SECONDS = 3.0
+
+
+def keep_startup_heap_out_of_collections() -> None:
+    """Move what exists once calld has started (modules, the ORM's metadata, config, the app) out of
+    the garbage collector's reach, as ``calld run`` does.
+
+    Those objects live as long as the process, yet every full collection walked all of them again: a
+    year-by-hour report (~50,000 short-lived objects) spent a third of its time in the collector.
+    Only cycles that already exist are kept; everything made later is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 class Daemon:
@@ -429,6 +441,7 @@ class Daemon:
             signals.append(signal.SIGHUP)
         try:
             await self.start()
+            keep_startup_heap_out_of_collections()
             await self._stop.wait()
             self.log.info("shutdown requested")
         finally:

@@ -84,9 +84,13 @@ class Bucket:
     end: datetime
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
 def epoch(instant: datetime) -> int:
     """Whole seconds since the epoch, rounded down."""
-    return int((instant - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 1)
+    return (instant - _EPOCH) // _SECOND
 
 
 def _calendar_starts(interval: Interval, start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[datetime]:
