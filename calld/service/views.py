@@ -477,8 +477,8 @@ def statistics_report_json(request: ReportRequest, sums: ReportSums, *, compact:
             cells: list[tuple[str | None, Sequence[float]]] = [(None, kept.get((index, None), empty))]
         else:
             cells = sorted(by_bucket.get(index, []), key=lambda kc: (kc[0] is None, kc[0] or ""))
-        for key, cell in cells:
-            values = (start, end, key, *metric_values(cell))
+        for key, sums_of_cell in cells:
+            values = (start, end, key, *metric_values(sums_of_cell))
             rows.append(list(values) if compact else dict(zip(REPORT_SERIES_FIELDS, values, strict=True)))
     answer: dict[str, Any] = {
         "from": iso(request.start),
