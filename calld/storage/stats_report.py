@@ -125,8 +125,9 @@ def report_sums(conn: sa.Connection, request: ReportRequest) -> ReportSums:
         # reads an integer literal in GROUP BY as a column number, so a constant one is left out.
         terms = [term for term in (unit, offset if unit and len(segments) > 1 else "") if term]
         # Only the service level asked for: 12 sums a row instead of 19.
-        columns = ", ".join(cell_columns(request.service_level_seconds))
-        sums = ", ".join(f"sum({column})" for column in cell_columns(request.service_level_seconds))
+        cell_names = cell_columns(request.service_level_seconds)
+        columns = ", ".join(cell_names)
+        sums = ", ".join(f"sum({column})" for column in cell_names)
         where = "dimension = :dimension AND bucket >= :first AND bucket < :last"
         grouping = ", ".join([*terms, "key"])
         for table, low, high in levels(first, last, segments):

@@ -125,10 +125,19 @@ class PageProblems:
             self.errors.append(message.text)
 
 
-async def open_console(browser: Browser, daemon: Daemon, token: str, viewport: dict[str, int] = VIEWPORT) -> Page:
-    """A new page, signed in with ``token`` through the sign-in form."""
+async def open_console(
+    browser: Browser,
+    daemon: Daemon,
+    token: str,
+    viewport: dict[str, int] = VIEWPORT,
+    before: Callable[[Page], Awaitable[None]] | None = None,
+) -> Page:
+    """A new page, signed in with ``token`` through the sign-in form; ``before`` runs on the page first
+    (a route to set up before the console's first request)."""
     page = await browser.new_page(viewport=viewport)
     page.set_default_timeout(UI_TIMEOUT_MS)
+    if before is not None:
+        await before(page)
     await page.goto(base_url(daemon) + "/")
     await page.fill("#token", token)
     await page.click("#sign-in-form button[type=submit]")
@@ -286,13 +295,11 @@ async def test_an_answer_older_than_a_calls_end_does_not_bring_it_back(
         await release.wait()
         await route.fulfill(response=response)
 
-    page = await browser.new_page(viewport=VIEWPORT)
-    page.set_default_timeout(UI_TIMEOUT_MS)
+    async def route_snapshot(page: Page) -> None:
+        await page.route(lambda url: "/api/call-logs/?" in url and "status=" in url, hold_back)
+
+    page = await open_console(browser, daemon, await mint_token(db, Scope.WRITE), before=route_snapshot)
     problems = PageProblems(page)
-    await page.route(lambda url: "/api/call-logs/?" in url and "status=" in url, hold_back)
-    await page.goto(base_url(daemon) + "/")
-    await page.fill("#token", await mint_token(db, Scope.WRITE))
-    await page.click("#sign-in-form button[type=submit]")
     await asyncio.wait_for(taken.wait(), UI_TIMEOUT_MS / 1000)
 
     await sip_event(http, "call_ended", "late-1@provider")
