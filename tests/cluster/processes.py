@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import aiohttp
 from calld.domain.scopes import Scope
 from calld.storage.database import Database
 from calld.storage.tokens import TokenStore
+from tests.fakes.sip_peers import free_port
 
 
 @dataclass
@@ -99,10 +101,10 @@ class Instance:
         return leader
 
 
-def instance(
-    tmp_path: Path, name: str, port: int, db_url: str, switch_port: int | None, **sections: dict[str, Any]
-) -> Instance:
-    """An instance's configuration file and environment (not started)."""
+def instance(tmp_path: Path, name: str, db_url: str, switch_port: int | None, **sections: dict[str, Any]) -> Instance:
+    """An instance's configuration file and environment (not started). Its HTTP port is a free one: fixed
+    ports collided when two checkouts' suites ran their cluster tests on one machine at once."""
+    port = free_port(socket.SOCK_STREAM)
     workdir = tmp_path / name
     workdir.mkdir(exist_ok=True)
     parts = {

@@ -24,8 +24,6 @@ from tests.fakes.esl_server import FakeEslServer
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.support import PG_URL
 
-PORT_A, PORT_B = 19111, 19112
-
 
 async def event_keys(db: Database) -> list[str]:
     async with db.read() as session:
@@ -39,8 +37,8 @@ async def leadership(db: Database) -> tuple[int, str] | None:
 
 
 async def pair(tmp_path: Path, switch: FakeEslServer, **sections: dict[str, object]) -> tuple[Instance, Instance]:
-    a = instance(tmp_path, "a", PORT_A, PG_URL, switch.port, **sections)
-    b = instance(tmp_path, "b", PORT_B, PG_URL, switch.port, **sections)
+    a = instance(tmp_path, "a", PG_URL, switch.port, **sections)
+    b = instance(tmp_path, "b", PG_URL, switch.port, **sections)
     return a, b
 
 
@@ -223,8 +221,8 @@ async def test_a_leader_cut_off_from_the_database_is_replaced_and_stands_by_when
     async with FakeEslServer(
         idle_session(capture), after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers()
     ) as switch:
-        a = instance(tmp_path, "a", PORT_A, via_proxy, switch.port, database={"timeout_seconds": 2.0})
-        b = instance(tmp_path, "b", PORT_B, PG_URL, switch.port)
+        a = instance(tmp_path, "a", via_proxy, switch.port, database={"timeout_seconds": 2.0})
+        b = instance(tmp_path, "b", PG_URL, switch.port)
         try:
             a.start()
             await until(lambda: _led_by(pg, "a"), what="a leads")

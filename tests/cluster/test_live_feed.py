@@ -14,8 +14,6 @@ from calld.storage.database import Database
 from tests.cluster.processes import Instance, admin_token, instance, until
 from tests.support import PG_URL
 
-PORT_A, PORT_B = 19121, 19122
-
 
 async def socket(inst: Instance, token: str, query: str = "") -> aiohttp.ClientWebSocketResponse:
     ws = await inst.client(token).ws_connect(f"/api/ws?access_token={token}{query}")
@@ -35,8 +33,8 @@ async def test_a_client_on_b_sees_a_call_created_through_a_and_nobody_sees_it_tw
     tmp_path: Path, pg: Database
 ) -> None:
     token = await admin_token(pg)
-    a = instance(tmp_path, "a", PORT_A, PG_URL, None)
-    b = instance(tmp_path, "b", PORT_B, PG_URL, None)
+    a = instance(tmp_path, "a", PG_URL, None)
+    b = instance(tmp_path, "b", PG_URL, None)
     try:
         a.start()
         b.start()

@@ -14,8 +14,6 @@ from tests.fakes.esl_capture import connect_answers, load_capture
 from tests.fakes.esl_server import FakeEslServer
 from tests.support import PG_URL
 
-PORT_A, PORT_B, PORT_C = 19131, 19132, 19133
-
 
 async def detail(inst: Instance, token: str, call_id: str) -> dict[str, Any]:
     async with inst.client(token).get(f"/api/call-logs/{call_id}/") as response:
@@ -40,9 +38,9 @@ async def test_a_hold_sent_to_any_instance_reaches_the_switch_through_the_leader
     a_leg = next(m.group(1) for s in capture.sends() if (m := re.search(rb"uuid_hold ([0-9a-f-]{36})", s)))
     token = await admin_token(pg)
     async with FakeEslServer(capture, after_subscribe=[LIST_CHANNELS, VERSION], answers=connect_answers()) as switch:
-        a = instance(tmp_path, "a", PORT_A, PG_URL, switch.port)
-        b = instance(tmp_path, "b", PORT_B, PG_URL, switch.port)  # the same PBX's standby
-        c = instance(tmp_path, "c", PORT_C, PG_URL, None, cluster={"command_timeout_seconds": 2.0})  # API only
+        a = instance(tmp_path, "a", PG_URL, switch.port)
+        b = instance(tmp_path, "b", PG_URL, switch.port)  # the same PBX's standby
+        c = instance(tmp_path, "c", PG_URL, None, cluster={"command_timeout_seconds": 2.0})  # API only
         try:
             a.start()
             await until(a.leader, what="a leads")
