@@ -164,10 +164,15 @@ def number_owners(session: Session, numbers: Collection[str]) -> dict[str, uuid.
     """The client each of ``numbers`` belongs to, for those that belong to one."""
     if not numbers:
         return {}
-    stmt = sa.select(ClientPhoneNumber.number, ClientPhoneNumber.client_id).where(
-        ClientPhoneNumber.number.in_(set(numbers))
-    )
-    return {number: client_id for number, client_id in session.execute(stmt).all()}
+    session.flush()  # as the session's own execute would: numbers added or moved in it count
+    rows = session.connection().execute(_OWNERS, {"numbers": list(set(numbers))})
+    return {number: client_id for number, client_id in rows}
+
+
+# Built once, run on the connection: looked up in every ingest transaction that creates a call.
+_OWNERS = sa.select(ClientPhoneNumber.number, ClientPhoneNumber.client_id).where(
+    ClientPhoneNumber.number.in_(sa.bindparam("numbers", expanding=True))
+)
 
 
 def first_owner(owners: Mapping[str, uuid.UUID], numbers: Iterable[str]) -> uuid.UUID | None:
