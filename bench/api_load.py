@@ -14,6 +14,10 @@ client waiting for it).
 Baseline, same run, same client: a bare aiohttp server in this process answering a fixed
 detail-sized JSON body (no auth, no database): the floor of the HTTP stack and the event loop.
 Ratio = baseline / calld (for requests/s: calld / baseline).
+Floor (SQLite): the SQL calld runs for a list page and for a detail (captured from its own query
+functions), replayed in plain ``sqlite3`` with ``fetchall`` and nothing else: the least a request
+can cost below SQLAlchemy and Python serialisation. Added to the bare server's time a request, it
+bounds the ratio any handler over this storage could reach on this machine.
 Logging is configured as the daemon runs by default (level "info", JSON lines on stderr), so each
 request's log line is paid for as in production; run with 2>/dev/null to keep the table readable.
 
@@ -27,6 +31,7 @@ import asyncio
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,8 +51,10 @@ from bench.bulkload import load
 from bench.common import DEFAULT_PG, percentile
 from calld.config import Config, DatabaseConfig, ServerConfig
 from calld.daemon import Daemon, keep_startup_heap_out_of_collections
+from calld.domain.call_filter import CallFilter
 from calld.domain.scopes import Scope
 from calld.logging import configure_logging
+from calld.storage.call_queries import call_detail, tagged_call_page
 from calld.storage.models import CallEvent, CallLog
 from tests.support import mint_token
 
@@ -163,6 +170,37 @@ async def prepare(url: str, calls: int) -> list[uuid.UUID]:
     return [row[0] for row in rows]
 
 
+def read_floor(path: str, ids: list[uuid.UUID], rounds: int = 400) -> dict[str, float]:
+    """Seconds a request for the list page and for a detail spend in plain ``sqlite3`` running the
+    statements calld's own query functions send (captured once, replayed ``rounds`` times)."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    captured: list[tuple[str, Any]] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        captured.append((statement, parameters))
+
+    reads: dict[str, list[list[tuple[str, Any]]]] = {"list": [], "detail": []}
+    with engine.connect() as conn:
+        tagged_call_page(conn, CallFilter(), ordering="-started_at", limit=50, offset=0)
+        reads["list"].append(captured[:])
+        for call_id in ids[:50]:
+            captured.clear()
+            call_detail(conn, call_id)
+            reads["detail"].append(captured[:])
+    engine.dispose()
+    raw = sqlite3.connect(path)
+    floor = {}
+    for name, requests in reads.items():
+        started = time.perf_counter()
+        for n in range(rounds):
+            for statement, parameters in requests[n % len(requests)]:
+                raw.execute(statement, parameters).fetchall()
+        floor[name] = (time.perf_counter() - started) / rounds
+    raw.close()
+    return floor
+
+
 async def bare_server(body: bytes) -> web.AppRunner:
     async def handler(_: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
@@ -177,6 +215,7 @@ async def bare_server(body: bytes) -> web.AppRunner:
 
 async def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     ids = await prepare(url, args.calls)
+    floor = read_floor(url.removeprefix("sqlite:///"), ids) if name == "sqlite" else {}
     daemon = Daemon(Config(server=ServerConfig(port=0), database=DatabaseConfig(url=url)))
     await daemon.start()
     keep_startup_heap_out_of_collections()  # as `calld run` does
@@ -206,6 +245,7 @@ async def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, di
     finally:
         await daemon.stop()
     results["_detail_body"] = {"bytes": detail_body}
+    results["_floor"] = floor
     return results
 
 
@@ -263,6 +303,15 @@ async def main() -> None:
         for endpoint, r in per.items():
             if not endpoint.startswith("_"):
                 print(row(f"{db_name} {endpoint}", r, True))
+    floor = results.get("sqlite", {}).get("_floor", {})
+    targets = {"list": 0.3, "detail": 0.5}
+    for endpoint, seconds in floor.items():
+        bound = (1 / base["max_rps"]) / (1 / base["max_rps"] + seconds)
+        reach = "within reach" if bound >= targets[endpoint] else "above what the floor allows"
+        print(
+            f"floor {endpoint}: its SQL in plain sqlite3 {seconds * 1e6:,.0f} µs a request; bare server + that: "
+            f"ratio ≤ {bound:.2f} (target ≥ {targets[endpoint]:g}: {reach})"
+        )
 
 
 if __name__ == "__main__":

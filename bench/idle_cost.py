@@ -16,6 +16,13 @@ call event; switch -> commit latency p50/p99 of every call event (bytes written 
 the commit of its transaction; ``time.perf_counter`` is CLOCK_MONOTONIC, the same in every process).
 Baseline: the read+split client on the same paced stream in the same run; ratio = baseline CPU /
 calld CPU.
+Floor (``--floor``): what the targets allow at the least, same stream, same run: the read+split client
+plus, for each frame that carries call events, one durable transaction in plain ``sqlite3`` on
+calld's own migrated schema (its indexes and rollup triggers; WAL, synchronous=FULL, as calld
+stores): a new call for every third call event, else the call updated, and the events inserted with
+calld's dedup ``ON CONFLICT … RETURNING``. No decoding, no mapping, no SQLAlchemy: if the floor
+alone is above a target, no code in this design (a durable commit per call event, the read model
+kept by triggers) meets it.
 
 Targets (issue 21): ≤ 2 % of a core at 40/s, ≤ 10 % at 400/s, p99 ≤ 10 ms at 40/s, idle ≈ 0.
 
@@ -33,10 +40,12 @@ import json
 import math
 import os
 import re
+import sqlite3
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +107,7 @@ async def switch(rate: float, seconds: float, out: str) -> None:
     frames = frames[: int(esl_rate * seconds)]
     stream = Stream(base.hello, base.auth_reply, base.subscribe_reply, frames, [True] * len(frames), [])
     keys = _keys(frames)
+    _write(f"{out}.keys", [len(k) for k in keys])  # which frames carry call events, for --floor
     go, logged_in = asyncio.Event(), asyncio.Event()
     sent = [0.0] * len(frames)
 
@@ -149,8 +159,9 @@ def _keys(frames: list[bytes]) -> list[list[str]]:
     return [[e.key for event in iter_events(parser.feed(f)) for e in mapper.map(event)] for f in frames]
 
 
-async def baseline_client(port: int, out: str) -> None:
-    """Reads and splits the stream; writes each event frame's arrival time to ``out`` on "dump"."""
+async def baseline_client(port: int, out: str, store: Callable[[int], None] | None = None) -> None:
+    """Reads and splits the stream; writes each event frame's arrival time to ``out`` on "dump".
+    ``store(i)``, if given, runs for the i-th event frame as it arrives (the floor's transaction)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     await reader.readuntil(b"\n\n")
     writer.write(b"auth ClueCon\n\n")
@@ -170,10 +181,65 @@ async def baseline_client(port: int, out: str) -> None:
         chunk = read.result()
         if not chunk:
             break
-        now = time.perf_counter()
-        arrived.extend(now for _ in parser.feed(chunk))
+        if store is None:
+            now = time.perf_counter()
+            arrived.extend(now for _ in parser.feed(chunk))
+            continue
+        for _ in parser.feed(chunk):
+            store(len(arrived))
+            arrived.append(time.perf_counter())
     _write(out, arrived)
     print("dumped", flush=True)
+
+
+async def floor_client(port: int, folder: str, out: str, counts_file: str) -> None:
+    """The floor: ``baseline_client`` plus a plain ``sqlite3`` durable transaction per frame that
+    carries call events (``counts_file``: call events per frame), on calld's migrated schema."""
+    from calld.storage.database import Database
+
+    path = f"{folder}/floor.db"
+    db = Database(f"sqlite:///{path}")
+    await db.migrate()
+    await db.close()
+    counts: list[int] = _read(counts_file)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    now = "2026-12-04 12:00:00.000000"
+    stored, call = 0, ""
+
+    def store(frame: int) -> None:
+        nonlocal stored, call
+        if not counts[frame]:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        for _ in range(counts[frame]):
+            if stored % 3 == 0:
+                call = uuid.uuid4().hex
+                conn.execute(_FLOOR_NEW_CALL, (call, "+4930123456", "+4930654321", call, now, now, now, now))
+            else:
+                conn.execute(_FLOOR_CALL_CHANGED, (now, now, now, call))
+            conn.execute(_FLOOR_EVENT, (call, now, '{"switch": "freeswitch"}', f"floor:{stored}", now)).fetchall()
+            stored += 1
+        conn.execute("COMMIT")
+
+    print("connected", flush=True)
+    await baseline_client(port, out, store)
+
+
+_FLOOR_NEW_CALL = (
+    "INSERT INTO call_logs (id, direction, call_type, status, caller_number, recipient_number, caller_withheld,"
+    " switch_name, switch_call_ref, started_at, last_event_at, hold_seconds, recording, notes, seeded, purging,"
+    " created_at, updated_at) VALUES (?, 'inbound', 'voice', 'initiated', ?, ?, 0, 'freeswitch', ?, ?, ?, 0, 0, '',"
+    " 0, 0, ?, ?)"
+)
+_FLOOR_CALL_CHANGED = (
+    "UPDATE call_logs SET status = 'answered', answered_at = ?, last_event_at = ?, updated_at = ? WHERE id = ?"
+)
+_FLOOR_EVENT = (
+    "INSERT INTO call_events (call_id, event_type, timestamp, metadata, source, dedup_key, created_at)"
+    " VALUES (?, 'answered', ?, ?, 'switch', ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+)
 
 
 async def calld_process(port: int, folder: str, out: str) -> None:
@@ -254,12 +320,12 @@ async def measure(kind: str, rate: float, seconds: float, idle: float, tmp: str)
     port = (await _line(sw.stdout)).split()[0]
     folder = tempfile.mkdtemp(dir=tmp)
     child = await asyncio.create_subprocess_exec(
-        *me, f"--{kind}", "--port", port, "--folder", folder, "--out", got_file,
+        *me, f"--{kind}", "--port", port, "--folder", folder, "--out", got_file, "--counts", f"{sent_file}.keys",
         stdin=pipe, stdout=pipe, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert child.stdin is not None and child.stdout is not None
     assert await _line(sw.stdout) == "connected"
-    if kind == "calld":
+    if kind in ("calld", "floor"):
         assert await _line(child.stdout) == "connected"
     await asyncio.sleep(2.0)  # start-up work (first statements, the switch's channel list) settles
     cpu0, t0 = cpu_seconds(child.pid), time.perf_counter()
@@ -273,7 +339,7 @@ async def measure(kind: str, rate: float, seconds: float, idle: float, tmp: str)
     expected = sum(len(k) for k in keys)
     # Until everything is committed (calld) or read (baseline); the CPU stops being counted then.
     deadline = time.perf_counter() + 60
-    if kind == "baseline":
+    if kind != "calld":
         await asyncio.sleep(0.5)
     while True:
         child.stdin.write(b"dump\n")
@@ -282,7 +348,7 @@ async def measure(kind: str, rate: float, seconds: float, idle: float, tmp: str)
         cpu2, t2 = cpu_seconds(child.pid), time.perf_counter()
         got = _read(got_file)
         done = len(got) >= expected if kind == "calld" else len(got) >= len(keys)
-        if done or time.perf_counter() > deadline or kind == "baseline":
+        if done or time.perf_counter() > deadline or kind != "calld":
             break
         await asyncio.sleep(0.2)
     if kind == "calld":
@@ -321,6 +387,8 @@ async def main() -> None:
     parser.add_argument("--switch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--calld", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--counts", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -332,6 +400,9 @@ async def main() -> None:
     if args.baseline:
         await baseline_client(args.port, args.out)
         return
+    if args.floor:
+        await floor_client(args.port, args.folder, args.out, args.counts)
+        return
     if args.calld:
         await calld_process(args.port, args.folder, args.out)
         return
@@ -340,12 +411,18 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for rate in (float(r) for r in args.rates.split(",")):
             base = await measure("baseline", rate, args.seconds, args.idle, tmp)
+            floor = await measure("floor", rate, args.seconds, args.idle, tmp)
             calld = await measure("calld", rate, args.seconds, args.idle, tmp)
             print(f"\n{rate:,.0f} call events/s for {args.seconds:.0f} s ({calld.call_events:,} call events)")
             print(header)
             print(base.row("baseline: read+split", None))
+            print(floor.row("floor: + raw sqlite3", base))
             print(calld.row("calld (SQLite)", base))
             limit = 2.0 if rate <= 40 else 10.0
+            print(
+                f"floor ≤ {limit:g} % of a core: {'yes' if floor.cpu * 100 <= limit else 'NO'}; "
+                f"calld / floor CPU: {calld.cpu / floor.cpu:.2f}"
+            )
             print(
                 f"target: calld busy ≤ {limit:g} % of a core: {'yes' if calld.cpu * 100 <= limit else 'NO'}"
                 + (
