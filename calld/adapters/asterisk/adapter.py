@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from calld.adapters.asterisk.ami_codec import AmiMessage
-from calld.adapters.asterisk.cel import cel_events
+from calld.adapters.asterisk.cel import Row, call_starts, cel_events
 from calld.adapters.asterisk.cel_source import CelSource, cel_sources
 from calld.adapters.asterisk.client import AmiClient
 from calld.adapters.asterisk.mapping import CALLD_CALL_ID_VAR, AmiEventMapper, ChannelTimes, cdr_instant
@@ -88,6 +88,9 @@ _RECORDS_MARGIN = timedelta(seconds=30)
 # Asterisk writes CEL rows a moment after the channel event (its backends run in their own threads).
 _FOLLOW_UPS = 10
 _FOLLOW_UP_SECONDS = 0.5
+# ... and later under load (seen: 260 ms): a call that began and ended just before calld logged in
+# can have no row yet at the first read. The records are read again this long after it, in steps.
+_LATE_ROW_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
 # OriginateResponse ``Reason`` (AST_CONTROL_* of the first leg's outcome).
 _ORIGINATE_REASONS = {
@@ -134,6 +137,9 @@ class AsteriskAdapter:
         # Calls the records show begun, not ended and not listed live: read again shortly.
         self._unfinished: dict[str, bool] = {}  # call ref -> answered
         self._follow_up: asyncio.Task[None] | None = None
+        # Reads the records again for calls whose rows were not written yet at the first read.
+        self._late_rows: asyncio.Task[None] | None = None
+        self._logged_in_at: datetime | None = None
         # Where events go; set by ``run``. MuteAudio and PlayDTMF raise no AMI event: their answer is the report.
         self._sink: EventSink | None = None
 
@@ -176,6 +182,7 @@ class AsteriskAdapter:
         timeout = self.settings.action_timeout_seconds
         await asyncio.wait_for(manager.open(self.settings.host, self.settings.port), timeout)
         await self._action("Login", {"Username": self.settings.username, "Secret": self._secret(), "Events": "on"})
+        self._logged_in_at = datetime.now(UTC)  # calls begun since are in the event stream
         for expression in EVENT_FILTERS:
             await self._action("Filter", {"Operation": "Add", "Filter": expression})
         self.sessions += 1
@@ -200,6 +207,11 @@ class AsteriskAdapter:
             return True
         finally:
             keepalive.cancel()
+            if self._late_rows is not None:
+                self._late_rows.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._late_rows
+                self._late_rows = None
             if self._follow_up is not None:
                 self._follow_up.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -226,20 +238,60 @@ class AsteriskAdapter:
         if since is None or not self.records:
             return
         since -= _RECORDS_MARGIN
-        unfinished = await self._recover_from(sink, since, None)
+        rows = await self._record_rows(since)
+        unfinished = await self._replay(sink, since, rows, None)
         self._unfinished = {ref: answered for ref, answered in unfinished.items() if ref not in live}
         if self._unfinished:
             self._follow_up = asyncio.create_task(self._recover_unfinished(sink, since), name="cel-follow-up")
+        if self._logged_in_at is not None:
+            known = set(call_starts(rows)) | live
+            self._late_rows = asyncio.create_task(
+                self._recover_late(sink, since, known, self._logged_in_at), name="cel-late-rows"
+            )
+
+    async def _recover_late(self, sink: EventSink, since: datetime, known: set[str], logged_in_at: datetime) -> None:
+        """Store the calls that began before calld logged in (so the event stream never told of them),
+        were not listed live, and whose rows Asterisk had not yet written at the first read."""
+        for delay in _LATE_ROW_DELAYS:
+            await asyncio.sleep(delay)
+            rows = await self._record_rows(since)
+            open_now = set(self.mapper.open_calls())
+            late = {
+                ref
+                for ref, started in call_starts(rows).items()
+                if started < logged_in_at and ref not in known and ref not in open_now
+            }
+            if not late:
+                continue
+            known |= late
+            self.log.info("asterisk CEL rows written late read", calls=len(late))
+            told = await self._replay(sink, since, rows, late)
+            unfinished = {ref: answered for ref, answered in told.items() if ref in late}
+            if unfinished:  # neither live nor ended in the records yet: as for the first read
+                self._unfinished.update(unfinished)
+                if self._follow_up is None or self._follow_up.done():
+                    self._follow_up = asyncio.create_task(self._recover_unfinished(sink, since), name="cel-follow-up")
 
     async def _recover_from(self, sink: EventSink, since: datetime, only: set[str] | None) -> dict[str, bool]:
         """Store the records' events (of the calls in ``only``, if given); the calls they leave open,
         each with whether it was answered."""
-        rows = []
+        return await self._replay(sink, since, await self._record_rows(since), only)
+
+    async def _record_rows(self, since: datetime) -> list[Row]:
+        """The rows of Asterisk's records (every configured source) since ``since``."""
+        rows: list[Row] = []
         for source in self.records:
             try:
                 rows.extend(await source.rows(since))
             except (OSError, sqlite3.Error, ValueError) as exc:
                 self.log.error("asterisk CEL records unreadable; missed calls not recovered", error=str(exc))
+        return rows
+
+    async def _replay(
+        self, sink: EventSink, since: datetime, rows: list[Row], only: set[str] | None
+    ) -> dict[str, bool]:
+        """Store the events ``rows`` (read from ``since``) tell, of the calls in ``only`` if given; the
+        calls they leave open, each with whether it was answered."""
         mapper = self._new_mapper()
         events = [event for event in cel_events(rows, mapper) if only is None or event.call_ref in only]
         for event in events:

@@ -127,6 +127,18 @@ def cel_events(rows: Iterable[Row], mapper: AmiEventMapper) -> list[SwitchEvent]
     return out
 
 
+def call_starts(rows: Iterable[Row]) -> dict[str, datetime]:
+    """When each call (``linkedid``) in ``rows`` began: its first channel's ``CHAN_START``."""
+    starts: dict[str, datetime] = {}
+    for row in rows:
+        linkedid = row.get("linkedid") or row.get("uniqueid", "")
+        if row.get("eventtype") == "CHAN_START" and row.get("uniqueid") == linkedid:
+            at = parse_eventtime(row.get("eventtime", ""))
+            if at is not None:
+                starts[linkedid] = at
+    return starts
+
+
 def window_rows(rows: Iterable[Row], since: datetime, lookback: timedelta) -> list[Row]:
     """The rows of every call (``linkedid``) that has a row at or after ``since``, from rows going
     back at most ``lookback`` before it (a call's start may precede the window it ended in)."""
