@@ -10,18 +10,13 @@ The real adapter connects to ``FakeAmiServer`` replaying a recorded connect to a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calld.adapters.asterisk.adapter import AsteriskAdapter
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
-from tests.asterisk.test_cel_unfinished import cel_row
-from tests.fakes.ami_capture import LOAD, LOAD_SETTINGS, load_ami_capture, spliced
-from tests.fakes.ami_server import FakeAmiServer
+from tests.asterisk.test_cel_unfinished import adapter_after_downtime, cel_row
 
 
 def _append(path: Path, rows: list[list[str]]) -> None:
@@ -35,7 +30,6 @@ async def test_a_call_whose_records_are_written_after_the_first_read_is_stored(t
     # An earlier call, already in the records at the first read.
     _append(cel, [cel_row("CHAN_START", before - timedelta(seconds=20), "1777.1", "1001", "1002")])
     _append(cel, [cel_row("HANGUP", before - timedelta(seconds=19), "1777.1", "1001", "1002")])
-    capture = spliced(load_ami_capture(LOAD), load_ami_capture("answered"))
     events: list[SwitchEvent] = []
     stored = asyncio.Event()
 
@@ -44,28 +38,18 @@ async def test_a_call_whose_records_are_written_after_the_first_read_is_stored(t
         if event.call_ref == "1777.2" and event.event_type is EventType.ENDED:
             stored.set()
 
-    async with FakeAmiServer(capture) as server:
-        settings = dataclasses.replace(LOAD_SETTINGS, port=server.port, cel_csv=str(cel))
-        adapter = AsteriskAdapter(settings)
-        adapter.recover_since = before - timedelta(minutes=1)  # as the daemon sets it: calld was down
-        task = asyncio.create_task(adapter.run(sink))
-        try:
-            await asyncio.wait_for(adapter.connected.wait(), 10)  # the first read is done
-            assert not [e for e in events if e.call_ref == "1777.2"]
-            # Asterisk writes the rows of a call that began and ended before the login only now.
-            _append(
-                cel,
-                [
-                    cel_row("CHAN_START", before - timedelta(milliseconds=150), "1777.2", "1003", "1004"),
-                    cel_row("HANGUP", before - timedelta(milliseconds=50), "1777.2", "1003", "1004"),
-                ],
-            )
-            await asyncio.wait_for(stored.wait(), 10)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    server.check()
+    async with adapter_after_downtime(cel, before - timedelta(minutes=1), sink) as adapter:
+        await asyncio.wait_for(adapter.connected.wait(), 10)  # the first read is done
+        assert not [e for e in events if e.call_ref == "1777.2"]
+        # Asterisk writes the rows of a call that began and ended before the login only now.
+        _append(
+            cel,
+            [
+                cel_row("CHAN_START", before - timedelta(milliseconds=150), "1777.2", "1003", "1004"),
+                cel_row("HANGUP", before - timedelta(milliseconds=50), "1777.2", "1003", "1004"),
+            ],
+        )
+        await asyncio.wait_for(stored.wait(), 10)
     late = [(e.event_type, e.recovered_from) for e in events if e.call_ref == "1777.2"]
     assert late == [(EventType.INITIATED, "cel"), (EventType.ENDED, "cel")]
     # The call already read the first time is not told again.
@@ -76,30 +60,20 @@ async def test_a_call_begun_after_the_login_is_left_to_the_event_stream(tmp_path
     before = datetime.now(UTC)
     cel = tmp_path / "calld.csv"
     cel.write_text("")
-    capture = spliced(load_ami_capture(LOAD), load_ami_capture("answered"))
     events: list[SwitchEvent] = []
 
     async def sink(event: SwitchEvent) -> None:
         events.append(event)
 
-    async with FakeAmiServer(capture) as server:
-        settings = dataclasses.replace(LOAD_SETTINGS, port=server.port, cel_csv=str(cel))
-        adapter = AsteriskAdapter(settings)
-        adapter.recover_since = before - timedelta(minutes=1)
-        task = asyncio.create_task(adapter.run(sink))
-        try:
-            await asyncio.wait_for(adapter.connected.wait(), 10)
-            after_login = datetime.now(UTC) + timedelta(milliseconds=10)
-            _append(
-                cel,
-                [
-                    cel_row("CHAN_START", after_login, "1777.3", "1003", "1004"),
-                    cel_row("HANGUP", after_login + timedelta(milliseconds=50), "1777.3", "1003", "1004"),
-                ],
-            )
-            await asyncio.sleep(2.0)  # past the late reads at 0.5 and 1.5 s
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with adapter_after_downtime(cel, before - timedelta(minutes=1), sink) as adapter:
+        await asyncio.wait_for(adapter.connected.wait(), 10)
+        after_login = datetime.now(UTC) + timedelta(milliseconds=10)
+        _append(
+            cel,
+            [
+                cel_row("CHAN_START", after_login, "1777.3", "1003", "1004"),
+                cel_row("HANGUP", after_login + timedelta(milliseconds=50), "1777.3", "1003", "1004"),
+            ],
+        )
+        await asyncio.sleep(2.0)  # past the late reads at 0.5 and 1.5 s
     assert not [e for e in events if e.call_ref == "1777.3"]

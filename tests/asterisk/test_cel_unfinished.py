@@ -11,14 +11,35 @@ import asyncio
 import contextlib
 import csv
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calld.adapters.asterisk.adapter import AsteriskAdapter
+from calld.adapters.port import EventSink
 from calld.domain.events import SwitchEvent
 from calld.domain.vocabulary import EventType
 from tests.fakes.ami_capture import LOAD, LOAD_SETTINGS, load_ami_capture, spliced
 from tests.fakes.ami_server import FakeAmiServer
+
+
+@contextlib.asynccontextmanager
+async def adapter_after_downtime(cel: Path, since: datetime, sink: EventSink) -> AsyncIterator[AsteriskAdapter]:
+    """The real adapter, running against an idle lab Asterisk's recorded connect, with ``cel`` as its
+    records and ``since`` as where the daemon says recovery starts (calld was down since)."""
+    capture = spliced(load_ami_capture(LOAD), load_ami_capture("answered"))
+    async with FakeAmiServer(capture) as server:
+        settings = dataclasses.replace(LOAD_SETTINGS, port=server.port, cel_csv=str(cel))
+        adapter = AsteriskAdapter(settings)
+        adapter.recover_since = since
+        task = asyncio.create_task(adapter.run(sink))
+        try:
+            yield adapter
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    server.check()
 
 
 def cel_row(kind: str, at: datetime, linkedid: str, caller: str, dialled: str) -> list[str]:
@@ -52,7 +73,6 @@ async def test_calls_begun_in_cel_and_never_ended_are_closed_by_the_vanished_cal
         writer.writerow(cel_row("CHAN_START", now - timedelta(seconds=20), "1777.1", "1001", "1002"))
         writer.writerow(cel_row("ANSWER", now - timedelta(seconds=18), "1777.1", "1001", "1002"))
         writer.writerow(cel_row("CHAN_START", now - timedelta(seconds=10), "1777.2", "1003", "1004"))
-    capture = spliced(load_ami_capture(LOAD), load_ami_capture("answered"))
     events: list[SwitchEvent] = []
     closed: dict[str, SwitchEvent] = {}
     both = asyncio.Event()
@@ -64,20 +84,10 @@ async def test_calls_begun_in_cel_and_never_ended_are_closed_by_the_vanished_cal
             if len(closed) == 2:
                 both.set()
 
-    async with FakeAmiServer(capture) as server:
-        settings = dataclasses.replace(LOAD_SETTINGS, port=server.port, cel_csv=str(cel))
-        adapter = AsteriskAdapter(settings)
-        adapter.recover_since = now - timedelta(minutes=1)  # as the daemon sets it: calld was down
-        task = asyncio.create_task(adapter.run(sink))
-        try:
-            # The records are read again for 5 s (Asterisk writes CEL rows late) before closing.
-            await asyncio.wait_for(both.wait(), 20)
-            await asyncio.wait_for(adapter.resynced.wait(), 5)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    server.check()
+    async with adapter_after_downtime(cel, now - timedelta(minutes=1), sink) as adapter:
+        # The records are read again for 5 s (Asterisk writes CEL rows late) before closing.
+        await asyncio.wait_for(both.wait(), 20)
+        await asyncio.wait_for(adapter.resynced.wait(), 5)
     answered, rang = closed["1777.1"], closed["1777.2"]
     assert (answered.event_type, answered.key, answered.recovered_from) == (
         EventType.ENDED,
